@@ -1,0 +1,1 @@
+"""mamabot runtime: app assembly, channels, dispatcher, outbox, scheduler loop, CLI."""

@@ -1,0 +1,1 @@
+"""Transports: each turns one platform into events and performs actions on it."""

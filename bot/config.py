@@ -1,0 +1,325 @@
+"""Typed configuration: config.toml (how the bot runs) and content/*.toml (what ops edit).
+
+Each file is validated into pydantic models. An error names the file, the key path and what
+was expected, so `mamabot check` and the hot reloader can tell ops exactly what to fix.
+Secrets (tokens, database passwords) come from environment variables, never from files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+M = TypeVar("M", bound=Strict)
+
+
+# --------------------------------------------------------------------------- config.toml
+
+
+class BotSection(Strict):
+    name: str = "小助手"
+    timezone: str = "Asia/Shanghai"
+    super_admins: list[str] = Field(default_factory=list)
+    content_dir: str = "content"
+    data_dir: str = "data"
+
+
+class StorageSection(Strict):
+    # DATABASE_URL overrides this; {data_dir} is replaced by [bot].data_dir.
+    database_url: str = "sqlite://{data_dir}/mamabot.sqlite3"
+    interaction_batch_size: int = Field(500, ge=1)
+    interaction_flush_seconds: float = Field(2.0, gt=0)
+
+
+class PacingSection(Strict):
+    """WeChat restricts accounts that send too fast: stay well below its limits."""
+
+    min_interval_seconds: float = Field(2.0, ge=0)
+    jitter_seconds: float = Field(1.0, ge=0)
+    max_per_hour: int = Field(300, ge=1)
+
+
+class OutboxSection(Strict):
+    pacing: PacingSection = PacingSection()
+    max_attempts: int = Field(6, ge=1)
+    retry_base_seconds: float = Field(5.0, gt=0)
+    retry_max_seconds: float = Field(600.0, gt=0)
+
+
+class AccountSection(Strict):
+    id: str
+    enabled: bool = True
+    kind: Literal["wechaty", "sim"] = "wechaty"
+    endpoint: str = ""
+    # Name of the environment variable holding the puppet token; the token itself never
+    # appears in a file.
+    token_env: str = ""
+    tls: bool = True
+    tls_ca_file: str = ""
+    tls_server_name: str = ""
+    pacing: PacingSection | None = None
+
+
+class RoomSection(Strict):
+    """Per-room settings, matched by room id or exact topic."""
+
+    match: str
+    tags: list[str] = Field(default_factory=list)
+    admins: list[str] = Field(default_factory=list)
+    managed: bool = True
+
+
+class DispatcherSection(Strict):
+    dedupe_ttl_seconds: int = Field(86400, ge=60)
+    max_text_chars: int = Field(4000, ge=100)
+
+
+class AppConfig(Strict):
+    bot: BotSection = BotSection()
+    storage: StorageSection = StorageSection()
+    outbox: OutboxSection = OutboxSection()
+    dispatcher: DispatcherSection = DispatcherSection()
+    accounts: list[AccountSection] = Field(default_factory=list)
+    rooms: list[RoomSection] = Field(default_factory=list)
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_accounts(cls, value: list[AccountSection]) -> list[AccountSection]:
+        ids = [a.id for a in value]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"account ids must be unique, repeated: {', '.join(dupes)}")
+        return value
+
+    def room_settings(self, room_id: str, topic: str = "") -> RoomSection | None:
+        for room in self.rooms:
+            if room.match == room_id or (topic and room.match == topic):
+                return room
+        return None
+
+
+# --------------------------------------------------------------------------- content/*.toml
+
+
+class WelcomeOverride(Strict):
+    rooms: list[str]  # room ids or topics
+    template: str
+
+
+class ChannelCode(Strict):
+    """A 活码 / acquisition channel, recognised from the friend-request hello text."""
+
+    name: str
+    hello_contains: list[str] = Field(default_factory=list)
+    states: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    greeting: str = ""
+
+    @model_validator(mode="after")
+    def _has_a_matcher(self) -> ChannelCode:
+        if not self.hello_contains and not self.states:
+            raise ValueError("a channel code needs hello_contains or states")
+        return self
+
+
+class WelcomeContent(Strict):
+    group_enabled: bool = True
+    group_template: str = "欢迎 {names} 加入{room}！"
+    group_rules: str = ""
+    batch_window_seconds: float = Field(30.0, ge=0)
+    overrides: list[WelcomeOverride] = Field(default_factory=list)
+    accept_friends: bool = True
+    friend_greeting: str = "你好呀，我是{bot}～"
+
+    @field_validator("group_template", "friend_greeting")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        return check_placeholders(value, {"names", "room", "rules", "bot", "name"})
+
+
+class ChannelsContent(Strict):
+    codes: list[ChannelCode] = Field(default_factory=list)
+
+
+class KeywordRule(Strict):
+    id: str
+    mode: Literal["exact", "contains", "word", "regex"] = "contains"
+    keywords: list[str] = Field(default_factory=list)
+    # contains/word mode: "any" matches one keyword, "all" needs every keyword.
+    require: Literal["any", "all"] = "any"
+    pattern: str = ""
+    scope: Literal["all", "dm", "groups"] = "all"
+    rooms: list[str] = Field(default_factory=list)  # room ids or topics; empty = every room
+    room_tags: list[str] = Field(default_factory=list)
+    replies: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    cooldown_seconds: float = Field(60.0, ge=0)
+    priority: int = 0
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KeywordRule:
+        if self.mode == "regex":
+            if not self.pattern:
+                raise ValueError("mode 'regex' needs a non-empty 'pattern'")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regular expression: {exc}") from exc
+        elif not any(k.strip() for k in self.keywords):
+            raise ValueError(f"mode '{self.mode}' needs at least one non-empty keyword")
+        if not self.replies and not self.tags:
+            raise ValueError("a rule needs at least one reply or one tag")
+        return self
+
+
+class KeywordsContent(Strict):
+    rules: list[KeywordRule] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_ids(cls, value: list[KeywordRule]) -> list[KeywordRule]:
+        seen: set[str] = set()
+        for rule in value:
+            if rule.id in seen:
+                raise ValueError(f"rule id '{rule.id}' is used twice")
+            seen.add(rule.id)
+        return value
+
+
+_PLACEHOLDER = re.compile(r"\{(\w*)\}")
+
+
+def check_placeholders(template: str, allowed: set[str]) -> str:
+    unknown = sorted({m for m in _PLACEHOLDER.findall(template) if m not in allowed})
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder {{{unknown[0]}}}; allowed: "
+            + ", ".join("{" + a + "}" for a in sorted(allowed))
+        )
+    return template
+
+
+# Every content file, its model, and whether it must exist.
+CONTENT_FILES: dict[str, type[Strict]] = {
+    "welcome.toml": WelcomeContent,
+    "channels.toml": ChannelsContent,
+    "keywords.toml": KeywordsContent,
+}
+
+
+@dataclass(frozen=True)
+class Content:
+    welcome: WelcomeContent
+    channels: ChannelsContent
+    keywords: KeywordsContent
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.path}" if self.path else self.file
+        return f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _issues_from_validation(file: str, exc: ValidationError) -> list[ConfigIssue]:
+    issues = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if p not in ("function-after",))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            msg = msg.removeprefix("Value error, ")
+            got = err.get("input")
+            if err["type"].endswith("_type") or err["type"].endswith("_parsing"):
+                msg = f"{msg}, got {got!r}"
+        issues.append(ConfigIssue(file, _format_loc(loc), msg))
+    return issues
+
+
+def load_model(path: Path, model: type[M], *, required: bool = True) -> M:
+    """Read one TOML file into `model`, or raise ConfigError naming file and key."""
+    name = str(path)
+    if not path.exists():
+        if required:
+            raise ConfigError([ConfigIssue(name, "", "file not found")])
+        return model()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([ConfigIssue(name, "", "file is not UTF-8 text")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigIssue(name, "", f"TOML syntax error: {exc}")]) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_issues_from_validation(name, exc)) from None
+
+
+def load_config(path: Path) -> AppConfig:
+    return load_model(path, AppConfig, required=False)
+
+
+def load_content(content_dir: Path) -> Content:
+    """Load every content file; collect every issue before raising."""
+    issues: list[ConfigIssue] = []
+    loaded: dict[str, Strict] = {}
+    for filename, model in CONTENT_FILES.items():
+        try:
+            loaded[filename] = load_model(content_dir / filename, model, required=False)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        raise ConfigError(issues)
+    return Content(
+        welcome=loaded["welcome.toml"],  # type: ignore[arg-type]
+        channels=loaded["channels.toml"],  # type: ignore[arg-type]
+        keywords=loaded["keywords.toml"],  # type: ignore[arg-type]
+    )
+
+
+def database_url(config: AppConfig, base_dir: Path) -> str:
+    url = os.environ.get("DATABASE_URL") or config.storage.database_url
+    data_dir = base_dir / config.bot.data_dir
+    return url.replace("{data_dir}", str(data_dir))
+
+
+def redis_url() -> str | None:
+    return os.environ.get("REDIS_URL") or None

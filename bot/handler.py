@@ -1,0 +1,149 @@
+"""What a handler is, and the per-event context it acts through.
+
+Handlers never import a channel. They read the event and call the context's actions; every
+send goes to the outbox, every tag to the tag store, so the same handler runs unchanged in
+the simulator, in tests and on WeChat.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Protocol
+
+from bot.events import Event
+
+if TYPE_CHECKING:
+    from bot.channels.base import RoomInfo
+    from bot.clock import Clock
+    from bot.config import AppConfig, Content, RoomSection
+    from bot.outbox import Outbox
+    from bot.rooms import RoomDirectory
+    from storage.kv import KV
+    from storage.tags import TagStore
+
+
+class Flow(Enum):
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+class Handler(Protocol):
+    name: str
+
+    async def handle(self, event: Event, ctx: Context) -> Flow | None:
+        """Act on the event. Return Flow.STOP to end the chain; None means continue."""
+        ...
+
+
+class ContentSource(Protocol):
+    @property
+    def current(self) -> Content: ...
+
+
+@dataclass
+class Services:
+    """Everything a handler may use, assembled once by bot.app."""
+
+    config: AppConfig
+    content: ContentSource
+    clock: Clock
+    kv: KV
+    outbox: Outbox
+    tags: TagStore
+    rooms: RoomDirectory
+    random: random.Random = field(default_factory=random.Random)
+
+
+@dataclass
+class Context:
+    """The actions available while handling one event."""
+
+    event: Event
+    services: Services
+    handler_name: str = ""
+    _seq: int = 0
+
+    @property
+    def clock(self) -> Clock:
+        return self.services.clock
+
+    @property
+    def content(self) -> Content:
+        return self.services.content.current
+
+    @property
+    def kv(self) -> KV:
+        return self.services.kv
+
+    def _dedupe_key(self, action: str) -> str:
+        # Derived from the event, so a re-delivered event enqueues the same keys and the
+        # outbox ignores the repeats.
+        self._seq += 1
+        return f"{self.event.event_id}:{self.handler_name}:{action}:{self._seq}"
+
+    async def reply(self, text: str, mentions: Sequence[str] = ()) -> None:
+        """Answer where the event came from: in its room, or by DM to the contact."""
+        room = self.event.room_id
+        await self.say(
+            room_id=room,
+            contact_id=None if room else self.event.contact_id,
+            text=text,
+            mentions=mentions,
+        )
+
+    async def say(
+        self,
+        *,
+        room_id: str | None = None,
+        contact_id: str | None = None,
+        text: str,
+        mentions: Sequence[str] = (),
+    ) -> None:
+        await self.services.outbox.say(
+            account_id=self.event.account_id,
+            room_id=room_id,
+            contact_id=contact_id,
+            text=text,
+            mentions=mentions,
+            dedupe_key=self._dedupe_key("say"),
+        )
+
+    async def kick(self, room_id: str, contact_id: str, reason: str) -> None:
+        await self.services.outbox.kick(
+            account_id=self.event.account_id,
+            room_id=room_id,
+            contact_id=contact_id,
+            reason=reason,
+            dedupe_key=self._dedupe_key("kick"),
+        )
+
+    async def accept_friend(self, contact_id: str, request_id: str = "") -> None:
+        await self.services.outbox.accept_friend(
+            account_id=self.event.account_id,
+            contact_id=contact_id,
+            request_id=request_id,
+            dedupe_key=self._dedupe_key("accept"),
+        )
+
+    async def invite(self, room_id: str, contact_id: str) -> None:
+        await self.services.outbox.invite(
+            account_id=self.event.account_id,
+            room_id=room_id,
+            contact_id=contact_id,
+            dedupe_key=self._dedupe_key("invite"),
+        )
+
+    async def add_tag(self, contact_id: str, tag: str, source: str, detail: str = "") -> bool:
+        return await self.services.tags.add(contact_id, tag, source=source, detail=detail)
+
+    async def remove_tag(self, contact_id: str, tag: str, source: str, detail: str = "") -> bool:
+        return await self.services.tags.remove(contact_id, tag, source=source, detail=detail)
+
+    async def room_info(self, room_id: str) -> RoomInfo | None:
+        return await self.services.rooms.info(self.event.account_id, room_id)
+
+    async def room_settings(self, room_id: str) -> RoomSection | None:
+        return await self.services.rooms.settings(self.event.account_id, room_id)
