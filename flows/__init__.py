@@ -1,0 +1,1 @@
+"""Multi-step behaviour over time: dialogs, stage, nurture, scheduled posts."""

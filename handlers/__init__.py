@@ -1,0 +1,1 @@
+"""Incoming-event behaviours, one module each."""

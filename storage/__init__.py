@@ -1,0 +1,1 @@
+"""Persistence: tortoise-orm models and queries, key-value store."""
