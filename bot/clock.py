@@ -79,3 +79,30 @@ def parse_duration(text: str) -> timedelta:
         number = float(text[:-1])
         return timedelta(seconds=number * units[unit])
     return timedelta(seconds=float(text))
+
+
+class OffsetClock:
+    """Real time plus a jump: the interactive simulator follows the wall clock, and `/tick`
+    moves it ahead without waiting."""
+
+    def __init__(self, tz: tzinfo = DEFAULT_TZ) -> None:
+        self.tz = tz
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(self.tz) + self.offset
+
+    def advance(self, delta: timedelta) -> datetime:
+        if delta.total_seconds() > 0:
+            self.offset += delta
+        return self.now()
+
+    def set(self, when: datetime) -> None:
+        gap = when - self.now()
+        if gap.total_seconds() > 0:
+            self.offset += gap
+
+    async def sleep_until(self, when: datetime) -> None:
+        delay = (when - self.now()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)

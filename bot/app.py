@@ -1,0 +1,339 @@
+"""Assembling and running mamabot. No globals: everything is built here and passed down.
+
+Two ways to run:
+- live (`mamabot run` with WeChat accounts): channel consumers feed the dispatcher,
+  APScheduler fires the jobs, the outbox loop sends, the content watcher hot-reloads.
+- driven (simulator, replay, tests): nothing runs by itself. `settle()` feeds pending
+  simulated events, runs due jobs and pumps the outbox until the world is quiet, and
+  `advance_to()` moves the clock, stopping at every due time on the way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from bot.channels.base import Channel
+from bot.channels.sim import SimChannel, SimWorld
+from bot.clock import Clock, SystemClock
+from bot.config import AppConfig, ConfigError, ConfigIssue, Content, load_config, load_content
+from bot.dispatcher import Dispatcher
+from bot.events import Event
+from bot.handler import Handler, Services
+from bot.outbox import Outbox
+from bot.rooms import RoomDirectory
+from handlers.keywords import KeywordHandler
+from handlers.roster import RosterHandler
+from handlers.welcome import WelcomeBatcher, WelcomeHandler
+from storage.db import Database
+from storage.interactions import InteractionWriter
+from storage.kv import KV, make_kv
+from storage.tags import TagChange, TagStore
+
+log = logging.getLogger(__name__)
+
+SIM_ACCOUNT = "sim"
+
+
+class Job(Protocol):
+    name: str
+
+    async def run(self, now: datetime) -> None: ...
+
+    async def next_due(self) -> datetime | None: ...
+
+
+class ContentHolder:
+    """The content in force. A reload that fails validation leaves it unchanged."""
+
+    def __init__(self, content_dir: Path, content: Content) -> None:
+        self.content_dir = content_dir
+        self._current = content
+        self.listeners: list[Callable[[list[str]], None]] = []
+
+    @property
+    def current(self) -> Content:
+        return self._current
+
+    def reload(self) -> list[str]:
+        """Load content/ again. Returns the problems (empty when the new content is in force)."""
+        try:
+            content = load_content(self.content_dir)
+        except ConfigError as exc:
+            problems = [str(issue) for issue in exc.issues]
+            for problem in problems:
+                log.error("content reload refused, the previous content stays in force: %s", problem)
+            for listener in self.listeners:
+                listener(problems)
+            return problems
+        self._current = content
+        log.info("content reloaded from %s", self.content_dir)
+        return []
+
+
+@dataclass
+class AppSettings:
+    base_dir: Path = field(default_factory=Path.cwd)
+    config_path: Path | None = None
+    content_dir: Path | None = None
+    database_url: str | None = None
+    redis_url: str | None = None
+    clock: Clock | None = None
+    seed: int | None = None
+    pace_sim: bool = False
+
+
+def default_handlers(self_ids: set[str]) -> list[Handler]:
+    """The chain, in order: bookkeeping, then (guard, admin, dialog: later issues), welcome,
+    keyword replies."""
+    return [RosterHandler(), WelcomeHandler(self_ids), KeywordHandler()]
+
+
+class App:
+    def __init__(
+        self,
+        config: AppConfig,
+        content: ContentHolder,
+        clock: Clock,
+        db: Database,
+        kv: KV,
+        channels: dict[str, Channel],
+        rng: random.Random,
+        pace_sim: bool = False,
+    ) -> None:
+        self.config = config
+        self.content = content
+        self.clock = clock
+        self.db = db
+        self.kv = kv
+        self.channels = channels
+        self.rng = rng
+        self.outbox = Outbox(clock, config.outbox, rng)
+        self.tags = TagStore(clock, on_change=self._tag_changed)
+        self.rooms = RoomDirectory(config, clock, channels)
+        self.interactions = InteractionWriter(config.storage.interaction_batch_size)
+        self.services = Services(
+            config=config,
+            content=content,
+            clock=clock,
+            kv=kv,
+            outbox=self.outbox,
+            tags=self.tags,
+            rooms=self.rooms,
+            random=rng,
+        )
+        self.self_ids = {ch.self_id for ch in channels.values()}
+        self.dispatcher = Dispatcher(
+            self.services,
+            default_handlers(self.self_ids),
+            self.interactions,
+            self_ids=self.self_ids,
+            dedupe_ttl=config.dispatcher.dedupe_ttl_seconds,
+            max_text_chars=config.dispatcher.max_text_chars,
+        )
+        self.jobs: list[Job] = [
+            WelcomeBatcher(content, self.outbox, self.rooms, kv, clock, config.bot.name)
+        ]
+        accounts = {a.id: a for a in config.accounts}
+        for account_id, channel in channels.items():
+            account = accounts.get(account_id)
+            pacing = account.pacing if account and account.pacing else config.outbox.pacing
+            if isinstance(channel, SimChannel) and not pace_sim:
+                pacing = None  # a simulated account has no WeChat limits to respect
+            self.outbox.add_channel(channel, pacing)
+        self.action_observers: list[Callable[[dict[str, Any]], None]] = []
+        self.outbox.observers.append(self._emit)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._scheduler: Any = None
+
+    # ------------------------------------------------------------------ assembly
+
+    @classmethod
+    def build(cls, settings: AppSettings, world: SimWorld | None = None) -> App:
+        base = settings.base_dir
+        config_path = settings.config_path or base / "config.toml"
+        config = load_config(config_path)
+        content_dir = settings.content_dir or base / config.bot.content_dir
+        content = ContentHolder(content_dir, load_content(content_dir))
+        tz = ZoneInfo(config.bot.timezone)
+        clock = settings.clock or SystemClock(tz)
+        from bot.config import database_url, redis_url
+
+        db_url = settings.database_url or database_url(config, base)
+        kv = make_kv(clock, settings.redis_url if settings.redis_url is not None else redis_url())
+        rng = random.Random(settings.seed)
+        channels: dict[str, Channel] = {}
+        world = world or SimWorld()
+        for index, account in enumerate(config.accounts):
+            if not account.enabled:
+                continue
+            if account.kind == "sim":
+                channels[account.id] = SimChannel(account.id, world, clock)
+            else:
+                raise ConfigError(
+                    [
+                        ConfigIssue(
+                            str(config_path),
+                            f"accounts[{index}].kind",
+                            "the wechaty channel is not in this version yet; use kind = "
+                            "\"sim\" or disable the account",
+                        )
+                    ]
+                )
+        if not channels:
+            channels[SIM_ACCOUNT] = SimChannel(SIM_ACCOUNT, world, clock)
+        return cls(config, content, clock, Database(db_url), kv, channels, rng, settings.pace_sim)
+
+    # ------------------------------------------------------------------ observers
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        for observer in self.action_observers:
+            observer(record)
+
+    def _tag_changed(self, change: TagChange) -> None:
+        self._emit(
+            {
+                "action": "tag",
+                "contact": change.contact_id,
+                "tag": change.tag,
+                "op": change.op,
+                "source": change.source,
+                "at": change.at.isoformat(),
+            }
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        """Storage up and pending work resumed; nothing consumes events yet."""
+        await self.db.open()
+        await self.outbox.resume()
+
+    async def start_live(self) -> None:
+        """Consume channel events, fire jobs, send, and watch content/ for edits."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        for channel in self.channels.values():
+            await channel.start()
+            self._tasks.append(asyncio.create_task(self._consume(channel), name=f"consume:{channel.account_id}"))
+        self._tasks.append(asyncio.create_task(self.outbox.run_forever(), name="outbox"))
+        self._tasks.append(asyncio.create_task(self._watch_content(), name="content-watch"))
+        scheduler = AsyncIOScheduler(timezone=self.config.bot.timezone)
+        for job in self.jobs:
+            scheduler.add_job(self._run_job, IntervalTrigger(seconds=5), args=[job], id=job.name, max_instances=1, coalesce=True)
+        scheduler.add_job(
+            self.interactions.flush,
+            IntervalTrigger(seconds=self.config.storage.interaction_flush_seconds),
+            id="interactions_flush",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    async def _run_job(self, job: Job) -> None:
+        try:
+            await job.run(self.clock.now())
+        except Exception:
+            log.exception("job %s failed", job.name)
+
+    async def _consume(self, channel: Channel) -> None:
+        async for event in channel.events():
+            self.feed(event)
+
+    async def _watch_content(self) -> None:
+        from watchfiles import awatch
+
+        async for _changes in awatch(self.content.content_dir):
+            self.content.reload()
+
+    def feed(self, event: Event) -> None:
+        self.dispatcher.feed(event)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking events, finish what is in hand, drain the outbox (time-limited),
+        flush interactions, close storage."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        for channel in self.channels.values():
+            with contextlib.suppress(Exception):
+                await channel.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        try:
+            await asyncio.wait_for(self._finish(timeout), timeout=timeout)
+        except TimeoutError:
+            log.warning("shutdown time limit reached; unsent actions stay queued for the next start")
+        await self.interactions.flush()
+        await self.outbox.persist()
+        await self.kv.close()
+        await self.db.close()
+
+    async def _finish(self, timeout: float) -> None:
+        await self.dispatcher.join()
+        left = await self.outbox.drain(self.clock.now() + timedelta(seconds=timeout))
+        if left:
+            log.warning("%d actions still queued at shutdown; they resume on the next start", left)
+
+    # ------------------------------------------------------------------ driven mode
+
+    def sim_channels(self) -> list[SimChannel]:
+        return [c for c in self.channels.values() if isinstance(c, SimChannel)]
+
+    async def settle(self, max_rounds: int = 1000) -> None:
+        """Run until quiet: pending simulated events, due jobs, due sends."""
+        for _ in range(max_rounds):
+            progressed = False
+            for channel in self.sim_channels():
+                for event in channel.take_pending():
+                    self.feed(event)
+                    progressed = True
+            await self.dispatcher.join()
+            now = self.clock.now()
+            for job in self.jobs:
+                due = await job.next_due()
+                if due is not None and due <= now:
+                    await self._run_job(job)
+            before = self.outbox.sent + self.outbox.failed
+            await self.outbox.pump()
+            if self.outbox.sent + self.outbox.failed != before:
+                progressed = True
+            if self.interactions.wants_flush:
+                await self.interactions.flush()
+            if not progressed and not any(c.has_pending() for c in self.sim_channels()):
+                return
+        log.warning("settle: still busy after %d rounds", max_rounds)
+
+    async def next_due(self) -> datetime | None:
+        dues = [await job.next_due() for job in self.jobs]
+        dues.append(await self.outbox.next_due())
+        present = [d for d in dues if d is not None]
+        return min(present) if present else None
+
+    async def advance_to(self, target: datetime) -> None:
+        """Move the clock to `target`, running every job and retry at its own due time."""
+        set_clock = getattr(self.clock, "set", None)
+        if set_clock is None:
+            raise RuntimeError("advance_to needs a clock that can be moved")
+        await self.settle()
+        while True:
+            due = await self.next_due()
+            if due is None or due > target or due <= self.clock.now():
+                break
+            set_clock(due)
+            await self.settle()
+        set_clock(target)
+        await self.settle()

@@ -1,0 +1,200 @@
+"""The `mamabot` command: run, sim, replay, check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, load_config, load_content
+
+
+def _setup_logging(level: str) -> None:
+    from bot.privacy import MaskingFilter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(MaskingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("tortoise", "aiosqlite", "asyncpg", "apscheduler", "jieba", "watchfiles"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    base = Path(args.dir)
+    problems: list[str] = []
+    config_path = Path(args.config) if args.config else base / "config.toml"
+    content_dir = base / "content"
+    try:
+        config = load_config(config_path)
+        content_dir = base / config.bot.content_dir
+    except ConfigError as exc:
+        problems.extend(str(i) for i in exc.issues)
+    try:
+        content = load_content(content_dir)
+    except ConfigError as exc:
+        problems.extend(str(i) for i in exc.issues)
+        content = None
+    for problem in problems:
+        print(f"error: {problem}")
+    if problems:
+        print(f"{len(problems)} error(s)")
+        return 1
+    assert content is not None
+    print(
+        f"ok: {config_path} and {content_dir}/ "
+        f"({len(content.keywords.rules)} keyword rules, {len(content.channels.codes)} channel codes)"
+    )
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from bot.replay import ReplayError, parse_script
+
+    try:
+        with open(args.script, encoding="utf-8") as fh:
+            steps = parse_script(fh)
+    except OSError as exc:
+        print(f"replay: cannot read {args.script}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except ReplayError as exc:
+        print(f"replay: {args.script}: {exc}", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError:
+        print(f"replay: {args.script} is not UTF-8 text", file=sys.stderr)
+        return 1
+    return asyncio.run(_replay(args, steps))
+
+
+async def _replay(args: argparse.Namespace, steps: list) -> int:  # type: ignore[type-arg]
+    from bot.app import App, AppSettings
+    from bot.clock import FakeClock
+    from bot.replay import run_script, to_json_line
+
+    base = Path(args.config).parent if args.config else Path.cwd()
+    first_at = next((s.at for s in steps if s.at is not None), None)
+    clock = FakeClock(first_at) if first_at else FakeClock()
+    try:
+        app = App.build(
+            AppSettings(
+                base_dir=base,
+                config_path=Path(args.config) if args.config else None,
+                database_url=args.db or "sqlite://:memory:",
+                redis_url="",
+                clock=clock,
+                seed=args.seed,
+            )
+        )
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"replay: config error: {issue}", file=sys.stderr)
+        return 1
+    await app.open()
+    try:
+        await run_script(app, steps, lambda record: print(to_json_line(record), flush=True))
+    finally:
+        await app.stop(timeout=5)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.app import App, AppSettings
+
+    try:
+        app = App.build(AppSettings(base_dir=Path(args.dir)))
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        return 1
+    if not app.config.accounts:
+        print(
+            "mamabot: no WeChat account configured in config.toml — starting the simulator "
+            f"channel (database {app.db.url.split('://')[0]}, key-value store "
+            f"{type(app.kv).__name__}). Type /help.",
+            flush=True,
+        )
+        from bot.simrepl import run_repl
+
+        return asyncio.run(run_repl(app))
+    return asyncio.run(_run_live(app))
+
+
+async def _run_live(app) -> int:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await app.open()
+    await app.start_live()
+    logging.getLogger("mamabot").info("running with accounts: %s", ", ".join(app.channels))
+    await stop.wait()
+    logging.getLogger("mamabot").info("shutting down: draining the outbox")
+    await app.stop(timeout=15)
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from bot.app import App, AppSettings
+    from bot.clock import OffsetClock
+    from bot.simrepl import run_repl
+
+    try:
+        app = App.build(
+            AppSettings(
+                base_dir=Path(args.dir),
+                database_url=args.db or "sqlite://:memory:",
+                redis_url="",
+                clock=OffsetClock(),
+            )
+        )
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        return 1
+    return asyncio.run(run_repl(app))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mamabot", description="Private-domain bot for maternal brands")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the bot (the simulator when no account is configured)")
+    run.add_argument("--dir", default=".", help="folder with config.toml and content/")
+    run.set_defaults(func=cmd_run)
+
+    sim = sub.add_parser("sim", help="terminal simulator: type as mothers, see what the bot does")
+    sim.add_argument("--dir", default=".")
+    sim.add_argument("--db", help="database URL (default: a fresh in-memory one)")
+    sim.set_defaults(func=cmd_sim)
+
+    replay = sub.add_parser("replay", help="run a JSONL conversation script, print actions as JSONL")
+    replay.add_argument("script")
+    replay.add_argument("--config", help="config.toml to use (default: ./config.toml)")
+    replay.add_argument("--db", help="database URL (default: a fresh in-memory one)")
+    replay.add_argument("--seed", type=int, default=0, help="seed for reply variants")
+    replay.set_defaults(func=cmd_replay)
+
+    check = sub.add_parser("check", help="validate config.toml and content/")
+    check.add_argument("--dir", default=".")
+    check.add_argument("--config")
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    quiet = args.command in ("replay", "check")
+    _setup_logging("WARNING" if quiet and args.log_level == "INFO" else args.log_level)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

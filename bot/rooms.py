@@ -1,0 +1,42 @@
+"""Room facts from the channel (topic, owner, members), cached, plus their config settings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.channels.base import Channel, RoomInfo
+from bot.clock import Clock
+from bot.config import AppConfig, RoomSection
+
+CACHE_TTL = timedelta(minutes=10)
+
+
+class RoomDirectory:
+    def __init__(self, config: AppConfig, clock: Clock, channels: dict[str, Channel]) -> None:
+        self.config = config
+        self.clock = clock
+        self.channels = channels
+        self._cache: dict[tuple[str, str], tuple[datetime, RoomInfo | None]] = {}
+
+    async def info(self, account_id: str, room_id: str) -> RoomInfo | None:
+        key = (account_id, room_id)
+        now = self.clock.now()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        channel = self.channels.get(account_id)
+        info = await channel.room_info(room_id) if channel else None
+        self._cache[key] = (now + CACHE_TTL, info)
+        return info
+
+    def invalidate(self, room_id: str) -> None:
+        for key in [k for k in self._cache if k[1] == room_id]:
+            del self._cache[key]
+
+    async def settings(self, account_id: str, room_id: str) -> RoomSection | None:
+        info = await self.info(account_id, room_id)
+        return self.config.room_settings(room_id, info.topic if info else "")
+
+    async def is_managed(self, account_id: str, room_id: str) -> bool:
+        settings = await self.settings(account_id, room_id)
+        return settings.managed if settings else True

@@ -1,0 +1,74 @@
+"""Opening and closing the database: SQLite (WAL) by default, PostgreSQL by URL.
+
+tortoise-orm 1.x keeps its state in a context (a contextvar). `Database.open` enters one
+in the calling task, so every task the app starts afterwards inherits it; nothing global.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tortoise.context import TortoiseContext
+
+from storage.models import ALL_MODELS
+
+log = logging.getLogger(__name__)
+
+MODELS_MODULE = "storage.models"
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, for logs."""
+    parsed = urlparse(url)
+    if parsed.password:
+        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
+        return parsed._replace(netloc=netloc).geturl()
+    return url
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._ctx: TortoiseContext | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    async def open(self) -> None:
+        if self.is_sqlite and ":memory:" not in self.url:
+            path = Path(self.url.removeprefix("sqlite://"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+        ctx = TortoiseContext()
+        ctx.__enter__()
+        # The connection is named after the backend: tortoise caches compiled INSERTs per
+        # connection name, so SQLite and PostgreSQL in one process (the contract tests)
+        # must not share a name.
+        name = "sqlite" if self.is_sqlite else "postgres"
+        await ctx.init(
+            config={
+                "connections": {name: self.url},
+                "apps": {"models": {"models": [MODELS_MODULE], "default_connection": name}},
+                "use_tz": True,
+            }
+        )
+        # safe=True: create what is missing, keep what exists (first start creates the schema).
+        await ctx.generate_schemas(safe=True)
+        self._ctx = ctx
+        log.info("database ready: %s", describe_url(self.url))
+
+    async def close(self) -> None:
+        if self._ctx is not None:
+            await self._ctx.close_connections()
+            try:
+                self._ctx.__exit__(None, None, None)
+            except ValueError:
+                pass  # closed from another task than the one that opened: nothing to restore
+            self._ctx = None
+
+    async def truncate_all(self) -> None:
+        """Delete every row (tests only)."""
+        for model in ALL_MODELS:
+            await model.all().delete()

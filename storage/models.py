@@ -1,0 +1,156 @@
+"""tortoise-orm models. Contacts and rooms are keyed by the platform's string ids.
+
+Rows refer to contacts and rooms by those ids rather than by foreign keys: events arrive
+before (or without) the contact's profile, and the hot path must not wait on lookups.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Contact(Model):
+    id = fields.IntField(primary_key=True)
+    contact_id = fields.CharField(max_length=128, unique=True)
+    name = fields.CharField(max_length=255, default="")
+    # The acquisition channel (活码) she came from, for the reports.
+    channel = fields.CharField(max_length=64, null=True)
+    is_friend = fields.BooleanField(default=False)
+    first_seen_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "contact"
+
+
+class Room(Model):
+    id = fields.IntField(primary_key=True)
+    room_id = fields.CharField(max_length=128, unique=True)
+    account_id = fields.CharField(max_length=64)
+    topic = fields.CharField(max_length=255, default="")
+    owner_id = fields.CharField(max_length=128, null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "room"
+
+
+class RoomMembership(Model):
+    """One stint of a contact in a room: joined, and left (null while still in)."""
+
+    id = fields.IntField(primary_key=True)
+    room_id = fields.CharField(max_length=128, db_index=True)
+    contact_id = fields.CharField(max_length=128, db_index=True)
+    inviter_id = fields.CharField(max_length=128, null=True)
+    joined_at = fields.DatetimeField()
+    left_at = fields.DatetimeField(null=True)
+    remover_id = fields.CharField(max_length=128, null=True)
+
+    class Meta:
+        table = "room_membership"
+
+
+class Tag(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=128, unique=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "tag"
+
+
+class ContactTag(Model):
+    """A tag a contact carries now."""
+
+    id = fields.IntField(primary_key=True)
+    contact_id = fields.CharField(max_length=128, db_index=True)
+    tag = fields.ForeignKeyField("models.Tag", related_name="contacts", on_delete=fields.CASCADE)
+    source = fields.CharField(max_length=32)
+    detail = fields.CharField(max_length=255, default="")
+    added_at = fields.DatetimeField()
+
+    class Meta:
+        table = "contact_tag"
+        unique_together = (("contact_id", "tag"),)
+
+
+class TagEvent(Model):
+    """History: every add and remove, so ops can see why a mother carries a tag."""
+
+    id = fields.BigIntField(primary_key=True)
+    contact_id = fields.CharField(max_length=128, db_index=True)
+    tag = fields.CharField(max_length=128)
+    op = fields.CharField(max_length=8)  # add | remove
+    source = fields.CharField(max_length=32)
+    detail = fields.CharField(max_length=255, default="")
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "tag_event"
+
+
+class Interaction(Model):
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField(db_index=True)
+    account_id = fields.CharField(max_length=64)
+    event_id = fields.CharField(max_length=191)
+    kind = fields.CharField(max_length=32)  # message | join | leave | friend_request | ...
+    room_id = fields.CharField(max_length=128, null=True, db_index=True)
+    contact_id = fields.CharField(max_length=128, db_index=True)
+    msg_type = fields.CharField(max_length=32, null=True)
+    text = fields.TextField(null=True)
+
+    class Meta:
+        table = "interaction"
+
+
+class OutboxMessage(Model):
+    """A send (or other action) waiting for, or done by, the channel.
+
+    status: pending -> sending -> sent | failed. A row left in 'sending' by a crash is
+    resolved on start by asking the channel whether it already happened.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    dedupe_key = fields.CharField(max_length=191, unique=True)
+    account_id = fields.CharField(max_length=64, db_index=True)
+    action = fields.CharField(max_length=16)  # say | kick | accept_friend | invite
+    payload = fields.JSONField()
+    status = fields.CharField(max_length=12, default="pending", db_index=True)
+    attempts = fields.IntField(default=0)
+    due_at = fields.DatetimeField()
+    created_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+
+    class Meta:
+        table = "outbox_message"
+
+
+class PendingWelcome(Model):
+    """A new member waiting for the batched welcome of her room."""
+
+    id = fields.IntField(primary_key=True)
+    account_id = fields.CharField(max_length=64)
+    room_id = fields.CharField(max_length=128, db_index=True)
+    contact_id = fields.CharField(max_length=128)
+    name = fields.CharField(max_length=255, default="")
+    joined_at = fields.DatetimeField()
+    event_id = fields.CharField(max_length=191, unique=True)
+
+    class Meta:
+        table = "pending_welcome"
+
+
+ALL_MODELS = [
+    Contact,
+    Room,
+    RoomMembership,
+    Tag,
+    ContactTag,
+    TagEvent,
+    Interaction,
+    OutboxMessage,
+    PendingWelcome,
+]

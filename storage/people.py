@@ -1,0 +1,94 @@
+"""Contacts, rooms and who is in which room (joined / left, invited by whom)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage.models import Contact, Room, RoomMembership
+
+
+async def upsert_contact(
+    contact_id: str,
+    now: datetime,
+    *,
+    name: str = "",
+    is_friend: bool | None = None,
+    channel: str | None = None,
+) -> Contact:
+    contact = await Contact.get_or_none(contact_id=contact_id)
+    if contact is None:
+        contact, created = await Contact.get_or_create(
+            contact_id=contact_id,
+            defaults={
+                "name": name,
+                "is_friend": bool(is_friend),
+                "channel": channel,
+                "first_seen_at": now,
+                "updated_at": now,
+            },
+        )
+        if created:
+            return contact
+    changed = False
+    if name and contact.name != name:
+        contact.name, changed = name, True
+    if is_friend is not None and contact.is_friend != is_friend:
+        contact.is_friend, changed = is_friend, True
+    if channel and contact.channel != channel:
+        contact.channel, changed = channel, True
+    if changed:
+        contact.updated_at = now
+        await contact.save()
+    return contact
+
+
+async def upsert_room(
+    room_id: str, account_id: str, now: datetime, *, topic: str = "", owner_id: str | None = None
+) -> Room:
+    room, created = await Room.get_or_create(
+        room_id=room_id,
+        defaults={"account_id": account_id, "topic": topic, "owner_id": owner_id, "updated_at": now},
+    )
+    if not created and ((topic and room.topic != topic) or (owner_id and room.owner_id != owner_id)):
+        room.topic = topic or room.topic
+        room.owner_id = owner_id or room.owner_id
+        room.updated_at = now
+        await room.save()
+    return room
+
+
+async def member_joined(
+    room_id: str, contact_id: str, now: datetime, *, inviter_id: str | None = None
+) -> RoomMembership:
+    """Open a membership stint, unless one is already open (a re-delivered join)."""
+    current = await RoomMembership.get_or_none(
+        room_id=room_id, contact_id=contact_id, left_at__isnull=True
+    )
+    if current is not None:
+        return current
+    return await RoomMembership.create(
+        room_id=room_id, contact_id=contact_id, inviter_id=inviter_id, joined_at=now
+    )
+
+
+async def member_left(
+    room_id: str, contact_id: str, now: datetime, *, remover_id: str | None = None
+) -> bool:
+    updated = await RoomMembership.filter(
+        room_id=room_id, contact_id=contact_id, left_at__isnull=True
+    ).update(left_at=now, remover_id=remover_id)
+    return updated > 0
+
+
+async def rooms_of(contact_id: str) -> list[str]:
+    rows = await RoomMembership.filter(contact_id=contact_id, left_at__isnull=True).values_list(
+        "room_id", flat=True
+    )
+    return sorted(str(r) for r in rows)
+
+
+async def members_of(room_id: str) -> list[str]:
+    rows = await RoomMembership.filter(room_id=room_id, left_at__isnull=True).values_list(
+        "contact_id", flat=True
+    )
+    return sorted(str(r) for r in rows)

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests import services
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """Both databases the storage layer must work on: embedded SQLite and real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path}/test.sqlite3"
+    return services.postgres_url()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_libraries() -> None:
+    for name in ("tortoise", "aiosqlite", "asyncpg", "jieba"):
+        logging.getLogger(name).setLevel(logging.WARNING)
