@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from handlers.keywords import KeywordHandler
+from storage.kv import KV, make_kv
+
 from bot.channels.base import Channel
 from bot.channels.sim import SimChannel, SimWorld
 from bot.clock import Clock, SystemClock
@@ -30,12 +33,10 @@ from bot.events import Event
 from bot.handler import Handler, Services
 from bot.outbox import Outbox
 from bot.rooms import RoomDirectory
-from handlers.keywords import KeywordHandler
 from handlers.roster import RosterHandler
 from handlers.welcome import WelcomeBatcher, WelcomeHandler
 from storage.db import Database
 from storage.interactions import InteractionWriter
-from storage.kv import KV, make_kv
 from storage.tags import TagChange, TagStore
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,9 @@ class ContentHolder:
         except ConfigError as exc:
             problems = [str(issue) for issue in exc.issues]
             for problem in problems:
-                log.error("content reload refused, the previous content stays in force: %s", problem)
+                log.error(
+                    "content reload refused, the previous content stays in force: %s", problem
+                )
             for listener in self.listeners:
                 listener(problems)
             return problems
@@ -184,7 +187,7 @@ class App:
                             str(config_path),
                             f"accounts[{index}].kind",
                             "the wechaty channel is not in this version yet; use kind = "
-                            "\"sim\" or disable the account",
+                            '"sim" or disable the account',
                         )
                     ]
                 )
@@ -224,12 +227,21 @@ class App:
 
         for channel in self.channels.values():
             await channel.start()
-            self._tasks.append(asyncio.create_task(self._consume(channel), name=f"consume:{channel.account_id}"))
+            self._tasks.append(
+                asyncio.create_task(self._consume(channel), name=f"consume:{channel.account_id}")
+            )
         self._tasks.append(asyncio.create_task(self.outbox.run_forever(), name="outbox"))
         self._tasks.append(asyncio.create_task(self._watch_content(), name="content-watch"))
         scheduler = AsyncIOScheduler(timezone=self.config.bot.timezone)
         for job in self.jobs:
-            scheduler.add_job(self._run_job, IntervalTrigger(seconds=5), args=[job], id=job.name, max_instances=1, coalesce=True)
+            scheduler.add_job(
+                self._run_job,
+                IntervalTrigger(seconds=5),
+                args=[job],
+                id=job.name,
+                max_instances=1,
+                coalesce=True,
+            )
         scheduler.add_job(
             self.interactions.flush,
             IntervalTrigger(seconds=self.config.storage.interaction_flush_seconds),
@@ -276,7 +288,9 @@ class App:
         try:
             await asyncio.wait_for(self._finish(timeout), timeout=timeout)
         except TimeoutError:
-            log.warning("shutdown time limit reached; unsent actions stay queued for the next start")
+            log.warning(
+                "shutdown time limit reached; unsent actions stay queued for the next start"
+            )
         await self.interactions.flush()
         await self.outbox.persist()
         await self.kv.close()

@@ -48,7 +48,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     assert content is not None
     print(
         f"ok: {config_path} and {content_dir}/ "
-        f"({len(content.keywords.rules)} keyword rules, {len(content.channels.codes)} channel codes)"
+        f"({len(content.keywords.rules)} keyword rules, "
+        f"{len(content.channels.codes)} channel codes)"
     )
     return 0
 
@@ -160,7 +161,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mamabot", description="Private-domain bot for maternal brands")
+    parser = argparse.ArgumentParser(
+        prog="mamabot", description="Private-domain bot for maternal brands"
+    )
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -173,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--db", help="database URL (default: a fresh in-memory one)")
     sim.set_defaults(func=cmd_sim)
 
-    replay = sub.add_parser("replay", help="run a JSONL conversation script, print actions as JSONL")
+    replay = sub.add_parser(
+        "replay", help="run a JSONL conversation script, print actions as JSONL"
+    )
     replay.add_argument("script")
     replay.add_argument("--config", help="config.toml to use (default: ./config.toml)")
     replay.add_argument("--db", help="database URL (default: a fresh in-memory one)")

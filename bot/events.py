@@ -51,7 +51,9 @@ class Event:
     def order_key(self) -> str:
         """Events with the same key are handled one after another, in arrival order."""
         room = self.room_id
-        return f"{self.account_id}:room:{room}" if room else f"{self.account_id}:dm:{self.contact_id}"
+        return (
+            f"{self.account_id}:room:{room}" if room else f"{self.account_id}:dm:{self.contact_id}"
+        )
 
 
 @dataclass(frozen=True, slots=True)

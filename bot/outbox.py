@@ -233,9 +233,11 @@ class Outbox:
         pacer = self.pacers[account_id]
         while True:
             now = self.clock.now()
-            rows = await OutboxMessage.filter(
-                account_id=account_id, status="pending", due_at__lte=now
-            ).order_by("id").limit(FETCH_BATCH)
+            rows = (
+                await OutboxMessage.filter(account_id=account_id, status="pending", due_at__lte=now)
+                .order_by("id")
+                .limit(FETCH_BATCH)
+            )
             if not rows:
                 later = (
                     await OutboxMessage.filter(account_id=account_id, status="pending")
@@ -365,7 +367,10 @@ class Outbox:
         return best
 
     async def pending_count(self) -> int:
-        return len(self._buffer) + await OutboxMessage.filter(status__in=["pending", "sending"]).count()
+        return (
+            len(self._buffer)
+            + await OutboxMessage.filter(status__in=["pending", "sending"]).count()
+        )
 
     async def drain(self, deadline: datetime) -> int:
         """Send what is pending, pacing included, until done or the deadline. Returns left."""

@@ -126,7 +126,13 @@ async def apply_step(app: App, channel: SimChannel, step: Step) -> None:
     world = channel.world
     if step.kind == "room":
         room = world.add_room(d["id"], d.get("topic", ""), d.get("owner"), d.get("members", []))
-        await people.upsert_room(room.room_id, channel.account_id, app.clock.now(), topic=room.topic, owner_id=room.owner_id)
+        await people.upsert_room(
+            room.room_id,
+            channel.account_id,
+            app.clock.now(),
+            topic=room.topic,
+            owner_id=room.owner_id,
+        )
         app.rooms.invalidate(room.room_id)
     elif step.kind == "join":
         if d["room"] not in world.rooms:

@@ -35,14 +35,19 @@ def describe(record: dict[str, Any], names: dict[str, str]) -> str:
     at = datetime.fromisoformat(record["at"]).strftime("%m-%d %H:%M:%S")
     action = record["action"]
     if action == "say":
-        where = f"群 {record['room']}" if record["room"] else f"私聊 {names.get(record['to'], record['to'])}"
+        where = (
+            f"群 {record['room']}"
+            if record["room"]
+            else f"私聊 {names.get(record['to'], record['to'])}"
+        )
         return f"[{at}] 🤖 → {where}: {record['text']}"
     if action == "tag":
         sign = "+" if record["op"] == "add" else "-"
         who = names.get(record["contact"], record["contact"])
         return f"[{at}] 🏷  {who} {sign}{record['tag']} ({record['source']})"
     if action == "kick":
-        return f"[{at}] 🚫 踢出 {names.get(record['contact'], record['contact'])} ← {record['room']}: {record.get('reason', '')}"
+        who = names.get(record["contact"], record["contact"])
+        return f"[{at}] 🚫 踢出 {who} ← {record['room']}: {record.get('reason', '')}"
     if action == "accept_friend":
         return f"[{at}] 🤝 通过好友 {names.get(record['contact'], record['contact'])}"
     return f"[{at}] {action}: {record}"
@@ -59,10 +64,18 @@ class Repl:
         app.action_observers.append(lambda r: print(describe(r, self.world.contacts), flush=True))
 
     async def setup(self) -> None:
-        room = self.world.add_room("R-1", "孕妈交流群", "群主", ["群主", self.channel.self_id, "小美"])
+        room = self.world.add_room(
+            "R-1", "孕妈交流群", "群主", ["群主", self.channel.self_id, "小美"]
+        )
         self.world.add_contact("群主", "群主")
         self.world.add_contact("小美", "小美")
-        await people.upsert_room(room.room_id, self.channel.account_id, self.app.clock.now(), topic=room.topic, owner_id=room.owner_id)
+        await people.upsert_room(
+            room.room_id,
+            self.channel.account_id,
+            self.app.clock.now(),
+            topic=room.topic,
+            owner_id=room.owner_id,
+        )
         self.room = room.room_id
 
     def prompt(self) -> str:
@@ -93,8 +106,16 @@ class Repl:
         elif name == "/room" and arg:
             room = world.room_by_topic(arg) or world.rooms.get(arg)
             if room is None:
-                room = world.add_room(f"R-{len(world.rooms) + 1}", arg, "群主", ["群主", ch.self_id])
-                await people.upsert_room(room.room_id, ch.account_id, self.app.clock.now(), topic=room.topic, owner_id="群主")
+                room = world.add_room(
+                    f"R-{len(world.rooms) + 1}", arg, "群主", ["群主", ch.self_id]
+                )
+                await people.upsert_room(
+                    room.room_id,
+                    ch.account_id,
+                    self.app.clock.now(),
+                    topic=room.topic,
+                    owner_id="群主",
+                )
             self.room = room.room_id
         elif name == "/dm":
             self.room = None

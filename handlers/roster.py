@@ -27,12 +27,16 @@ class RosterHandler:
                 owner_id=info.owner_id if info else None,
             )
             await people.upsert_contact(event.member_id, now, name=event.member_name)
-            await people.member_joined(event.room, event.member_id, now, inviter_id=event.inviter_id)
+            await people.member_joined(
+                event.room, event.member_id, now, inviter_id=event.inviter_id
+            )
         elif isinstance(event, MemberLeft):
             ctx.services.rooms.invalidate(event.room)
             await people.member_left(event.room, event.member_id, now, remover_id=event.remover_id)
         elif isinstance(event, FriendRequest):
             await people.upsert_contact(event.requester_id, now, name=event.requester_name)
         elif isinstance(event, FriendAdded):
-            await people.upsert_contact(event.friend_id, now, name=event.friend_name, is_friend=True)
+            await people.upsert_contact(
+                event.friend_id, now, name=event.friend_name, is_friend=True
+            )
         return None

@@ -15,14 +15,15 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from storage.kv import KV
+
 from bot.clock import Clock
 from bot.config import ChannelCode, Content, WelcomeContent
 from bot.events import Event, FriendRequest, MemberJoined
-from bot.handler import Context, ContentSource, Flow
+from bot.handler import ContentSource, Context, Flow
 from bot.outbox import Outbox
 from bot.rooms import RoomDirectory
 from storage import people
-from storage.kv import KV
 from storage.models import PendingWelcome
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,9 @@ class WelcomeHandler:
         if code is not None:
             for tag in code.tags:
                 await ctx.add_tag(event.requester_id, tag, source="channel", detail=code.name)
-        greeting = (code.greeting if code and code.greeting else "") or content.welcome.friend_greeting
+        greeting = (
+            code.greeting if code and code.greeting else ""
+        ) or content.welcome.friend_greeting
         text = render(
             greeting,
             {"name": event.requester_name or "", "bot": ctx.services.config.bot.name},
@@ -112,7 +115,13 @@ class WelcomeBatcher:
     name = "welcome_batches"
 
     def __init__(
-        self, content: ContentSource, outbox: Outbox, rooms: RoomDirectory, kv: KV, clock: Clock, bot_name: str
+        self,
+        content: ContentSource,
+        outbox: Outbox,
+        rooms: RoomDirectory,
+        kv: KV,
+        clock: Clock,
+        bot_name: str,
     ) -> None:
         self.content = content
         self.outbox = outbox

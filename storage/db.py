@@ -6,6 +6,7 @@ in the calling task, so every task the app starts afterwards inherits it; nothin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from urllib.parse import urlparse
@@ -62,10 +63,9 @@ class Database:
     async def close(self) -> None:
         if self._ctx is not None:
             await self._ctx.close_connections()
-            try:
+            # Closed from another task than the one that opened: nothing to restore.
+            with contextlib.suppress(ValueError):
                 self._ctx.__exit__(None, None, None)
-            except ValueError:
-                pass  # closed from another task than the one that opened: nothing to restore
             self._ctx = None
 
     async def truncate_all(self) -> None:

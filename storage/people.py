@@ -47,9 +47,16 @@ async def upsert_room(
 ) -> Room:
     room, created = await Room.get_or_create(
         room_id=room_id,
-        defaults={"account_id": account_id, "topic": topic, "owner_id": owner_id, "updated_at": now},
+        defaults={
+            "account_id": account_id,
+            "topic": topic,
+            "owner_id": owner_id,
+            "updated_at": now,
+        },
     )
-    if not created and ((topic and room.topic != topic) or (owner_id and room.owner_id != owner_id)):
+    if not created and (
+        (topic and room.topic != topic) or (owner_id and room.owner_id != owner_id)
+    ):
         room.topic = topic or room.topic
         room.owner_id = owner_id or room.owner_id
         room.updated_at = now

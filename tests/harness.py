@@ -1,10 +1,10 @@
 """A running mamabot in driven mode, for conversation tests that read like the conversation.
 
-    async with BotUnderTest() as bot:
-        bot.room("R1", "孕妈交流群", owner="owner1", members=["owner1", "a"])
-        await bot.join("R1", "b", "小美")
-        await bot.tick("30s")
-        assert bot.said_in("R1")[-1]["mentions"] == ["b"]
+async with BotUnderTest() as bot:
+    bot.room("R1", "孕妈交流群", owner="owner1", members=["owner1", "a"])
+    await bot.join("R1", "b", "小美")
+    await bot.tick("30s")
+    assert bot.said_in("R1")[-1]["mentions"] == ["b"]
 """
 
 from __future__ import annotations
@@ -74,7 +74,13 @@ class BotUnderTest:
 
     async def register_room(self, room_id: str) -> None:
         room = self.world.rooms[room_id]
-        await people.upsert_room(room_id, self.channel.account_id, self.clock.now(), topic=room.topic, owner_id=room.owner_id)
+        await people.upsert_room(
+            room_id,
+            self.channel.account_id,
+            self.clock.now(),
+            topic=room.topic,
+            owner_id=room.owner_id,
+        )
 
     # --------------------------------------------------------------- what mothers do
 
@@ -91,11 +97,15 @@ class BotUnderTest:
         if name:
             self.world.add_contact(contact, name)
         before = len(self.actions)
-        self.channel.push(self.channel.message(contact, text, room_id=room, type=type, mentions=mentions or []))
+        self.channel.push(
+            self.channel.message(contact, text, room_id=room, type=type, mentions=mentions or [])
+        )
         await self.app.settle()
         return self.actions[before:]
 
-    async def join(self, room: str, contact: str, name: str = "", inviter: str | None = None) -> None:
+    async def join(
+        self, room: str, contact: str, name: str = "", inviter: str | None = None
+    ) -> None:
         self.channel.push(self.channel.join(room, contact, name, inviter))
         await self.app.settle()
 
@@ -103,7 +113,9 @@ class BotUnderTest:
         self.channel.push(self.channel.leave(room, contact))
         await self.app.settle()
 
-    async def friend_request(self, contact: str, name: str = "", hello: str = "") -> list[dict[str, Any]]:
+    async def friend_request(
+        self, contact: str, name: str = "", hello: str = ""
+    ) -> list[dict[str, Any]]:
         before = len(self.actions)
         self.channel.push(self.channel.friend_request(contact, name, hello))
         await self.app.settle()

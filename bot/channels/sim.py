@@ -176,7 +176,9 @@ class SimChannel(Channel):
 
     def fail_next(self, times: int = 1, *, retryable: bool = True) -> None:
         """Make the next `times` actions fail (tests of retry and backoff)."""
-        self._failures.extend(ChannelError("simulated failure", retryable=retryable) for _ in range(times))
+        self._failures.extend(
+            ChannelError("simulated failure", retryable=retryable) for _ in range(times)
+        )
 
     def _record(self, dedupe_key: str, action: dict[str, Any]) -> None:
         if self._failures:
@@ -197,7 +199,13 @@ class SimChannel(Channel):
             raise ChannelError(f"no such room {room_id}", retryable=False)
         self._record(
             dedupe_key,
-            {"action": "say", "room": room_id, "to": contact_id, "text": text, "mentions": list(mentions)},
+            {
+                "action": "say",
+                "room": room_id,
+                "to": contact_id,
+                "text": text,
+                "mentions": list(mentions),
+            },
         )
         return dedupe_key
 
@@ -209,7 +217,9 @@ class SimChannel(Channel):
         if contact_id in room.members:
             self.push(self.leave(room_id, contact_id, remover_id=self.self_id))
 
-    async def accept_friend(self, *, contact_id: str, request_id: str = "", dedupe_key: str) -> None:
+    async def accept_friend(
+        self, *, contact_id: str, request_id: str = "", dedupe_key: str
+    ) -> None:
         self._record(dedupe_key, {"action": "accept_friend", "contact": contact_id})
         self.world.friends.add((self.account_id, contact_id))
 

@@ -1,0 +1,126 @@
+"""Keyword replies through the real dispatcher: scope, cooldown, variants, tags, hot reload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.harness import BotUnderTest, copy_project
+
+RULES = """
+[[rules]]
+id = "eczema"
+keywords = ["湿疹"]
+replies = ["湿疹要保湿哦A", "湿疹要保湿哦B", "湿疹要保湿哦C"]
+tags = ["关注:湿疹"]
+cooldown_seconds = 600
+
+[[rules]]
+id = "order"
+mode = "regex"
+pattern = "订单号?\\\\s*\\\\d{6,}"
+scope = "dm"
+replies = ["正在帮你查订单～"]
+priority = 5
+
+[[rules]]
+id = "vip-only"
+keywords = ["专属顾问"]
+rooms = ["VIP宝妈群"]
+replies = ["VIP 顾问马上来"]
+
+[[rules]]
+id = "tagged-rooms"
+keywords = ["团购"]
+room_tags = ["孕妈群"]
+replies = ["团购请看群公告"]
+
+[[rules]]
+id = "group-rules"
+mode = "exact"
+keywords = ["群规"]
+scope = "groups"
+replies = ["群规：不发广告"]
+"""
+
+
+def project(tmp_path: Path, rules: str = RULES) -> Path:
+    copy_project(tmp_path)
+    (tmp_path / "content" / "keywords.toml").write_text(rules, encoding="utf-8")
+    return tmp_path
+
+
+async def test_question_in_a_group_is_answered_with_a_mention_and_tags_the_asker(tmp_path: Path) -> None:
+    async with BotUnderTest(project(tmp_path)) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        done = await bot.says("b", "宝宝脸上长湿疹了怎么办", room="R1", name="小美")
+        assert [a["action"] for a in done] == ["tag", "say"]
+        assert done[0]["tag"] == "关注:湿疹" and done[0]["source"] == "keyword"
+        assert done[1]["room"] == "R1" and done[1]["mentions"] == ["b"]
+        assert done[1]["text"].startswith("湿疹要保湿哦")
+
+
+async def test_cooldown_per_rule_per_chat(tmp_path: Path) -> None:
+    async with BotUnderTest(project(tmp_path)) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b", "c"])
+        bot.room("R2", "另一个群", owner="o", members=["o", "b"])
+        assert len(await bot.says("b", "湿疹", room="R1")) == 2
+        again = await bot.says("c", "湿疹又犯了", room="R1")
+        assert [a["action"] for a in again] == ["tag"]  # tagged, but no second answer
+        assert [a["action"] for a in await bot.says("b", "湿疹", room="R2")] == ["say"]
+        await bot.tick("11m")
+        assert [a["action"] for a in await bot.says("c", "湿疹", room="R1")] == ["say"]
+
+
+async def test_variants_are_picked_at_random(tmp_path: Path) -> None:
+    seen = set()
+    async with BotUnderTest(project(tmp_path), seed=3) as bot:
+        for i in range(30):
+            (say,) = [a for a in await bot.says(f"m{i}", "湿疹") if a["action"] == "say"]
+            seen.add(say["text"])
+    assert seen == {"湿疹要保湿哦A", "湿疹要保湿哦B", "湿疹要保湿哦C"}
+
+
+async def test_scopes_dm_groups_room_names_and_room_tags(tmp_path: Path) -> None:
+    async with BotUnderTest(project(tmp_path)) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        bot.room("R2", "VIP宝妈群", owner="o", members=["o", "b"])
+        assert await bot.says("b", "订单号 12345678", room="R1") == []
+        (dm,) = await bot.says("b", "订单号 12345678")
+        assert dm["to"] == "b" and dm["room"] is None and dm["text"] == "正在帮你查订单～"
+        assert await bot.says("b", "群规") == []
+        assert [a["text"] for a in await bot.says("b", "群规", room="R1")] == ["群规：不发广告"]
+        assert await bot.says("b", "有专属顾问吗", room="R1") == []
+        assert [a["text"] for a in await bot.says("b", "有专属顾问吗", room="R2")] == ["VIP 顾问马上来"]
+        assert await bot.says("b", "有团购吗", room="R2") == []  # VIP群 has no 孕妈群 tag
+        assert [a["text"] for a in await bot.says("b", "有团购吗", room="R1")] == ["团购请看群公告"]
+
+
+async def test_non_text_messages_and_chatter_get_no_reply(tmp_path: Path) -> None:
+    from bot.events import MessageType
+
+    async with BotUnderTest(project(tmp_path)) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        assert await bot.says("b", "湿疹", room="R1", type=MessageType.IMAGE) == []
+        assert await bot.says("b", "今天天气真好", room="R1") == []
+
+
+async def test_hot_reload_takes_new_rules_and_refuses_broken_ones(tmp_path: Path) -> None:
+    base = project(tmp_path)
+    async with BotUnderTest(base) as bot:
+        assert await bot.says("b", "黄疸") == []
+        rules = RULES + '\n[[rules]]\nid = "jaundice"\nkeywords = ["黄疸"]\nreplies = ["黄疸要多晒太阳"]\n'
+        (base / "content" / "keywords.toml").write_text(rules, encoding="utf-8")
+        assert bot.app.content.reload() == []
+        assert [a["text"] for a in await bot.says("b", "黄疸")] == ["黄疸要多晒太阳"]
+        (base / "content" / "keywords.toml").write_text("[[rules]]\nid = 3\n", encoding="utf-8")
+        problems = bot.app.content.reload()
+        assert problems and "keywords.toml" in problems[0]
+        assert [a["text"] for a in await bot.says("c", "黄疸")] == ["黄疸要多晒太阳"]
+
+
+async def test_shipped_demo_content_answers_common_questions() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        for question in ["宝宝湿疹怎么办", "新生儿黄疸多少算高", "几个月可以加辅食", "纸尿裤怎么选尺码"]:
+            done = await bot.says("b", question, room="R1")
+            assert any(a["action"] == "say" for a in done), question

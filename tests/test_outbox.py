@@ -1,0 +1,183 @@
+"""The outbox: persisted before sending, paced, retried with backoff, idempotent on restart."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import datetime, timedelta
+
+from bot.channels.sim import SimChannel, SimWorld
+from bot.clock import FakeClock
+from bot.config import OutboxSection, PacingSection
+from bot.outbox import Outbox
+from storage.db import Database
+from storage.models import OutboxMessage
+
+START = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
+
+
+class Rig:
+    def __init__(
+        self, url: str, pacing: PacingSection | None = None, cfg: OutboxSection | None = None
+    ) -> None:
+        self.clock = FakeClock(START)
+        self.world = SimWorld()
+        self.world.add_room("R1", "孕妈交流群", "owner")
+        self.channel = SimChannel("acc", self.world, self.clock)
+        self.outbox = Outbox(self.clock, cfg or OutboxSection(), random.Random(1))
+        self.outbox.add_channel(self.channel, pacing)
+        self.db = Database(url)
+
+    async def say(self, key: str, text: str = "hi") -> None:
+        await self.outbox.say(
+            account_id="acc", room_id="R1", contact_id=None, text=text, dedupe_key=key
+        )
+
+
+async def test_nothing_reaches_the_channel_before_it_is_persisted(database_url: str) -> None:
+    rig = Rig(database_url)
+    await rig.db.open()
+    try:
+        await rig.db.truncate_all()
+        await rig.say("k1")
+        assert await OutboxMessage.all().count() == 0 and rig.channel.actions == []
+        await rig.outbox.pump()
+        row = await OutboxMessage.get(dedupe_key="k1")
+        assert row.status == "sent" and row.sent_at == START
+        assert [a["text"] for a in rig.channel.actions] == ["hi"]
+    finally:
+        await rig.db.close()
+
+
+async def test_repeated_dedupe_key_sends_once(database_url: str) -> None:
+    rig = Rig(database_url)
+    await rig.db.open()
+    try:
+        await rig.db.truncate_all()
+        await rig.say("same")
+        await rig.outbox.pump()
+        await rig.say("same")  # a re-delivered event produces the same key
+        await rig.outbox.pump()
+        assert len(rig.channel.actions) == 1
+    finally:
+        await rig.db.close()
+
+
+async def test_pacing_spaces_sends_and_caps_the_hour() -> None:
+    pacing = PacingSection(min_interval_seconds=2, jitter_seconds=1, max_per_hour=5)
+    rig = Rig("sqlite://:memory:", pacing)
+    await rig.db.open()
+    try:
+        for i in range(8):
+            await rig.say(f"k{i}", f"m{i}")
+        wake = await rig.outbox.pump()
+        assert len(rig.channel.actions) == 1  # one now, the rest wait their turn
+        while wake is not None and wake - START < timedelta(hours=2):
+            rig.clock.set(wake)
+            wake = await rig.outbox.pump()
+        times = [datetime.fromisoformat(a["at"]) for a in rig.channel.actions]
+        assert len(times) == 8
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+        assert all(g >= 2 for g in gaps)
+        assert all(g <= 3 for g in gaps[:4])  # jitter stays within its bound
+        # The hourly cap: the 6th send waits until an hour after the 1st.
+        assert times[5] >= times[0] + timedelta(hours=1)
+        assert sum(1 for t in times if t < times[0] + timedelta(hours=1)) == 5
+    finally:
+        await rig.db.close()
+
+
+async def test_retry_with_backoff_then_success() -> None:
+    rig = Rig("sqlite://:memory:", cfg=OutboxSection(retry_base_seconds=5, max_attempts=4))
+    await rig.db.open()
+    try:
+        rig.channel.fail_next(2)
+        await rig.say("k1")
+        wake = await rig.outbox.pump()
+        assert rig.channel.actions == [] and wake is not None
+        first_delay = (wake - START).total_seconds()
+        assert 5 <= first_delay <= 6
+        rig.clock.set(wake)
+        wake = await rig.outbox.pump()
+        assert rig.channel.actions == [] and wake is not None
+        assert 10 <= (wake - rig.clock.now()).total_seconds() <= 12  # doubled
+        rig.clock.set(wake)
+        await rig.outbox.pump()
+        row = await OutboxMessage.get(dedupe_key="k1")
+        assert row.status == "sent" and row.attempts == 3
+        assert len(rig.channel.actions) == 1
+    finally:
+        await rig.db.close()
+
+
+async def test_gives_up_after_max_attempts_and_on_permanent_errors() -> None:
+    rig = Rig("sqlite://:memory:", cfg=OutboxSection(retry_base_seconds=1, max_attempts=2))
+    await rig.db.open()
+    try:
+        rig.channel.fail_next(5)
+        await rig.say("k1")
+        wake = await rig.outbox.pump()
+        assert wake is not None
+        rig.clock.set(wake)
+        assert await rig.outbox.pump() is None
+        assert (await OutboxMessage.get(dedupe_key="k1")).status == "failed"
+        rig.channel._failures.clear()
+        rig.channel.fail_next(1, retryable=False)
+        await rig.say("k2")
+        await rig.outbox.pump()
+        row = await OutboxMessage.get(dedupe_key="k2")
+        assert (
+            row.status == "failed" and row.attempts == 1 and "simulated" in (row.last_error or "")
+        )
+    finally:
+        await rig.db.close()
+
+
+async def test_restart_resumes_pending_and_does_not_repeat_a_send_the_channel_saw(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite://{tmp_path}/o.sqlite3"
+    rig = Rig(url)
+    await rig.db.open()
+    await rig.say("sent-before-crash", "a")
+    await rig.say("never-sent", "b")
+    await rig.outbox.persist()
+    # Simulate a crash between "sent" and "marked sent" for the first row...
+    await rig.channel.say(room_id="R1", contact_id=None, text="a", dedupe_key="sent-before-crash")
+    await OutboxMessage.filter(dedupe_key="sent-before-crash").update(status="sending")
+    await rig.db.close()
+
+    again = Rig(url)
+    again.channel = rig.channel  # the same WeChat account, which remembers what it sent
+    again.outbox.channels["acc"] = rig.channel
+    await again.db.open()
+    try:
+        await again.outbox.resume()
+        await again.outbox.pump()
+        texts = [a["text"] for a in rig.channel.actions]
+        assert texts == ["a", "b"]  # "a" not repeated, "b" not lost
+        statuses = {r.dedupe_key: r.status for r in await OutboxMessage.all()}
+        assert statuses == {"sent-before-crash": "sent", "never-sent": "sent"}
+    finally:
+        await again.db.close()
+
+
+async def test_restart_resends_when_the_channel_cannot_tell(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite://{tmp_path}/o.sqlite3"
+    rig = Rig(url)
+    await rig.db.open()
+    await rig.say("k", "a")
+    await rig.outbox.persist()
+    await OutboxMessage.filter(dedupe_key="k").update(status="sending")
+    await rig.db.close()
+    again = Rig(url)  # a fresh channel: it has no memory of "k"
+
+    async def cannot_tell(key: str) -> bool | None:
+        return None
+
+    again.channel.already_done = cannot_tell  # type: ignore[method-assign]
+    await again.db.open()
+    try:
+        await again.outbox.resume()
+        await again.outbox.pump()
+        assert [a["text"] for a in again.channel.actions] == ["a"]
+    finally:
+        await again.db.close()

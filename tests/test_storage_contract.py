@@ -1,0 +1,122 @@
+"""The storage layer's contract, run against SQLite and real PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.events import MemberJoined, MessageReceived
+from storage import people
+from storage.db import Database
+from storage.interactions import InteractionWriter
+from storage.models import Interaction, OutboxMessage
+from storage.tags import TagChange, TagStore
+
+AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await database.open()
+    await database.truncate_all()
+    try:
+        yield database
+    finally:
+        await database.truncate_all()
+        await database.close()
+
+
+async def test_tags_have_source_and_history(db: Database) -> None:
+    clock = FakeClock(AT)
+    seen: list[TagChange] = []
+    tags = TagStore(clock, on_change=seen.append)
+    assert await tags.add("c1", "渠道:小红书", source="channel", detail="小红书")
+    assert not await tags.add("c1", "渠道:小红书", source="keyword")  # already carried
+    clock.advance(60)
+    assert await tags.add("c1", "关注:湿疹", source="keyword", detail="eczema")
+    assert await tags.tags_of("c1") == {"渠道:小红书": "channel", "关注:湿疹": "keyword"}
+    clock.advance(60)
+    assert await tags.remove("c1", "关注:湿疹", source="admin")
+    assert not await tags.remove("c1", "关注:湿疹", source="admin")
+    assert not await tags.remove("c1", "从没有过", source="admin")
+    assert await tags.tags_of("c1") == {"渠道:小红书": "channel"}
+    history = [(h.tag, h.op, h.source, h.at - AT) for h in await tags.history("c1")]
+    assert history == [
+        ("渠道:小红书", "add", "channel", timedelta(0)),
+        ("关注:湿疹", "add", "keyword", timedelta(seconds=60)),
+        ("关注:湿疹", "remove", "admin", timedelta(seconds=120)),
+    ]
+    assert [c.op for c in seen] == ["add", "add", "remove"]
+    assert await tags.contacts_with("渠道:小红书") == ["c1"]
+    with pytest.raises(ValueError):
+        await tags.add("c1", "x", source="made-up")
+
+
+async def test_memberships_record_stints_inviter_and_remover(db: Database) -> None:
+    await people.member_joined("R1", "b", AT, inviter_id="a")
+    await people.member_joined("R1", "b", AT)  # re-delivered join: no second stint
+    await people.member_joined("R2", "b", AT)
+    assert await people.rooms_of("b") == ["R1", "R2"]
+    assert await people.member_left("R1", "b", AT + timedelta(hours=1), remover_id="bot")
+    assert not await people.member_left("R1", "b", AT + timedelta(hours=2))
+    assert await people.rooms_of("b") == ["R2"]
+    await people.member_joined("R1", "b", AT + timedelta(days=1))
+    assert await people.members_of("R1") == ["b"]
+    from storage.models import RoomMembership
+
+    stints = await RoomMembership.filter(room_id="R1", contact_id="b").order_by("id")
+    assert [(s.inviter_id, s.remover_id, s.left_at is None) for s in stints] == [
+        ("a", "bot", False),
+        (None, None, True),
+    ]
+
+
+async def test_contacts_and_rooms_upsert(db: Database) -> None:
+    c = await people.upsert_contact("c1", AT, name="小美")
+    assert c.name == "小美" and not c.is_friend
+    c = await people.upsert_contact("c1", AT + timedelta(days=1), is_friend=True, channel="门店")
+    assert (c.name, c.is_friend, c.channel, c.first_seen_at) == ("小美", True, "门店", AT)
+    r = await people.upsert_room("R1", "acc", AT, topic="孕妈交流群", owner_id="o")
+    r = await people.upsert_room("R1", "acc", AT, topic="孕妈交流群2")
+    assert (r.topic, r.owner_id) == ("孕妈交流群2", "o")
+
+
+async def test_interactions_are_written_behind_in_batches(db: Database) -> None:
+    writer = InteractionWriter(batch_size=3)
+    for i in range(7):
+        writer.record(
+            MessageReceived(
+                event_id=f"e{i}",
+                account_id="acc",
+                at=AT,
+                sender_id="b",
+                text=f"第{i}条😀",
+                room="R1",
+            )
+        )
+    writer.record(MemberJoined(event_id="j", account_id="acc", at=AT, room="R1", member_id="c"))
+    assert writer.wants_flush and await Interaction.all().count() == 0
+    assert await writer.flush() == 8
+    rows = await Interaction.all().order_by("id")
+    assert [r.kind for r in rows] == ["message"] * 7 + ["join"]
+    assert rows[0].text == "第0条😀" and rows[0].msg_type == "text" and rows[0].room_id == "R1"
+    assert await writer.flush() == 0
+
+
+async def test_outbox_claim_is_conditional(db: Database) -> None:
+    row = await OutboxMessage.create(
+        dedupe_key="k",
+        account_id="acc",
+        action="say",
+        payload={"room": "R1", "text": "你好"},
+        due_at=AT,
+        created_at=AT,
+    )
+    first = await OutboxMessage.filter(id=row.id, status="pending").update(status="sending")
+    second = await OutboxMessage.filter(id=row.id, status="pending").update(status="sending")
+    assert (first, second) == (1, 0)  # only one instance wins the claim
+    assert (await OutboxMessage.get(id=row.id)).payload == {"room": "R1", "text": "你好"}
