@@ -22,12 +22,19 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from handlers.keywords import KeywordHandler
-from storage.kv import KV, make_kv
 
 from bot.channels.base import Channel
 from bot.channels.sim import SimChannel, SimWorld
 from bot.clock import Clock, SystemClock
-from bot.config import AppConfig, ConfigError, ConfigIssue, Content, load_config, load_content
+from bot.config import (
+    AppConfig,
+    ConfigError,
+    ConfigIssue,
+    Content,
+    PacingSection,
+    load_config,
+    load_content,
+)
 from bot.dispatcher import Dispatcher
 from bot.events import Event
 from bot.handler import Handler, Services
@@ -37,6 +44,7 @@ from handlers.roster import RosterHandler
 from handlers.welcome import WelcomeBatcher, WelcomeHandler
 from storage.db import Database
 from storage.interactions import InteractionWriter
+from storage.kv import KV, make_kv
 from storage.tags import TagChange, TagStore
 
 log = logging.getLogger(__name__)
@@ -148,7 +156,9 @@ class App:
         accounts = {a.id: a for a in config.accounts}
         for account_id, channel in channels.items():
             account = accounts.get(account_id)
-            pacing = account.pacing if account and account.pacing else config.outbox.pacing
+            pacing: PacingSection | None = (
+                account.pacing if account and account.pacing else config.outbox.pacing
+            )
             if isinstance(channel, SimChannel) and not pace_sim:
                 pacing = None  # a simulated account has no WeChat limits to respect
             self.outbox.add_channel(channel, pacing)

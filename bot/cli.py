@@ -8,8 +8,13 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, load_config, load_content
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.replay import Step
 
 
 def _setup_logging(level: str) -> None:
@@ -72,7 +77,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return asyncio.run(_replay(args, steps))
 
 
-async def _replay(args: argparse.Namespace, steps: list) -> int:  # type: ignore[type-arg]
+async def _replay(args: argparse.Namespace, steps: list[Step]) -> int:
     from bot.app import App, AppSettings
     from bot.clock import FakeClock
     from bot.replay import run_script, to_json_line
@@ -125,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(_run_live(app))
 
 
-async def _run_live(app) -> int:  # type: ignore[no-untyped-def]
+async def _run_live(app: App) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -6,6 +6,8 @@ before (or without) the contact's profile, and the hot path must not wait on loo
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -65,7 +67,9 @@ class ContactTag(Model):
 
     id = fields.IntField(primary_key=True)
     contact_id = fields.CharField(max_length=128, db_index=True)
-    tag = fields.ForeignKeyField("models.Tag", related_name="contacts", on_delete=fields.CASCADE)
+    tag: fields.ForeignKeyRelation[Tag] = fields.ForeignKeyField(
+        "models.Tag", related_name="contacts", on_delete=fields.CASCADE
+    )
     source = fields.CharField(max_length=32)
     detail = fields.CharField(max_length=255, default="")
     added_at = fields.DatetimeField()
@@ -116,7 +120,7 @@ class OutboxMessage(Model):
     dedupe_key = fields.CharField(max_length=191, unique=True)
     account_id = fields.CharField(max_length=64, db_index=True)
     action = fields.CharField(max_length=16)  # say | kick | accept_friend | invite
-    payload = fields.JSONField()
+    payload: Any = fields.JSONField()
     status = fields.CharField(max_length=12, default="pending", db_index=True)
     attempts = fields.IntField(default=0)
     due_at = fields.DatetimeField()
