@@ -17,13 +17,15 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
 
 from storage.kv import KV, check_ttl, check_window
 
 if TYPE_CHECKING:
+    from redis.commands.core import AsyncScript
+
     from bot.clock import Clock
 
 # Real expiry = logical ttl + this. Generous, so a process whose clock runs slightly behind
@@ -157,7 +159,9 @@ class RedisKV(KV):
 
     async def _value(self, key: str) -> tuple[str | None, float | None, float]:
         """(value, expiry, now) of a live value key; value None if missing or expired."""
-        value, exp = await self._redis.hmget(self._key(key), ["v", "e"])  # type: ignore[misc]
+        # decode_responses=True: the client hands back str, never bytes.
+        fields = cast("list[str | None]", await self._redis.hmget(self._key(key), ["v", "e"]))
+        value, exp = fields
         now = self._now()
         if value is None:
             return None, None, now
@@ -222,7 +226,7 @@ class RedisKV(KV):
 
     # ------------------------------------------------------------------ housekeeping
 
-    async def _run(self, script: Any, key: str, *args: str | int) -> Any:
+    async def _run(self, script: AsyncScript, key: str, *args: str | int) -> Any:
         return await script(keys=[self._key(key)], args=list(args))
 
     async def flush_prefix(self) -> int:

@@ -1,0 +1,102 @@
+"""The terminal simulator and `make run`'s simulator mode, driven by typed lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.app import App, AppSettings
+from bot.channels.sim import SimWorld
+from bot.clock import FakeClock
+from bot.simrepl import Repl
+from tests.harness import REPO, START, copy_project
+
+
+async def test_typed_session_shows_replies_tags_and_time(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    app = App.build(
+        AppSettings(
+            base_dir=REPO,
+            database_url="sqlite://:memory:",
+            redis_url="",
+            clock=FakeClock(START),
+            seed=0,
+        ),
+        world=SimWorld(),
+    )
+    await app.open()
+    try:
+        repl = Repl(app)
+        await repl.setup()
+        for line in [
+            "/as 小丽",
+            "/join",
+            "/tick 1m",
+            "宝宝湿疹怎么办",
+            "/dm",
+            "/friend 我是从小红书来的",
+            "/tags",
+            "/room 新群",
+            "/nonsense",
+        ]:
+            assert await repl.handle_line(line)
+            await app.settle()
+        assert not await repl.handle_line("/quit")
+    finally:
+        await app.stop()
+    out = capsys.readouterr().out
+    assert "🤖 → 群 R-1: 欢迎 @小丽 加入【孕妈交流群】" in out
+    assert "湿疹" in out
+    assert "🏷  小丽 +渠道:小红书 (channel)" in out
+    assert "🤝 通过好友 小丽" in out
+    assert "渠道:小红书(channel)" in out  # /tags
+    assert "⏰ 2026-11-25 09:01" in out
+    assert "不认识的命令" in out
+    assert repl.world.room_by_topic("新群") is not None
+
+
+def test_mamabot_run_without_accounts_starts_the_simulator(tmp_path: Path) -> None:
+    copy_project(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--dir", str(tmp_path)],
+        input="宝宝湿疹怎么办\n/quit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("mamabot: no WeChat account configured") and "simulator" in first
+    assert "湿疹" in result.stdout
+    assert (tmp_path / "data" / "mamabot.sqlite3").exists()
+
+
+async def test_two_accounts_in_one_process_are_separate_channels(tmp_path: Path) -> None:
+    copy_project(tmp_path)
+    config = (tmp_path / "config.toml").read_text(encoding="utf-8")
+    config += '\n[[accounts]]\nid = "a1"\nkind = "sim"\n\n[[accounts]]\nid = "a2"\nkind = "sim"\n\n[[accounts]]\nid = "off"\nkind = "sim"\nenabled = false\n'
+    (tmp_path / "config.toml").write_text(config, encoding="utf-8")
+    world = SimWorld()
+    app = App.build(
+        AppSettings(
+            base_dir=tmp_path,
+            database_url="sqlite://:memory:",
+            redis_url="",
+            clock=FakeClock(START),
+        ),
+        world=world,
+    )
+    await app.open()
+    try:
+        assert sorted(app.channels) == ["a1", "a2"]
+        a1, a2 = app.channels["a1"], app.channels["a2"]
+        world.add_room("R1", "孕妈交流群", "o", ["o"])
+        a1.push(a1.message("b", "宝宝湿疹怎么办"))  # type: ignore[attr-defined]
+        a2.push(a2.message("c", "宝宝黄疸怎么办"))  # type: ignore[attr-defined]
+        await app.settle()
+        assert [a["to"] for a in a1.actions] == ["b"]  # type: ignore[attr-defined]
+        assert [a["to"] for a in a2.actions] == ["c"]  # type: ignore[attr-defined]
+    finally:
+        await app.stop()
