@@ -97,6 +97,7 @@ class AppSettings:
     content_dir: Path | None = None
     database_url: str | None = None
     redis_url: str | None = None
+    kv_prefix: str = "mamabot:"
     clock: Clock | None = None
     seed: int | None = None
     pace_sim: bool = False
@@ -181,7 +182,11 @@ class App:
         from bot.config import database_url, redis_url
 
         db_url = settings.database_url or database_url(config, base)
-        kv = make_kv(clock, settings.redis_url if settings.redis_url is not None else redis_url())
+        kv = make_kv(
+            clock,
+            settings.redis_url if settings.redis_url is not None else redis_url(),
+            prefix=settings.kv_prefix,
+        )
         rng = random.Random(settings.seed)
         channels: dict[str, Channel] = {}
         world = world or SimWorld()

@@ -1,0 +1,44 @@
+"""The same conversation on the production stack: PostgreSQL and Redis, for real."""
+
+from __future__ import annotations
+
+import uuid
+
+from bot.clock import FakeClock
+from storage.db import Database
+from storage.kv_redis import RedisKV
+from storage.models import Interaction, OutboxMessage
+from tests import services
+from tests.harness import START, BotUnderTest
+
+
+async def test_welcome_keyword_and_friend_on_postgres_and_redis() -> None:
+    pg, redis = services.postgres_url(), services.redis_url()
+    db = Database(pg)
+    await db.open()
+    await db.truncate_all()
+    await db.close()
+    prefix = f"mamabot-test:{uuid.uuid4().hex}:"
+    try:
+        async with BotUnderTest(database_url=pg, redis_url=redis, kv_prefix=prefix) as bot:
+            bot.room("R1", "孕妈交流群", owner="o", members=["o", "a"])
+            await bot.join("R1", "b", "小美", inviter="a")
+            await bot.tick("31s")
+            assert bot.said_in("R1")[0]["mentions"] == ["b"]
+            answer = await bot.says("b", "宝宝湿疹怎么办", room="R1")
+            assert any(a["action"] == "say" for a in answer)
+            assert [a["action"] for a in await bot.says("b", "宝宝湿疹怎么办", room="R1")] in (
+                [],
+                ["tag"],
+            )
+            await bot.friend_request("c", "小红", "小红书看到的")
+            assert await bot.app.tags.tags_of("c") == {"渠道:小红书": "channel"}
+            await bot.app.interactions.flush()
+            assert await Interaction.filter(kind="message").count() == 2
+            assert await OutboxMessage.filter(status="sent").count() == len(
+                [a for a in bot.actions if a["action"] != "tag"]
+            )
+    finally:
+        kv = RedisKV(redis, FakeClock(START), prefix=prefix)
+        await kv.flush_prefix()
+        await kv.close()
