@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from handlers.fallback import FallbackHandler
 from handlers.keywords import KeywordHandler
 
 from bot.channels.base import Channel
@@ -105,8 +106,8 @@ class AppSettings:
 
 def default_handlers(self_ids: set[str]) -> list[Handler]:
     """The chain, in order: bookkeeping, then (guard, admin, dialog: later issues), welcome,
-    keyword replies."""
-    return [RosterHandler(), WelcomeHandler(self_ids), KeywordHandler()]
+    keyword replies, fallback."""
+    return [RosterHandler(), WelcomeHandler(self_ids), KeywordHandler(), FallbackHandler()]
 
 
 class App:

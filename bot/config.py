@@ -148,6 +148,19 @@ class WelcomeContent(Strict):
         return check_placeholders(value, {"names", "room", "rules", "bot", "name"})
 
 
+class FallbackContent(Strict):
+    """What a mother hears in a DM when nothing else answered her."""
+
+    enabled: bool = True
+    dm_reply: str = "收到啦～这个问题我先记下，顾问看到后会尽快回复你🌷"
+    cooldown_seconds: float = Field(43200.0, ge=0)
+
+    @field_validator("dm_reply")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        return check_placeholders(value, {"name", "bot"})
+
+
 class ChannelsContent(Strict):
     codes: list[ChannelCode] = Field(default_factory=list)
 
@@ -216,6 +229,7 @@ CONTENT_FILES: dict[str, type[Strict]] = {
     "welcome.toml": WelcomeContent,
     "channels.toml": ChannelsContent,
     "keywords.toml": KeywordsContent,
+    "fallback.toml": FallbackContent,
 }
 
 
@@ -224,6 +238,7 @@ class Content:
     welcome: WelcomeContent
     channels: ChannelsContent
     keywords: KeywordsContent
+    fallback: FallbackContent
 
 
 # --------------------------------------------------------------------------- loading
@@ -312,6 +327,7 @@ def load_content(content_dir: Path) -> Content:
         welcome=loaded["welcome.toml"],  # type: ignore[arg-type]
         channels=loaded["channels.toml"],  # type: ignore[arg-type]
         keywords=loaded["keywords.toml"],  # type: ignore[arg-type]
+        fallback=loaded["fallback.toml"],  # type: ignore[arg-type]
     )
 
 

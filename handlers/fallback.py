@@ -1,0 +1,31 @@
+"""Last in the chain: a DM that nothing answered gets a gentle acknowledgement.
+
+Groups never get a fallback (the bot must not chatter in a group), and a mother hears it at
+most once per cooldown, so an ongoing chat with a human advisor is not interrupted.
+"""
+
+from __future__ import annotations
+
+from bot.events import Event, MessageReceived, MessageType
+from bot.handler import Context, Flow
+from handlers.welcome import render
+
+
+class FallbackHandler:
+    name = "fallback"
+
+    async def handle(self, event: Event, ctx: Context) -> Flow | None:
+        if not isinstance(event, MessageReceived) or not event.is_dm:
+            return None
+        if event.type is not MessageType.TEXT or not event.text.strip():
+            return None
+        fallback = ctx.content.fallback
+        if not fallback.enabled or not fallback.dm_reply.strip():
+            return None
+        if fallback.cooldown_seconds > 0 and not await ctx.kv.set_if_absent(
+            f"fallback:{event.account_id}:{event.sender_id}", "1", ttl=fallback.cooldown_seconds
+        ):
+            return None
+        values = {"name": event.sender_name, "bot": ctx.services.config.bot.name}
+        await ctx.reply(render(fallback.dm_reply, values))
+        return Flow.STOP
