@@ -21,9 +21,6 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from handlers.fallback import FallbackHandler
-from handlers.keywords import KeywordHandler
-
 from bot.channels.base import Channel
 from bot.channels.sim import SimChannel, SimWorld
 from bot.clock import Clock, SystemClock
@@ -41,6 +38,8 @@ from bot.events import Event
 from bot.handler import Handler, Services
 from bot.outbox import Outbox
 from bot.rooms import RoomDirectory
+from handlers.fallback import FallbackHandler
+from handlers.keywords import KeywordHandler
 from handlers.roster import RosterHandler
 from handlers.welcome import WelcomeBatcher, WelcomeHandler
 from storage.db import Database

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Protocol
 from bot.events import Event
 
 if TYPE_CHECKING:
-    from storage.kv import KV
-
     from bot.channels.base import RoomInfo
     from bot.clock import Clock
     from bot.config import AppConfig, Content, RoomSection
     from bot.outbox import Outbox
     from bot.rooms import RoomDirectory
+    from storage.kv import KV
     from storage.tags import TagStore
 
 
