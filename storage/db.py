@@ -42,6 +42,11 @@ class Database:
         if self.is_sqlite and ":memory:" not in self.url:
             path = Path(self.url.removeprefix("sqlite://"))
             path.parent.mkdir(parents=True, exist_ok=True)
+        url = self.url
+        if self.is_sqlite and "synchronous=" not in url:
+            # WAL with synchronous=NORMAL survives a crash of the process (only a power cut
+            # can lose the last commits) and is several times faster than FULL.
+            url += ("&" if "?" in url else "?") + "synchronous=NORMAL"
         ctx = TortoiseContext()
         ctx.__enter__()
         # The connection is named after the backend: tortoise caches compiled INSERTs per
@@ -50,7 +55,7 @@ class Database:
         name = "sqlite" if self.is_sqlite else "postgres"
         await ctx.init(
             config={
-                "connections": {name: self.url},
+                "connections": {name: url},
                 "apps": {"models": {"models": [MODELS_MODULE], "default_connection": name}},
                 "use_tz": True,
             }
