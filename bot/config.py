@@ -194,6 +194,10 @@ class KeywordRule(Strict):
             raise ValueError(f"mode '{self.mode}' needs at least one non-empty keyword")
         if not self.replies and not self.tags:
             raise ValueError("a rule needs at least one reply or one tag")
+        for reply in self.replies:
+            if not reply.strip():
+                raise ValueError("a reply must not be empty")
+            check_placeholders(reply, {"name", "bot"})
         return self
 
 

@@ -15,8 +15,6 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from storage.kv import KV
-
 from bot.clock import Clock
 from bot.config import ChannelCode, Content, WelcomeContent
 from bot.events import Event, FriendRequest, MemberJoined
@@ -24,6 +22,7 @@ from bot.handler import ContentSource, Context, Flow
 from bot.outbox import Outbox
 from bot.rooms import RoomDirectory
 from storage import people
+from storage.kv import KV
 from storage.models import PendingWelcome
 
 log = logging.getLogger(__name__)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from storage.kv import MemoryKV
-
 from bot.clock import FakeClock
 from bot.dispatcher import Dispatcher
 from bot.events import Event, MessageReceived
 from bot.handler import Context, Flow
 from storage.interactions import InteractionWriter
+from storage.kv import MemoryKV
 
 AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
 

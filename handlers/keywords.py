@@ -1,0 +1,191 @@
+"""Keyword replies from content/keywords.toml.
+
+Matching cost does not grow with the number of rules: every `contains` and `word` keyword
+goes into one Aho-Corasick automaton, `exact` rules are a dict lookup, and only `regex`
+rules are tried one by one (ops are told to keep those few). A `word` keyword matches only
+where it starts and ends on jieba word boundaries, so 奶 does not fire inside 奶粉.
+
+The handler picks the highest-priority matching rule that applies in this chat (file order
+breaks ties) and answers with one of its reply variants. Tags of every applicable matching
+rule are written, even while the answer is cooling down: the interest is real either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import ahocorasick
+
+from bot.config import KeywordRule
+from bot.events import Event, MessageReceived, MessageType
+from bot.handler import Context, Flow
+from bot.privacy import mask_id
+from bot.text import normalize, strip_punctuation, word_boundaries
+from handlers.welcome import render
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    rule: int
+    keyword: int
+    length: int
+    whole_word: bool
+
+
+class KeywordIndex:
+    """All enabled rules, compiled once per content version."""
+
+    def __init__(self, rules: Iterable[KeywordRule]) -> None:
+        self.rules: list[KeywordRule] = [r for r in rules if r.enabled]
+        self._exact: dict[str, list[int]] = defaultdict(list)
+        self._regex: list[tuple[int, re.Pattern[str]]] = []
+        self._needed: list[int] = []  # distinct keywords a rule needs (1 for "any")
+        self._has_words = False
+        entries: dict[str, list[_Hit]] = defaultdict(list)
+        for i, rule in enumerate(self.rules):
+            keys = sorted({k for k in (normalize(k) for k in rule.keywords) if k})
+            self._needed.append(len(keys) if rule.require == "all" else 1)
+            if rule.mode == "exact":
+                for key in keys:
+                    self._exact[strip_punctuation(key) or key].append(i)
+            elif rule.mode == "regex":
+                self._regex.append((i, re.compile(rule.pattern, re.IGNORECASE)))
+            else:
+                whole = rule.mode == "word"
+                self._has_words |= whole
+                for k, key in enumerate(keys):
+                    entries[key].append(_Hit(i, k, len(key), whole))
+        self._regex_any = _combine([pattern for _, pattern in self._regex])
+        self._automaton: ahocorasick.Automaton | None = None
+        if entries:
+            automaton = ahocorasick.Automaton()
+            for key, hits in entries.items():
+                automaton.add_word(key, tuple(hits))
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def match(self, text: str) -> list[KeywordRule]:
+        """Every rule the text matches, best first: highest priority, then file order."""
+        norm = normalize(text)
+        if not norm:
+            return []
+        found: set[int] = set()
+        found.update(self._exact.get(strip_punctuation(norm) or norm, ()))
+        if self._regex and (self._regex_any is None or self._regex_any.search(norm)):
+            for i, pattern in self._regex:
+                if pattern.search(norm):
+                    found.add(i)
+        if self._automaton is not None:
+            found.update(self._scan(norm))
+        return [self.rules[i] for i in sorted(found, key=lambda i: (-self.rules[i].priority, i))]
+
+    def _scan(self, norm: str) -> set[int]:
+        assert self._automaton is not None
+        seen: dict[int, set[int]] = defaultdict(set)
+        word_hits: list[tuple[int, int, _Hit]] = []
+        for end, hits in self._automaton.iter(norm):
+            for hit in hits:
+                if hit.whole_word:
+                    word_hits.append((end + 1 - hit.length, end + 1, hit))
+                else:
+                    seen[hit.rule].add(hit.keyword)
+        if word_hits:
+            edges = word_boundaries(norm)
+            for start, stop, hit in word_hits:
+                if start in edges and stop in edges:
+                    seen[hit.rule].add(hit.keyword)
+        return {rule for rule, keys in seen.items() if len(keys) >= self._needed[rule]}
+
+
+_BACKREFERENCE = re.compile(r"\\\d|\(\?P=|\(\?\(")
+
+
+def _combine(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One alternation of all patterns: a single C-level pass tells whether any can match.
+
+    None when there is nothing to gain or the patterns cannot be joined safely (numbered
+    back-references would point at the wrong group, inline global flags must come first);
+    then every pattern is simply tried.
+    """
+    if len(patterns) < 2 or any(_BACKREFERENCE.search(p.pattern) for p in patterns):
+        return None
+    try:
+        return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
+    except re.error:
+        return None
+
+
+class KeywordHandler:
+    name = "keywords"
+
+    def __init__(self) -> None:
+        self._source: object | None = None
+        self._index = KeywordIndex(())
+
+    def index_for(self, ctx: Context) -> KeywordIndex:
+        keywords = ctx.content.keywords
+        if keywords is not self._source:  # content was (re)loaded
+            self._index = KeywordIndex(keywords.rules)
+            self._source = keywords
+            log.info("keyword index built: %d rules", len(self._index))
+        return self._index
+
+    async def handle(self, event: Event, ctx: Context) -> Flow | None:
+        if not isinstance(event, MessageReceived) or event.type is not MessageType.TEXT:
+            return None
+        matched = self.index_for(ctx).match(event.text)
+        if not matched:
+            return None
+        applicable = [rule for rule in matched if await self._applies(rule, event, ctx)]
+        if not applicable:
+            return None
+        for rule in applicable:
+            for tag in rule.tags:
+                await ctx.add_tag(event.sender_id, tag, source="keyword", detail=rule.id)
+        answer = next((rule for rule in applicable if rule.replies), None)
+        if answer is not None:
+            await self._answer(answer, event, ctx)
+        return Flow.STOP
+
+    async def _answer(self, rule: KeywordRule, event: MessageReceived, ctx: Context) -> None:
+        chat = event.room or event.sender_id
+        if rule.cooldown_seconds > 0 and not await ctx.kv.set_if_absent(
+            f"kw:cd:{event.account_id}:{chat}:{rule.id}", "1", ttl=rule.cooldown_seconds
+        ):
+            log.debug("rule %s cooling down in %s", rule.id, mask_id(chat))
+            return
+        text = render(
+            ctx.services.random.choice(rule.replies),
+            {"name": event.sender_name, "bot": ctx.services.config.bot.name},
+        )
+        mentions: Sequence[str] = () if event.is_dm else (event.sender_id,)
+        await ctx.reply(text, mentions=mentions)
+
+    @staticmethod
+    async def _applies(rule: KeywordRule, event: MessageReceived, ctx: Context) -> bool:
+        if rule.scope == "dm" and not event.is_dm:
+            return False
+        if rule.scope == "groups" and event.is_dm:
+            return False
+        if not rule.rooms and not rule.room_tags:
+            return True
+        if event.room is None:
+            return False  # limited to certain rooms, so never in a DM
+        if rule.rooms and event.room not in rule.rooms:
+            info = await ctx.room_info(event.room)
+            if info is None or info.topic not in rule.rooms:
+                return False
+        if rule.room_tags:
+            settings = await ctx.room_settings(event.room)
+            if settings is None or not set(settings.tags) & set(rule.room_tags):
+                return False
+        return True

@@ -1,0 +1,185 @@
+"""Unit tests of the keyword matcher: normalisation, modes, any/all, priority, scale."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.config import KeywordRule, load_content
+from bot.text import normalize, strip_punctuation
+from handlers.keywords import KeywordIndex
+from tests.harness import REPO
+
+
+def rule(id: str, **fields: Any) -> KeywordRule:
+    fields.setdefault("replies", [f"answer {id}"])
+    return KeywordRule(id=id, **fields)
+
+
+def ids(index: KeywordIndex, text: str) -> list[str]:
+    return [r.id for r in index.match(text)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("ＮＴ什么时候做", "nt什么时候做"),
+        ("宝宝  湿疹\t\n怎么办 ", "宝宝 湿疹 怎么办"),
+        ("订单号１２３４５", "订单号12345"),
+        ("VIP", "vip"),
+        ("", ""),
+    ],
+)
+def test_normalize(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+def test_strip_punctuation_only_at_the_edges() -> None:
+    assert strip_punctuation("  群规？！") == "群规"
+    assert strip_punctuation("「群规」😊") == "群规"
+    assert strip_punctuation("群，规") == "群，规"
+    assert strip_punctuation("？？") == ""
+
+
+def test_contains_any_and_all() -> None:
+    index = KeywordIndex(
+        [
+            rule("any", keywords=["湿疹", "奶癣"]),
+            rule("all", keywords=["疫苗", "发烧"], require="all"),
+        ]
+    )
+    assert ids(index, "宝宝奶癣") == ["any"]
+    assert ids(index, "打疫苗了") == []
+    assert ids(index, "打完疫苗发烧了") == ["all"]
+    assert ids(index, "发烧，是不是疫苗的反应") == ["all"]
+    assert ids(index, "疫苗疫苗") == []  # one keyword twice is not all of them
+
+
+def test_exact_ignores_case_width_and_surrounding_punctuation() -> None:
+    index = KeywordIndex([rule("rules", mode="exact", keywords=["群规", "Help"])])
+    assert ids(index, "群规") == ["rules"]
+    assert ids(index, "群规？") == ["rules"]
+    assert ids(index, " ＨＥＬＰ! ") == ["rules"]
+    assert ids(index, "看看群规") == []
+    assert ids(index, "群规是什么") == []
+
+
+def test_word_mode_needs_whole_jieba_words() -> None:
+    index = KeywordIndex(
+        [rule("milk", mode="word", keywords=["奶"]), rule("nt", mode="word", keywords=["NT"])]
+    )
+    assert ids(index, "宝宝不爱喝奶") == ["milk"]
+    assert ids(index, "奶粉怎么冲") == []  # 奶 is inside the word 奶粉
+    assert ids(index, "NT什么时候做") == ["nt"]
+    assert ids(index, "I want to know") == []  # "nt" inside "want"
+
+
+def test_contains_mode_matches_inside_words() -> None:
+    index = KeywordIndex([rule("milk", keywords=["奶"])])
+    assert ids(index, "奶粉怎么冲") == ["milk"]
+
+
+def test_regex_runs_on_normalised_text_ignoring_case() -> None:
+    index = KeywordIndex([rule("order", mode="regex", pattern=r"订单号?\s*\d{10,}")])
+    assert ids(index, "订单号 1234567890") == ["order"]
+    assert ids(index, "订单号１２３４５６７８９０") == ["order"]  # full-width digits
+    assert ids(index, "订单 123") == []
+    ci = KeywordIndex([rule("sku", mode="regex", pattern=r"sku-\d+")])
+    assert ids(ci, "SKU-42 有货吗") == ["sku"]
+
+
+def test_priority_then_file_order() -> None:
+    index = KeywordIndex(
+        [
+            rule("first", keywords=["辅食"]),
+            rule("second", keywords=["辅食"]),
+            rule("urgent", keywords=["过敏"], priority=5),
+            rule("low", keywords=["辅食"], priority=-1),
+        ]
+    )
+    assert ids(index, "辅食过敏了") == ["urgent", "first", "second", "low"]
+
+
+def test_disabled_rules_never_match() -> None:
+    index = KeywordIndex(
+        [rule("off", keywords=["湿疹"], enabled=False), rule("on", keywords=["黄疸"])]
+    )
+    assert len(index) == 1
+    assert ids(index, "湿疹") == []
+    assert ids(index, "黄疸") == ["on"]
+
+
+def test_overlapping_keywords_of_many_rules() -> None:
+    index = KeywordIndex(
+        [
+            rule("short", keywords=["纸尿裤"]),
+            rule("long", keywords=["纸尿裤尺码"]),
+            rule("other", keywords=["尺码"]),
+        ]
+    )
+    assert ids(index, "纸尿裤尺码怎么选") == ["short", "long", "other"]
+
+
+def test_empty_text_and_empty_index() -> None:
+    assert KeywordIndex([]).match("湿疹") == []
+    assert KeywordIndex([rule("a", keywords=["湿疹"])]).match("   ") == []
+
+
+def test_ten_thousand_rules_match_exactly_the_right_ones() -> None:
+    rules = [rule(f"r{i}", keywords=[f"关键词{i}号"]) for i in range(10_000)]
+    rules.append(rule("words", mode="word", keywords=["黄疸"]))
+    index = KeywordIndex(rules)
+    assert ids(index, "请问关键词1234号和关键词9999号") == ["r1234", "r9999"]
+    assert ids(index, "宝宝黄疸高") == ["words"]
+    assert ids(index, "关键词号") == []
+
+
+def test_shipped_content_covers_the_promised_topics() -> None:
+    content = load_content(REPO / "content")
+    rules = content.keywords.rules
+    assert len(rules) >= 30
+    index = KeywordIndex(rules)
+    in_group = {
+        "宝宝湿疹怎么办": "eczema",
+        "新生儿黄疸多少算高": "jaundice",
+        "几个月可以加辅食": "solids",
+        "纸尿裤怎么选尺码": "diaper-size",
+        "宝宝晚上总是夜醒怎么哄睡": "sleep",
+        "打完疫苗发烧了": "vaccine-fever",
+        "母乳喂养要注意什么": "breastfeeding",
+        "我的快递到哪了": "order-in-group",
+        "群规": "group-rules",
+    }
+    in_dm = {
+        "我的快递到哪了": "delivery",
+        "订单号：2026112512345": "order-number",
+        "想退货怎么弄": "returns",
+    }
+    for questions, excluded in ((in_group, "dm"), (in_dm, "groups")):
+        for question, rule_id in questions.items():
+            matched = [r.id for r in index.match(question) if r.scope != excluded]
+            assert matched and matched[0] == rule_id, (question, matched)
+    assert ids(index, "今天天气真好") == []
+
+
+def test_many_regex_rules_including_ones_that_cannot_be_combined() -> None:
+    index = KeywordIndex(
+        [
+            rule("order", mode="regex", pattern=r"订单号?\s*\d{10,}"),
+            rule("phone", mode="regex", pattern=r"1[3-9]\d{9}"),
+            rule("repeat", mode="regex", pattern=r"(哈)\1{4,}"),  # back-reference
+            rule("named", mode="regex", pattern=r"(?P<n>\d+)元"),
+            rule("named2", mode="regex", pattern=r"(?P<n>\d+)块"),  # same group name
+        ]
+    )
+    assert ids(index, "订单号1234567890") == ["order"]
+    assert ids(index, "电话13800138000") == ["phone"]
+    assert ids(index, "哈哈哈哈哈哈") == ["repeat"]
+    assert ids(index, "39元还是40块") == ["named", "named2"]
+    assert ids(index, "没有数字") == []
+    combinable = KeywordIndex(
+        [rule("a", mode="regex", pattern=r"\d+元"), rule("b", mode="regex", pattern=r"(?i)VIP")]
+    )
+    assert ids(combinable, "vip价39元") == ["a", "b"]
+    assert ids(combinable, "普通价") == []
