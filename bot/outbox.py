@@ -24,11 +24,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import F
-
 from bot.channels.base import Channel, ChannelError
 from bot.clock import Clock
 from bot.config import OutboxSection, PacingSection
+from storage import sql
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -36,6 +35,15 @@ log = logging.getLogger(__name__)
 ActionObserver = Callable[[dict[str, Any]], None]
 
 FETCH_BATCH = 200
+# The two statements run for every send, in plain SQL (see storage/sql.py). The claim is
+# conditional, so two instances never both send a row.
+CLAIM_SQL = (
+    f'UPDATE "{OutboxMessage._meta.db_table}" SET "status" = \'sending\', '
+    '"attempts" = "attempts" + 1 WHERE "id" = ? AND "status" = \'pending\''
+)
+SENT_SQL = (
+    f'UPDATE "{OutboxMessage._meta.db_table}" SET "status" = \'sent\', "sent_at" = ? WHERE "id" = ?'
+)
 
 
 class Pacer:
@@ -253,9 +261,7 @@ class Outbox:
                 await self._send(row, pacer)
 
     async def _send(self, row: OutboxMessage, pacer: Pacer) -> None:
-        claimed = await OutboxMessage.filter(id=row.id, status="pending").update(
-            status="sending", attempts=F("attempts") + 1
-        )
+        claimed = await sql.execute(OutboxMessage, CLAIM_SQL, [row.id])
         if not claimed:
             return  # another instance has it
         row.attempts += 1
@@ -268,7 +274,7 @@ class Outbox:
             await self._failed(row, exc, retryable)
             return
         pacer.record(now)
-        await OutboxMessage.filter(id=row.id).update(status="sent", sent_at=now)
+        await sql.execute(OutboxMessage, SENT_SQL, [now, row.id])
         self.sent += 1
         record = action_record(row, now)
         for observer in self.observers:

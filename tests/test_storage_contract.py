@@ -104,7 +104,35 @@ async def test_interactions_are_written_behind_in_batches(db: Database) -> None:
     rows = await Interaction.all().order_by("id")
     assert [r.kind for r in rows] == ["message"] * 7 + ["join"]
     assert rows[0].text == "第0条😀" and rows[0].msg_type == "text" and rows[0].room_id == "R1"
+    assert (rows[0].at, rows[0].contact_id, rows[0].event_id) == (AT, "b", "e0")
+    assert (rows[7].contact_id, rows[7].msg_type, rows[7].text) == ("c", None, None)
     assert await writer.flush() == 0
+
+
+async def test_a_failed_interaction_flush_keeps_exactly_the_unwritten_rows(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = InteractionWriter(batch_size=3)
+    for i in range(8):
+        writer.record(
+            MessageReceived(event_id=f"e{i}", account_id="acc", at=AT, sender_id="b", text=f"{i}")
+        )
+    client = Interaction._meta.db
+    real = client.execute_many
+    calls = 0
+
+    async def second_chunk_fails(sql: str, values: list) -> None:  # type: ignore[type-arg]
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("database went away")
+        await real(sql, values)
+
+    monkeypatch.setattr(client, "execute_many", second_chunk_fails)
+    assert await writer.flush() == 3
+    assert writer.pending == 5
+    assert await writer.flush() == 5
+    assert sorted(r.text for r in await Interaction.all()) == [str(i) for i in range(8)]
 
 
 async def test_outbox_claim_is_conditional(db: Database) -> None:
