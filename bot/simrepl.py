@@ -31,12 +31,15 @@ HELP = """\
 Anything else is a message from the persona."""
 
 
-def describe(record: dict[str, Any], names: dict[str, str]) -> str:
+def describe(
+    record: dict[str, Any], names: dict[str, str], topics: dict[str, str] | None = None
+) -> str:
+    topics = topics or {}
     at = datetime.fromisoformat(record["at"]).strftime("%m-%d %H:%M:%S")
     action = record["action"]
     if action == "say":
         where = (
-            f"群 {record['room']}"
+            f"群 {topics.get(record['room'], record['room'])}"
             if record["room"]
             else f"私聊 {names.get(record['to'], record['to'])}"
         )
@@ -47,7 +50,8 @@ def describe(record: dict[str, Any], names: dict[str, str]) -> str:
         return f"[{at}] 🏷  {who} {sign}{record['tag']} ({record['source']})"
     if action == "kick":
         who = names.get(record["contact"], record["contact"])
-        return f"[{at}] 🚫 踢出 {who} ← {record['room']}: {record.get('reason', '')}"
+        room = topics.get(record["room"], record["room"])
+        return f"[{at}] 🚫 踢出 {who} ← {room}: {record.get('reason', '')}"
     if action == "accept_friend":
         return f"[{at}] 🤝 通过好友 {names.get(record['contact'], record['contact'])}"
     return f"[{at}] {action}: {record}"
@@ -61,7 +65,11 @@ class Repl:
         self.persona = "小美"
         self.room: str | None = None
         self.lock = asyncio.Lock()
-        app.action_observers.append(lambda r: print(describe(r, self.world.contacts), flush=True))
+        app.action_observers.append(lambda r: print(self.describe(r), flush=True))
+
+    def describe(self, record: dict[str, Any]) -> str:
+        topics = {room_id: room.topic for room_id, room in self.world.rooms.items()}
+        return describe(record, self.world.contacts, topics)
 
     async def setup(self) -> None:
         room = self.world.add_room(

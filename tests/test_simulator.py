@@ -45,7 +45,7 @@ async def test_typed_session_shows_replies_tags_and_time(tmp_path: Path, capsys)
     finally:
         await app.stop()
     out = capsys.readouterr().out
-    assert "🤖 → 群 R-1: 欢迎 @小丽 加入【孕妈交流群】" in out
+    assert "🤖 → 群 孕妈交流群: 欢迎 @小丽 加入【孕妈交流群】" in out
     assert "湿疹" in out
     assert "🏷  小丽 +渠道:小红书 (channel)" in out
     assert "🤝 通过好友 小丽" in out
