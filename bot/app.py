@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -246,7 +246,7 @@ class App:
                 asyncio.create_task(self._consume(channel), name=f"consume:{channel.account_id}")
             )
         self._tasks.append(asyncio.create_task(self.outbox.run_forever(), name="outbox"))
-        self._tasks.append(asyncio.create_task(self._watch_content(), name="content-watch"))
+        self._tasks.append(asyncio.create_task(self.watch_content(), name="content-watch"))
         scheduler = AsyncIOScheduler(timezone=self.config.bot.timezone)
         for job in self.jobs:
             scheduler.add_job(
@@ -277,11 +277,20 @@ class App:
         async for event in channel.events():
             self.feed(event)
 
-    async def _watch_content(self) -> None:
-        from watchfiles import awatch
+    async def watch_content(self, changes: AsyncIterable[object] | None = None) -> None:
+        """Reload content/ after each batch of .toml edits. `changes` replaces watchfiles
+        in tests; a broken edit is refused by ContentHolder.reload and logged there."""
+        if changes is None:
+            from watchfiles import awatch
 
-        async for _changes in awatch(self.content.content_dir):
-            self.content.reload()
+            changes = awatch(
+                self.content.content_dir, watch_filter=lambda _change, path: path.endswith(".toml")
+            )
+        try:
+            async for _batch in changes:
+                self.content.reload()
+        except Exception:
+            log.exception("content watcher stopped: edits to content/ now need a restart")
 
     def feed(self, event: Event) -> None:
         self.dispatcher.feed(event)

@@ -151,3 +151,32 @@ async def test_unanswered_dm_gets_one_acknowledgement_per_cooldown(tmp_path: Pat
         assert answer["text"].startswith("湿疹要保湿哦")
         await bot.tick("13h")
         assert len(await bot.says("b", "你好")) == 1
+
+
+async def test_content_watcher_reloads_on_each_change_and_survives_a_broken_edit(
+    tmp_path: Path,
+) -> None:
+    base = project(tmp_path)
+    kw = base / "content" / "keywords.toml"
+    async with BotUnderTest(base) as bot:
+
+        async def edits():  # type: ignore[no-untyped-def]
+            # What watchfiles yields after each save, with the save done just before.
+            kw.write_text(
+                RULES + '\n[[rules]]\nid = "j"\nkeywords = ["黄疸"]\nreplies = ["多晒太阳"]\n',
+                encoding="utf-8",
+            )
+            yield {("modified", str(kw))}
+            kw.write_text("[[rules]]\nid = 3\n", encoding="utf-8")  # half-finished edit
+            yield {("modified", str(kw))}
+
+        await bot.app.watch_content(edits())
+        assert [a["text"] for a in await bot.says("b", "黄疸")] == ["多晒太阳"]
+
+        async def broken_watcher():  # type: ignore[no-untyped-def]
+            raise OSError("content/ was removed")
+            yield
+
+        await bot.app.watch_content(broken_watcher())  # logged, never raised
+        (say,) = [a for a in await bot.says("c", "湿疹") if a["action"] == "say"]
+        assert say["text"].startswith("湿疹要保湿哦")
