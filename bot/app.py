@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from bot.channels.base import Channel
 from bot.channels.sim import SimChannel, SimWorld
+from bot.channels.wechaty import WechatyOptions
 from bot.clock import Clock, SystemClock
 from bot.config import (
     AppConfig,
@@ -34,7 +36,7 @@ from bot.config import (
     load_content,
 )
 from bot.dispatcher import Dispatcher
-from bot.events import Event
+from bot.events import AccountStatus, Event
 from bot.handler import Handler, Services
 from bot.outbox import Outbox
 from bot.rooms import RoomDirectory
@@ -101,6 +103,7 @@ class AppSettings:
     clock: Clock | None = None
     seed: int | None = None
     pace_sim: bool = False
+    wechaty_options: WechatyOptions | None = None
 
 
 def default_handlers(self_ids: set[str]) -> list[Handler]:
@@ -167,6 +170,7 @@ class App:
         self.outbox.observers.append(self._emit)
         self._tasks: list[asyncio.Task[Any]] = []
         self._scheduler: Any = None
+        self._logged_out: set[str] = set()
 
     # ------------------------------------------------------------------ assembly
 
@@ -195,17 +199,32 @@ class App:
                 continue
             if account.kind == "sim":
                 channels[account.id] = SimChannel(account.id, world, clock)
-            else:
+                continue
+            token = os.environ.get(account.token_env, "").strip()
+            if not token:
                 raise ConfigError(
                     [
                         ConfigIssue(
                             str(config_path),
-                            f"accounts[{index}].kind",
-                            "the wechaty channel is not in this version yet; use kind = "
-                            '"sim" or disable the account',
+                            f"accounts[{index}].token_env",
+                            f"environment variable {account.token_env} is not set: it must "
+                            "hold the puppet token of this account",
                         )
                     ]
                 )
+            from bot.channels.wechaty import WechatyChannel
+
+            channels[account.id] = WechatyChannel(
+                account.id,
+                account.endpoint,
+                token,
+                clock,
+                tls=account.tls,
+                tls_ca_file=account.tls_ca_file,
+                tls_server_name=account.tls_server_name,
+                options=settings.wechaty_options,
+                rng=random.Random(None if settings.seed is None else settings.seed + index),
+            )
         if not channels:
             channels[SIM_ACCOUNT] = SimChannel(SIM_ACCOUNT, world, clock)
         return cls(config, content, clock, Database(db_url), kv, channels, rng, settings.pace_sim)
@@ -275,7 +294,46 @@ class App:
 
     async def _consume(self, channel: Channel) -> None:
         async for event in channel.events():
+            await self.receive(event)
+
+    async def receive(self, event: Event) -> None:
+        """An event from a channel: account status is the app's, the rest is dispatched."""
+        if isinstance(event, AccountStatus):
+            await self._account_status(event)
+        else:
             self.feed(event)
+
+    async def _account_status(self, event: AccountStatus) -> None:
+        account = event.account_id
+        if event.status == "login" and event.self_id:
+            self.self_ids.discard("")
+            self.self_ids.add(event.self_id)  # the dispatcher and handlers share this set
+            if account in self._logged_out:
+                self._logged_out.discard(account)
+                await self._tell_admins(account, f"✅ 账号 {account} 已重新登录，恢复正常运行。")
+        elif event.status == "logout":
+            self._logged_out.add(account)
+            reason = event.detail.get("reason", "")
+            log.error("account %s logged out%s", account, f": {reason}" if reason else "")
+            # It cannot send any more: another logged-in account tells the admins.
+            for other in self.channels:
+                if other != account and other not in self._logged_out:
+                    text = (
+                        f"⚠️ 账号 {account} 已掉线（{reason or '原因未知'}），请尽快扫码重新登录。"
+                    )
+                    await self._tell_admins(other, text, key=f"{event.event_id}:{account}")
+                    break
+
+    async def _tell_admins(self, via: str, text: str, key: str = "") -> None:
+        stamp = key or f"{via}:{self.clock.now().timestamp()}"
+        for admin in self.config.bot.super_admins:
+            await self.outbox.say(
+                account_id=via,
+                room_id=None,
+                contact_id=admin,
+                text=text,
+                dedupe_key=f"admin-notice:{stamp}:{admin}",
+            )
 
     async def watch_content(self, changes: AsyncIterable[object] | None = None) -> None:
         """Reload content/ after each batch of .toml edits. `changes` replaces watchfiles

@@ -70,6 +70,21 @@ class AccountSection(Strict):
     tls_server_name: str = ""
     pacing: PacingSection | None = None
 
+    @model_validator(mode="after")
+    def _connectable(self) -> AccountSection:
+        if self.kind == "wechaty":
+            if not self.endpoint.strip():
+                raise ValueError("a wechaty account needs an endpoint (host:port)")
+            from bot.channels.wechaty import parse_endpoint
+
+            parse_endpoint(self.endpoint)
+            if not self.token_env.strip():
+                raise ValueError(
+                    "a wechaty account needs token_env: the name of the environment "
+                    "variable that holds its puppet token"
+                )
+        return self
+
 
 class RoomSection(Strict):
     """Per-room settings, matched by room id or exact topic."""

@@ -1,0 +1,423 @@
+"""A fake Wechaty puppet service: a grpclib server on 127.0.0.1 speaking the real protocol.
+
+It serves the `wechaty-grpc` message classes over grpclib's default codec, so the channel
+under test talks real HTTP/2 gRPC to it. Tests script a world (contacts, rooms, owners),
+push events, and read back what the bot did. It can drop the event stream, abort the
+connections (a crash), fail or hold a call, and re-send events on the next stream.
+
+Teardown: `close()` ends the event streams before closing the server; a client waiting on
+an open stream would otherwise hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpclib.const
+import grpclib.server
+from grpclib.exceptions import GRPCError
+from wechaty_grpc.wechaty import puppet as pb
+
+TEXT_WIRE = 7  # the TypeScript puppet's numbering, which gateways put on the wire
+
+# Every call the fake serves: name -> (request class, response class).
+CALLS: dict[str, tuple[type, type]] = {
+    "Start": (pb.StartRequest, pb.StartResponse),
+    "Stop": (pb.StopRequest, pb.StopResponse),
+    "Ding": (pb.DingRequest, pb.DingResponse),
+    "Version": (pb.VersionRequest, pb.VersionResponse),
+    "Logout": (pb.LogoutRequest, pb.LogoutResponse),
+    "ContactPayload": (pb.ContactPayloadRequest, pb.ContactPayloadResponse),
+    "ContactList": (pb.ContactListRequest, pb.ContactListResponse),
+    "RoomPayload": (pb.RoomPayloadRequest, pb.RoomPayloadResponse),
+    "RoomList": (pb.RoomListRequest, pb.RoomListResponse),
+    "RoomMemberList": (pb.RoomMemberListRequest, pb.RoomMemberListResponse),
+    "RoomMemberPayload": (pb.RoomMemberPayloadRequest, pb.RoomMemberPayloadResponse),
+    "MessagePayload": (pb.MessagePayloadRequest, pb.MessagePayloadResponse),
+    "MessageSendText": (pb.MessageSendTextRequest, pb.MessageSendTextResponse),
+    "RoomDel": (pb.RoomDelRequest, pb.RoomDelResponse),
+    "RoomAdd": (pb.RoomAddRequest, pb.RoomAddResponse),
+    "FriendshipPayload": (pb.FriendshipPayloadRequest, pb.FriendshipPayloadResponse),
+    "FriendshipAccept": (pb.FriendshipAcceptRequest, pb.FriendshipAcceptResponse),
+    "DirtyPayload": (pb.DirtyPayloadRequest, pb.DirtyPayloadResponse),
+}
+
+
+@dataclass
+class FakeRoom:
+    room_id: str
+    topic: str
+    owner_id: str
+    members: list[str]
+    aliases: dict[str, str] = field(default_factory=dict)
+    inviters: dict[str, str] = field(default_factory=dict)
+
+
+_END = object()
+
+
+class FakePuppetService:
+    def __init__(self, token: str = "insecure_test-token", self_id: str = "bot") -> None:
+        self.token = token
+        self.self_id = self_id
+        self.contacts: dict[str, str] = {self_id: "小暖"}  # id -> name
+        self.friends: set[str] = set()
+        self.rooms: dict[str, FakeRoom] = {}
+        self.messages: dict[str, pb.MessagePayloadResponse] = {}
+        self.friendships: dict[str, pb.FriendshipPayloadResponse] = {}
+        # What the bot did, in order.
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.sent: list[dict[str, Any]] = []
+        self.kicked: list[tuple[str, str]] = []
+        self.invited: list[tuple[str, str]] = []
+        self.accepted: list[str] = []
+        self.authorizations: list[str] = []
+        # Fault injection.
+        self.failures: dict[str, list[GRPCError]] = {}
+        self.holds: dict[str, asyncio.Event] = {}
+        self.resend_on_connect: list[pb.EventResponse] = []
+        self.answer_dings = True
+        self._streams: list[asyncio.Queue[object]] = []
+        self._server_streams: list[grpclib.server.Stream[Any, Any]] = []
+        self.stream_opened = asyncio.Condition()
+        self.streams_opened = 0
+        self._seq = 0
+        self._server: grpclib.server.Server | None = None
+        self.port = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, port: int = 0) -> FakePuppetService:
+        self._server = grpclib.server.Server([self])
+        await self._server.start("127.0.0.1", port)
+        sockets: list[socket.socket] = self._server._server.sockets  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def close(self) -> None:
+        self.end_streams()
+        # Let each stream send its end before the server cancels the handlers; a client
+        # whose stream is cut by cancellation instead waits forever.
+        for _ in range(1000):
+            if not self._streams:
+                break
+            await asyncio.sleep(0)  # yield only: the handlers finish on the next turns
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    def end_streams(self) -> None:
+        """End every open event stream normally (the client sees the stream finish)."""
+        for queue in self._streams:
+            queue.put_nowait(_END)
+
+    def abort_connections(self) -> None:
+        """Cut the TCP connections under the event streams, as a crashing gateway would."""
+        for stream in self._server_streams:
+            transport = getattr(stream._stream, "_transport", None)  # noqa: SLF001
+            if transport is not None:
+                transport.abort()
+        self._server_streams.clear()
+
+    async def wait_for_streams(self, count: int, timeout: float = 10.0) -> None:
+        """Until `count` event streams have been opened in all (a reconnect adds one)."""
+        async with self.stream_opened:
+            await asyncio.wait_for(
+                self.stream_opened.wait_for(lambda: self.streams_opened >= count), timeout
+            )
+
+    # ------------------------------------------------------------------ world
+
+    def contact(self, contact_id: str, name: str, *, friend: bool = False) -> None:
+        self.contacts[contact_id] = name
+        if friend:
+            self.friends.add(contact_id)
+
+    def room(self, room_id: str, topic: str, owner: str, members: list[str]) -> FakeRoom:
+        for member in members:
+            self.contacts.setdefault(member, member)
+        if self.self_id not in members:
+            members = [*members, self.self_id]
+        room = FakeRoom(room_id, topic, owner, list(members))
+        self.rooms[room_id] = room
+        return room
+
+    # ------------------------------------------------------------------ events
+
+    def push(self, event_type: pb.EventType, payload: dict[str, Any] | str) -> pb.EventResponse:
+        data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+        event = pb.EventResponse(type=event_type, payload=data)
+        for queue in self._streams:
+            queue.put_nowait(event)
+        return event
+
+    def push_raw(self, event_type: int, payload: str) -> None:
+        """An event exactly as given, even malformed."""
+        event = pb.EventResponse(payload=payload)
+        event.type = event_type  # type: ignore[assignment]
+        for queue in self._streams:
+            queue.put_nowait(event)
+
+    def _next_id(self, prefix: str) -> str:
+        self._seq += 1
+        return f"{prefix}{self._seq}"
+
+    def login(self) -> None:
+        self.push(pb.EventType.EVENT_TYPE_LOGIN, {"contactId": self.self_id})
+
+    def message(
+        self,
+        sender: str,
+        text: str,
+        *,
+        room: str | None = None,
+        mentions: list[str] | None = None,
+        wire_type: int = TEXT_WIRE,
+        message_id: str | None = None,
+    ) -> str:
+        message_id = message_id or self._next_id("msg-")
+        payload = pb.MessagePayloadResponse(
+            id=message_id,
+            text=text,
+            timestamp=1_764_032_400_000,
+            from_id=sender,
+            room_id=room or "",
+            to_id="" if room else self.self_id,
+            mention_ids=list(mentions or []),
+        )
+        payload.type = wire_type  # type: ignore[assignment]  # the wire numbering, as gateways send
+        self.messages[message_id] = payload
+        self.push(pb.EventType.EVENT_TYPE_MESSAGE, {"messageId": message_id})
+        return message_id
+
+    def join(self, room_id: str, invitees: list[str], inviter: str, timestamp: int = 1) -> None:
+        room = self.rooms[room_id]
+        for member in invitees:
+            if member not in room.members:
+                room.members.append(member)
+            room.inviters[member] = inviter
+        self.push(
+            pb.EventType.EVENT_TYPE_ROOM_JOIN,
+            {
+                "roomId": room_id,
+                "inviteeIdList": invitees,
+                "inviterId": inviter,
+                "timestamp": timestamp,
+            },
+        )
+
+    def leave(self, room_id: str, removees: list[str], remover: str, timestamp: int = 1) -> None:
+        room = self.rooms[room_id]
+        room.members = [m for m in room.members if m not in removees]
+        self.push(
+            pb.EventType.EVENT_TYPE_ROOM_LEAVE,
+            {
+                "roomId": room_id,
+                "removeeIdList": removees,
+                "removerId": remover,
+                "timestamp": timestamp,
+            },
+        )
+
+    def friend_request(self, contact_id: str, name: str, hello: str) -> str:
+        self.contacts[contact_id] = name
+        friendship_id = self._next_id("fr-")
+        payload = pb.FriendshipPayloadResponse(
+            id=friendship_id,
+            contact_id=contact_id,
+            hello=hello,
+            type=pb.FriendshipType.FRIENDSHIP_TYPE_RECEIVE,
+        )
+        self.friendships[friendship_id] = payload
+        self.push(pb.EventType.EVENT_TYPE_FRIENDSHIP, {"friendshipId": friendship_id})
+        return friendship_id
+
+    # ------------------------------------------------------------------ faults
+
+    def fail_next(self, call: str, status: grpclib.const.Status, message: str = "") -> None:
+        self.failures.setdefault(call, []).append(GRPCError(status, message or "injected"))
+
+    def hold(self, call: str) -> asyncio.Event:
+        """Calls of this name wait until the returned event is set."""
+        gate = asyncio.Event()
+        self.holds[call] = gate
+        return gate
+
+    # ------------------------------------------------------------------ serving
+
+    def __mapping__(self) -> dict[str, grpclib.const.Handler]:
+        mapping = {}
+        for name, (request_type, reply_type) in CALLS.items():
+            handler = self._event if name == "Event" else self._unary(name)
+            mapping[f"/wechaty.Puppet/{name}"] = grpclib.const.Handler(
+                handler, grpclib.const.Cardinality.UNARY_UNARY, request_type, reply_type
+            )
+        mapping["/wechaty.Puppet/Event"] = grpclib.const.Handler(
+            self._event,
+            grpclib.const.Cardinality.UNARY_STREAM,
+            pb.EventRequest,
+            pb.EventResponse,
+        )
+        return mapping
+
+    def _unary(self, name: str) -> Callable[[grpclib.server.Stream[Any, Any]], Awaitable[None]]:
+        async def serve(stream: grpclib.server.Stream[Any, Any]) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            self.authorizations.append(stream.metadata.get("authorization", ""))  # type: ignore[union-attr, arg-type]
+            self.calls.append((name, request.to_dict()))
+            gate = self.holds.get(name)
+            if gate is not None:
+                await gate.wait()
+            failures = self.failures.get(name)
+            if failures:
+                raise failures.pop(0)
+            reply = await getattr(self, f"_{name}")(request)
+            await stream.send_message(reply)
+
+        return serve
+
+    async def _event(self, stream: grpclib.server.Stream[Any, Any]) -> None:
+        await stream.recv_message()
+        self.authorizations.append(stream.metadata.get("authorization", ""))  # type: ignore[union-attr, arg-type]
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        for event in self.resend_on_connect:
+            queue.put_nowait(event)
+        self.resend_on_connect = []
+        self._streams.append(queue)
+        self._server_streams.append(stream)
+        async with self.stream_opened:
+            self.streams_opened += 1
+            self.stream_opened.notify_all()
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    return
+                assert isinstance(item, pb.EventResponse)
+                await stream.send_message(item)
+        finally:
+            self._streams.remove(queue)
+            if stream in self._server_streams:
+                self._server_streams.remove(stream)
+
+    # Each call's answer, from the scripted world.
+
+    async def _Start(self, _req: Any) -> pb.StartResponse:
+        return pb.StartResponse()
+
+    async def _Stop(self, _req: Any) -> pb.StopResponse:
+        return pb.StopResponse()
+
+    async def _Logout(self, _req: Any) -> pb.LogoutResponse:
+        return pb.LogoutResponse()
+
+    async def _Version(self, _req: Any) -> pb.VersionResponse:
+        return pb.VersionResponse(version="fake-0.1")
+
+    async def _Ding(self, req: pb.DingRequest) -> pb.DingResponse:
+        if self.answer_dings:
+            self.push(pb.EventType.EVENT_TYPE_DONG, {"data": req.data})
+        return pb.DingResponse()
+
+    async def _ContactPayload(self, req: pb.ContactPayloadRequest) -> pb.ContactPayloadResponse:
+        if req.id not in self.contacts:
+            raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no contact {req.id}")
+        return pb.ContactPayloadResponse(
+            id=req.id, name=self.contacts[req.id], friend=req.id in self.friends
+        )
+
+    async def _ContactList(self, _req: Any) -> pb.ContactListResponse:
+        return pb.ContactListResponse(ids=list(self.contacts))
+
+    async def _RoomPayload(self, req: pb.RoomPayloadRequest) -> pb.RoomPayloadResponse:
+        room = self.rooms.get(req.id)
+        if room is None:
+            raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no room {req.id}")
+        return pb.RoomPayloadResponse(
+            id=room.room_id, topic=room.topic, owner_id=room.owner_id, member_ids=room.members
+        )
+
+    async def _RoomList(self, _req: Any) -> pb.RoomListResponse:
+        return pb.RoomListResponse(ids=list(self.rooms))
+
+    async def _RoomMemberList(self, req: pb.RoomMemberListRequest) -> pb.RoomMemberListResponse:
+        room = self.rooms.get(req.id)
+        if room is None:
+            raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no room {req.id}")
+        return pb.RoomMemberListResponse(member_ids=room.members)
+
+    async def _RoomMemberPayload(
+        self, req: pb.RoomMemberPayloadRequest
+    ) -> pb.RoomMemberPayloadResponse:
+        room = self.rooms.get(req.id)
+        if room is None or req.member_id not in self.contacts:
+            raise GRPCError(grpclib.const.Status.NOT_FOUND, "no such member")
+        return pb.RoomMemberPayloadResponse(
+            id=req.member_id,
+            name=self.contacts[req.member_id],
+            room_alias=room.aliases.get(req.member_id, ""),
+            inviter_id=room.inviters.get(req.member_id, ""),
+        )
+
+    async def _MessagePayload(self, req: pb.MessagePayloadRequest) -> pb.MessagePayloadResponse:
+        message = self.messages.get(req.id)
+        if message is None:
+            raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no message {req.id}")
+        return message
+
+    async def _MessageSendText(self, req: pb.MessageSendTextRequest) -> pb.MessageSendTextResponse:
+        message_id = self._next_id("sent-")
+        self.sent.append(
+            {
+                "conversation": req.conversation_id,
+                "text": req.text,
+                "mentions": list(req.mentonal_ids),
+                "id": message_id,
+            }
+        )
+        return pb.MessageSendTextResponse(id=message_id)
+
+    async def _RoomDel(self, req: pb.RoomDelRequest) -> pb.RoomDelResponse:
+        room = self.rooms.get(req.id)
+        if room is None:
+            raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no room {req.id}")
+        self.kicked.append((req.id, req.contact_id))
+        room.members = [m for m in room.members if m != req.contact_id]
+        return pb.RoomDelResponse()
+
+    async def _RoomAdd(self, req: pb.RoomAddRequest) -> pb.RoomAddResponse:
+        room = self.rooms.get(req.id)
+        if room is None:
+            raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no room {req.id}")
+        self.invited.append((req.id, req.contact_id))
+        return pb.RoomAddResponse()
+
+    async def _FriendshipPayload(
+        self, req: pb.FriendshipPayloadRequest
+    ) -> pb.FriendshipPayloadResponse:
+        payload = self.friendships.get(req.id)
+        if payload is None:
+            raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no friendship {req.id}")
+        return payload
+
+    async def _FriendshipAccept(self, req: pb.FriendshipAcceptRequest) -> pb.FriendshipAcceptResponse:
+        payload = self.friendships.get(req.id)
+        if payload is None:
+            raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no friendship {req.id}")
+        self.accepted.append(payload.contact_id)
+        self.friends.add(payload.contact_id)
+        return pb.FriendshipAcceptResponse()
+
+    async def _DirtyPayload(self, _req: Any) -> pb.DirtyPayloadResponse:
+        return pb.DirtyPayloadResponse()
