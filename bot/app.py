@@ -355,14 +355,18 @@ class App:
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop taking events, finish what is in hand, drain the outbox (time-limited),
-        flush interactions, close storage."""
+        flush interactions, close connections and storage."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         for channel in self.channels.values():
             with contextlib.suppress(Exception):
                 await channel.stop()
+        # The outbox loop is asked to stop, not cancelled: a send cut off between the
+        # channel and "mark sent" could go out twice after the restart.
+        self.outbox.request_stop()
         for task in self._tasks:
-            task.cancel()
+            if task.get_name() != "outbox":
+                task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -375,6 +379,9 @@ class App:
             )
         await self.interactions.flush()
         await self.outbox.persist()
+        for channel in self.channels.values():
+            with contextlib.suppress(Exception):
+                await channel.close()
         await self.kv.close()
         await self.db.close()
 

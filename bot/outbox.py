@@ -122,6 +122,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self.sent = 0
         self.failed = 0
+        self._stopping = False
 
     # ------------------------------------------------------------------ setup
 
@@ -334,15 +335,23 @@ class Outbox:
 
     # ------------------------------------------------------------------ loops
 
+    def request_stop(self) -> None:
+        """Make run_forever return after the pump in hand; drain() still works after."""
+        self._stopping = True
+        self._wake.set()
+
     async def run_forever(self) -> None:
         """Production loop: pump, then wait for new work or the next due time."""
-        while True:
+        self._stopping = False
+        while not self._stopping:
             try:
                 wake = await self.pump()
             except Exception:
                 log.exception("outbox pump failed; retrying shortly")
                 wake = self.clock.now() + timedelta(seconds=5)
             self._wake.clear()
+            if self._stopping:
+                return
             if self._buffer:
                 continue
             sleep = asyncio.ensure_future(
@@ -385,6 +394,9 @@ class Outbox:
             left = await self.pending_count()
             if not left or wake is None or wake > deadline:
                 return left
+            before = self.clock.now()
             await self.clock.sleep_until(wake)
-            if self.clock.now() >= deadline:
+            now = self.clock.now()
+            if now >= deadline or (wake > before and now <= before):
+                # Past the deadline, or a clock that does not move by itself (tests).
                 return await self.pending_count()

@@ -51,7 +51,10 @@ class Channel(ABC):
         """Connect. The default does nothing."""
 
     async def stop(self) -> None:  # noqa: B027 - optional hook
-        """Disconnect and end the event stream. The default does nothing."""
+        """End the event stream. Actions must keep working: the outbox drains after this."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection, after the outbox has drained. The default does nothing."""
 
     @abstractmethod
     async def say(

@@ -264,6 +264,9 @@ class WechatyChannel(Channel):
         self._task = asyncio.create_task(self._run(), name=f"wechaty:{self.account_id}")
 
     async def stop(self) -> None:
+        """Stop reading events; the connection stays up for the outbox to drain."""
+        if self._stopping:
+            return
         self._stopping = True
         for task in (self._task, self._emitter):
             if task is not None:
@@ -271,11 +274,14 @@ class WechatyChannel(Channel):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._task = self._emitter = None
+        self.connected.clear()
+        self._out.put_nowait(None)
+
+    async def close(self) -> None:
+        await self.stop()
         if self._grpc is not None:
             self._grpc.close()
             self._grpc = None
-        self.connected.clear()
-        self._out.put_nowait(None)
 
     async def events(self) -> AsyncIterator[Event]:
         while True:

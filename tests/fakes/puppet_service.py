@@ -84,7 +84,7 @@ class FakePuppetService:
         self.answer_dings = True
         self._streams: list[asyncio.Queue[object]] = []
         self._server_streams: list[grpclib.server.Stream[Any, Any]] = []
-        self.stream_opened = asyncio.Condition()
+        self._changed = asyncio.Event()  # pulsed on every call and stream change
         self.streams_opened = 0
         self._seq = 0
         self._server: grpclib.server.Server | None = None
@@ -99,6 +99,14 @@ class FakePuppetService:
         self.port = sockets[0].getsockname()[1]
         return self
 
+    async def __aenter__(self) -> FakePuppetService:
+        if self._server is None:
+            await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"
@@ -107,10 +115,7 @@ class FakePuppetService:
         self.end_streams()
         # Let each stream send its end before the server cancels the handlers; a client
         # whose stream is cut by cancellation instead waits forever.
-        for _ in range(1000):
-            if not self._streams:
-                break
-            await asyncio.sleep(0)  # yield only: the handlers finish on the next turns
+        await self._wait(lambda: not self._streams, 10)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -124,17 +129,31 @@ class FakePuppetService:
     def abort_connections(self) -> None:
         """Cut the TCP connections under the event streams, as a crashing gateway would."""
         for stream in self._server_streams:
-            transport = getattr(stream._stream, "_transport", None)  # noqa: SLF001
+            transport = getattr(stream._stream, "_transport", None)
             if transport is not None:
                 transport.abort()
         self._server_streams.clear()
 
+    async def _wait(self, predicate: Callable[[], bool], timeout: float) -> None:
+        async def until() -> None:
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
+
+    def _pulse(self) -> None:
+        self._changed.set()
+
     async def wait_for_streams(self, count: int, timeout: float = 10.0) -> None:
         """Until `count` event streams have been opened in all (a reconnect adds one)."""
-        async with self.stream_opened:
-            await asyncio.wait_for(
-                self.stream_opened.wait_for(lambda: self.streams_opened >= count), timeout
-            )
+        await self._wait(lambda: self.streams_opened >= count, timeout)
+
+    async def wait_for_streams_closed(self, timeout: float = 10.0) -> None:
+        await self._wait(lambda: not self._streams, timeout)
+
+    async def wait_for_call(self, name: str, count: int = 1, timeout: float = 10.0) -> None:
+        await self._wait(lambda: sum(1 for n, _ in self.calls if n == name) >= count, timeout)
 
     # ------------------------------------------------------------------ world
 
@@ -276,6 +295,7 @@ class FakePuppetService:
             assert request is not None
             self.authorizations.append(stream.metadata.get("authorization", ""))  # type: ignore[union-attr, arg-type]
             self.calls.append((name, request.to_dict()))
+            self._pulse()
             gate = self.holds.get(name)
             if gate is not None:
                 await gate.wait()
@@ -296,9 +316,8 @@ class FakePuppetService:
         self.resend_on_connect = []
         self._streams.append(queue)
         self._server_streams.append(stream)
-        async with self.stream_opened:
-            self.streams_opened += 1
-            self.stream_opened.notify_all()
+        self.streams_opened += 1
+        self._pulse()
         try:
             while True:
                 item = await queue.get()
@@ -310,6 +329,7 @@ class FakePuppetService:
             self._streams.remove(queue)
             if stream in self._server_streams:
                 self._server_streams.remove(stream)
+            self._pulse()
 
     # Each call's answer, from the scripted world.
 
@@ -411,7 +431,9 @@ class FakePuppetService:
             raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no friendship {req.id}")
         return payload
 
-    async def _FriendshipAccept(self, req: pb.FriendshipAcceptRequest) -> pb.FriendshipAcceptResponse:
+    async def _FriendshipAccept(
+        self, req: pb.FriendshipAcceptRequest
+    ) -> pb.FriendshipAcceptResponse:
         payload = self.friendships.get(req.id)
         if payload is None:
             raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no friendship {req.id}")

@@ -1,0 +1,254 @@
+"""End to end: the real app on the wechaty channel, over loopback gRPC to the fake service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import grpclib.const
+from wechaty_grpc.wechaty import puppet as pb
+
+from bot.channels.wechaty import MENTION_SEPARATOR
+from bot.cli import _run_live
+from bot.clock import SystemClock
+from bot.events import AccountStatus, MemberJoined, MemberLeft, MessageReceived, MessageType
+from tests.fakes.puppet_service import FakePuppetService
+from tests.wechaty_harness import WechatyBot
+
+
+def world(fake: FakePuppetService) -> None:
+    fake.contact("o", "群主")
+    fake.contact("a", "阿芳")
+    fake.contact("b", "小美")
+    fake.room("R1", "孕妈交流群", owner="o", members=["o", "a", "b"])
+
+
+async def test_login_sets_the_bot_id_and_its_own_messages_are_ignored(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+        fake.login()
+        (event,) = await bot.deliver()
+        assert isinstance(event, AccountStatus) and event.status == "login"
+        assert bot.channel.self_id == "bot" and "bot" in bot.app.self_ids
+        fake.message("bot", "宝宝湿疹怎么办", room="R1")  # the bot's own message echoed back
+        await bot.deliver()
+        assert fake.sent == []
+        assert fake.authorizations and set(fake.authorizations) == {f"Wechaty {fake.token}"}
+
+
+async def test_a_keyword_question_in_a_group_gets_its_answer_with_a_real_mention(
+    tmp_path: Path,
+) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+        fake.login()
+        await bot.deliver()
+        fake.message("b", "宝宝湿疹怎么办", room="R1")
+        (event,) = await bot.deliver()
+        assert isinstance(event, MessageReceived)
+        assert (event.type, event.sender_name, event.room) == (MessageType.TEXT, "小美", "R1")
+        (sent,) = fake.sent
+        assert sent["conversation"] == "R1" and sent["mentions"] == ["b"]
+        assert sent["text"].startswith("@小美" + MENTION_SEPARATOR) and "湿疹" in sent["text"]
+        assert [a["tag"] for a in bot.actions if a["action"] == "tag"] == ["关注:湿疹"]
+
+
+async def test_joins_get_one_batched_welcome_that_mentions_them(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+        fake.contact("c", "小红")
+        fake.contact("d", "豆豆妈")
+        fake.join("R1", ["c"], inviter="a", timestamp=100)
+        fake.join("R1", ["d"], inviter="a", timestamp=101)
+        joined = await bot.deliver(2)
+        assert [e.member_name for e in joined if isinstance(e, MemberJoined)] == ["小红", "豆豆妈"]
+        assert all(isinstance(e, MemberJoined) and e.inviter_id == "a" for e in joined)
+        assert fake.sent == []  # the batch window is still open
+        await bot.tick("31s")
+        (welcome,) = fake.sent
+        assert welcome["conversation"] == "R1" and welcome["mentions"] == ["c", "d"]
+        assert f"@小红{MENTION_SEPARATOR}" in welcome["text"]
+        assert f"@豆豆妈{MENTION_SEPARATOR}" in welcome["text"]
+        assert "孕妈交流群" in welcome["text"]
+        fake.leave("R1", ["d"], remover="o", timestamp=102)
+        (left,) = await bot.deliver()
+        assert isinstance(left, MemberLeft) and left.remover_id == "o"
+
+
+async def test_a_friend_request_is_accepted_tagged_and_greeted(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        fake.friend_request("c", "小红", "你好，我是从小红书来的")
+        await bot.deliver()
+        assert fake.accepted == ["c"]
+        (greeting,) = fake.sent
+        assert greeting["conversation"] == "c" and greeting["mentions"] == []
+        assert "小红书" in greeting["text"]
+        tags = [(a["tag"], a["source"]) for a in bot.actions if a["action"] == "tag"]
+        assert ("渠道:小红书", "channel") in tags
+
+
+async def test_kick_and_invite_go_through_the_outbox_to_the_service(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+        fake.contact("x", "广告号")
+        fake.rooms["R1"].members.append("x")
+        outbox = bot.app.outbox
+        await outbox.kick(
+            account_id="brand", room_id="R1", contact_id="x", reason="广告", dedupe_key="k1"
+        )
+        await outbox.invite(account_id="brand", room_id="R1", contact_id="c", dedupe_key="i1")
+        await bot.app.settle()
+        assert fake.kicked == [("R1", "x")] and fake.invited == [("R1", "c")]
+        info = await bot.channel.room_info("R1")
+        assert info is not None and "x" not in info.member_ids and info.owner_id == "o"
+        assert info.topic == "孕妈交流群"
+
+
+async def test_a_re_delivered_event_is_handled_once(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake, cooldowns=False) as bot:
+        world(fake)
+        message_id = fake.message("b", "几个月可以加辅食", room="R1")
+        fake.push(pb.EventType.EVENT_TYPE_MESSAGE, {"messageId": message_id})
+        await bot.deliver(2)
+        assert len(fake.sent) == 1
+        fake.message("b", "几个月可以加辅食", room="R1")  # asked again: a new message
+        await bot.deliver()
+        assert len(fake.sent) == 2
+
+
+async def test_stream_drop_mid_conversation_loses_no_send_and_repeats_none(
+    tmp_path: Path,
+) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake, cooldowns=False) as bot:
+        world(fake)
+        fake.message("b", "宝宝湿疹怎么办", room="R1")
+        await bot.deliver()
+        assert len(fake.sent) == 1
+        # The gateway crashes; the connection is cut under the stream. The next send fails
+        # as the service comes back, and the service re-delivers the last message.
+        first = fake.message("a", "新生儿黄疸多少算高", room="R1")
+        fake.resend_on_connect = [
+            pb.EventResponse(
+                type=pb.EventType.EVENT_TYPE_MESSAGE, payload=f'{{"messageId": "{first}"}}'
+            )
+        ]
+        fake.fail_next("MessageSendText", grpclib.const.Status.UNAVAILABLE)
+        await bot.deliver()  # the question before the crash
+        assert len(fake.sent) == 1  # its answer failed and waits for a retry
+        fake.abort_connections()
+        await fake.wait_for_streams(2)
+        assert bot.channel.sessions == 2
+        await bot.deliver()  # the re-delivered copy: a duplicate
+        fake.message("b", "纸尿裤怎么选尺码", room="R1")
+        await bot.deliver()
+        await bot.tick("1m")  # the failed answer's retry comes due
+        texts = [s["text"] for s in fake.sent]
+        assert len(texts) == 3
+        assert sum("湿疹" in t for t in texts) == 1
+        assert sum("黄疸" in t for t in texts) == 1
+        assert sum("尺码" in t or "体重" in t for t in texts) == 1
+
+
+async def test_the_watchdog_restarts_a_quiet_stream_and_leaves_a_live_one(
+    tmp_path: Path,
+) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        for _ in range(4):  # dings answered with dongs: the stream is alive
+            await bot.ticker.fire()
+        assert bot.channel.sessions == 1
+        assert sum(1 for name, _ in fake.calls if name == "Ding") >= 3
+        fake.answer_dings = False  # the service is wedged: no dong, no events
+        for _ in range(3):
+            await bot.ticker.fire()
+        await fake.wait_for_streams(2)
+        assert bot.channel.sessions == 2
+        world(fake)
+        fake.message("b", "宝宝湿疹怎么办", room="R1")
+        await bot.deliver()
+        assert len(fake.sent) == 1
+
+
+async def test_malformed_events_are_skipped_and_the_stream_goes_on(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+        fake.push_raw(pb.EventType.EVENT_TYPE_MESSAGE, "")
+        fake.push_raw(pb.EventType.EVENT_TYPE_MESSAGE, "not json")
+        fake.push_raw(pb.EventType.EVENT_TYPE_MESSAGE, '{"messageId": "missing"}')
+        fake.push_raw(pb.EventType.EVENT_TYPE_HEARTBEAT, "")
+        fake.push_raw(pb.EventType.EVENT_TYPE_LOGOUT, "")
+        fake.push_raw(pb.EventType.EVENT_TYPE_ROOM_JOIN, '{"roomId": "R1"}')
+        fake.push_raw(pb.EventType.EVENT_TYPE_ERROR, '{"data": "puppet exploded"}')
+        fake.push_raw(pb.EventType.EVENT_TYPE_FRIENDSHIP, "[1, 2]")
+        fake.push_raw(99, '{"whatever": true}')
+        fake.message("b", "图片", room="R1", wire_type=6)
+        fake.message("b", "未来的新类型", room="R1", wire_type=42)
+        fake.message("b", "宝宝湿疹怎么办", room="R1")
+        logout = await bot.next_event()
+        assert isinstance(logout, AccountStatus) and logout.status == "logout"
+        events = [await bot.next_event() for _ in range(3)]
+        assert [e.type for e in events if isinstance(e, MessageReceived)] == [
+            MessageType.IMAGE,
+            MessageType.UNKNOWN,
+            MessageType.TEXT,
+        ]
+        assert bot.channel.sessions == 1
+
+
+async def test_scan_draws_the_qr_code_and_relogin_is_reported_to_admins(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake, admins=["boss"]) as bot:
+        fake.push(
+            pb.EventType.EVENT_TYPE_SCAN,
+            {"status": 2, "qrcode": "https://login.weixin.qq.com/l/abc", "data": ""},
+        )
+        fake.login()
+        await bot.deliver()
+        assert bot.qr.getvalue().count("\n") > 10  # a QR code was drawn
+        fake.push(pb.EventType.EVENT_TYPE_LOGOUT, {"contactId": "bot", "data": "被踢下线"})
+        await bot.deliver()
+        assert fake.sent == []  # nobody to tell it through: the only account is out
+        fake.login()
+        await bot.deliver()
+        (notice,) = fake.sent
+        assert notice["conversation"] == "boss" and "重新登录" in notice["text"]
+
+
+async def test_a_failing_call_is_retried_by_the_outbox_and_a_permanent_one_gives_up(
+    tmp_path: Path,
+) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+        outbox = bot.app.outbox
+        await outbox.kick(
+            account_id="brand", room_id="R404", contact_id="x", reason="广告", dedupe_key="k"
+        )
+        await bot.app.settle()
+        assert outbox.failed == 1  # NOT_FOUND: no retry
+        fake.fail_next("RoomAdd", grpclib.const.Status.UNAVAILABLE)
+        await outbox.invite(account_id="brand", room_id="R1", contact_id="c", dedupe_key="i")
+        await bot.app.settle()
+        assert fake.invited == []
+        await bot.tick("1m")
+        assert fake.invited == [("R1", "c")]
+
+
+async def test_sigterm_with_pending_sends_drains_them(tmp_path: Path) -> None:
+    """`mamabot run`'s live loop: SIGTERM while answers are queued behind a slow send."""
+    async with FakePuppetService() as fake:
+        world(fake)
+        bot = WechatyBot(tmp_path, fake, clock=SystemClock())
+        gate = fake.hold("MessageSendText")
+        live = asyncio.create_task(_run_live(bot.app))
+        await fake.wait_for_streams(1)
+        for question in ["宝宝湿疹怎么办", "新生儿黄疸多少算高", "几个月可以加辅食"]:
+            fake.message("b", question)
+        await fake.wait_for_call("MessageSendText")  # the first answer is on its way
+        os.kill(os.getpid(), signal.SIGTERM)
+        await fake.wait_for_streams_closed()  # shutdown began: no more events taken
+        assert fake.sent == []
+        gate.set()
+        assert await asyncio.wait_for(live, 30) == 0
+        assert len(fake.sent) == 3 and {s["conversation"] for s in fake.sent} == {"b"}
+        assert len({s["text"] for s in fake.sent}) == 3
+        bot.restore_env()
