@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from pathlib import Path
 
 import grpclib.const
@@ -15,7 +16,8 @@ from bot.cli import _run_live
 from bot.clock import SystemClock
 from bot.events import AccountStatus, MemberJoined, MemberLeft, MessageReceived, MessageType
 from tests.fakes.puppet_service import FakePuppetService
-from tests.wechaty_harness import WechatyBot
+from tests.harness import REPO, copy_project
+from tests.wechaty_harness import TOKEN_ENV, WechatyBot, account_config
 
 
 def world(fake: FakePuppetService) -> None:
@@ -252,3 +254,41 @@ async def test_sigterm_with_pending_sends_drains_them(tmp_path: Path) -> None:
         assert len(fake.sent) == 3 and {s["conversation"] for s in fake.sent} == {"b"}
         assert len({s["text"] for s in fake.sent}) == 3
         bot.restore_env()
+
+
+async def test_mamabot_run_with_an_account_connects_logs_in_and_answers(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake:
+        world(fake)
+        fake.auto_login = True
+        base = copy_project(tmp_path)
+        account_config(base, fake.endpoint)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--dir",
+            str(base),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=REPO,
+            env={
+                "PATH": os.environ.get("PATH", ""),
+                "PYTHONPATH": str(REPO),
+                TOKEN_ENV: fake.token,
+            },
+        )
+        try:
+            await fake.wait_for_streams(1, timeout=60)
+            fake.message("b", "宝宝湿疹怎么办", room="R1")
+            await fake.wait_for_call("MessageSendText", timeout=60)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _out, err = await asyncio.wait_for(proc.communicate(), 60)
+        log = err.decode()
+        assert proc.returncode == 0, log
+        assert "logged in as" in log and "running with accounts: brand" in log
+        assert fake.token not in log  # secrets stay out of the logs
+        (answer,) = fake.sent
+        assert answer["conversation"] == "R1" and "湿疹" in answer["text"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,8 @@ class FakePuppetService:
         self.holds: dict[str, asyncio.Event] = {}
         self.resend_on_connect: list[pb.EventResponse] = []
         self.answer_dings = True
+        self.auto_login = False  # push a login event on every new stream
+        self.on_call: Callable[[str, dict[str, Any]], None] | None = None
         self._streams: list[asyncio.Queue[object]] = []
         self._server_streams: list[grpclib.server.Stream[Any, Any]] = []
         self._changed = asyncio.Event()  # pulsed on every call and stream change
@@ -92,9 +95,11 @@ class FakePuppetService:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, port: int = 0) -> FakePuppetService:
+    async def start(
+        self, port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> FakePuppetService:
         self._server = grpclib.server.Server([self])
-        await self._server.start("127.0.0.1", port)
+        await self._server.start("127.0.0.1", port or self.port, ssl=ssl_context)
         sockets: list[socket.socket] = self._server._server.sockets  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1]
         return self
@@ -296,6 +301,8 @@ class FakePuppetService:
             self.authorizations.append(stream.metadata.get("authorization", ""))  # type: ignore[union-attr, arg-type]
             self.calls.append((name, request.to_dict()))
             self._pulse()
+            if self.on_call is not None and name not in ("Ding",):
+                self.on_call(name, request.to_dict())
             gate = self.holds.get(name)
             if gate is not None:
                 await gate.wait()
@@ -314,6 +321,13 @@ class FakePuppetService:
         for event in self.resend_on_connect:
             queue.put_nowait(event)
         self.resend_on_connect = []
+        if self.auto_login:
+            queue.put_nowait(
+                pb.EventResponse(
+                    type=pb.EventType.EVENT_TYPE_LOGIN,
+                    payload=json.dumps({"contactId": self.self_id}),
+                )
+            )
         self._streams.append(queue)
         self._server_streams.append(stream)
         self.streams_opened += 1
@@ -443,3 +457,71 @@ class FakePuppetService:
 
     async def _DirtyPayload(self, _req: Any) -> pb.DirtyPayloadResponse:
         return pb.DirtyPayloadResponse()
+
+
+# --------------------------------------------------------------------------- by hand
+
+DEMO_HELP = """\
+fake puppet service on {endpoint}, token {token}
+  b: 宝宝湿疹怎么办        b says this in 孕妈交流群 (R1)
+  dm b: 你好               b says this in a private chat
+  join c 小红              c joins R1, invited by a
+  leave c                  c leaves R1
+  friend c 小红 我是从小红书来的   c sends a friend request with this hello
+  login / logout           the account logs in / out
+Lines the bot sends are printed as they arrive."""
+
+
+async def _by_hand(port: int, token: str) -> None:
+    import sys
+
+    fake = FakePuppetService(token=token)
+    fake.contact("o", "群主")
+    fake.contact("a", "阿芳")
+    fake.contact("b", "小美")
+    fake.room("R1", "孕妈交流群", owner="o", members=["o", "a", "b"])
+    fake.on_call = lambda name, request: print(f"<< {name} {request}", flush=True)
+    fake.auto_login = True
+    await fake.start(port)
+    print(DEMO_HELP.format(endpoint=fake.endpoint, token=token), flush=True)
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            break
+        line = line.strip()
+        try:
+            if line.startswith("dm ") and ":" in line:
+                who, text = line[3:].split(":", 1)
+                fake.message(who.strip(), text.strip())
+            elif line.startswith("join "):
+                _, who, name = line.split(maxsplit=2)
+                fake.contact(who, name)
+                fake.join("R1", [who], inviter="a", timestamp=int(loop.time() * 1000))
+            elif line.startswith("leave "):
+                fake.leave("R1", [line.split()[1]], remover=line.split()[1])
+            elif line.startswith("friend "):
+                _, who, name, hello = line.split(maxsplit=3)
+                fake.friend_request(who, name, hello)
+            elif line == "login":
+                fake.login()
+            elif line == "logout":
+                fake.push(pb.EventType.EVENT_TYPE_LOGOUT, {"contactId": fake.self_id, "data": ""})
+            elif ":" in line:
+                who, text = line.split(":", 1)
+                fake.message(who.strip(), text.strip(), room="R1")
+            elif line:
+                print("?", flush=True)
+        except (ValueError, KeyError) as exc:
+            print(f"? {exc}", flush=True)
+    await fake.close()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run the fake puppet service by hand.")
+    parser.add_argument("--port", type=int, default=8788)
+    parser.add_argument("--token", default="insecure_local-test")
+    args = parser.parse_args()
+    asyncio.run(_by_hand(args.port, args.token))
