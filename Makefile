@@ -30,7 +30,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/keywords.py
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/pipeline.py --wechaty
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -26,7 +26,7 @@ from bot.app import App, AppSettings
 from bot.channels.sim import SimWorld
 from bot.clock import FakeClock
 from bot.dispatcher import Dispatcher
-from bot.events import Event
+from bot.events import Event, MessageReceived
 from storage.interactions import InteractionWriter
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,6 +133,72 @@ async def run_bare(app: App, events: list[Event], batch: int) -> float:
     return time.perf_counter() - start
 
 
+async def run_wechaty(
+    tmp: Path, events: list[Event], rooms: dict[str, tuple[str, str, list[str]]], batch: int
+) -> float:
+    """The same messages through the fake puppet service over loopback gRPC: the channel
+    fetches each payload and member name, the app answers, the answers go back over gRPC.
+    The fake runs in this process too, so its own cost is part of the figure."""
+    import os
+
+    from bot.channels.wechaty import WechatyChannel, WechatyOptions
+    from tests.fakes.puppet_service import FakePuppetService
+    from tests.wechaty_harness import TOKEN_ENV, account_config
+
+    base = tmp / "wechaty"
+    base.mkdir()
+    shutil.copytree(tmp / "content", base / "content")
+    shutil.copy(REPO / "config.toml", base / "config.toml")
+    fake = await FakePuppetService().start()
+    try:
+        account_config(base, fake.endpoint)
+        config = base / "config.toml"  # no hourly cap either: this measures throughput
+        config.write_text(
+            config.read_text("utf-8").replace("max_per_hour = 300", "max_per_hour = 10000000"),
+            encoding="utf-8",
+        )
+        os.environ[TOKEN_ENV] = fake.token
+        for room_id, (topic, owner, members) in rooms.items():
+            for member in members:
+                fake.contact(member, f"妈妈{member[-4:]}")
+            fake.room(room_id, topic, owner, members)
+        app = App.build(
+            AppSettings(
+                base_dir=base,
+                database_url=f"sqlite://{base}/bench.sqlite3",
+                redis_url="",
+                clock=FakeClock(),
+                seed=1,
+                wechaty_options=WechatyOptions(fetch_concurrency=256),
+            )
+        )
+        await app.open()
+        channel = app.channels["brand"]
+        assert isinstance(channel, WechatyChannel)
+        await channel.start()
+        await fake.wait_for_streams(1)
+        stream = aiter(channel.events())
+        messages = [e for e in events if isinstance(e, MessageReceived)]
+        start = time.perf_counter()
+        for i in range(0, len(messages), batch):
+            chunk = messages[i : i + batch]
+            for m in chunk:
+                fake.message(m.sender_id, m.text, room=m.room)
+            for _ in chunk:
+                app.feed(await anext(stream))
+            await app.dispatcher.join()
+            await app.outbox.pump()
+            if app.interactions.wants_flush:
+                await app.interactions.flush()
+        await app.interactions.flush()
+        await app.outbox.pump()
+        elapsed = time.perf_counter() - start
+        await app.stop(timeout=5)
+        return len(messages) / elapsed
+    finally:
+        await fake.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20_000)
@@ -140,6 +206,11 @@ async def main() -> None:
     parser.add_argument("--rooms", type=int, default=200)
     parser.add_argument("--rules", type=int, default=2_000)
     parser.add_argument("--batch", type=int, default=500, help="messages arriving together")
+    parser.add_argument(
+        "--wechaty",
+        action="store_true",
+        help="also push the stream through the fake puppet service over gRPC",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     rng = random.Random(42)
@@ -168,7 +239,10 @@ async def main() -> None:
         full_s, latencies = await run_full(app, events, args.batch)
         bare_s = await run_bare(app, events, args.batch)
         replies = app.outbox.sent
+        world = app.sim_channels()[0].world
+        rooms = {r.room_id: (r.topic, r.owner_id, list(r.members)) for r in world.rooms.values()}
         await app.stop(timeout=5)
+        wechaty = await run_wechaty(tmp, events, rooms, args.batch) if args.wechaty else None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     latencies.sort()
@@ -178,6 +252,8 @@ async def main() -> None:
     print(
         f"stream: {n} msgs, {args.contacts} contacts, {args.rooms} rooms, {args.rules} rules, {replies} actions sent"
     )
+    if wechaty is not None:
+        print(f"wechaty: {wechaty:.0f} msgs/s")
     print(
         f"pipeline: {n / full_s:.0f} msgs/s p50 {p50:.2f} ms p99 {p99:.2f} ms; bare: {n / bare_s:.0f} msgs/s"
     )
