@@ -37,6 +37,10 @@ async def test_login_sets_the_bot_id_and_its_own_messages_are_ignored(tmp_path: 
         fake.message("bot", "宝宝湿疹怎么办", room="R1")  # the bot's own message echoed back
         await bot.deliver()
         assert fake.sent == []
+        fake.message("a", "@小暖\u2005 @小美\u2005 你们好", room="R1", mentions=["bot", "b"])
+        (hello,) = await bot.deliver()
+        assert isinstance(hello, MessageReceived)
+        assert hello.mentions == ("bot", "b") and hello.mentions_self
         assert fake.authorizations and set(fake.authorizations) == {f"Wechaty {fake.token}"}
 
 
@@ -292,3 +296,32 @@ async def test_mamabot_run_with_an_account_connects_logs_in_and_answers(tmp_path
         assert fake.token not in log  # secrets stay out of the logs
         (answer,) = fake.sent
         assert answer["conversation"] == "R1" and "湿疹" in answer["text"]
+
+
+async def test_payloads_are_cached_and_dirty_events_invalidate_them(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+
+        def fetches(call: str) -> int:
+            return sum(1 for name, _ in fake.calls if name == call)
+
+        info = await bot.channel.room_info("R1")
+        assert info is not None and info.topic == "孕妈交流群"
+        await bot.channel.room_info("R1")
+        assert (await bot.channel.contact_info("b")).name == "小美"  # type: ignore[union-attr]
+        await bot.channel.contact_info("b")
+        assert (fetches("RoomPayload"), fetches("ContactPayload")) == (1, 1)
+        fake.rooms["R1"].topic = "孕妈交流2群"
+        fake.contacts["b"] = "小美妈妈"
+        fake.push(pb.EventType.EVENT_TYPE_DIRTY, {"payloadType": 3, "payloadId": "R1"})
+        fake.push(pb.EventType.EVENT_TYPE_DIRTY, {"payloadType": 2, "payloadId": "b"})
+        fake.message("a", "收到")  # an event after them: once it is out, they were read
+        await bot.next_event()
+        assert (await bot.channel.room_info("R1")).topic == "孕妈交流2群"  # type: ignore[union-attr]
+        assert (await bot.channel.contact_info("b")).name == "小美妈妈"  # type: ignore[union-attr]
+        fake.join("R1", ["c"], inviter="a", timestamp=5)  # membership changed
+        fake.contact("c", "小红")
+        await bot.next_event()
+        info = await bot.channel.room_info("R1")
+        assert info is not None and "c" in info.member_ids
+        assert fetches("RoomPayload") == 3
