@@ -165,6 +165,37 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return asyncio.run(run_repl(app))
 
 
+def cmd_parse_stage(args: argparse.Namespace) -> int:
+    import json
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from bot.clock import SystemClock
+    from bot.config import AppConfig, ConfigError, load_config
+    from flows.stage import parse_stage
+
+    config_path = Path(args.dir) / "config.toml"
+    try:
+        config = load_config(config_path) if config_path.exists() else AppConfig()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.today:
+        try:
+            today = date.fromisoformat(args.today)
+        except ValueError:
+            print(f"mamabot: --today must be YYYY-MM-DD, got {args.today!r}", file=sys.stderr)
+            return 2
+    else:
+        today = SystemClock(ZoneInfo(config.bot.timezone)).now().date()
+    bounds = config.stage.boundaries()
+    texts = args.text if args.text else (line.rstrip("\n") for line in sys.stdin)
+    for text in texts:
+        result = parse_stage(text, today, args.expect, bounds)
+        print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mamabot", description="Private-domain bot for maternal brands"
@@ -190,6 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--seed", type=int, default=0, help="seed for reply variants")
     replay.set_defaults(func=cmd_replay)
 
+    stage = sub.add_parser(
+        "parse-stage",
+        help="read a due date or a baby's age from answers; one JSON line per answer",
+    )
+    stage.add_argument("text", nargs="*", help="answers; none: one per line from stdin")
+    stage.add_argument("--today", help="YYYY-MM-DD (default: today on the bot's clock)")
+    stage.add_argument(
+        "--expect", choices=["due", "birth"], help="what was asked: a due date or a birthday"
+    )
+    stage.add_argument("--dir", default=".", help="folder with config.toml (stage boundaries)")
+    stage.set_defaults(func=cmd_parse_stage)
+
     check = sub.add_parser("check", help="validate config.toml and content/")
     check.add_argument("--dir", default=".")
     check.add_argument("--config")
@@ -200,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    quiet = args.command in ("replay", "check")
+    quiet = args.command in ("replay", "check", "parse-stage")
     _setup_logging("WARNING" if quiet and args.log_level == "INFO" else args.log_level)
     result: int = args.func(args)
     return result

@@ -12,9 +12,12 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from flows.stage import StageBoundaries
 
 
 class Strict(BaseModel):
@@ -100,11 +103,38 @@ class DispatcherSection(Strict):
     max_text_chars: int = Field(4000, ge=100)
 
 
+class StageSection(Strict):
+    """Stage boundaries (flows/stage.py); the defaults are the usual ones."""
+
+    middle_from_weeks: int = Field(13, ge=1, le=42)  # 孕中期 from this gestational week
+    late_from_weeks: int = Field(28, ge=1, le=42)  # 孕晚期 from this week until birth
+    infant_from_days: int = Field(28, ge=1, le=365)  # 新生儿期 before, 婴儿期 from
+    toddler_from_years: int = Field(1, ge=1, le=18)  # 幼儿期
+    preschool_from_years: int = Field(3, ge=1, le=18)  # 学龄前期
+    preschool_until_years: int = Field(6, ge=1, le=18)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StageSection:
+        if self.middle_from_weeks >= self.late_from_weeks:
+            raise ValueError("middle_from_weeks must be below late_from_weeks")
+        if not self.toddler_from_years < self.preschool_from_years < self.preschool_until_years:
+            raise ValueError(
+                "toddler_from_years < preschool_from_years < preschool_until_years is required"
+            )
+        return self
+
+    def boundaries(self) -> StageBoundaries:
+        from flows.stage import StageBoundaries
+
+        return StageBoundaries(**self.model_dump())
+
+
 class AppConfig(Strict):
     bot: BotSection = BotSection()
     storage: StorageSection = StorageSection()
     outbox: OutboxSection = OutboxSection()
     dispatcher: DispatcherSection = DispatcherSection()
+    stage: StageSection = StageSection()
     accounts: list[AccountSection] = Field(default_factory=list)
     rooms: list[RoomSection] = Field(default_factory=list)
 
