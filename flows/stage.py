@@ -220,11 +220,20 @@ def normalize(text: str) -> str:
 _PREPARING = re.compile(
     r"备孕|还没怀|没怀上|没有怀|准备要(?:宝宝|孩子|娃|⟨P\d⟩)|计划要(?:宝宝|孩子)"
 )
-_DUE_CUE = re.compile(r"预产|待产|要生|就生|快生|预计|生产|怀孕|怀|孕|⟨P\d⟩|胎")
-_BIRTH_CUE = re.compile(r"出生|生日|生的|生于|已经生|生完|刚生|满月|出月子|宝宝.*生")
+_DUE_CUE = re.compile(
+    r"预产|待产|要生|就生|快生|预计|生产|怀孕|怀|孕|⟨P\d⟩|胎|(?<![出医学先])生(?![的日完了过病活])"
+)
+_BIRTH_CUE = re.compile(r"出生|生日|生的|生于|已经生|生完|刚生|满月|出月子|宝宝.*生(?![产])")
+_OWN_BIRTHDAY = re.compile(r"我(?:的)?(?:生日|阳历生日|农历生日)")
+_CLAUSE = re.compile(r"[，,。;；!！?？、~～]+")
+_FILLER = re.compile(
+    r"[§\s是就哦噢啊吧了呀啦呢嘛哈约在的~～。.!！?？…]|左右|大概|应该|差不多|预计|估计"
+    r"|[\U0001F300-\U0001FAFF\u2600-\u27BF]"
+)
 _BABY_CUE = re.compile(r"宝宝|孩子|娃|出生|生完|刚生|⟨K\d⟩|⟨T⟩|儿子|女儿|闺女")
 
 _DAY_PART = r"(初|上旬|中旬|下旬|中|底|末)?"
+_DAY_WORDS = {"前天": -2, "昨天": -1, "今天": 0, "明天": 1, "后天": 2}
 
 
 def _month_day(year: int, month: int, part: str | None) -> date | None:
@@ -300,8 +309,13 @@ def parse_stage(
         return found
 
     # ---- relative phrases about the due date or the birth
-    for m in take(r"(?:预产期)?过了?预产期(\d+)天|预产期(?:已经)?过了?(\d+)天"):
-        due.append(today - timedelta(days=int(m.group(1) or m.group(2))))
+    for m in take(r"过了?预产期(\d+)(天|周)|预产期(?:已经)?过了?(\d+)(天|周)"):
+        n, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        due.append(_shift(today, -int(n), unit))
+    for m in take(r"(今天|明天|后天)(?:就)?是预产期|预产期(?:就)?是?(今天|明天|后天)"):
+        due.append(today + timedelta(days=_DAY_WORDS[m.group(1) or m.group(2)]))
+    for m in take(r"(今天|昨天|前天)(?:刚|才)?(?:出)?生"):
+        ages.append(today + timedelta(days=_DAY_WORDS[m.group(1)]))
     for _ in take(r"下下个?月(?:就|要)?生"):
         due.append(_month_day(*_ym(add_months(today, 2)), None))
     for _ in take(r"下个?月(?:就|要)?生"):
@@ -328,7 +342,7 @@ def parse_stage(
         months = int(m.group(1))
         if 1 <= months <= 10:
             due.append(_due_from_days(today, 7 * (4 * months - 2)))
-    weeks_as_baby = baby_cue and not due_cue
+    weeks_as_baby = (baby_cue or hint == "birth") and not due_cue
     if not weeks_as_baby:
         for m in take(r"(?:怀孕|孕|⟨P\d⟩)?(\d{1,2})(?:周|w)(?![岁])"):
             due.append(_due_from_days(today, int(m.group(1)) * 7))
@@ -337,10 +351,23 @@ def parse_stage(
             ages.append(today - timedelta(weeks=int(m.group(1))))
 
     # ---- dates
-    found_dates = _dates(rest, today, direction)
-    rest = found_dates.rest
-    due += found_dates.due
-    ages += found_dates.births
+    clauses = []
+    for clause in _CLAUSE.split(rest):
+        if not clause or _OWN_BIRTHDAY.search(clause):
+            clauses.append(clause)  # her own birthday says nothing about the baby
+            continue
+        local: Hint = (
+            "birth"
+            if _BIRTH_CUE.search(clause)
+            else "due"
+            if _DUE_CUE.search(clause)
+            else direction
+        )
+        found_dates = _dates(clause, today, local)
+        clauses.append(found_dates.rest)
+        due += found_dates.due
+        ages += found_dates.births
+    rest = "，".join(clauses)
 
     # ---- baby ages
     for m in take(r"(\d{1,2})(?:岁|y)(?:(\d{1,2})个?(?:月|m)|(半))?"):
@@ -358,6 +385,9 @@ def parse_stage(
     dues = [d for d in due if d is not None and -42 <= (d - today).days <= FULL_TERM]
     ages = [d for d in ages if d <= today and d > add_years(today, -18)]
     preparing = bool(_PREPARING.search(t))
+    several = bool(re.search(r"⟨[KPT]", t))
+    if dues and ages and not several:
+        dues = []  # "预产期本来是…，宝宝…就出生了": the baby came
     children = _children(t, len(ages), pregnant=bool(dues))
     if dues:
         return result_for(today, due_date=min(dues), children=children, bounds=bounds)
@@ -395,15 +425,18 @@ class _Dates:
 
 def _dates(text: str, today: date, direction: Hint) -> _Dates:
     out = _Dates(text)
+    undirected: list[date] = []
 
     def place(candidates: tuple[date, date] | None, *, absolute: date | None = None) -> None:
         """Put a date where it belongs: due or birth, by direction; absolute dates with a
         year and no direction go by whether they are past or future."""
         if absolute is not None:
-            if direction == "due" or (direction is None and absolute >= today):
+            if direction == "due":
                 out.due.append(absolute)
-            elif direction == "birth" or (direction is None and absolute < today):
+            elif direction == "birth":
                 out.births.append(absolute)
+            else:
+                undirected.append(absolute)
             return
         if candidates is None or direction is None:
             return  # a month-day with nothing saying which: never guess
@@ -450,6 +483,13 @@ def _dates(text: str, today: date, direction: Hint) -> _Dates:
         if day is not None:
             place(None, absolute=day)
 
+    def named_year_day(m: re.Match[str]) -> None:
+        offset = {"今年": 0, "明年": 1, "后年": 2, "去年": -1}[m.group(1)]
+        day = _valid(today.year + offset, int(m.group(2)), int(m.group(3)))
+        if day is not None:
+            place(None, absolute=day)
+
+    sub(r"(今年|明年|后年|去年)(\d{1,2})月(\d{1,2})[日号]", named_year_day)
     sub(r"(今年|明年|后年|去年)(\d{1,2})月份?" + _DAY_PART, named_year)
 
     # 下个月底, 这个月中, 上个月初
@@ -460,6 +500,14 @@ def _dates(text: str, today: date, direction: Hint) -> _Dates:
         if day is not None:
             place(None, absolute=day)
 
+    def named_month_day(m: re.Match[str]) -> None:
+        offset = {"下下个月": 2, "下个月": 1, "下月": 1, "这个月": 0, "本月": 0, "上个月": -1}
+        month = add_months(today, offset[m.group(1)])
+        day = _valid(month.year, month.month, int(m.group(2)))
+        if day is not None:
+            place(None, absolute=day)
+
+    sub(r"(下下个月|下个月|下月|这个月|本月|上个月)(\d{1,2})[日号]", named_month_day)
     sub(r"(下下个月|下个月|下月|这个月|本月|上个月)" + _DAY_PART, named_month)
 
     # month-day: 3月15号, 3/15
@@ -484,6 +532,11 @@ def _dates(text: str, today: date, direction: Hint) -> _Dates:
             (out.due if direction == "due" else out.births).append(day)
 
     sub(r"(?<![\d个])(\d{1,2})月份?" + _DAY_PART + r"(?!龄)", month_only)
+    # A date with a year but no word saying what it is counts only when it is all the
+    # clause says ("2027年3月15日", "明年五月初吧"), not in "我老公下个月出差".
+    if undirected and not _FILLER.sub("", out.rest):
+        for day in undirected:
+            (out.due if day >= today else out.births).append(day)
     return out
 
 
@@ -495,13 +548,15 @@ def _children(text: str, ages: int, *, pregnant: bool) -> int | None:
         counts.append(int(explicit.group(1)))
     kids = {int(k) for k in re.findall(r"⟨K(\d)⟩", text)}
     if kids:
-        counts.append(max(max(kids), len(kids)) if not pregnant else len(kids))
+        unborn = re.search(r"怀(?:了|上)?⟨K(\d)⟩|⟨K(\d)⟩(?:的)?(?:预产|孕|\d+周)", text)
+        if pregnant and unborn:
+            counts.append(int(unborn.group(1) or unborn.group(2)) - 1)
+        else:
+            counts.append(max(max(kids), len(kids)))
     pregnancy = re.search(r"⟨P(\d)⟩", text)
     if pregnancy:
         order = int(pregnancy.group(1))
         counts.append(order - 1 if pregnant else order)
     if "⟨T⟩" in text and not pregnant:
         counts.append(2 + max(0, ages - 1))
-    if ages >= 2:
-        counts.append(ages)
     return max(counts) if counts else None

@@ -1,0 +1,154 @@
+"""Stage understanding: the phrasing table, boundaries, and the `mamabot parse-stage` contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli import main
+from flows.stage import (
+    StageBoundaries,
+    add_months,
+    parse_stage,
+    stage_for,
+)
+from tests.harness import REPO
+
+TODAY = date(2026, 11, 25)
+TABLE = Path(__file__).with_name("stage_cases.tsv")
+FIELDS = ("stage", "due_date", "birth_date", "gestational_days", "baby_age_days", "children")
+
+
+def load_cases() -> list[Any]:
+    cases = []
+    lines = TABLE.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    assert header == ["text", "hint", *FIELDS], header
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = line.split("\t")
+        assert len(cells) == len(header), f"{TABLE.name}:{number}: {len(cells)} cells"
+        text, hint, *values = cells
+        expected: dict[str, Any] = {}
+        for name, value in zip(FIELDS, values, strict=True):
+            if value == "null":
+                expected[name] = None
+            elif name in ("gestational_days", "baby_age_days", "children"):
+                expected[name] = int(value)
+            else:
+                expected[name] = value
+        cases.append(pytest.param(text, hint or None, expected, id=f"{number}:{text}"))
+    return cases
+
+
+CASES = load_cases()
+
+
+def test_the_table_is_large_and_varied() -> None:
+    assert len(CASES) >= 150
+    stages = {case.values[2]["stage"] for case in CASES}
+    assert stages >= {
+        None,
+        "备孕期",
+        "孕早期",
+        "孕中期",
+        "孕晚期",
+        "新生儿期",
+        "婴儿期",
+        "幼儿期",
+        "学龄前期",
+    }
+
+
+@pytest.mark.parametrize(("text", "hint", "expected"), CASES)
+def test_phrasing(text: str, hint: str | None, expected: dict[str, Any]) -> None:
+    assert parse_stage(text, TODAY, hint).to_json() == expected  # type: ignore[arg-type]
+
+
+def test_stage_boundaries_by_date() -> None:
+    def pregnant(days: int) -> str | None:
+        return stage_for(TODAY, due_date=date.fromordinal(TODAY.toordinal() + 280 - days))
+
+    assert [pregnant(d) for d in (1, 90, 91, 195, 196, 280, 290)] == [
+        "孕早期",
+        "孕早期",
+        "孕中期",
+        "孕中期",
+        "孕晚期",
+        "孕晚期",
+        "孕晚期",
+    ]
+
+    def born(birth: date) -> str | None:
+        return stage_for(TODAY, birth_date=birth)
+
+    assert born(TODAY) == "新生儿期"
+    assert born(date(2026, 10, 29)) == "新生儿期"  # 27 days
+    assert born(date(2026, 10, 28)) == "婴儿期"  # 28 days
+    assert born(date(2025, 11, 26)) == "婴儿期"  # the first birthday is tomorrow
+    assert born(date(2025, 11, 25)) == "幼儿期"
+    assert born(date(2023, 11, 26)) == "幼儿期"
+    assert born(date(2023, 11, 25)) == "学龄前期"
+    assert born(date(2020, 11, 26)) == "学龄前期"
+    assert born(date(2020, 11, 25)) is None  # six: past what this product covers
+    assert born(date(2026, 12, 1)) is None  # not born yet
+
+
+def test_boundaries_come_from_config() -> None:
+    strict = StageBoundaries(middle_from_weeks=14, infant_from_days=42)
+    assert parse_stage("孕13周", TODAY).stage == "孕中期"
+    assert parse_stage("孕13周", TODAY, bounds=strict).stage == "孕早期"
+    assert parse_stage("宝宝30天", TODAY, bounds=strict).stage == "新生儿期"
+
+
+def test_add_months_clamps_to_the_month_end() -> None:
+    assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
+    assert add_months(date(2024, 3, 31), -1) == date(2024, 2, 29)
+    assert add_months(date(2026, 11, 25), -8) == date(2026, 3, 25)
+    assert add_months(date(2026, 11, 25), 2) == date(2027, 1, 25)
+
+
+def test_cli_prints_one_contract_line_per_argument(capsys) -> None:  # type: ignore[no-untyped-def]
+    code = main(
+        ["parse-stage", "--today", "2026-11-25", "--dir", str(REPO), "孕24周", "你好", "宝宝8个月"]
+    )
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [list(line) for line in lines] == [list(FIELDS)] * 3  # keys in contract order
+    assert lines[0] == {
+        "stage": "孕中期",
+        "due_date": "2027-03-17",
+        "birth_date": None,
+        "gestational_days": 168,
+        "baby_age_days": None,
+        "children": None,
+    }
+    assert set(lines[1].values()) == {None}
+    assert lines[2]["birth_date"] == "2026-03-25" and lines[2]["baby_age_days"] == 245
+
+
+def test_cli_reads_stdin_and_takes_a_hint() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "parse-stage", "--today", "2026-11-25", "--expect", "due"],
+        input="3月15号\n不方便说\n寶寶兩個月\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=True,
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["stage"] for line in lines] == ["孕中期", None, "婴儿期"]
+    assert lines[0]["due_date"] == "2027-03-15"
+
+
+def test_cli_rejects_a_bad_date(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["parse-stage", "--today", "2026-02-30", "孕24周"]) == 2
+    assert "--today must be YYYY-MM-DD" in capsys.readouterr().err
