@@ -364,8 +364,16 @@ class App:
         # The outbox loop is asked to stop, not cancelled: a send cut off between the
         # channel and "mark sent" could go out twice after the restart.
         self.outbox.request_stop()
+        # Consumers end by themselves once their channel's stream has ended: every event a
+        # channel still handed over is dispatched. The outbox loop ends after its pump.
+        waiting = [t for t in self._tasks if t.get_name().startswith(("consume:", "outbox"))]
         for task in self._tasks:
-            if task.get_name() != "outbox":
+            if task not in waiting:
+                task.cancel()
+        if waiting:
+            _done, late = await asyncio.wait(waiting, timeout=timeout)
+            for task in late:
+                log.warning("shutdown: %s did not finish in time", task.get_name())
                 task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -325,3 +325,49 @@ async def test_payloads_are_cached_and_dirty_events_invalidate_them(tmp_path: Pa
         info = await bot.channel.room_info("R1")
         assert info is not None and "c" in info.member_ids
         assert fetches("RoomPayload") == 3
+
+
+async def test_the_stream_opens_before_start_and_carries_no_deadline(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake:
+        fake.login_on_start = True  # a login right at Start reaches only open streams
+        async with WechatyBot(tmp_path, fake) as bot:
+            (login,) = await bot.deliver()
+            assert isinstance(login, AccountStatus) and login.status == "login"
+            assert fake.event_deadlines == [None]  # no per-call timeout on the stream
+
+
+async def test_a_transient_payload_failure_is_retried_not_lost(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+        fake.fail_next("MessagePayload", grpclib.const.Status.UNAVAILABLE)
+        fake.message("b", "宝宝湿疹怎么办", room="R1")
+        (event,) = await bot.deliver()
+        assert isinstance(event, MessageReceived) and event.text == "宝宝湿疹怎么办"
+        assert sum(1 for name, _ in fake.calls if name == "MessagePayload") == 2
+
+
+async def test_stop_finishes_the_events_already_in_hand(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+        gate = fake.hold("MessagePayload")
+        fake.message("b", "宝宝湿疹怎么办", room="R1")
+        await fake.wait_for_call("MessagePayload")  # its payload is being fetched
+        stopping = asyncio.create_task(bot.channel.stop())
+        await fake.wait_for_streams_closed()
+        gate.set()
+        await stopping
+        event = await bot.next_event()
+        assert isinstance(event, MessageReceived) and event.text == "宝宝湿疹怎么办"
+
+
+async def test_mentions_name_whole_names_only(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+        fake.contact("m", "小美妈妈")
+        fake.rooms["R1"].members.append("m")
+        text = await bot.channel.mention_text("R1", "@小美妈妈 你好", ["b"])
+        assert text == "@小美\u2005@小美妈妈 你好"  # b is 小美, not 小美妈妈
+        text = await bot.channel.mention_text("R1", "欢迎@小美，看群公告哦", ["b"])
+        assert text == "欢迎@小美\u2005，看群公告哦"
+        text = await bot.channel.mention_text("R1", "欢迎 @小美 @小美妈妈", ["b", "m"])
+        assert text == "欢迎 @小美\u2005@小美妈妈\u2005"

@@ -96,6 +96,7 @@ class WechatyBot:
         self.qr = io.StringIO()
         self.options = WechatyOptions(
             reconnect_base_seconds=0,
+            fetch_retry_seconds=0,
             ding_interval_seconds=15,
             watchdog_misses=2,
             tick=self.ticker,

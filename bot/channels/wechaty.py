@@ -37,6 +37,7 @@ import grpclib.config
 import grpclib.const
 import grpclib.exceptions
 from wechaty_grpc.wechaty import PuppetStub
+from wechaty_grpc.wechaty import puppet as pb
 
 from bot.channels.base import Channel, ChannelError, ContactInfo, RoomInfo
 from bot.clock import Clock
@@ -143,6 +144,9 @@ class WechatyOptions:
     cache_ttl_seconds: float = 3600.0
     cache_size: int = 20_000
     fetch_concurrency: int = 64
+    fetch_attempts: int = 3  # a payload fetch that fails transiently is tried again
+    fetch_retry_seconds: float = 1.0
+    stop_grace_seconds: float = 10.0  # events already in hand are finished at stop
     # Injected waits: `sleep` for reconnect backoff, `tick` for the watchdog interval.
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     tick: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -221,11 +225,14 @@ class WechatyChannel(Channel):
         self._rooms = _Cache(clock, o.cache_ttl_seconds, o.cache_size)
         self._members = _Cache(clock, o.cache_ttl_seconds, o.cache_size)
         self._out: asyncio.Queue[Event | None] = asyncio.Queue()
-        self._ordered: asyncio.Queue[asyncio.Task[list[Event]] | None] = asyncio.Queue(
-            maxsize=o.fetch_concurrency
-        )
+        # Fetch tasks in arrival order; the semaphore bounds how many run at once. A slot is
+        # taken before a task exists, so a cancelled reader never leaves one behind.
+        self._ordered: asyncio.Queue[asyncio.Task[list[Event]] | None] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(o.fetch_concurrency)
         self._grpc: grpclib.client.Channel | None = None
         self._stub: Any = None
+        self._event_stub: Any = None
+        self._seen_events = False
         self._task: asyncio.Task[None] | None = None
         self._emitter: asyncio.Task[None] | None = None
         self._stopping = False
@@ -248,12 +255,13 @@ class WechatyChannel(Channel):
             elif _is_ip(self.host):
                 # A gateway on a bare IP has a certificate for a name, not for the IP.
                 ssl_context.check_hostname = False
+        if self._grpc is not None:
+            self._grpc.close()
         self._grpc = _TokenChannel(self.host, self.port, self.token, ssl=ssl_context, config=config)
-        return PuppetStub(
-            self._grpc,
-            timeout=self.options.call_timeout_seconds,
-            metadata={"authorization": f"Wechaty {self.token}"},
-        )
+        metadata = {"authorization": f"Wechaty {self.token}"}
+        # The event stream lives for hours: it must not get the per-call deadline.
+        self._event_stub = PuppetStub(self._grpc, metadata=metadata)
+        return PuppetStub(self._grpc, timeout=self.options.call_timeout_seconds, metadata=metadata)
 
     async def start(self) -> None:
         if self._task is not None:
@@ -264,16 +272,23 @@ class WechatyChannel(Channel):
         self._task = asyncio.create_task(self._run(), name=f"wechaty:{self.account_id}")
 
     async def stop(self) -> None:
-        """Stop reading events; the connection stays up for the outbox to drain."""
+        """Stop reading events, finish the ones already in hand (time-limited), end the
+        event stream. The connection stays up: the outbox drains after this."""
         if self._stopping:
             return
         self._stopping = True
-        for task in (self._task, self._emitter):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self._task = self._emitter = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        self._task = None
+        if self._emitter is not None:
+            self._ordered.put_nowait(None)
+            try:
+                await asyncio.wait_for(self._emitter, self.options.stop_grace_seconds)
+            except (TimeoutError, Exception):
+                log.warning("wechaty %s: events still being read at stop dropped", self.account_id)
+            self._emitter = None
         self.connected.clear()
         self._out.put_nowait(None)
 
@@ -295,56 +310,83 @@ class WechatyChannel(Channel):
     async def _run(self) -> None:
         failures = 0
         while not self._stopping:
-            got_events = False
+            self._seen_events = False
             try:
-                got_events = await self._session()
+                await self._session()
                 reason = "the event stream ended"
             except asyncio.CancelledError:
                 raise
             except WatchdogExpired:
                 reason = "no heartbeat or dong from the service"
+            except ssl.SSLCertVerificationError as exc:
+                reason = (
+                    f"the gateway's TLS certificate is not trusted ({exc.verify_message}); "
+                    "set tls_ca_file and tls_server_name for this account"
+                )
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             self.connected.clear()
             if self._stopping:
                 return
-            failures = 0 if got_events else failures + 1
+            failures = 0 if self._seen_events else failures + 1
             delay = min(
                 self.options.reconnect_max_seconds,
                 self.options.reconnect_base_seconds * 2 ** min(failures, 16),
             )
             delay *= 1 + self.rng.uniform(0, 0.3)
             log.warning("wechaty %s: %s; reconnecting in %.1fs", self.account_id, reason, delay)
+            # A half-open connection would swallow the next Start: dial a new one.
+            self._stub = self._make_stub()
             await self.options.sleep(delay)
 
-    async def _session(self) -> bool:
-        """One connection: Start, then read the event stream until it ends or goes quiet."""
-        await self._stub.start()
-        reader = asyncio.create_task(self._read_stream())
-        watchdog = asyncio.create_task(self._watchdog())
+    async def _session(self) -> None:
+        """One connection: open the event stream, then Start, then read until the stream
+        ends or goes quiet. The stream is opened first, as the official client does, so
+        the scan and login events Start causes are not missed."""
+        opened = asyncio.Event()
+        reader = asyncio.create_task(self._read_stream(opened))
+        watchdog: asyncio.Task[None] | None = None
         try:
+            opening = asyncio.create_task(opened.wait())
+            await asyncio.wait({reader, opening}, return_when=asyncio.FIRST_COMPLETED)
+            opening.cancel()
+            if reader.done():
+                reader.result()  # the stream could not be opened: raise why
+                return
+            await self._stub.start()
+            watchdog = asyncio.create_task(self._watchdog())
             done, _ = await asyncio.wait({reader, watchdog}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in (reader, watchdog):
-                task.cancel()
+                if task is not None:
+                    task.cancel()
             for task in (reader, watchdog):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
         if reader in done:
-            return bool(reader.result())  # raises what ended the stream, if anything
-        watchdog.result()  # raises WatchdogExpired (or what broke the watchdog)
-        return False
+            reader.result()  # raises what ended the stream, if anything
+        else:
+            watchdog.result()  # raises WatchdogExpired (or what broke the watchdog)
 
-    async def _read_stream(self) -> bool:
-        seen = False
-        self.sessions += 1
-        self.connected.set()
-        log.info("wechaty %s: event stream open (session %d)", self.account_id, self.sessions)
-        async for response in self._stub.event():
-            seen = True
-            self._activity = True
-            await self._on_event(int(response.type), response.payload)
-        return seen
+    async def _read_stream(self, opened: asyncio.Event) -> None:
+        request = self._event_stub  # the stub of this connection
+        async with request.channel.request(
+            "/wechaty.Puppet/Event",
+            grpclib.const.Cardinality.UNARY_STREAM,
+            pb.EventRequest,
+            pb.EventResponse,
+            metadata={"authorization": f"Wechaty {self.token}"},
+        ) as stream:
+            await stream.send_message(pb.EventRequest(), end=True)
+            self.sessions += 1
+            self.connected.set()
+            opened.set()
+            log.info("wechaty %s: event stream open (session %d)", self.account_id, self.sessions)
+            async for response in stream:
+                self._seen_events = True
+                self._activity = True
+                await self._on_event(int(response.type), response.payload)
 
     async def _watchdog(self) -> None:
         misses = 0
@@ -357,7 +399,10 @@ class WechatyChannel(Channel):
                 if misses >= self.options.watchdog_misses:
                     raise WatchdogExpired
             try:
-                await self._stub.ding(data="mamabot")
+                await asyncio.wait_for(
+                    self._stub.ding(data="mamabot"),
+                    min(self.options.call_timeout_seconds, self.options.ding_interval_seconds),
+                )
             except Exception as exc:  # counted as a miss by the next tick
                 log.debug("wechaty %s: ding failed: %s", self.account_id, exc)
 
@@ -372,8 +417,27 @@ class WechatyChannel(Channel):
             except Exception:
                 log.exception("wechaty %s: an event could not be read; skipped", self.account_id)
                 continue
+            finally:
+                self._slots.release()
             for event in events:
                 self._out.put_nowait(event)
+
+    async def _enqueue(self, read: Callable[[], Awaitable[list[Event]]]) -> None:
+        await self._slots.acquire()  # may be cancelled here: nothing exists yet
+        self._ordered.put_nowait(asyncio.create_task(self._fetch(read)))
+
+    async def _fetch(self, read: Callable[[], Awaitable[list[Event]]]) -> list[Event]:
+        """Read one event's payloads; a transient failure is tried again before the event
+        is given up (and logged)."""
+        for attempt in range(1, self.options.fetch_attempts + 1):
+            try:
+                return await read()
+            except ChannelError as exc:
+                if not exc.retryable or attempt == self.options.fetch_attempts:
+                    raise
+                log.info("wechaty %s: %s; trying again", self.account_id, exc)
+                await self.options.sleep(self.options.fetch_retry_seconds * attempt)
+        return []
 
     # ------------------------------------------------------------------ events in
 
@@ -409,9 +473,9 @@ class WechatyChannel(Channel):
                 EV_LOGIN: self._read_login,
                 EV_LOGOUT: self._read_logout,
             }[kind]
-            await self._ordered.put(asyncio.create_task(reader(payload)))
+            await self._enqueue(lambda: reader(payload))
         elif kind == EV_READY:
-            await self._ordered.put(asyncio.create_task(self._status("ready", {})))
+            await self._enqueue(lambda: self._status("ready", {}))
         else:
             log.debug("wechaty %s: event %d ignored", self.account_id, kind)
 
@@ -585,20 +649,28 @@ class WechatyChannel(Channel):
 
     # ------------------------------------------------------------------ lookups
 
-    async def _call(self, name: str, call: Awaitable[T]) -> T:
+    async def _call(self, name: str, call: Awaitable[T], *, sends: bool = False) -> T:
+        """A unary call; every failure becomes a ChannelError that says whether a retry
+        can help. A send that timed out may have gone out: it is not retried (`sends`)."""
         try:
             return await call
+        except asyncio.CancelledError:
+            raise
         except grpclib.exceptions.GRPCError as exc:
             retryable = exc.status not in PERMANENT and exc.message != (
                 "Missing content-type header"  # the service does not have this call
             )
+            if sends and exc.status is grpclib.const.Status.DEADLINE_EXCEEDED:
+                retryable = False
             raise ChannelError(
                 f"{name}: {exc.status.name} {exc.message or ''}".strip(), retryable=retryable
             ) from exc
-        except (TimeoutError, OSError, grpclib.exceptions.StreamTerminatedError) as exc:
+        except TimeoutError as exc:
+            raise ChannelError(f"{name}: timed out", retryable=not sends) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise ChannelError(f"{name}: TLS certificate not trusted: {exc}") from exc
+        except Exception as exc:  # connection errors, protocol errors, bad replies
             raise ChannelError(f"{name}: {type(exc).__name__}: {exc}", retryable=True) from exc
-        except grpclib.exceptions.ProtocolError as exc:
-            raise ChannelError(f"{name}: protocol error: {exc}", retryable=True) from exc
 
     async def contact_info(self, contact_id: str) -> ContactInfo | None:
         cached = self._contacts.get(contact_id)
@@ -679,12 +751,15 @@ class WechatyChannel(Channel):
         for contact_id in mentions:
             name = await self._display_name(contact_id, room_id) or contact_id
             tag = f"@{name}"
-            if tag in text:
-                index = text.index(tag) + len(tag)
-                if index == len(text) or text[index] in " \u00a0":
-                    text = text[:index] + MENTION_SEPARATOR + text[index + 1 :]
-            else:
+            at = _find_tag(text, tag)
+            if at < 0:
                 missing.append(tag + MENTION_SEPARATOR)
+                continue
+            end = at + len(tag)
+            if end == len(text) or text[end] in " \u00a0":
+                text = text[:end] + MENTION_SEPARATOR + text[end + 1 :]
+            elif text[end] != MENTION_SEPARATOR:
+                text = text[:end] + MENTION_SEPARATOR + text[end:]
         return "".join(missing) + text
 
     async def say(
@@ -705,6 +780,7 @@ class WechatyChannel(Channel):
         reply = await self._call(
             "MessageSendText",
             self._stub.message_send_text(conversation_id=conversation, text=text, mentonal_ids=ids),
+            sends=True,
         )
         return reply.id or None
 
@@ -723,6 +799,17 @@ class WechatyChannel(Channel):
     async def invite(self, *, room_id: str, contact_id: str, dedupe_key: str) -> None:
         await self._call("RoomAdd", self._stub.room_add(id=room_id, contact_id=contact_id))
         self._rooms.drop(room_id)
+
+
+def _find_tag(text: str, tag: str) -> int:
+    """Where "@Name" stands as a whole mention: not the start of "@Name妈妈"."""
+    start = text.find(tag)
+    while start >= 0:
+        end = start + len(tag)
+        if end == len(text) or text[end].isspace() or not text[end].isalnum():
+            return start
+        start = text.find(tag, start + 1)
+    return -1
 
 
 def _int(value: Any) -> int:

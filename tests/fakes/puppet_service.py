@@ -84,6 +84,8 @@ class FakePuppetService:
         self.resend_on_connect: list[pb.EventResponse] = []
         self.answer_dings = True
         self.auto_login = False  # push a login event on every new stream
+        self.login_on_start = False  # push a login event when Start is called
+        self.event_deadlines: list[object] = []
         self.on_call: Callable[[str, dict[str, Any]], None] | None = None
         self._streams: list[asyncio.Queue[object]] = []
         self._server_streams: list[grpclib.server.Stream[Any, Any]] = []
@@ -316,6 +318,7 @@ class FakePuppetService:
 
     async def _event(self, stream: grpclib.server.Stream[Any, Any]) -> None:
         await stream.recv_message()
+        self.event_deadlines.append(stream.deadline)
         self.authorizations.append(stream.metadata.get("authorization", ""))  # type: ignore[union-attr, arg-type]
         queue: asyncio.Queue[object] = asyncio.Queue()
         for event in self.resend_on_connect:
@@ -348,6 +351,8 @@ class FakePuppetService:
     # Each call's answer, from the scripted world.
 
     async def _Start(self, _req: Any) -> pb.StartResponse:
+        if self.login_on_start:  # only streams already open hear it, as with a real service
+            self.login()
         return pb.StartResponse()
 
     async def _Stop(self, _req: Any) -> pb.StopResponse:
