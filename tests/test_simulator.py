@@ -100,3 +100,43 @@ async def test_two_accounts_in_one_process_are_separate_channels(tmp_path: Path)
         assert [a["to"] for a in a2.actions] == ["c"]  # type: ignore[attr-defined]
     finally:
         await app.stop()
+
+
+async def test_a_logout_is_reported_to_admins_through_another_account(tmp_path: Path) -> None:
+    from bot.events import AccountStatus
+
+    copy_project(tmp_path)
+    config = (tmp_path / "config.toml").read_text(encoding="utf-8")
+    config = config.replace("super_admins = []", 'super_admins = ["boss"]')
+    config += '\n[[accounts]]\nid = "a1"\nkind = "sim"\n\n[[accounts]]\nid = "a2"\nkind = "sim"\n'
+    (tmp_path / "config.toml").write_text(config, encoding="utf-8")
+    app = App.build(
+        AppSettings(
+            base_dir=tmp_path,
+            database_url="sqlite://:memory:",
+            redis_url="",
+            clock=FakeClock(START),
+        ),
+        world=SimWorld(),
+    )
+    await app.open()
+    try:
+        a1, a2 = app.channels["a1"], app.channels["a2"]
+
+        def status(name: str, n: int) -> AccountStatus:
+            return AccountStatus(
+                event_id=f"s{n}", account_id="a1", at=START, status=name, self_id="bot-a1"
+            )
+
+        await app.receive(status("logout", 1))
+        await app.settle()
+        assert a1.actions == []  # type: ignore[attr-defined]
+        (notice,) = a2.actions  # type: ignore[attr-defined]
+        assert notice["to"] == "boss" and "a1" in notice["text"] and "掉线" in notice["text"]
+        await app.receive(status("login", 2))
+        await app.settle()
+        (back,) = a1.actions  # type: ignore[attr-defined]
+        assert back["to"] == "boss" and "重新登录" in back["text"]
+        assert "bot-a1" in app.self_ids
+    finally:
+        await app.stop()
