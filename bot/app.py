@@ -40,6 +40,7 @@ from bot.events import AccountStatus, Event
 from bot.handler import Handler, Services
 from bot.outbox import Outbox
 from bot.rooms import RoomDirectory
+from flows.dialog import DialogEngine, DialogHandler, DialogTimer
 from handlers.fallback import FallbackHandler
 from handlers.keywords import KeywordHandler
 from handlers.roster import RosterHandler
@@ -106,10 +107,18 @@ class AppSettings:
     wechaty_options: WechatyOptions | None = None
 
 
-def default_handlers(self_ids: set[str]) -> list[Handler]:
-    """The chain, in order: bookkeeping, then (guard, admin, dialog: later issues), welcome,
-    keyword replies, fallback."""
-    return [RosterHandler(), WelcomeHandler(self_ids), KeywordHandler(), FallbackHandler()]
+def default_handlers(self_ids: set[str], dialogs: DialogEngine) -> list[Handler]:
+    """The chain, in order: bookkeeping, then (guard, admin: later issues), welcome, dialogs,
+    keyword replies, fallback. Dialogs come before keywords so an answer to her current
+    question is read as an answer; they hand real questions to the keyword handler."""
+    keywords = KeywordHandler()
+    return [
+        RosterHandler(),
+        WelcomeHandler(self_ids),
+        DialogHandler(dialogs, keywords),
+        keywords,
+        FallbackHandler(),
+    ]
 
 
 class App:
@@ -146,16 +155,18 @@ class App:
             random=rng,
         )
         self.self_ids = {ch.self_id for ch in channels.values()}
+        self.dialogs = DialogEngine(config, content, self.outbox, self.tags)
         self.dispatcher = Dispatcher(
             self.services,
-            default_handlers(self.self_ids),
+            default_handlers(self.self_ids, self.dialogs),
             self.interactions,
             self_ids=self.self_ids,
             dedupe_ttl=config.dispatcher.dedupe_ttl_seconds,
             max_text_chars=config.dispatcher.max_text_chars,
         )
         self.jobs: list[Job] = [
-            WelcomeBatcher(content, self.outbox, self.rooms, kv, clock, config.bot.name)
+            WelcomeBatcher(content, self.outbox, self.rooms, kv, clock, config.bot.name),
+            DialogTimer(self.dialogs, content),
         ]
         accounts = {a.id: a for a in config.accounts}
         for account_id, channel in channels.items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -273,12 +273,83 @@ def check_placeholders(template: str, allowed: set[str]) -> str:
     return template
 
 
+class DialogStep(Strict):
+    """One question of a dialog."""
+
+    id: str
+    prompts: list[str] = Field(min_length=1)  # variants, one picked at random
+    parser: Literal["stage_date", "city", "choice", "yes_no", "number", "text"]
+    hint: str = ""  # said with the question again after an answer it could not read
+    expect: Literal["due", "birth"] | None = None  # stage_date: what the question asks
+    choices: dict[str, list[str]] = Field(default_factory=dict)  # value -> words for it
+    min: float | None = None  # number
+    max: float | None = None
+    field: str = ""  # where the answer goes: stage, city, family, or any custom name
+    tags: list[str] = Field(default_factory=list)  # {value} is the answer
+    skip_if_known: bool = True  # not asked when her profile already has the field
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DialogStep:
+        if self.parser == "choice" and not self.choices:
+            raise ValueError("parser 'choice' needs choices")
+        for prompt in self.prompts:
+            check_placeholders(prompt, {"name", "bot"})
+        for tag in self.tags:
+            check_placeholders(tag, {"value"})
+        return self
+
+
+class DialogSpec(Strict):
+    id: str
+    flow: str = "intake"  # one active dialog per contact and flow
+    trigger: Literal["friend", "keyword", "admin", "manual"] = "manual"
+    keywords: list[str] = Field(default_factory=list)  # trigger = "keyword": exact words
+    intro: str = ""
+    steps: list[DialogStep] = Field(min_length=1)
+    max_tries: int = Field(2, ge=1, le=5)  # after this many unreadable answers: move on
+    reminder_after_seconds: float = Field(86400.0, gt=0)
+    reminder: str = ""  # "" sends no reminder
+    close_after_seconds: float = Field(86400.0, gt=0)  # after the reminder
+    done: str = ""
+    cancelled: str = ""
+
+    @model_validator(mode="after")
+    def _unique_steps(self) -> DialogSpec:
+        ids = [s.id for s in self.steps]
+        if len(set(ids)) != len(ids):
+            raise ValueError("step ids must be unique")
+        for text in (self.intro, self.reminder, self.done, self.cancelled):
+            check_placeholders(text, {"name", "bot"})
+        return self
+
+
+class DialogsContent(Strict):
+    skip_words: list[str] = Field(default_factory=lambda: ["跳过", "下一个", "不想说", "skip"])
+    cancel_words: list[str] = Field(
+        default_factory=lambda: ["取消", "不用了", "算了", "别问了", "cancel"]
+    )
+    dialogs: list[DialogSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_friend_intake(self) -> DialogsContent:
+        ids = [d.id for d in self.dialogs]
+        if len(set(ids)) != len(ids):
+            raise ValueError("dialog ids must be unique")
+        if sum(1 for d in self.dialogs if d.trigger == "friend") > 1:
+            raise ValueError("only one dialog can start when a friend is added")
+        return self
+
+    def get(self, dialog_id: str) -> DialogSpec | None:
+        return next((d for d in self.dialogs if d.id == dialog_id), None)
+
+
 # Every content file, its model, and whether it must exist.
 CONTENT_FILES: dict[str, type[Strict]] = {
     "welcome.toml": WelcomeContent,
     "channels.toml": ChannelsContent,
     "keywords.toml": KeywordsContent,
     "fallback.toml": FallbackContent,
+    "dialogs.toml": DialogsContent,
 }
 
 
@@ -288,6 +359,7 @@ class Content:
     channels: ChannelsContent
     keywords: KeywordsContent
     fallback: FallbackContent
+    dialogs: DialogsContent = field(default_factory=DialogsContent)
 
 
 # --------------------------------------------------------------------------- loading
@@ -377,6 +449,7 @@ def load_content(content_dir: Path) -> Content:
         channels=loaded["channels.toml"],  # type: ignore[arg-type]
         keywords=loaded["keywords.toml"],  # type: ignore[arg-type]
         fallback=loaded["fallback.toml"],  # type: ignore[arg-type]
+        dialogs=loaded["dialogs.toml"],  # type: ignore[arg-type]
     )
 
 

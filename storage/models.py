@@ -147,6 +147,45 @@ class PendingWelcome(Model):
         table = "pending_welcome"
 
 
+class Profile(Model):
+    """What a mother told us about herself: dates, stage, city, family, other answers."""
+
+    id = fields.IntField(primary_key=True)
+    contact_id = fields.CharField(max_length=128, unique=True)
+    due_date = fields.DateField(null=True)
+    birth_date = fields.DateField(null=True)
+    stage = fields.CharField(max_length=16, null=True)
+    children = fields.IntField(null=True)
+    city = fields.CharField(max_length=64, null=True)
+    province = fields.CharField(max_length=32, null=True)
+    family = fields.CharField(max_length=64, null=True)
+    extra: Any = fields.JSONField(default=dict)  # answers to custom dialog steps
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "profile"
+
+
+class DialogState(Model):
+    """A dialog in progress. Kept in the database, not the key-value store, so it survives
+    a crash or restart on the embedded defaults too (the in-process store does not)."""
+
+    id = fields.IntField(primary_key=True)
+    contact_id = fields.CharField(max_length=128)
+    flow = fields.CharField(max_length=32)
+    account_id = fields.CharField(max_length=64)
+    dialog_id = fields.CharField(max_length=64)
+    step = fields.IntField(default=0)
+    tries = fields.IntField(default=0)
+    reminded = fields.BooleanField(default=False)
+    asked_at = fields.DatetimeField()
+    due_at = fields.DatetimeField(db_index=True)  # the reminder, or the quiet close after it
+
+    class Meta:
+        table = "dialog_state"
+        unique_together = (("contact_id", "flow"),)
+
+
 ALL_MODELS = [
     Contact,
     Room,
@@ -157,4 +196,6 @@ ALL_MODELS = [
     Interaction,
     OutboxMessage,
     PendingWelcome,
+    Profile,
+    DialogState,
 ]

@@ -76,7 +76,8 @@ async def test_friend_request_from_xiaohongshu_is_accepted_tagged_and_greeted() 
     async with BotUnderTest() as bot:
         done = await bot.friend_request("c", "小红", "你好，我是从小红书来的")
         kinds = [a["action"] for a in done]
-        assert kinds == ["tag", "accept_friend", "say"]
+        assert kinds == ["tag", "accept_friend", "say", "say"]  # greeting, then the intake
+        assert "预产期" in bot.said_to("c")[1]["text"]
         tag = done[0]
         assert (tag["contact"], tag["tag"], tag["op"], tag["source"]) == (
             "c",
@@ -98,8 +99,8 @@ async def test_friend_request_from_xiaohongshu_is_accepted_tagged_and_greeted() 
 async def test_friend_request_without_channel_gets_the_default_greeting() -> None:
     async with BotUnderTest() as bot:
         done = await bot.friend_request("d", "阿花", "你好")
-        assert [a["action"] for a in done] == ["accept_friend", "say"]
-        assert "备孕" in bot.said_to("d")[0]["text"]
+        assert [a["action"] for a in done] == ["accept_friend", "say", "say"]
+        assert "阿花" in bot.said_to("d")[0]["text"] and "预产期" in bot.said_to("d")[1]["text"]
         assert await bot.app.tags.tags_of("d") == {}
 
 
@@ -110,4 +111,4 @@ async def test_redelivered_friend_request_is_handled_once() -> None:
         bot.channel.push(event)
         await bot.app.settle()
         assert len(bot.of("accept_friend")) == 1
-        assert len(bot.said_to("c")) == 1
+        assert len(bot.said_to("c")) == 2  # one greeting, one intake question

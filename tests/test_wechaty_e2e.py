@@ -88,9 +88,10 @@ async def test_a_friend_request_is_accepted_tagged_and_greeted(tmp_path: Path) -
         fake.friend_request("c", "小红", "你好，我是从小红书来的")
         await bot.deliver()
         assert fake.accepted == ["c"]
-        (greeting,) = fake.sent
+        greeting, question = fake.sent
         assert greeting["conversation"] == "c" and greeting["mentions"] == []
         assert "小红书" in greeting["text"]
+        assert question["conversation"] == "c" and "预产期" in question["text"]
         tags = [(a["tag"], a["source"]) for a in bot.actions if a["action"] == "tag"]
         assert ("渠道:小红书", "channel") in tags
 

@@ -1,0 +1,388 @@
+"""Info-collection dialogs from content/dialogs.toml: ask, read the answer, re-ask politely,
+move on without nagging, remember where we were.
+
+A dialog is a list of steps (prompt variants, a parser, a hint, where the answer goes).
+At every step 跳过 skips it and 取消 / 不用了 ends the dialog; a question outside the dialog
+(one a keyword rule answers) is answered, then the step is asked again. After `max_tries`
+answers it cannot read, it moves on. Silence gets one gentle reminder after
+`reminder_after_seconds`, then the dialog closes quietly.
+
+State lives in the `dialog_state` table: one row per contact and flow (one active intake
+dialog per contact; other flows keep their own rows), so a restart or a crash in the middle
+of a dialog loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import cn2an
+
+from bot.config import DialogSpec, DialogStep
+from bot.events import Event, FriendRequest, MessageReceived, MessageType
+from bot.handler import Context, Flow
+from flows import cities
+from flows.stage import parse_stage
+from storage.models import Contact, DialogState, Profile
+
+if TYPE_CHECKING:
+    from bot.config import AppConfig, Content
+    from bot.handler import ContentSource, Handler
+    from bot.outbox import Outbox
+    from storage.tags import TagStore
+
+log = logging.getLogger(__name__)
+
+_EDGE = re.compile(r"^[\s\W_]+|[\s\W_]+$")
+_YES: tuple[str, ...] = (
+    "是的",
+    "是",
+    "对",
+    "嗯",
+    "好",
+    "有",
+    "要",
+    "可以",
+    "需要",
+    "yes",
+    "y",
+    "ok",
+    "好的",
+)
+_NO: tuple[str, ...] = ("不是", "不要", "不用", "没有", "没", "不", "否", "no", "n")
+
+
+def _plain(text: str) -> str:
+    return _EDGE.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+@dataclass
+class Answer:
+    value: str
+    fields: dict[str, Any]
+
+
+def read_answer(step: DialogStep, text: str, today: Any, bounds: Any = None) -> Answer | None:
+    """The step's parser over her text; None when it cannot be read."""
+    plain = _plain(text)
+    if not plain:
+        return None
+    if step.parser == "stage_date":
+        result = parse_stage(text, today, step.expect, *(() if bounds is None else (bounds,)))
+        if result.empty:
+            return None
+        fields: dict[str, Any] = {
+            "due_date": result.due_date,
+            "birth_date": result.birth_date,
+            "stage": result.stage,
+        }
+        if result.children is not None:
+            fields["children"] = result.children
+        return Answer(result.stage or "", fields)
+    if step.parser == "city":
+        city = cities.cities().match(text)
+        if city is None:
+            return None
+        return Answer(city.name, {"city": city.name, "province": city.province})
+    if step.parser == "choice":
+        best: tuple[int, str] | None = None
+        for value, words in step.choices.items():
+            for word in [value, *words]:
+                w = _plain(word)
+                if w and w in plain and (best is None or len(w) > best[0]):
+                    best = (len(w), value)
+        return None if best is None else Answer(best[1], {step.field: best[1]})
+    if step.parser == "yes_no":
+        for choices, value in ((_NO, "否"), (_YES, "是")):  # "不是" before "是"
+            if any(plain == w or plain.startswith(w) for w in choices):
+                return Answer(value, {step.field: value})
+        return None
+    if step.parser == "number":
+        number = _number(plain)
+        if number is None:
+            return None
+        if (step.min is not None and number < step.min) or (
+            step.max is not None and number > step.max
+        ):
+            return None
+        value = str(int(number)) if number == int(number) else str(number)
+        return Answer(value, {step.field: value})
+    return Answer(text.strip(), {step.field: text.strip()})
+
+
+def _number(text: str) -> float | None:
+    match = re.search(r"\d+(?:\.\d+)?", text)
+    if match:
+        return float(match.group(0))
+    match = re.search(r"[零〇一二两三四五六七八九十百]+", text)
+    if match:
+        try:
+            return float(cn2an.cn2an(match.group(0), "smart"))
+        except (ValueError, KeyError, TypeError):
+            return None
+    return None
+
+
+class DialogEngine:
+    def __init__(
+        self,
+        config: AppConfig,
+        content: ContentSource,
+        outbox: Outbox,
+        tags: TagStore,
+    ) -> None:
+        self.config = config
+        self.content = content
+        self.outbox = outbox
+        self.tags = tags
+        self._seq = 0
+
+    # ------------------------------------------------------------------ state
+
+    @staticmethod
+    async def active(contact_id: str) -> DialogState | None:
+        """The dialog her next message answers: the one asked most recently."""
+        return await DialogState.filter(contact_id=contact_id).order_by("-asked_at").first()
+
+    @staticmethod
+    async def profile(contact_id: str, now: datetime) -> Profile:
+        profile, _ = await Profile.get_or_create(
+            contact_id=contact_id, defaults={"updated_at": now, "extra": {}}
+        )
+        return profile
+
+    @staticmethod
+    def known(profile: Profile, step: DialogStep) -> bool:
+        if not step.skip_if_known or not step.field:
+            return False
+        if step.field == "stage":
+            return bool(profile.stage or profile.due_date or profile.birth_date)
+        if step.field in ("city", "family", "children"):
+            return getattr(profile, step.field) is not None
+        return step.field in (profile.extra or {})
+
+    async def _next_step(self, spec: DialogSpec, contact_id: str, after: int, now: datetime) -> int:
+        profile = await self.profile(contact_id, now)
+        for index in range(after + 1, len(spec.steps)):
+            if not self.known(profile, spec.steps[index]):
+                return index
+        return -1
+
+    # ------------------------------------------------------------------ starting
+
+    async def start(self, spec: DialogSpec, ctx: Context, contact_id: str) -> bool:
+        """Begin the dialog unless one of its flow is running or she answered it all."""
+        now = ctx.clock.now()
+        if await DialogState.filter(contact_id=contact_id, flow=spec.flow).exists():
+            return False
+        first = await self._next_step(spec, contact_id, -1, now)
+        if first < 0:
+            return False  # she already told us everything it asks
+        await DialogState.create(
+            contact_id=contact_id,
+            flow=spec.flow,
+            account_id=ctx.event.account_id,
+            dialog_id=spec.id,
+            step=first,
+            asked_at=now,
+            due_at=now + timedelta(seconds=spec.reminder_after_seconds),
+        )
+        prompt = self._prompt(spec.steps[first], ctx)
+        await ctx.say(
+            contact_id=contact_id, text=f"{self._fill(spec.intro, ctx)}\n{prompt}".strip()
+        )
+        log.info("dialog %s started", spec.id)
+        return True
+
+    # ------------------------------------------------------------------ answering
+
+    async def on_message(self, event: MessageReceived, ctx: Context, answer_question: Any) -> bool:
+        """Handle her DM if a dialog is waiting for it. True when the message was used."""
+        state = await self.active(event.sender_id)
+        if state is None:
+            return False
+        spec = ctx.content.dialogs.get(state.dialog_id)
+        if spec is None or state.step >= len(spec.steps):
+            await state.delete()  # the dialog was removed from content/
+            return False
+        plain = _plain(event.text)
+        dialogs = ctx.content.dialogs
+        if plain in {_plain(w) for w in dialogs.cancel_words}:
+            await state.delete()
+            if spec.cancelled:
+                await ctx.reply(self._fill(spec.cancelled, ctx))
+            log.info("dialog %s cancelled at step %s", spec.id, spec.steps[state.step].id)
+            return True
+        if plain in {_plain(w) for w in dialogs.skip_words}:
+            await self._advance(spec, state, ctx)
+            return True
+        step = spec.steps[state.step]
+        now = ctx.clock.now()
+        answer = read_answer(step, event.text, now.date(), self.config.stage.boundaries())
+        if answer is not None:
+            await self._store(step, answer, spec, ctx, event.sender_id)
+            await self._advance(spec, state, ctx)
+            return True
+        if await answer_question(event, ctx):
+            # A question of her own: answered, then the step again, with no try counted.
+            state.asked_at = now
+            state.due_at = now + timedelta(seconds=spec.reminder_after_seconds)
+            await state.save()
+            await ctx.reply(self._prompt(step, ctx))
+            return True
+        state.tries += 1
+        if state.tries >= spec.max_tries:
+            log.info("dialog %s: step %s unreadable, moving on", spec.id, step.id)
+            await self._advance(spec, state, ctx)
+            return True
+        state.asked_at = now
+        state.due_at = now + timedelta(seconds=spec.reminder_after_seconds)
+        await state.save()
+        hint = self._fill(step.hint, ctx)
+        await ctx.reply(
+            f"{hint}\n{self._prompt(step, ctx)}".strip() if hint else self._prompt(step, ctx)
+        )
+        return True
+
+    async def _advance(self, spec: DialogSpec, state: DialogState, ctx: Context) -> None:
+        now = ctx.clock.now()
+        following = await self._next_step(spec, state.contact_id, state.step, now)
+        if following < 0:
+            await state.delete()
+            if spec.done:
+                await ctx.reply(self._fill(spec.done, ctx))
+            log.info("dialog %s finished", spec.id)
+            return
+        state.step, state.tries, state.reminded = following, 0, False
+        state.asked_at = now
+        state.due_at = now + timedelta(seconds=spec.reminder_after_seconds)
+        await state.save()
+        await ctx.reply(self._prompt(spec.steps[following], ctx))
+
+    async def _store(
+        self, step: DialogStep, answer: Answer, spec: DialogSpec, ctx: Context, contact_id: str
+    ) -> None:
+        now = ctx.clock.now()
+        profile = await self.profile(contact_id, now)
+        columns = {"due_date", "birth_date", "stage", "children", "city", "province", "family"}
+        extra = dict(profile.extra or {})
+        for name, value in answer.fields.items():
+            if not name:
+                continue
+            if name in columns:
+                setattr(profile, name, value)
+            else:
+                extra[name] = value
+        if step.field == "stage":  # a new answer replaces both dates
+            profile.due_date = answer.fields.get("due_date")
+            profile.birth_date = answer.fields.get("birth_date")
+        profile.extra = extra
+        profile.updated_at = now
+        await profile.save()
+        if not answer.value:
+            return
+        detail = f"{spec.id}:{step.id}"
+        current = await self.tags.tags_of(contact_id)
+        for template in step.tags:
+            tag = template.replace("{value}", answer.value)
+            prefix = template.split("{value}")[0] if "{value}" in template else ""
+            if prefix:  # one value per kind: 阶段:孕中期 replaces 阶段:孕早期
+                for old in current:
+                    if old.startswith(prefix) and old != tag:
+                        await ctx.remove_tag(contact_id, old, source="dialog", detail=detail)
+            await ctx.add_tag(contact_id, tag, source="dialog", detail=detail)
+
+    # ------------------------------------------------------------------ timeouts
+
+    async def next_due(self) -> datetime | None:
+        row = await DialogState.all().order_by("due_at").first()
+        return row.due_at if row else None
+
+    async def run_due(self, now: datetime, content: Content) -> None:
+        """One reminder after silence, then a quiet close."""
+        for state in await DialogState.filter(due_at__lte=now).order_by("due_at"):
+            spec = content.dialogs.get(state.dialog_id)
+            if spec is None or state.reminded or not spec.reminder:
+                await state.delete()
+                log.info("dialog %s closed after silence", state.dialog_id)
+                continue
+            state.reminded = True
+            state.due_at = now + timedelta(seconds=spec.close_after_seconds)
+            await state.save()
+            contact = await Contact.get_or_none(contact_id=state.contact_id)
+            name = contact.name if contact else ""
+            text = spec.reminder.replace("{bot}", self.config.bot.name).replace("{name}", name)
+            await self.outbox.say(
+                account_id=state.account_id,
+                room_id=None,
+                contact_id=state.contact_id,
+                text=text,
+                dedupe_key=f"dialog-remind:{state.id}:{state.asked_at.isoformat()}",
+            )
+
+    # ------------------------------------------------------------------ text
+
+    def _prompt(self, step: DialogStep, ctx: Context) -> str:
+        return self._fill(ctx.services.random.choice(step.prompts), ctx)
+
+    def _fill(self, template: str, ctx: Context) -> str:
+        event = ctx.event
+        name = getattr(event, "sender_name", "") or getattr(event, "requester_name", "")
+        return template.replace("{name}", name).replace("{bot}", self.config.bot.name)
+
+
+class DialogHandler:
+    """Starts dialogs (new friend, keyword) and routes a mother's DMs into the one she is in."""
+
+    name = "dialog"
+
+    def __init__(self, engine: DialogEngine, questions: Handler) -> None:
+        self.engine = engine
+        self.questions = questions  # the keyword handler: answers her own questions
+
+    async def handle(self, event: Event, ctx: Context) -> Flow | None:
+        if isinstance(event, FriendRequest):
+            if ctx.content.welcome.accept_friends:
+                spec = next((d for d in ctx.content.dialogs.dialogs if d.trigger == "friend"), None)
+                if spec is not None:
+                    await self.engine.start(spec, ctx, event.requester_id)
+            return None
+        if not isinstance(event, MessageReceived) or not event.is_dm:
+            return None
+        if event.type is not MessageType.TEXT:
+            return None
+        if await self.engine.on_message(event, ctx, self._answer_question):
+            return Flow.STOP
+        plain = _plain(event.text)
+        for spec in ctx.content.dialogs.dialogs:
+            if (
+                spec.trigger == "keyword"
+                and plain in {_plain(k) for k in spec.keywords}
+                and await self.engine.start(spec, ctx, event.sender_id)
+            ):
+                return Flow.STOP
+        return None
+
+    async def _answer_question(self, event: MessageReceived, ctx: Context) -> bool:
+        return await self.questions.handle(event, ctx) is Flow.STOP
+
+
+class DialogTimer:
+    """The job that sends reminders and closes silent dialogs on time."""
+
+    name = "dialog_timer"
+
+    def __init__(self, engine: DialogEngine, content: ContentSource) -> None:
+        self.engine = engine
+        self.content = content
+
+    async def run(self, now: datetime) -> None:
+        await self.engine.run_due(now, self.content.current)
+
+    async def next_due(self) -> datetime | None:
+        return await self.engine.next_due()
