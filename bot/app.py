@@ -41,6 +41,7 @@ from bot.handler import Handler, Services
 from bot.outbox import Outbox
 from bot.rooms import RoomDirectory
 from flows.dialog import DialogEngine, DialogHandler, DialogTimer
+from flows.stage_tracker import StageTracker
 from handlers.fallback import FallbackHandler
 from handlers.keywords import KeywordHandler
 from handlers.roster import RosterHandler
@@ -168,6 +169,8 @@ class App:
             WelcomeBatcher(content, self.outbox, self.rooms, kv, clock, config.bot.name),
             DialogTimer(self.dialogs, content),
         ]
+        self.stages = StageTracker(config, content, self.dialogs, self.tags, clock)
+        self.jobs.append(self.stages)
         accounts = {a.id: a for a in config.accounts}
         for account_id, channel in channels.items():
             account = accounts.get(account_id)

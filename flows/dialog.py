@@ -199,6 +199,38 @@ class DialogEngine:
         log.info("dialog %s started", spec.id)
         return True
 
+    async def start_from_job(
+        self, spec: DialogSpec, contact_id: str, account_id: str, now: datetime
+    ) -> bool:
+        """Begin a dialog from a scheduled job (no incoming message to answer)."""
+        if await DialogState.filter(contact_id=contact_id, flow=spec.flow).exists():
+            return False
+        first = await self._next_step(spec, contact_id, -1, now)
+        if first < 0:
+            return False
+        state = await DialogState.create(
+            contact_id=contact_id,
+            flow=spec.flow,
+            account_id=account_id,
+            dialog_id=spec.id,
+            step=first,
+            asked_at=now,
+            due_at=now + timedelta(seconds=spec.reminder_after_seconds),
+        )
+        contact = await Contact.get_or_none(contact_id=contact_id)
+        name = contact.name if contact else ""
+        prompt = spec.steps[first].prompts[state.id % len(spec.steps[first].prompts)]
+        text = f"{spec.intro}\n{prompt}".strip()
+        await self.outbox.say(
+            account_id=account_id,
+            room_id=None,
+            contact_id=contact_id,
+            text=text.replace("{name}", name).replace("{bot}", self.config.bot.name),
+            dedupe_key=f"dialog-start:{spec.id}:{contact_id}:{now.isoformat()}",
+        )
+        log.info("dialog %s started by a job", spec.id)
+        return True
+
     # ------------------------------------------------------------------ answering
 
     async def on_message(self, event: MessageReceived, ctx: Context, answer_question: Any) -> bool:
@@ -282,6 +314,7 @@ class DialogEngine:
             profile.due_date = answer.fields.get("due_date")
             profile.birth_date = answer.fields.get("birth_date")
         profile.extra = extra
+        profile.account_id = ctx.event.account_id
         profile.updated_at = now
         await profile.save()
         if not answer.value:

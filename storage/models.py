@@ -152,6 +152,7 @@ class Profile(Model):
 
     id = fields.IntField(primary_key=True)
     contact_id = fields.CharField(max_length=128, unique=True)
+    account_id = fields.CharField(max_length=64, null=True)  # the account she talks to
     due_date = fields.DateField(null=True)
     birth_date = fields.DateField(null=True)
     stage = fields.CharField(max_length=16, null=True)

@@ -1,0 +1,126 @@
+"""The intake dialog through the real dispatcher and the simulator: answers, re-asks, 跳过,
+取消, a question in the middle, the reminder, and a restart in the middle."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from storage.models import DialogState, Profile
+from tests.harness import BotUnderTest, copy_project
+
+
+def texts(actions: list[dict[str, Any]]) -> list[str]:
+    return [a["text"] for a in actions if a["action"] == "say"]
+
+
+def tags(actions: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(a["op"], a["tag"]) for a in actions if a["action"] == "tag"]
+
+
+async def befriend(bot: BotUnderTest, contact: str = "c", name: str = "小红") -> None:
+    done = await bot.friend_request(contact, name, "你好")
+    assert "预产期" in texts(done)[-1]
+
+
+async def test_the_intake_after_a_friend_request_fills_stage_city_and_family() -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        done = await bot.says("c", "宝宝8个月啦")
+        assert tags(done) == [("add", "阶段:婴儿期")]
+        assert "城市" in texts(done)[-1]
+        done = await bot.says("c", "我在杭州")
+        assert tags(done) == [("add", "城市:杭州")]
+        assert "第几个宝宝" in texts(done)[-1]
+        done = await bot.says("c", "二胎")
+        assert tags(done) == [("add", "家庭:二胎")]
+        assert "都记下啦" in texts(done)[-1] and "小红" in texts(done)[-1]
+        profile = await Profile.get(contact_id="c")
+        assert profile.birth_date == date(2026, 3, 25) and profile.stage == "婴儿期"
+        assert (profile.city, profile.province, profile.family) == ("杭州", "浙江", "二胎")
+        assert not await DialogState.filter(contact_id="c").exists()
+        assert await bot.app.tags.tags_of("c") == {
+            "阶段:婴儿期": "dialog",
+            "城市:杭州": "dialog",
+            "家庭:二胎": "dialog",
+        }
+        # Answered everything: a new friend request does not ask again.
+        done = await bot.friend_request("c", "小红", "你好")
+        assert not any("预产期" in t for t in texts(done))
+
+
+async def test_an_unreadable_answer_is_asked_again_with_a_hint_then_left_alone() -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        (again,) = texts(await bot.says("c", "这个嘛"))
+        assert "没太看懂" in again and "预产期" in again
+        (next_question,) = texts(await bot.says("c", "嗯嗯"))
+        assert "城市" in next_question and "没太看懂" not in next_question  # moved on
+        profile = await Profile.get(contact_id="c")
+        assert profile.stage is None
+
+
+async def test_skip_and_cancel_work_at_any_step() -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        (city_question,) = texts(await bot.says("c", "跳过"))
+        assert "城市" in city_question
+        (cancelled,) = texts(await bot.says("c", "不用了"))
+        assert "不打扰" in cancelled
+        assert not await DialogState.filter(contact_id="c").exists()
+        # Out of the dialog: the same words are ordinary messages again.
+        done = await bot.says("c", "宝宝湿疹怎么办")
+        assert "湿疹" in texts(done)[-1] and tags(done) == [("add", "关注:湿疹")]
+
+
+async def test_a_question_in_the_middle_is_answered_then_the_step_is_asked_again() -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        answer, again = texts(await bot.says("c", "宝宝湿疹怎么办"))
+        assert "湿疹" in answer and "预产期" in again
+        done = await bot.says("c", "预产期是明年3月15号")  # no try was used up
+        assert tags(done) == [("add", "阶段:孕中期")]
+        profile = await Profile.get(contact_id="c")
+        assert profile.due_date == date(2027, 3, 15)
+
+
+async def test_silence_gets_one_reminder_then_the_dialog_closes_quietly() -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        assert texts(await bot.tick("23h")) == []
+        (reminder,) = texts(await bot.tick("2h"))
+        assert "小红" in reminder and "不用了" in reminder
+        assert texts(await bot.tick("23h")) == []
+        await bot.tick("2h")
+        assert not await DialogState.filter(contact_id="c").exists()
+        done = await bot.says("c", "宝宝8个月")  # too late: an ordinary message now
+        assert tags(done) == []
+
+
+async def test_a_restart_in_the_middle_of_the_dialog_goes_on_where_it_was(tmp_path: Path) -> None:
+    db = f"sqlite://{tmp_path}/bot.sqlite3"
+    async with BotUnderTest(database_url=db) as bot:
+        await befriend(bot)
+        await bot.says("c", "孕24周")
+    async with BotUnderTest(database_url=db) as bot:  # a new process on the same database
+        done = await bot.says("c", "坐标魔都")
+        assert tags(done) == [("add", "城市:上海")]
+        assert "第几个宝宝" in texts(done)[-1]
+
+
+async def test_a_new_stage_answer_replaces_the_old_stage_tag(tmp_path: Path) -> None:
+    copy_project(tmp_path)
+    (tmp_path / "content" / "dialogs.toml").write_text(
+        '[[dialogs]]\nid = "update"\ntrigger = "keyword"\nkeywords = ["更新阶段"]\n'
+        'done = "好的"\n\n[[dialogs.steps]]\nid = "stage"\nprompts = ["宝宝多大啦？"]\n'
+        'parser = "stage_date"\nfield = "stage"\ntags = ["阶段:{value}"]\nskip_if_known = false\n',
+        encoding="utf-8",
+    )
+    async with BotUnderTest(tmp_path) as bot:
+        assert texts(await bot.says("c", "更新阶段")) == ["宝宝多大啦？"]
+        await bot.says("c", "孕24周")
+        await bot.says("c", "更新阶段")
+        done = await bot.says("c", "宝宝刚满月")
+        assert tags(done) == [("remove", "阶段:孕中期"), ("add", "阶段:婴儿期")]
+        assert await bot.app.tags.tags_of("c") == {"阶段:婴儿期": "dialog"}

@@ -1,0 +1,56 @@
+"""Stage over time, through the simulator: the daily recompute and the birth question."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from storage.models import Profile, TagEvent
+from tests.harness import BotUnderTest
+
+
+def tags(actions: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [(a["op"], a["tag"], a["source"]) for a in actions if a["action"] == "tag"]
+
+
+def texts(actions: list[dict[str, Any]]) -> list[str]:
+    return [a["text"] for a in actions if a["action"] == "say"]
+
+
+async def test_the_stage_advances_over_a_simulated_month() -> None:
+    async with BotUnderTest() as bot:
+        stages = []
+        bot.app.stages.listeners.append(lambda e: stages.append((e.old, e.new)))
+        await bot.friend_request("c", "小红", "你好")
+        done = await bot.says("c", "孕27周+5天")
+        assert tags(done) == [("add", "阶段:孕中期", "dialog")]
+        await bot.says("c", "不用了")
+        assert tags(await bot.tick("1d")) == []  # 27w6d: still 孕中期
+        changes = tags(await bot.tick("1d"))  # 28w0d on the second morning
+        assert changes == [("remove", "阶段:孕中期", "stage"), ("add", "阶段:孕晚期", "stage")]
+        assert stages == [("孕中期", "孕晚期")]
+        assert tags(await bot.tick("28d")) == []  # a month on: still 孕晚期, no churn
+        profile = await Profile.get(contact_id="c")
+        assert profile.stage == "孕晚期"
+        assert await bot.app.tags.tags_of("c") == {"阶段:孕晚期": "stage"}
+        history = await TagEvent.filter(contact_id="c").order_by("id").values_list("op", flat=True)
+        assert list(history) == ["add", "remove", "add"]  # the old stage tag is kept in history
+
+
+async def test_after_the_due_date_the_bot_asks_once_whether_the_baby_has_arrived() -> None:
+    async with BotUnderTest() as bot:
+        await bot.friend_request("c", "小红", "你好")
+        await bot.says("c", "预产期是下周")  # 2026-12-02
+        await bot.says("c", "不用了")
+        assert texts(await bot.tick("13d")) == []  # due + 6 days: not yet
+        (question,) = texts(await bot.tick("1d"))
+        assert "宝宝出生了吗" in question and "小红" in question
+        done = await bot.says("c", "宝宝12月3号出生的")
+        assert ("add", "阶段:新生儿期", "dialog") in tags(done)
+        assert ("remove", "阶段:孕晚期", "dialog") in tags(done)
+        assert "恭喜" in texts(done)[-1]
+        profile = await Profile.get(contact_id="c")
+        assert (profile.birth_date, profile.due_date) == (date(2026, 12, 3), None)
+        assert texts(await bot.tick("30d")) == []  # asked once, and now she has a birthday
+        profile = await Profile.get(contact_id="c")
+        assert profile.stage == "婴儿期"  # 38 days old by then
