@@ -17,6 +17,24 @@ import ahocorasick
 
 DATA = Path(__file__).with_name("data") / "cities.tsv"
 
+# Everyday words that contain a city name; blanked out before matching.
+_NOT_CITIES = (
+    "三明治",
+    "大理石",
+    "平安顺利",
+    "安顺利",
+    "白银首饰",
+    "来宾客",
+    "身体安康",
+    "日照时间",
+    "东方明珠",
+    "中山路",
+    "中山公园",
+    "中山装",
+    "阿里巴巴",
+    "新星",
+)
+
 # "现在在长沙" / "坐标杭州" / "住在": the place after such a cue is where she lives now.
 _NOW = re.compile(r"(?:现在|目前|现居|定居|坐标|住在|在)$")
 
@@ -48,9 +66,14 @@ class CityIndex:
 
     def match(self, text: str) -> City | None:
         norm = _norm(text)
+        for word in _NOT_CITIES:
+            norm = norm.replace(word, " " * len(word))
         found: list[tuple[int, int, int]] = []  # (start, end, city)
         for end, (index, length) in self._automaton.iter(norm):
-            found.append((end + 1 - length, end + 1, index))
+            start = end + 1 - length
+            if norm[start].isascii() and not _whole_word(norm, start, end + 1):
+                continue  # pinyin inside an English word: "xian" in "asian"
+            found.append((start, end + 1, index))
         if not found:
             return None
         # Longest match wins where names overlap ("苏州工业园区" is 苏州, not 工业园).
@@ -66,8 +89,14 @@ class CityIndex:
         return self.cities[kept[-1][2]]
 
 
+def _whole_word(text: str, start: int, end: int) -> bool:
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    return not (before.isascii() and before.isalpha()) and not (after.isascii() and after.isalpha())
+
+
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).casefold())
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
 def load(path: Path = DATA) -> CityIndex:

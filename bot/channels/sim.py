@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,9 @@ class SimChannel(Channel):
         self._done_keys: set[str] = set()
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._ids = itertools.count(1)
+        # Event ids must not repeat across runs on one database (`mamabot sim --db`): the
+        # outbox derives its dedupe keys from them.
+        self._run = secrets.token_hex(4)
         self._failures: list[ChannelError] = []
         world.add_contact(self.self_id, "小助手")
 
@@ -104,7 +108,7 @@ class SimChannel(Channel):
         return not self._queue.empty()
 
     def next_event_id(self) -> str:
-        return f"sim-{self.account_id}-{next(self._ids)}"
+        return f"sim-{self.account_id}-{self._run}-{next(self._ids)}"
 
     def message(
         self,
