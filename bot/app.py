@@ -44,6 +44,7 @@ from flows.dialog import DialogEngine, DialogHandler, DialogTimer
 from flows.stage_tracker import StageTracker
 from handlers.fallback import FallbackHandler
 from handlers.keywords import KeywordHandler
+from handlers.privacy import PrivacyHandler
 from handlers.roster import RosterHandler
 from handlers.welcome import WelcomeBatcher, WelcomeHandler
 from storage.db import Database
@@ -109,12 +110,14 @@ class AppSettings:
 
 
 def default_handlers(self_ids: set[str], dialogs: DialogEngine) -> list[Handler]:
-    """The chain, in order: bookkeeping, then (guard, admin: later issues), welcome, dialogs,
+    """The chain, in order: bookkeeping, privacy words (退订, 删除我的信息), then (guard,
+    admin: later issues), welcome, dialogs,
     keyword replies, fallback. Dialogs come before keywords so an answer to her current
     question is read as an answer; they hand real questions to the keyword handler."""
     keywords = KeywordHandler()
     return [
         RosterHandler(),
+        PrivacyHandler(),
         WelcomeHandler(self_ids),
         DialogHandler(dialogs, keywords),
         keywords,
@@ -154,6 +157,7 @@ class App:
             tags=self.tags,
             rooms=self.rooms,
             random=rng,
+            interactions=self.interactions,
         )
         self.self_ids = {ch.self_id for ch in channels.values()}
         self.dialogs = DialogEngine(config, content, self.outbox, self.tags)

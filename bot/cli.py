@@ -165,6 +165,32 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return asyncio.run(run_repl(app))
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from bot.config import ConfigError, database_url, load_config
+    from storage.db import Database
+    from storage.privacy import forget
+
+    base = Path(args.dir)
+    try:
+        config = load_config(base / "config.toml")
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+    async def run() -> dict[str, int]:
+        db = Database(args.db or database_url(config, base))
+        await db.open()
+        try:
+            return await forget(args.contact_id)
+        finally:
+            await db.close()
+
+    done = asyncio.run(run())
+    summary = ", ".join(f"{k}={v}" for k, v in done.items())
+    print(f"forgot {args.contact_id}: {summary}")
+    return 0
+
+
 def cmd_parse_stage(args: argparse.Namespace) -> int:
     import json
     from datetime import date
@@ -233,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     stage.add_argument("--dir", default=".", help="folder with config.toml (stage boundaries)")
     stage.set_defaults(func=cmd_parse_stage)
 
+    forget = sub.add_parser("forget", help="delete a contact's data and anonymise her interactions")
+    forget.add_argument("contact_id")
+    forget.add_argument("--dir", default=".", help="folder with config.toml")
+    forget.add_argument("--db", help="database URL (default: from config / DATABASE_URL)")
+    forget.set_defaults(func=cmd_forget)
+
     check = sub.add_parser("check", help="validate config.toml and content/")
     check.add_argument("--dir", default=".")
     check.add_argument("--config")
@@ -243,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    quiet = args.command in ("replay", "check", "parse-stage")
+    quiet = args.command in ("replay", "check", "parse-stage", "forget")
     _setup_logging("WARNING" if quiet and args.log_level == "INFO" else args.log_level)
     result: int = args.func(args)
     return result

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bot.config import AppConfig, Content, RoomSection
     from bot.outbox import Outbox
     from bot.rooms import RoomDirectory
+    from storage.interactions import InteractionWriter
     from storage.kv import KV
     from storage.tags import TagStore
 
@@ -55,6 +56,8 @@ class Services:
     tags: TagStore
     rooms: RoomDirectory
     random: random.Random = field(default_factory=random.Random)
+    # Written-behind interaction log; flushed before her data is forgotten.
+    interactions: InteractionWriter | None = None
 
 
 @dataclass

@@ -28,6 +28,7 @@ from bot.events import Event, FriendRequest, MessageReceived, MessageType
 from bot.handler import Context, Flow
 from flows import cities
 from flows.stage import parse_stage
+from storage import privacy
 from storage.models import Contact, DialogState, Profile
 
 if TYPE_CHECKING:
@@ -340,7 +341,8 @@ class DialogEngine:
         """One reminder after silence, then a quiet close."""
         for state in await DialogState.filter(due_at__lte=now).order_by("due_at"):
             spec = content.dialogs.get(state.dialog_id)
-            if spec is None or state.reminded or not spec.reminder:
+            quiet = not await privacy.can_market(state.contact_id)  # 退订: no reminders
+            if spec is None or state.reminded or not spec.reminder or quiet:
                 await state.delete()
                 log.info("dialog %s closed after silence", state.dialog_id)
                 continue

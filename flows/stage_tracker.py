@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from tortoise.expressions import Q
 
 from flows.stage import stage_for
+from storage import privacy
 from storage.models import Interaction, Profile
 
 if TYPE_CHECKING:
@@ -123,8 +124,8 @@ class StageTracker:
         asked = 0
         for profile in await Profile.filter(due_date__lte=limit, birth_date__isnull=True):
             extra = dict(profile.extra or {})
-            if extra.get("birth_asked"):
-                continue  # asked once: never again
+            if extra.get("birth_asked") or not await privacy.can_market(profile.contact_id):
+                continue  # asked once: never again; and never after 退订
             account = profile.account_id
             if not account:
                 last = (

@@ -19,6 +19,8 @@ class Contact(Model):
     # The acquisition channel (活码) she came from, for the reports.
     channel = fields.CharField(max_length=64, null=True)
     is_friend = fields.BooleanField(default=False)
+    # 退订: no marketing sends (scheduled, nurture, reminders); her own questions still work.
+    opted_out_at = fields.DatetimeField(null=True)
     first_seen_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 

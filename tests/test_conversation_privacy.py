@@ -1,0 +1,99 @@
+"""退订 and deletion do what they promise, through the simulator and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from bot.cli import main
+from storage.models import Contact, ContactTag, DialogState, Interaction, Profile, TagEvent
+from tests.harness import BotUnderTest, copy_project
+
+
+def texts(actions: list[dict[str, Any]]) -> list[str]:
+    return [a["text"] for a in actions if a["action"] == "say"]
+
+
+async def test_opt_out_stops_marketing_but_not_answers_and_can_be_undone() -> None:
+    async with BotUnderTest() as bot:
+        await bot.friend_request("c", "小红", "你好")
+        (confirm,) = texts(await bot.says("c", "TD"))  # in the middle of the intake
+        assert "已为你退订" in confirm
+        (again,) = texts(await bot.says("c", "退订"))
+        assert "已经退订" in again
+        assert texts(await bot.tick("25h")) == []  # no dialog reminder after 退订
+        (answer,) = texts(await bot.says("c", "宝宝湿疹怎么办"))  # her questions still work
+        assert "湿疹" in answer
+        (back,) = texts(await bot.says("c", "恢复订阅"))
+        assert "已恢复订阅" in back
+        contact = await Contact.get(contact_id="c")
+        assert contact.opted_out_at is None
+
+
+async def test_no_birth_question_after_opt_out() -> None:
+    async with BotUnderTest() as bot:
+        await bot.friend_request("c", "小红", "你好")
+        await bot.says("c", "预产期是下周")
+        await bot.says("c", "不用了")
+        await bot.says("c", "退订")
+        assert texts(await bot.tick("20d")) == []
+
+
+async def test_deletion_asks_first_then_forgets_her(tmp_path: Path) -> None:
+    async with BotUnderTest() as bot:
+        await bot.friend_request("c", "小红", "我是从小红书来的")
+        await bot.says("c", "宝宝8个月")
+        assert await Profile.filter(contact_id="c").exists()
+        assert texts(await bot.says("c", "确认删除")) != []  # nothing asked yet: not deletion
+        assert await Profile.filter(contact_id="c").exists()
+        (ask,) = texts(await bot.says("c", "删除我的信息"))
+        assert "确认删除" in ask
+        (done,) = texts(await bot.says("c", "确认删除"))
+        assert "已删除" in done
+        assert not await Profile.filter(contact_id="c").exists()
+        assert not await ContactTag.filter(contact_id="c").exists()
+        assert not await TagEvent.filter(contact_id="c").exists()
+        assert not await DialogState.filter(contact_id="c").exists()
+        assert not await Contact.filter(contact_id="c").exists()
+        await bot.app.interactions.flush()
+        assert not await Interaction.filter(contact_id="c").exists()
+        anonymous = await Interaction.filter(contact_id__startswith="anon-").all()
+        assert len(anonymous) >= 4 and all(row.text is None for row in anonymous)
+        assert len({row.contact_id for row in anonymous}) == 1
+
+
+async def test_the_confirmation_expires() -> None:
+    async with BotUnderTest() as bot:
+        await bot.friend_request("c", "小红", "你好")
+        await bot.says("c", "宝宝8个月")
+        await bot.says("c", "不用了")
+        await bot.says("c", "删除我的信息")
+        await bot.tick("11m")
+        done = texts(await bot.says("c", "确认删除"))
+        assert not any("已删除" in t for t in done)
+        assert await Profile.filter(contact_id="c").exists()
+
+
+def test_mamabot_forget_does_the_same_for_ops(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    copy_project(tmp_path)
+    db = f"sqlite://{tmp_path}/bot.sqlite3"
+
+    async def before() -> None:
+        async with BotUnderTest(tmp_path, database_url=db) as bot:
+            await bot.friend_request("c", "小红", "我是从小红书来的")
+            await bot.says("c", "宝宝8个月")
+
+    async def after() -> tuple[bool, bool, bool]:
+        async with BotUnderTest(tmp_path, database_url=db):
+            return (
+                await Profile.filter(contact_id="c").exists(),
+                await Interaction.filter(contact_id="c").exists(),
+                await Interaction.filter(contact_id__startswith="anon-").exists(),
+            )
+
+    asyncio.run(before())
+    assert main(["forget", "c", "--dir", str(tmp_path), "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("forgot c: ") and "profile=1" in out and "contact=1" in out
+    assert asyncio.run(after()) == (False, False, True)
