@@ -62,6 +62,7 @@ class Database:
         )
         # safe=True: create what is missing, keep what exists (first start creates the schema).
         await ctx.generate_schemas(safe=True)
+        await add_missing_columns()
         self._ctx = ctx
         log.info("database ready: %s", describe_url(self.url))
 
@@ -77,3 +78,52 @@ class Database:
         """Delete every row (tests only)."""
         for model in ALL_MODELS:
             await model.all().delete()
+
+
+async def add_missing_columns() -> list[str]:
+    """Add the columns a newer version's models have and an existing table lacks.
+
+    generate_schemas(safe=True) creates missing tables but never alters existing ones. New
+    columns are always nullable or have a plain default, so adding them is safe; anything
+    else is reported and left for a hand-written migration. Returns what was added.
+    """
+    added: list[str] = []
+    for model in ALL_MODELS:
+        client = model._meta.db
+        dialect = client.capabilities.dialect
+        table = model._meta.db_table
+        if dialect == "postgres":
+            rows = await client.execute_query_dict(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = $1 AND table_schema = current_schema()",
+                [table],
+            )
+            existing = {r["column_name"] for r in rows}
+        else:
+            rows = await client.execute_query_dict(f'PRAGMA table_info("{table}")')
+            existing = {r["name"] for r in rows}
+        for name, column in model._meta.fields_db_projection.items():
+            if column in existing:
+                continue
+            field = model._meta.fields_map[name]
+            sql_type = field.get_for_dialect(dialect, "SQL_TYPE")
+            if field.null:
+                tail = "NULL"
+            elif isinstance(field.default, bool):
+                tail = f"NOT NULL DEFAULT {'TRUE' if field.default else 'FALSE'}"
+            elif isinstance(field.default, int | float):
+                tail = f"NOT NULL DEFAULT {field.default}"
+            elif isinstance(field.default, str):
+                quoted = field.default.replace("'", "''")
+                tail = f"NOT NULL DEFAULT '{quoted}'"
+            elif field.default in (dict, list):
+                tail = f"NOT NULL DEFAULT '{'{}' if field.default is dict else '[]'}'"
+            else:
+                log.error("cannot add column %s.%s by itself: write a migration", table, column)
+                continue
+            await client.execute_script(
+                f'ALTER TABLE "{table}" ADD COLUMN "{column}" {sql_type} {tail}'
+            )
+            added.append(f"{table}.{column}")
+            log.warning("database upgraded: added column %s.%s", table, column)
+    return added

@@ -148,3 +148,19 @@ async def test_outbox_claim_is_conditional(db: Database) -> None:
     second = await OutboxMessage.filter(id=row.id, status="pending").update(status="sending")
     assert (first, second) == (1, 0)  # only one instance wins the claim
     assert (await OutboxMessage.get(id=row.id)).payload == {"room": "R1", "text": "你好"}
+
+
+async def test_an_older_schema_gets_the_new_columns_on_start(db: Database) -> None:
+    from storage.db import add_missing_columns
+    from storage.models import Contact, Profile
+
+    await Contact.create(contact_id="old", first_seen_at=AT, updated_at=AT)
+    client = Contact._meta.db
+    await client.execute_script('ALTER TABLE "contact" DROP COLUMN "opted_out_at"')
+    await client.execute_script('ALTER TABLE "profile" DROP COLUMN "extra"')
+    assert sorted(await add_missing_columns()) == ["contact.opted_out_at", "profile.extra"]
+    assert await add_missing_columns() == []
+    contact = await Contact.get(contact_id="old")  # existing rows keep working
+    assert contact.opted_out_at is None
+    await Profile.create(contact_id="old", updated_at=AT)
+    assert (await Profile.get(contact_id="old")).extra == {}
