@@ -170,18 +170,20 @@ class WelcomeOverride(Strict):
 
 
 class ChannelCode(Strict):
-    """A 活码 / acquisition channel, recognised from the friend-request hello text."""
+    """A 活码 / acquisition channel: recognised from the friend-request hello text, a WeCom
+    contact-way state, or the group she joins."""
 
     name: str
     hello_contains: list[str] = Field(default_factory=list)
     states: list[str] = Field(default_factory=list)
+    rooms: list[str] = Field(default_factory=list)  # group ids or exact group names
     tags: list[str] = Field(default_factory=list)
     greeting: str = ""
 
     @model_validator(mode="after")
     def _has_a_matcher(self) -> ChannelCode:
-        if not self.hello_contains and not self.states:
-            raise ValueError("a channel code needs hello_contains or states")
+        if not self.hello_contains and not self.states and not self.rooms:
+            raise ValueError("a channel code needs hello_contains, states or rooms")
         return self
 
 

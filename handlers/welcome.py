@@ -66,7 +66,10 @@ class WelcomeHandler:
         return None
 
     async def _joined(self, event: MemberJoined, ctx: Context) -> None:
-        if event.member_id in self.self_ids or not ctx.content.welcome.group_enabled:
+        if event.member_id in self.self_ids:
+            return
+        await self._room_channel(event, ctx)
+        if not ctx.content.welcome.group_enabled:
             return
         if not await ctx.services.rooms.is_managed(event.account_id, event.room):
             return
@@ -80,6 +83,23 @@ class WelcomeHandler:
                 "joined_at": event.at,
             },
         )
+
+    async def _room_channel(self, event: MemberJoined, ctx: Context) -> None:
+        """A group that is a channel code (e.g. a livestream fans group) tags who joins it.
+        Her channel is the first one she came through: a later group does not change it."""
+        codes = [c for c in ctx.content.channels.codes if c.rooms]
+        if not codes:
+            return
+        info = await ctx.room_info(event.room)
+        topic = info.topic if info else ""
+        code = next((c for c in codes if event.room in c.rooms or topic in c.rooms), None)
+        if code is None:
+            return
+        for tag in code.tags:
+            await ctx.add_tag(event.member_id, tag, source="channel", detail=code.name)
+        contact = await people.upsert_contact(event.member_id, event.at, name=event.member_name)
+        if contact.channel is None:
+            await people.upsert_contact(event.member_id, event.at, channel=code.name)
 
     async def _friend_request(self, event: FriendRequest, ctx: Context) -> None:
         content = ctx.content

@@ -112,3 +112,21 @@ async def test_redelivered_friend_request_is_handled_once() -> None:
         await bot.app.settle()
         assert len(bot.of("accept_friend")) == 1
         assert len(bot.said_to("c")) == 2  # one greeting, one intake question
+
+
+async def test_joining_a_channel_group_tags_her_and_keeps_her_first_channel() -> None:
+    from storage.models import Contact
+
+    async with BotUnderTest() as bot:
+        bot.room("R9", "抖音直播福利群", owner="o", members=["o"])
+        await bot.join("R9", "b", "小美")
+        assert await bot.app.tags.tags_of("b") == {"渠道:抖音直播群": "channel"}
+        assert (await Contact.get(contact_id="b")).channel == "直播粉丝群"
+        await bot.friend_request("c", "小红", "我是从小红书来的")
+        await bot.join("R9", "c", "小红")
+        tags = await bot.app.tags.tags_of("c")
+        assert tags == {"渠道:小红书": "channel", "渠道:抖音直播群": "channel"}
+        assert (await Contact.get(contact_id="c")).channel == "小红书"  # the first one stays
+        bot.room("R1", "孕妈交流群", owner="o", members=["o"])
+        await bot.join("R1", "d", "豆豆妈")
+        assert await bot.app.tags.tags_of("d") == {}
