@@ -117,6 +117,8 @@ class StageSection(Strict):
     tag_prefix: str = "阶段:"
     # Days after the due date before the bot asks once 宝宝出生了吗 (dialog "birth_check").
     ask_birth_after_days: int = Field(7, ge=0, le=60)
+    # A stage with no date behind it (备孕期, say) is asked again after this many days.
+    stale_after_days: int = Field(90, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> StageSection:
@@ -132,7 +134,9 @@ class StageSection(Strict):
         from flows.stage import StageBoundaries
 
         return StageBoundaries(
-            **self.model_dump(exclude={"recompute_at", "tag_prefix", "ask_birth_after_days"})
+            **self.model_dump(
+                exclude={"recompute_at", "tag_prefix", "ask_birth_after_days", "stale_after_days"}
+            )
         )
 
 

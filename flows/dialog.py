@@ -157,12 +157,14 @@ class DialogEngine:
         )
         return profile
 
-    @staticmethod
-    def known(profile: Profile, step: DialogStep) -> bool:
+    def known(self, profile: Profile, step: DialogStep, now: datetime) -> bool:
         if not step.skip_if_known or not step.field:
             return False
         if step.field == "stage":
-            return bool(profile.stage or profile.due_date or profile.birth_date)
+            if profile.due_date or profile.birth_date:
+                return True  # dates keep the stage current by themselves
+            stale = now - profile.updated_at > timedelta(days=self.config.stage.stale_after_days)
+            return bool(profile.stage) and not stale
         if step.field in ("city", "family", "children"):
             return getattr(profile, step.field) is not None
         return step.field in (profile.extra or {})
@@ -170,7 +172,7 @@ class DialogEngine:
     async def _next_step(self, spec: DialogSpec, contact_id: str, after: int, now: datetime) -> int:
         profile = await self.profile(contact_id, now)
         for index in range(after + 1, len(spec.steps)):
-            if not self.known(profile, spec.steps[index]):
+            if not self.known(profile, spec.steps[index], now):
                 return index
         return -1
 

@@ -124,3 +124,15 @@ async def test_a_new_stage_answer_replaces_the_old_stage_tag(tmp_path: Path) -> 
         done = await bot.says("c", "宝宝刚满月")
         assert tags(done) == [("remove", "阶段:孕中期"), ("add", "阶段:婴儿期")]
         assert await bot.app.tags.tags_of("c") == {"阶段:婴儿期": "dialog"}
+
+
+async def test_a_stage_without_dates_is_asked_again_once_it_is_stale() -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        await bot.says("c", "在备孕")
+        await bot.says("c", "不用了")
+        done = await bot.friend_request("c", "小红", "你好")  # re-added soon after
+        assert not any("预产期" in t for t in texts(done))
+        await bot.tick("91d")
+        done = await bot.friend_request("c", "小红", "你好")
+        assert "预产期" in texts(done)[-1]  # 备孕 three months ago: worth asking again
