@@ -112,8 +112,9 @@ class StageSection(Strict):
     toddler_from_years: int = Field(1, ge=1, le=18)  # 幼儿期
     preschool_from_years: int = Field(3, ge=1, le=18)  # 学龄前期
     preschool_until_years: int = Field(6, ge=1, le=18)
-    # The daily recompute: local time, and the prefix of the stage tags it keeps current.
-    recompute_at: str = Field("04:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    # The daily recompute (it also sends the birth questions, so a daytime hour), and the
+    # prefix of the stage tags it keeps current.
+    recompute_at: str = Field("09:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     tag_prefix: str = "阶段:"
     # Days after the due date before the bot asks once 宝宝出生了吗 (dialog "birth_check").
     ask_birth_after_days: int = Field(7, ge=0, le=60)

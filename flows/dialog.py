@@ -18,7 +18,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import cn2an
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _EDGE = re.compile(r"^[\s\W_]+|[\s\W_]+$")
+_NEGATED = re.compile(r"^(?:不是|并不是|不算)")
+_AGE_UNIT = re.compile(r"(?:个)?(?:月|岁|天|周|多月)")
+_PARTICLES = re.compile(r"[啊呀哦噢啦吧呢嘛的了哈呐~～]+$")
 _YES: tuple[str, ...] = (
     "是的",
     "是",
@@ -55,7 +58,19 @@ _YES: tuple[str, ...] = (
     "ok",
     "好的",
 )
-_NO: tuple[str, ...] = ("不是", "不要", "不用", "没有", "没", "不", "否", "no", "n")
+_NO: tuple[str, ...] = (
+    "不是",
+    "不要",
+    "不用",
+    "没有",
+    "没",
+    "不",
+    "否",
+    "不需要",
+    "还没",
+    "no",
+    "n",
+)
 
 
 def _plain(text: str) -> str:
@@ -91,16 +106,24 @@ def read_answer(step: DialogStep, text: str, today: Any, bounds: Any = None) -> 
             return None
         return Answer(city.name, {"city": city.name, "province": city.province})
     if step.parser == "choice":
+        if _NEGATED.match(plain):
+            return None  # "不是第一个": says what it is not
         best: tuple[int, str] | None = None
         for value, words in step.choices.items():
             for word in [value, *words]:
                 w = _plain(word)
-                if w and w in plain and (best is None or len(w) > best[0]):
-                    best = (len(w), value)
+                if not w:
+                    continue
+                for found in re.finditer(re.escape(w), plain):
+                    if _AGE_UNIT.match(plain, found.end()):
+                        continue  # "三个月" is an age, not "三个" children
+                    if best is None or len(w) > best[0]:
+                        best = (len(w), value)
         return None if best is None else Answer(best[1], {step.field: best[1]})
     if step.parser == "yes_no":
+        core = _PARTICLES.sub("", plain) or plain
         for choices, value in ((_NO, "否"), (_YES, "是")):  # "不是" before "是"
-            if any(plain == w or plain.startswith(w) for w in choices):
+            if core in choices or any(core == w * 2 for w in choices):
                 return Answer(value, {step.field: value})
         return None
     if step.parser == "number":
@@ -178,10 +201,33 @@ class DialogEngine:
 
     # ------------------------------------------------------------------ starting
 
+    async def _may_start(self, spec: DialogSpec, contact_id: str, now: datetime) -> bool:
+        """Not while one of its flow runs, not after 退订, and not again soon after she
+        ended or ignored it (a friend re-adding the bot is not asked all over)."""
+        if await DialogState.filter(contact_id=contact_id, flow=spec.flow).exists():
+            return False
+        if not await privacy.can_market(contact_id):
+            return False
+        profile = await Profile.get_or_none(contact_id=contact_id)
+        closed = (profile.extra or {}).get(f"closed:{spec.id}") if profile else None
+        if closed:
+            days = (now.date() - date.fromisoformat(closed)).days
+            if days < self.config.stage.stale_after_days:
+                return False
+        return True
+
+    async def _closed(self, state: DialogState, now: datetime) -> None:
+        """Remember that she ended or ignored this dialog."""
+        profile = await self.profile(state.contact_id, now)
+        extra = dict(profile.extra or {})
+        extra[f"closed:{state.dialog_id}"] = now.date().isoformat()
+        profile.extra = extra
+        await profile.save(update_fields=["extra"])
+
     async def start(self, spec: DialogSpec, ctx: Context, contact_id: str) -> bool:
         """Begin the dialog unless one of its flow is running or she answered it all."""
         now = ctx.clock.now()
-        if await DialogState.filter(contact_id=contact_id, flow=spec.flow).exists():
+        if not await self._may_start(spec, contact_id, now):
             return False
         first = await self._next_step(spec, contact_id, -1, now)
         if first < 0:
@@ -206,7 +252,7 @@ class DialogEngine:
         self, spec: DialogSpec, contact_id: str, account_id: str, now: datetime
     ) -> bool:
         """Begin a dialog from a scheduled job (no incoming message to answer)."""
-        if await DialogState.filter(contact_id=contact_id, flow=spec.flow).exists():
+        if not await self._may_start(spec, contact_id, now):
             return False
         first = await self._next_step(spec, contact_id, -1, now)
         if first < 0:
@@ -249,6 +295,7 @@ class DialogEngine:
         dialogs = ctx.content.dialogs
         if plain in {_plain(w) for w in dialogs.cancel_words}:
             await state.delete()
+            await self._closed(state, ctx.clock.now())
             if spec.cancelled:
                 await ctx.reply(self._fill(spec.cancelled, ctx))
             log.info("dialog %s cancelled at step %s", spec.id, spec.steps[state.step].id)
@@ -261,6 +308,7 @@ class DialogEngine:
         answer = read_answer(step, event.text, now.date(), self.config.stage.boundaries())
         if answer is not None:
             await self._store(step, answer, spec, ctx, event.sender_id)
+            state.answered += 1
             await self._advance(spec, state, ctx)
             return True
         if await answer_question(event, ctx):
@@ -289,7 +337,7 @@ class DialogEngine:
         following = await self._next_step(spec, state.contact_id, state.step, now)
         if following < 0:
             await state.delete()
-            if spec.done:
+            if spec.done and state.answered:  # no thanks for nothing, no 恭喜 for a skip
                 await ctx.reply(self._fill(spec.done, ctx))
             log.info("dialog %s finished", spec.id)
             return
@@ -344,13 +392,19 @@ class DialogEngine:
         for state in await DialogState.filter(due_at__lte=now).order_by("due_at"):
             spec = content.dialogs.get(state.dialog_id)
             quiet = not await privacy.can_market(state.contact_id)  # 退订: no reminders
+            # Every write is conditional on the row being as loaded: if she answered in
+            # the meantime (asked_at moved), her answer wins and the timer does nothing.
+            unchanged = DialogState.filter(
+                id=state.id, asked_at=state.asked_at, reminded=state.reminded
+            )
             if spec is None or state.reminded or not spec.reminder or quiet:
-                await state.delete()
-                log.info("dialog %s closed after silence", state.dialog_id)
+                if await unchanged.delete():
+                    await self._closed(state, now)
+                    log.info("dialog %s closed after silence", state.dialog_id)
                 continue
-            state.reminded = True
-            state.due_at = now + timedelta(seconds=spec.close_after_seconds)
-            await state.save()
+            due = now + timedelta(seconds=spec.close_after_seconds)
+            if not await unchanged.update(reminded=True, due_at=due):
+                continue
             contact = await Contact.get_or_none(contact_id=state.contact_id)
             name = contact.name if contact else ""
             text = spec.reminder.replace("{bot}", self.config.bot.name).replace("{name}", name)

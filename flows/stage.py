@@ -36,6 +36,7 @@ NEWBORN, INFANT, TODDLER, PRESCHOOL = "新生儿期", "婴儿期", "幼儿期", 
 STAGES = (PREPARING, EARLY, MIDDLE, LATE, NEWBORN, INFANT, TODDLER, PRESCHOOL)
 
 FULL_TERM = 280
+MAX_GESTATION = 44 * 7  # past this, the baby has surely arrived: the stage is unknown
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,8 @@ def stage_for(
         return None
     if due_date is not None:
         days = FULL_TERM - (due_date - today).days
-        if days < 0:
-            return None
+        if days < 0 or days > MAX_GESTATION:
+            return None  # not pregnant yet by these dates, or the birth went unreported
         if days < bounds.middle_from_weeks * 7:
             return EARLY
         if days < bounds.late_from_weeks * 7:

@@ -180,6 +180,7 @@ class DialogState(Model):
     dialog_id = fields.CharField(max_length=64)
     step = fields.IntField(default=0)
     tries = fields.IntField(default=0)
+    answered = fields.IntField(default=0)  # steps she actually answered
     reminded = fields.BooleanField(default=False)
     asked_at = fields.DatetimeField()
     due_at = fields.DatetimeField(db_index=True)  # the reminder, or the quiet close after it

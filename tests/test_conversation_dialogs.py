@@ -136,3 +136,16 @@ async def test_a_stage_without_dates_is_asked_again_once_it_is_stale() -> None:
         await bot.tick("91d")
         done = await bot.friend_request("c", "小红", "你好")
         assert "预产期" in texts(done)[-1]  # 备孕 three months ago: worth asking again
+
+
+async def test_no_thanks_for_nothing_and_no_restart_after_cancel() -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        await bot.says("c", "跳过")
+        await bot.says("c", "跳过")
+        done = await bot.says("c", "跳过")
+        assert texts(done) == []  # all skipped: nothing recorded, nothing to thank for
+        await befriend(bot, "d", "阿花")
+        await bot.says("d", "取消")
+        done = await bot.friend_request("d", "阿花", "你好")  # she re-adds the bot
+        assert not any("预产期" in t for t in texts(done))

@@ -97,3 +97,27 @@ def test_mamabot_forget_does_the_same_for_ops(tmp_path: Path, capsys) -> None:  
     out = capsys.readouterr().out
     assert out.startswith("forgot c: ") and "profile=1" in out and "contact=1" in out
     assert asyncio.run(after()) == (False, False, True)
+
+
+async def test_opt_out_ends_the_dialog_and_survives_deletion() -> None:
+    from storage.models import OutboxMessage
+    from storage.privacy import can_market
+
+    async with BotUnderTest() as bot:
+        await bot.friend_request("c", "小红", "你好")
+        await bot.says("c", "退订")
+        assert not await DialogState.filter(contact_id="c").exists()
+        done = await bot.says("c", "宝宝8个月")  # no longer an answer to anything
+        assert [a for a in done if a["action"] == "tag"] == []
+        private = await OutboxMessage.all().values_list("payload", flat=True)
+        assert any(p.get("to") == "c" for p in private)  # type: ignore[union-attr]
+        await bot.says("c", "删除我的信息")
+        await bot.says("c", "确认删除")
+        assert not await can_market("c")  # 退订 kept as a bare suppression entry
+        contact = await Contact.get(contact_id="c")
+        assert contact.name == "" and contact.channel is None
+        await bot.app.outbox.persist()
+        left = await OutboxMessage.all().values_list("payload", flat=True)
+        assert [p["text"] for p in left if p.get("to") == "c"] == [  # type: ignore[index, union-attr]
+            "已删除你的全部资料🙏 聊天里的记录已匿名化。以后有需要随时再找我。"
+        ]

@@ -26,7 +26,7 @@ async def test_the_stage_advances_over_a_simulated_month() -> None:
         assert tags(done) == [("add", "阶段:孕中期", "dialog")]
         await bot.says("c", "不用了")
         assert tags(await bot.tick("1d")) == []  # 27w6d: still 孕中期
-        changes = tags(await bot.tick("1d"))  # 28w0d on the second morning
+        changes = tags(await bot.tick("25h"))  # 28w0d at the 09:30 run two days on
         assert changes == [("remove", "阶段:孕中期", "stage"), ("add", "阶段:孕晚期", "stage")]
         assert stages == [("孕中期", "孕晚期")]
         assert tags(await bot.tick("28d")) == []  # a month on: still 孕晚期, no churn
@@ -42,8 +42,8 @@ async def test_after_the_due_date_the_bot_asks_once_whether_the_baby_has_arrived
         await bot.friend_request("c", "小红", "你好")
         await bot.says("c", "预产期是下周")  # 2026-12-02
         await bot.says("c", "不用了")
-        assert texts(await bot.tick("13d")) == []  # due + 6 days: not yet
-        (question,) = texts(await bot.tick("1d"))
+        assert texts(await bot.tick("14d")) == []  # due + 7 days, 09:00: before the run
+        (question,) = texts(await bot.tick("1h"))  # the 09:30 run asks
         assert "宝宝出生了吗" in question and "小红" in question
         done = await bot.says("c", "宝宝12月3号出生的")
         assert ("add", "阶段:新生儿期", "dialog") in tags(done)
@@ -54,3 +54,16 @@ async def test_after_the_due_date_the_bot_asks_once_whether_the_baby_has_arrived
         assert texts(await bot.tick("30d")) == []  # asked once, and now she has a birthday
         profile = await Profile.get(contact_id="c")
         assert profile.stage == "婴儿期"  # 38 days old by then
+
+
+async def test_no_congratulations_when_she_skips_the_birth_question() -> None:
+    async with BotUnderTest() as bot:
+        await bot.friend_request("c", "小红", "你好")
+        await bot.says("c", "预产期是下周")
+        await bot.says("c", "不用了")
+        await bot.tick("14d")
+        (question,) = texts(await bot.tick("1h"))
+        assert "宝宝出生了吗" in question
+        assert texts(await bot.says("c", "跳过")) == []
+        profile = await Profile.get(contact_id="c")
+        assert profile.birth_date is None

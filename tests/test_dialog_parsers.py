@@ -83,3 +83,16 @@ def test_number_with_limits() -> None:
 def test_text_takes_anything_but_nothing() -> None:
     assert value(step("text"), " 喜欢绘本 ") == "喜欢绘本"
     assert value(step("text"), "  ") is None
+
+
+def test_choice_ignores_ages_and_negations() -> None:
+    choices = {"一胎": ["第一个", "一个"], "三胎及以上": ["三胎", "三个"]}
+    s = step("choice", choices=choices)
+    assert value(s, "宝宝三个月") is None
+    assert value(s, "不是第一个") is None
+    assert value(s, "三个娃") == "三胎及以上"
+
+
+@pytest.mark.parametrize("text", ["不错", "nice", "还行吧"])
+def test_yes_no_is_not_fooled_by_look_alikes(text: str) -> None:
+    assert value(step("yes_no"), text) is None
