@@ -84,8 +84,9 @@ async def add_missing_columns() -> list[str]:
     """Add the columns a newer version's models have and an existing table lacks.
 
     generate_schemas(safe=True) creates missing tables but never alters existing ones. New
-    columns are always nullable or have a plain default, so adding them is safe; anything
-    else is reported and left for a hand-written migration. Returns what was added.
+    columns are nullable or have a plain default, so adding them is safe; anything else
+    stops the start with a clear error (it needs a hand-written migration). Indexes and
+    unique constraints on added columns are not created. Returns what was added.
     """
     added: list[str] = []
     for model in ALL_MODELS:
@@ -119,8 +120,10 @@ async def add_missing_columns() -> list[str]:
             elif field.default in (dict, list):
                 tail = f"NOT NULL DEFAULT '{'{}' if field.default is dict else '[]'}'"
             else:
-                log.error("cannot add column %s.%s by itself: write a migration", table, column)
-                continue
+                raise RuntimeError(
+                    f"the database lacks column {table}.{column}, which has no default: "
+                    "it needs a hand-written migration before this version can start"
+                )
             await client.execute_script(
                 f'ALTER TABLE "{table}" ADD COLUMN "{column}" {sql_type} {tail}'
             )
