@@ -165,6 +165,28 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return asyncio.run(run_repl(app))
 
 
+def cmd_spam_check(args: argparse.Namespace) -> int:
+    import json
+
+    from bot.config import AppConfig, ConfigError, load_config, load_content
+    from handlers.guard.judge import Judge
+
+    base = Path(args.dir)
+    try:
+        config = load_config(base / "config.toml") if (base / "config.toml").exists() else None
+        content_dir = base / (config.bot.content_dir if config else AppConfig().bot.content_dir)
+        content = load_content(content_dir)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    judge = Judge.from_examples(content_dir / "guard_examples.tsv")
+    rules = content.guard.guard  # a regular member's text message in a group, no history
+    texts = args.text if args.text else (line.rstrip("\n") for line in sys.stdin)
+    for text in texts:
+        print(json.dumps(judge.judge(text, rules).to_json(), ensure_ascii=False), flush=True)
+    return 0
+
+
 def cmd_forget(args: argparse.Namespace) -> int:
     from bot.config import ConfigError, database_url, load_config
     from storage.db import Database
@@ -259,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     stage.add_argument("--dir", default=".", help="folder with config.toml (stage boundaries)")
     stage.set_defaults(func=cmd_parse_stage)
 
+    spam = sub.add_parser("spam-check", help="the guard's verdict on texts, one JSON line each")
+    spam.add_argument("text", nargs="*", help="messages; none: one per line from stdin")
+    spam.add_argument("--dir", default=".", help="folder with content/")
+    spam.set_defaults(func=cmd_spam_check)
+
     forget = sub.add_parser("forget", help="delete a contact's data and anonymise her interactions")
     forget.add_argument("contact_id")
     forget.add_argument("--dir", default=".", help="folder with config.toml")
@@ -275,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    quiet = args.command in ("replay", "check", "parse-stage", "forget")
+    quiet = args.command in ("replay", "check", "parse-stage", "forget", "spam-check")
     _setup_logging("WARNING" if quiet and args.log_level == "INFO" else args.log_level)
     result: int = args.func(args)
     return result

@@ -357,6 +357,57 @@ class DialogsContent(Strict):
         return next((d for d in self.dialogs if d.id == dialog_id), None)
 
 
+TypePolicy = Literal["allow", "warn", "kick"]
+
+
+def _default_type_policies() -> dict[str, TypePolicy]:
+    return {"mini_program": "warn", "card": "warn", "link": "allow"}
+
+
+class GuardRules(Strict):
+    """The guard's checks; `[guard]` sets the defaults, `[[guard.rooms]]` tunes one group."""
+
+    enabled: bool = True
+    warn_at: float = Field(0.6, ge=0, le=1)  # score from which a message is warned
+    kick_at: float = Field(0.9, ge=0, le=1)  # ... and kicked at once
+    links: bool = True
+    allowed_domains: list[str] = Field(default_factory=list)  # the brand's own shop, etc.
+    contacts: bool = True  # WeChat / QQ / phone solicitation
+    blocked_words: dict[str, float] = Field(default_factory=dict)  # word -> score
+    classifier: bool = True
+    # Message types from non-admins: allow | warn | kick.
+    types: dict[str, TypePolicy] = Field(default_factory=_default_type_policies)
+    flood_messages: int = Field(8, ge=2)  # this many messages ...
+    flood_seconds: float = Field(20.0, gt=0)  # ... within this time is a flood
+    repeat_times: int = Field(3, ge=2)  # the same text this many times ...
+    repeat_seconds: float = Field(600.0, gt=0)  # ... within this time
+    wave_rooms: int = Field(3, ge=2)  # the same text in this many groups ...
+    wave_seconds: float = Field(1800.0, gt=0)  # ... within this time
+    newcomer_messages: int = Field(3, ge=0)  # her first messages after joining ...
+    newcomer_bonus: float = Field(0.15, ge=0, le=1)  # ... weigh this much more
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GuardRules:
+        if self.warn_at > self.kick_at:
+            raise ValueError("warn_at must not be above kick_at")
+        return self
+
+
+class GuardRoom(GuardRules):
+    match: str  # room id or exact group name
+
+
+class GuardContent(Strict):
+    guard: GuardRules = GuardRules()
+    rooms: list[GuardRoom] = Field(default_factory=list)
+
+    def for_room(self, room_id: str | None, topic: str = "") -> GuardRules:
+        for room in self.rooms:
+            if room.match in (room_id, topic):
+                return room
+        return self.guard
+
+
 # Every content file, its model, and whether it must exist.
 CONTENT_FILES: dict[str, type[Strict]] = {
     "welcome.toml": WelcomeContent,
@@ -364,6 +415,7 @@ CONTENT_FILES: dict[str, type[Strict]] = {
     "keywords.toml": KeywordsContent,
     "fallback.toml": FallbackContent,
     "dialogs.toml": DialogsContent,
+    "guard.toml": GuardContent,
 }
 
 
@@ -374,6 +426,7 @@ class Content:
     keywords: KeywordsContent
     fallback: FallbackContent
     dialogs: DialogsContent = field(default_factory=DialogsContent)
+    guard: GuardContent = field(default_factory=GuardContent)
 
 
 # --------------------------------------------------------------------------- loading
@@ -464,6 +517,7 @@ def load_content(content_dir: Path) -> Content:
         keywords=loaded["keywords.toml"],  # type: ignore[arg-type]
         fallback=loaded["fallback.toml"],  # type: ignore[arg-type]
         dialogs=loaded["dialogs.toml"],  # type: ignore[arg-type]
+        guard=loaded["guard.toml"],  # type: ignore[arg-type]
     )
 
 

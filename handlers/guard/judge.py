@@ -1,0 +1,166 @@
+"""The verdict on one message: pass, warn or kick, with a score and readable reasons.
+
+Layers (each switchable per group in content/guard.toml):
+- contact solicitation and WeChat / QQ / phone numbers, on the folded text;
+- links, with an allowlist of domains; 淘口令;
+- blocked words and phrases, on jieba words and on the folded text;
+- message types from non-admins (mini-program, card, link card) by group policy;
+- a naive Bayes classifier trained from content/guard_examples.tsv and admin feedback.
+History checks (flood, repeats, waves across groups, newcomers) need the key-value store
+and come from the caller as `history` hits.
+
+The score is the strongest layer's score; when two independent layers agree it rises a
+little. `warn_at` and `kick_at` turn it into a verdict.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.config import GuardRules
+from bot.events import MessageType
+from bot.text import words
+from handlers.guard.classifier import HAM, SPAM, NaiveBayes
+from handlers.guard.normalize import digits, fold
+
+PASS, WARN, KICK = "pass", "warn", "kick"
+
+
+@dataclass(frozen=True)
+class Hit:
+    score: float
+    reason: str
+
+
+@dataclass
+class Verdict:
+    verdict: str
+    score: float
+    reasons: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {"verdict": self.verdict, "score": round(self.score, 3), "reasons": self.reasons}
+
+
+# "加我微信" / "加我qq" / "私我" ... on folded text.
+_ASK_CONTACT = re.compile(r"(?:加|添加|联系|找|滴滴|戳|咨询)(?:我|一下我|本人)(?:的)?(?:微信|qq)")
+_CONTACT_ID = re.compile(r"(?:微信|qq)(?:号|是|id)?([a-z][a-z0-9_-]{4,19}|\d{5,11})")
+_PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_URL = re.compile(
+    r"(?:https?://|www\.)[^\s，。]+|(?<![@\w])[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
+    r"(?:com|cn|net|top|xyz|vip|cc|club|shop|site|ink|link|me|io|co|info)(?:/[^\s，。]*)?",
+    re.IGNORECASE,
+)
+_TAOKOULING = re.compile(r"[¥￥$€₤₳¢¤฿₵₡₫(（][a-zA-Z0-9]{8,14}[¥￥$€₤₳¢¤฿₵₡₫)）]")
+_SOFT_ASK = re.compile(r"私我|私聊我|看我朋友圈|看我头像|有需要的?(?:宝妈|姐妹|妈妈)?(?:私|找|加)")
+
+
+class Judge:
+    def __init__(self, model: NaiveBayes | None = None) -> None:
+        self.model = model or NaiveBayes()
+
+    @classmethod
+    def from_examples(cls, path: Path, extra: Iterable[tuple[str, str]] = ()) -> Judge:
+        model = NaiveBayes()
+        if path.exists():
+            model.fit(read_examples(path))
+        model.fit(extra)
+        return cls(model)
+
+    def judge(
+        self,
+        text: str,
+        rules: GuardRules,
+        *,
+        type: MessageType = MessageType.TEXT,
+        history: Iterable[Hit] = (),
+        newcomer: bool = False,
+    ) -> Verdict:
+        hits = [*self.layers(text, rules, type), *history]
+        hits = [h for h in hits if h.score > 0]
+        if not hits:
+            return Verdict(PASS, 0.0, [])
+        hits.sort(key=lambda h: -h.score)
+        score = hits[0].score
+        if len([h for h in hits if h.score >= 0.5]) >= 2:
+            score = min(1.0, score + 0.1)  # independent layers agree
+        if newcomer and rules.newcomer_bonus:
+            score = min(1.0, score + rules.newcomer_bonus)
+        verdict = KICK if score >= rules.kick_at else WARN if score >= rules.warn_at else PASS
+        return Verdict(verdict, score, [h.reason for h in hits])
+
+    def layers(self, text: str, rules: GuardRules, type: MessageType) -> list[Hit]:
+        hits: list[Hit] = []
+        policy = rules.types.get(type.value, "allow")
+        if type is not MessageType.TEXT and policy != "allow":
+            name = {"mini_program": "小程序", "card": "名片", "link": "链接卡片"}.get(
+                type.value, type.value
+            )
+            hits.append(Hit(0.95 if policy == "kick" else 0.7, f"非管理员发{name}"))
+        if type is not MessageType.TEXT and type is not MessageType.LINK:
+            return hits
+        folded = fold(text)
+        if rules.contacts:
+            hits += self._contacts(folded, digits(text))
+        if rules.links:
+            hits += self._links(text, rules.allowed_domains)
+        if rules.blocked_words:
+            hits += self._blocked(text, folded, rules.blocked_words)
+        if rules.classifier and self.model.trained and folded:
+            p = self.model.spam_probability(text)
+            if p >= 0.5:
+                hits.append(Hit(p, f"像广告（模型 {p:.2f}）"))
+        return hits
+
+    @staticmethod
+    def _contacts(folded: str, numbered: str) -> list[Hit]:
+        hits = []
+        if _CONTACT_ID.search(folded) or re.search(r"qq\d{5,11}", numbered):
+            hits.append(Hit(0.95, "留微信号/QQ号"))
+        elif _ASK_CONTACT.search(folded):
+            hits.append(Hit(0.85, "招揽加微信/QQ"))
+        elif _SOFT_ASK.search(folded):
+            hits.append(Hit(0.45, "引导私聊"))
+        if _PHONE.search(numbered):
+            hits.append(Hit(0.8, "手机号"))
+        return hits
+
+    @staticmethod
+    def _links(text: str, allowed: list[str]) -> list[Hit]:
+        plain = unicodedata.normalize("NFKC", text)
+        hits = []
+        for match in _URL.finditer(plain):
+            link = match.group(0).lower()
+            host = re.sub(r"^https?://", "", link).split("/")[0].removeprefix("www.")
+            if any(host == d or host.endswith("." + d) for d in allowed):
+                continue
+            hits.append(Hit(0.6, f"外部链接 {host}"))
+            break
+        if _TAOKOULING.search(plain):
+            hits.append(Hit(0.75, "淘口令"))
+        return hits
+
+    @staticmethod
+    def _blocked(text: str, folded: str, blocked: dict[str, float]) -> list[Hit]:
+        tokens = set(words(unicodedata.normalize("NFKC", text).casefold()))
+        hits = []
+        for word, score in blocked.items():
+            key = fold(word)
+            if word in tokens or (key and key in folded):
+                hits.append(Hit(score, f"违禁词「{word}」"))
+        return hits
+
+
+def read_examples(path: Path) -> list[tuple[str, str]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        label, _, text = line.partition("\t")
+        if label in (SPAM, HAM) and text.strip():
+            rows.append((label, text))
+    return rows

@@ -1,0 +1,106 @@
+"""Undo the disguises advertisers use to get "加我V" past a filter.
+
+`fold(text)` returns a canonical form for the contact and number detectors:
+- full-width to half-width, lower case, traditional variants of the key characters;
+- emoji, spaces and punctuation removed (加 我 ❤ 微 信 -> 加我微信);
+- homophones and look-alikes folded: 薇/威/維/徽/徵 -> 微, 芯/❤信 -> 信, 扣扣/企鹅 -> qq,
+  ➕/十/+ before a v -> 加, vx/wx/weixin/v信/v -> 微信;
+- Chinese and circled digits to ASCII digits (一三八 -> 138, ① -> 1), so numbers written
+  to dodge a regex become numbers again.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_CN_DIGITS = str.maketrans(
+    {
+        "零": "0",
+        "〇": "0",
+        "○": "0",
+        "一": "1",
+        "幺": "1",
+        "壹": "1",
+        "二": "2",
+        "贰": "2",
+        "两": "2",
+        "三": "3",
+        "叁": "3",
+        "四": "4",
+        "肆": "4",
+        "五": "5",
+        "伍": "5",
+        "六": "6",
+        "陆": "6",
+        "七": "7",
+        "柒": "7",
+        "八": "8",
+        "捌": "8",
+        "九": "9",
+        "玖": "9",
+    }
+)
+_LOOKALIKES = str.maketrans(
+    {
+        "薇": "微",
+        "威": "微",
+        "維": "微",
+        "维": "微",
+        "徽": "微",
+        "徵": "微",
+        "溦": "微",
+        "芯": "信",
+        "訊": "信",
+        "讯": "信",
+        "伽": "加",
+        "茄": "加",
+        "嘉": "加",
+        "➕": "加",
+        "✚": "加",
+        "╋": "加",
+        "號": "号",
+        "碼": "码",
+        "電": "电",
+        "話": "话",
+        "鏈": "链",
+        "開": "开",
+    }
+)
+
+# Anything that is not a letter, digit or CJK character is dropped: spaces, punctuation,
+# emoji, zero-width characters, decorations between the characters of 加微信.
+_NOISE = re.compile(r"[^0-9a-z\u4e00-\u9fff]+")
+_WECHAT = re.compile(r"(?<![a-z])(?:wei ?xin|wechat|v ?x|w ?x|v)(?![a-z])")
+_WECHAT_JOINED = re.compile(r"v信|vx信|微x|微信信|微微信")
+_QQ = re.compile(r"扣扣|企鹅号?|qq号?|q号")
+_PLUS_V = re.compile(r"[+十]\s*(?=v|微)")
+
+
+def circled_digits(text: str) -> str:
+    out = []
+    for char in text:
+        if "\u2460" <= char <= "\u2473" or "\u2776" <= char <= "\u277f":
+            value = unicodedata.digit(char, -1)
+            out.append(str(value) if value >= 0 else char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def fold(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = circled_digits(text)
+    text = _PLUS_V.sub("加", text)
+    text = text.translate(_LOOKALIKES)
+    text = _WECHAT.sub("微信", text)  # while separators still mark where words end
+    text = _NOISE.sub("", text)
+    text = _WECHAT_JOINED.sub("微信", text)  # "v❤信" is only "v信" once the ❤ is gone
+    text = _QQ.sub("qq", text)
+    return text
+
+
+def digits(text: str) -> str:
+    """The folded text with Chinese digits as ASCII digits (for number detection only:
+    一 in ordinary words becomes 1 too)."""
+    return fold(text).translate(_CN_DIGITS)
