@@ -185,7 +185,7 @@ async def test_content_watcher_reloads_on_each_change_and_survives_a_broken_edit
 async def test_the_material_promised_by_the_xiaohongshu_greeting_exists() -> None:
     async with BotUnderTest() as bot:
         done = await bot.friend_request("c", "小红", "我是从小红书来的")
-        assert "回复“资料”" in [a for a in done if a["action"] == "say"][0]["text"]
+        assert "回复“资料”" in next(a for a in done if a["action"] == "say")["text"]
         await bot.says("c", "不用了")
         (answer,) = [a for a in await bot.says("c", "资料") if a["action"] == "say"]
         assert "资料包" in answer["text"]

@@ -119,7 +119,7 @@ class Judge:
     @staticmethod
     def _contacts(folded: str, numbered: str) -> list[Hit]:
         hits = []
-        if _CONTACT_ID.search(folded) or re.search(r"qq\d{5,11}", numbered):
+        if _CONTACT_ID.search(folded) or _CONTACT_ID.search(numbered):
             hits.append(Hit(0.95, "留微信号/QQ号"))
         elif _ASK_CONTACT.search(folded):
             hits.append(Hit(0.85, "招揽加微信/QQ"))

@@ -1,0 +1,98 @@
+"""The guard's normaliser and rule layers, and the `mamabot spam-check` line format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.cli import main
+from bot.config import GuardRules
+from bot.events import MessageType
+from handlers.guard.judge import Hit, Judge
+from handlers.guard.normalize import digits, fold
+from tests.harness import REPO
+
+RULES = GuardRules(blocked_words={"刷单": 0.9, "砍一刀": 0.7}, classifier=False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [
+        ("加我V❤信 mama88", "加我微信mama88"),
+        ("加 薇 ❤ 信：ｍａｍａ８８", "加微信mama88"),
+        ("➕V：abc123", "加微信abc123"),
+        ("威信 baby_01", "微信baby01"),
+        ("w x: baby_2024", "微信baby2024"),
+        ("扣扣 12345678", "qq12345678"),
+        ("十v看朋友圈", "加微信看朋友圈"),
+        ("宝宝湿疹怎么办？", "宝宝湿疹怎么办"),
+        ("have a nice day", "haveaniceday"),  # a v inside a word stays a v
+    ],
+)
+def test_fold(raw: str, folded: str) -> None:
+    assert fold(raw) == folded
+
+
+def test_digits_in_disguise_become_numbers() -> None:
+    assert digits("一三八 零零零零 一二三四") == "13800001234"
+    assert digits("①③⑧-0000-1111") == "13800001111"
+
+
+def verdict(text: str, rules: GuardRules = RULES, **kw: object) -> tuple[str, list[str]]:
+    v = Judge().judge(text, rules, **kw)  # type: ignore[arg-type]
+    return v.verdict, v.reasons
+
+
+def test_contact_solicitation_in_every_disguise() -> None:
+    assert verdict("加我V❤信 mama88")[0] == "kick"
+    assert verdict("加 我 微 信 了解一下")[0] == "warn"
+    assert verdict("威信 一三八零零零零一二三四")[0] == "kick"
+    assert verdict("有需要的宝妈私我")[0] == "pass"  # a weak sign alone is not enough
+
+
+def test_links_respect_the_allowlist_and_taokouling_is_caught() -> None:
+    shop = GuardRules(allowed_domains=["nuannuan-baby.com"], classifier=False)
+    assert verdict("点击 http://t.cn/abc 领红包", shop) == ("warn", ["外部链接 t.cn"])
+    assert verdict("在 https://www.nuannuan-baby.com/p/1 下单", shop)[0] == "pass"
+    assert verdict("复制￥AbCd1234Xy￥打开淘宝", shop)[0] == "warn"
+
+
+def test_blocked_words_and_agreeing_layers() -> None:
+    assert verdict("宝妈在家刷单")[0] == "kick"
+    decision, reasons = verdict("帮我砍一刀 http://pdd.xyz/a")
+    assert decision == "warn" and len(reasons) == 2
+    assert Judge().judge("帮我砍一刀 http://pdd.xyz/a", RULES).score == pytest.approx(0.8)
+
+
+def test_message_types_by_group_policy() -> None:
+    strict = GuardRules(types={"mini_program": "kick"}, classifier=False)
+    assert verdict("", RULES, type=MessageType.MINI_PROGRAM)[0] == "warn"
+    assert verdict("", strict, type=MessageType.MINI_PROGRAM)[0] == "kick"
+    assert verdict("", RULES, type=MessageType.IMAGE)[0] == "pass"
+
+
+def test_history_and_newcomers_weigh_in() -> None:
+    judge = Judge()
+    flood = [Hit(0.7, "刷屏")]
+    assert judge.judge("好的", RULES, history=flood).verdict == "warn"
+    assert judge.judge("加 我 微 信 了解一下", RULES, newcomer=True).verdict == "kick"
+
+
+def test_ordinary_messages_pass() -> None:
+    for text in [
+        "宝宝湿疹怎么办",
+        "我微信步数今天两万",
+        "社区医院打疫苗要扫二维码吗",
+        "请月嫂多少钱",
+    ]:
+        assert verdict(text)[0] == "pass", text
+
+
+def test_spam_check_prints_one_contract_line_per_text(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["spam-check", "--dir", str(REPO), "加我V❤信 mama88", "宝宝湿疹怎么办"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [list(line) for line in lines] == [["verdict", "score", "reasons"]] * 2
+    assert lines[0]["verdict"] == "kick" and "留微信号/QQ号" in lines[0]["reasons"]
+    assert lines[1] == {"verdict": "pass", "score": 0.0, "reasons": []}
+    assert all(0.0 <= line["score"] <= 1.0 for line in lines)
