@@ -37,7 +37,7 @@ class NaiveBayes:
         self.vocabulary: set[str] = set()
 
     def learn(self, text: str, label: str) -> None:
-        feats = features(text)
+        feats = set(features(text))  # presence, not counts: a repeated word is no proof
         self.counts[label].update(feats)
         self.vocabulary.update(feats)
         self.totals[label] += len(feats)
@@ -53,10 +53,15 @@ class NaiveBayes:
         return self.docs[SPAM] > 0 and self.docs[HAM] > 0
 
     def spam_probability(self, text: str) -> float:
+        """P(spam | text). The log-odds are divided by the square root of the number of
+        features: naive Bayes otherwise grows over-confident on long messages, which is
+        where mothers' stories live."""
         if not self.trained:
             return 0.0
-        feats = features(text)
-        vocabulary = len(self.vocabulary) or 1
+        feats = [f for f in set(features(text)) if f in self.vocabulary]
+        if not feats:
+            return 0.0
+        vocabulary = len(self.vocabulary)
         docs = self.docs[SPAM] + self.docs[HAM]
         scores = {}
         for label in (SPAM, HAM):
@@ -66,9 +71,5 @@ class NaiveBayes:
             for feat in feats:
                 score += math.log((counts.get(feat, 0) + self.alpha) / denominator)
             scores[label] = score
-        diff = scores[HAM] - scores[SPAM]
-        if diff > 50:
-            return 0.0
-        if diff < -50:
-            return 1.0
-        return 1.0 / (1.0 + math.exp(diff))
+        diff = (scores[HAM] - scores[SPAM]) / math.sqrt(len(feats))
+        return 1.0 / (1.0 + math.exp(max(-50.0, min(50.0, diff))))

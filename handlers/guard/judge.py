@@ -28,6 +28,7 @@ from handlers.guard.classifier import HAM, SPAM, NaiveBayes
 from handlers.guard.normalize import digits, fold
 
 PASS, WARN, KICK = "pass", "warn", "kick"
+MODEL_FROM = 0.93  # the model's probability from which it counts at all
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Verdict:
 
 # "加我微信" / "加我qq" / "私我" ... on folded text.
 _ASK_CONTACT = re.compile(r"(?:加|添加|联系|找|滴滴|戳|咨询)(?:我|一下我|本人)(?:的)?(?:微信|qq)")
-_CONTACT_ID = re.compile(r"(?:微信|qq)(?:号|是|id)?([a-z][a-z0-9_-]{4,19}|\d{5,11})")
+_CONTACT_ID = re.compile(r"(?:微信|qq|扣)(?:号|是|id)?([a-z][a-z0-9_-]{3,19}|\d{5,11})")
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _URL = re.compile(
     r"(?:https?://|www\.)[^\s，。]+|(?<![@\w])[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
@@ -105,15 +106,19 @@ class Judge:
             return hits
         folded = fold(text)
         if rules.contacts:
-            hits += self._contacts(folded, digits(text))
+            # Without the links: "mp.weixin.qq.com" is an address, not a QQ number.
+            bare = _URL.sub(" ", unicodedata.normalize("NFKC", text))
+            hits += self._contacts(fold(bare), digits(bare))
         if rules.links:
             hits += self._links(text, rules.allowed_domains)
         if rules.blocked_words:
             hits += self._blocked(text, folded, rules.blocked_words)
         if rules.classifier and self.model.trained and folded:
             p = self.model.spam_probability(text)
-            if p >= 0.5:
-                hits.append(Hit(p, f"像广告（模型 {p:.2f}）"))
+            if p >= MODEL_FROM:
+                # The model alone can warn but never kick: a kick needs a rule to agree.
+                score = 0.6 + 0.25 * (p - MODEL_FROM) / (1 - MODEL_FROM)
+                hits.append(Hit(score, f"像广告（模型 {p:.2f}）"))
         return hits
 
     @staticmethod
