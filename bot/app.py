@@ -110,10 +110,10 @@ class AppSettings:
 
 
 def default_handlers(self_ids: set[str], dialogs: DialogEngine) -> list[Handler]:
-    """The chain, in order: bookkeeping, privacy words (退订, 删除我的信息), then (guard,
-    admin: later issues), welcome, dialogs,
-    keyword replies, fallback. Dialogs come before keywords so an answer to her current
-    question is read as an answer; they hand real questions to the keyword handler."""
+    """The chain, in order: bookkeeping, privacy words (退订, 删除我的信息), (guard and admin
+    commands: next), welcome, dialogs, keyword replies, fallback. Dialogs come before
+    keywords so an answer to her current question is read as an answer; they hand real
+    questions to the keyword handler."""
     keywords = KeywordHandler()
     return [
         RosterHandler(),
