@@ -43,6 +43,8 @@ from bot.rooms import RoomDirectory
 from flows.dialog import DialogEngine, DialogHandler, DialogTimer
 from flows.stage_tracker import StageTracker
 from handlers.fallback import FallbackHandler
+from handlers.guard.handler import GuardHandler
+from handlers.guard.judge import Judge
 from handlers.keywords import KeywordHandler
 from handlers.privacy import PrivacyHandler
 from handlers.roster import RosterHandler
@@ -109,14 +111,15 @@ class AppSettings:
     wechaty_options: WechatyOptions | None = None
 
 
-def default_handlers(self_ids: set[str], dialogs: DialogEngine) -> list[Handler]:
-    """The chain, in order: bookkeeping, privacy words (退订, 删除我的信息), (guard and admin
-    commands: next), welcome, dialogs, keyword replies, fallback. Dialogs come before
+def default_handlers(self_ids: set[str], dialogs: DialogEngine, judge: Judge) -> list[Handler]:
+    """The chain, in order: bookkeeping, the group guard, privacy words (退订, 删除我的信息),
+    (admin commands: next), welcome, dialogs, keyword replies, fallback. Dialogs come before
     keywords so an answer to her current question is read as an answer; they hand real
     questions to the keyword handler."""
     keywords = KeywordHandler()
     return [
         RosterHandler(),
+        GuardHandler(judge, self_ids),
         PrivacyHandler(),
         WelcomeHandler(self_ids),
         DialogHandler(dialogs, keywords),
@@ -163,7 +166,7 @@ class App:
         self.dialogs = DialogEngine(config, content, self.outbox, self.tags)
         self.dispatcher = Dispatcher(
             self.services,
-            default_handlers(self.self_ids, self.dialogs),
+            default_handlers(self.self_ids, self.dialogs, Judge.for_content(content.content_dir)),
             self.interactions,
             self_ids=self.self_ids,
             dedupe_ttl=config.dispatcher.dedupe_ttl_seconds,

@@ -385,6 +385,10 @@ class GuardRules(Strict):
     wave_seconds: float = Field(1800.0, gt=0)  # ... within this time
     newcomer_messages: int = Field(3, ge=0)  # her first messages after joining ...
     newcomer_bonus: float = Field(0.15, ge=0, le=1)  # ... weigh this much more
+    warnings_before_kick: int = Field(3, ge=1)  # the Nth warning is a kick
+    warning_memory_days: float = Field(30.0, gt=0)  # warnings older than this are forgotten
+    protected_tags: list[str] = Field(default_factory=lambda: ["VIP"])
+    notify_admins: bool = True  # a short DM to the owner and admins about each action
 
     @model_validator(mode="after")
     def _ordered(self) -> GuardRules:

@@ -190,6 +190,46 @@ class DialogState(Model):
         unique_together = (("contact_id", "flow"),)
 
 
+class GuardAudit(Model):
+    """Every guard or admin action: who, where, what, why, the score and the message."""
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField(db_index=True)
+    room_id = fields.CharField(max_length=128, null=True, db_index=True)
+    contact_id = fields.CharField(max_length=128, db_index=True)
+    action = fields.CharField(max_length=16)  # warn | kick | ban | unban | allow | unwarn
+    by = fields.CharField(max_length=128)  # "guard" or the admin's contact id
+    reasons = fields.TextField(default="")
+    score = fields.FloatField(default=0.0)
+    text = fields.TextField(null=True)
+
+    class Meta:
+        table = "guard_audit"
+
+
+class GuardBan(Model):
+    """The cross-group blacklist: removed from every managed group, again on rejoin."""
+
+    id = fields.IntField(primary_key=True)
+    contact_id = fields.CharField(max_length=128, unique=True)
+    reason = fields.TextField(default="")
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "guard_ban"
+
+
+class GuardAllow(Model):
+    """Contacts the guard never acts on (besides owners, admins and protected tags)."""
+
+    id = fields.IntField(primary_key=True)
+    contact_id = fields.CharField(max_length=128, unique=True)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "guard_allow"
+
+
 ALL_MODELS = [
     Contact,
     Room,
@@ -202,4 +242,7 @@ ALL_MODELS = [
     PendingWelcome,
     Profile,
     DialogState,
+    GuardAudit,
+    GuardBan,
+    GuardAllow,
 ]

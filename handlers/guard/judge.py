@@ -15,6 +15,7 @@ little. `warn_at` and `kick_at` turn it into a verdict.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -35,6 +36,7 @@ MODEL_FROM = 0.93  # the model's probability from which it counts at all
 class Hit:
     score: float
     reason: str
+    model: bool = False  # the statistical layer, as opposed to a rule
 
 
 @dataclass
@@ -65,6 +67,14 @@ class Judge:
         self.model = model or NaiveBayes()
 
     @classmethod
+    def for_content(cls, content_dir: Path) -> Judge:
+        """The judge trained on content/guard_examples.tsv, shared while the file is
+        unchanged (training takes a fraction of a second; apps in tests are many)."""
+        path = content_dir / "guard_examples.tsv"
+        data = path.read_bytes() if path.exists() else b""
+        return _trained(hashlib.sha1(data).hexdigest(), str(path))
+
+    @classmethod
     def from_examples(cls, path: Path, extra: Iterable[tuple[str, str]] = ()) -> Judge:
         model = NaiveBayes()
         if path.exists():
@@ -87,8 +97,12 @@ class Judge:
             return Verdict(PASS, 0.0, [])
         hits.sort(key=lambda h: -h.score)
         score = hits[0].score
-        if len([h for h in hits if h.score >= 0.5]) >= 2:
-            score = min(1.0, score + 0.1)  # independent layers agree
+        rules_hit = [h for h in hits if not h.model and h.score >= 0.5]
+        model_hit = any(h.model for h in hits)
+        # Independent layers agree: two rules, or the model with a strong rule. The model
+        # and a weak rule (a link, say) together stay a warning.
+        if len(rules_hit) >= 2 or (model_hit and any(h.score >= 0.8 for h in rules_hit)):
+            score = min(1.0, score + 0.1)
         if newcomer and rules.newcomer_bonus:
             score = min(1.0, score + rules.newcomer_bonus)
         verdict = KICK if score >= rules.kick_at else WARN if score >= rules.warn_at else PASS
@@ -118,7 +132,7 @@ class Judge:
             if p >= MODEL_FROM:
                 # The model alone can warn but never kick: a kick needs a rule to agree.
                 score = 0.6 + 0.25 * (p - MODEL_FROM) / (1 - MODEL_FROM)
-                hits.append(Hit(score, f"像广告（模型 {p:.2f}）"))
+                hits.append(Hit(score, f"像广告（模型 {p:.2f}）", model=True))
         return hits
 
     @staticmethod
@@ -158,6 +172,17 @@ class Judge:
             if word in tokens or (key and key in folded):
                 hits.append(Hit(score, f"违禁词「{word}」"))
         return hits
+
+
+_TRAINED: dict[str, Judge] = {}
+
+
+def _trained(digest: str, path: str) -> Judge:
+    """One model per distinct corpus content, whichever folder it was read from."""
+    judge = _TRAINED.get(digest)
+    if judge is None:
+        judge = _TRAINED[digest] = Judge.from_examples(Path(path))
+    return judge
 
 
 def read_examples(path: Path) -> list[tuple[str, str]]:

@@ -1,0 +1,206 @@
+"""The guard in the chain: judge each group message, warn, kick, and keep the blacklist.
+
+It runs right after the bookkeeping and stops the chain when it acts. It never acts on the
+bot, the group owner, the group's admins, super admins, allowlisted contacts or contacts
+with a protected tag (all by contact id: a display name never counts).
+
+- warn: the member is @mentioned with the reason; the Nth warning (default 3) is a kick;
+- kick: removed from the group, put on the cross-group blacklist, removed from every other
+  managed group she is in, and removed again whenever she rejoins, until an admin lifts it;
+- every action goes to the guard_audit table, and the owner and admins get a short DM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime, timedelta
+
+from bot.config import GuardRules
+from bot.events import Event, MemberJoined, MessageReceived, MessageType
+from bot.handler import Context, Flow
+from handlers.guard.judge import KICK, PASS, WARN, Hit, Judge, Verdict
+from handlers.guard.normalize import fold
+from storage.models import GuardAllow, GuardAudit, GuardBan, RoomMembership
+
+log = logging.getLogger(__name__)
+
+MIN_REPEAT_CHARS = 6  # "好的" said three times is not spam
+
+
+class GuardHandler:
+    name = "guard"
+
+    def __init__(self, judge: Judge, self_ids: set[str]) -> None:
+        self.judge = judge
+        self.self_ids = self_ids
+
+    async def handle(self, event: Event, ctx: Context) -> Flow | None:
+        if isinstance(event, MemberJoined):
+            return await self._joined(event, ctx)
+        if not isinstance(event, MessageReceived) or event.is_dm or event.room is None:
+            return None
+        room = event.room
+        if not await ctx.services.rooms.is_managed(event.account_id, room):
+            return None
+        info = await ctx.room_info(room)
+        rules = ctx.content.guard.for_room(room, info.topic if info else "")
+        if not rules.enabled or await self.protected(ctx, room, event.sender_id, rules):
+            return None
+        history = await self._history(event, ctx, rules)
+        newcomer = await self._newcomer(event, ctx, rules)
+        verdict = self.judge.judge(
+            event.text, rules, type=event.type, history=history, newcomer=newcomer
+        )
+        if verdict.verdict == PASS:
+            return None
+        if verdict.verdict == KICK:
+            await self.kick(ctx, room, event.sender_id, verdict, event.text, by="guard")
+            return Flow.STOP
+        await self.warn(ctx, room, event, rules, verdict)
+        return Flow.STOP
+
+    # ------------------------------------------------------------------ who is safe
+
+    async def protected(self, ctx: Context, room: str, contact: str, rules: GuardRules) -> bool:
+        if contact in self.self_ids or contact in ctx.services.config.bot.super_admins:
+            return True
+        info = await ctx.room_info(room)
+        if info is not None and info.owner_id == contact:
+            return True
+        settings = await ctx.room_settings(room)
+        if settings is not None and contact in settings.admins:
+            return True
+        if await GuardAllow.filter(contact_id=contact).exists():
+            return True
+        tags = await ctx.services.tags.tags_of(contact)
+        return any(tag in tags for tag in rules.protected_tags)
+
+    # ------------------------------------------------------------------ history
+
+    async def _history(self, event: MessageReceived, ctx: Context, rules: GuardRules) -> list[Hit]:
+        kv, room, who = ctx.kv, event.room, event.sender_id
+        hits: list[Hit] = []
+        count = await kv.window_hit(f"g:flood:{room}:{who}", rules.flood_seconds)
+        if count >= rules.flood_messages:
+            hits.append(Hit(0.7, f"刷屏（{count}条/{rules.flood_seconds:.0f}秒）"))
+        folded = fold(event.text)
+        if event.type is MessageType.TEXT and len(folded) >= MIN_REPEAT_CHARS:
+            digest = hashlib.sha1(folded.encode()).hexdigest()[:16]
+            repeats = await kv.window_hit(f"g:rep:{who}:{digest}", rules.repeat_seconds)
+            if repeats >= rules.repeat_times:
+                hits.append(Hit(0.75, f"重复发送同一内容{repeats}次"))
+            rooms = await kv.window_hit(f"g:wave:{digest}", rules.wave_seconds, member=room)
+            if rooms >= rules.wave_rooms:
+                hits.append(Hit(0.9, f"同一内容在{rooms}个群发送"))
+        return hits
+
+    @staticmethod
+    async def _newcomer(event: MessageReceived, ctx: Context, rules: GuardRules) -> bool:
+        if not rules.newcomer_messages:
+            return False
+        stint = await RoomMembership.get_or_none(
+            room_id=event.room, contact_id=event.sender_id, left_at__isnull=True
+        )
+        if stint is None or event.at - stint.joined_at > timedelta(days=7):
+            return False
+        said = await ctx.kv.incr(f"g:new:{event.room}:{event.sender_id}", ttl=7 * 86400)
+        return said <= rules.newcomer_messages
+
+    # ------------------------------------------------------------------ actions
+
+    async def warn(
+        self,
+        ctx: Context,
+        room: str,
+        event: MessageReceived,
+        rules: GuardRules,
+        verdict: Verdict,
+    ) -> None:
+        who = event.sender_id
+        ttl = rules.warning_memory_days * 86400
+        count = await ctx.kv.incr(f"g:warn:{room}:{who}", ttl=ttl)
+        if count >= rules.warnings_before_kick:
+            verdict = Verdict(KICK, verdict.score, [*verdict.reasons, f"第{count}次警告"])
+            await self.kick(ctx, room, who, verdict, event.text, by="guard")
+            return
+        await audit(ctx.clock.now(), room, who, WARN, "guard", verdict, event.text)
+        reason = "、".join(verdict.reasons[:2])
+        name = event.sender_name or who
+        await ctx.reply(
+            f"@{name} 温馨提醒：{reason}。本群不允许广告和引流哦，"
+            f"再违规会被请出群（第{count}次提醒，共{rules.warnings_before_kick - 1}次）",
+            mentions=[who],
+        )
+
+    async def kick(
+        self,
+        ctx: Context,
+        room: str,
+        who: str,
+        verdict: Verdict,
+        text: str | None,
+        *,
+        by: str,
+    ) -> None:
+        reason = "、".join(verdict.reasons[:3]) or "违反群规"
+        now = ctx.clock.now()
+        await ctx.kick(room, who, reason)
+        await audit(now, room, who, KICK, by, verdict, text)
+        await ban(now, who, reason)
+        # The blacklist follows her: out of every other managed group she is in.
+        for stint in await RoomMembership.filter(contact_id=who, left_at__isnull=True):
+            other = stint.room_id
+            if other != room and await ctx.services.rooms.is_managed(ctx.event.account_id, other):
+                await ctx.kick(other, who, f"黑名单：{reason}")
+                await audit(now, other, who, KICK, by, verdict, None)
+        await self.notify(ctx, room, f"已将 {who} 移出群聊，原因：{reason}")
+
+    async def _joined(self, event: MemberJoined, ctx: Context) -> Flow | None:
+        banned = await GuardBan.get_or_none(contact_id=event.member_id)
+        if banned is None or event.member_id in self.self_ids:
+            return None
+        if not await ctx.services.rooms.is_managed(event.account_id, event.room):
+            return None
+        await ctx.kick(event.room, event.member_id, f"黑名单：{banned.reason}")
+        verdict = Verdict(KICK, 1.0, ["黑名单成员重新入群"])
+        await audit(ctx.clock.now(), event.room, event.member_id, KICK, "guard", verdict, None)
+        await self.notify(ctx, event.room, f"黑名单成员 {event.member_id} 重新入群，已移出")
+        return Flow.STOP  # no welcome for her
+
+    async def notify(self, ctx: Context, room: str, text: str) -> None:
+        info = await ctx.room_info(room)
+        rules = ctx.content.guard.for_room(room, info.topic if info else "")
+        if not rules.notify_admins:
+            return
+        settings = await ctx.room_settings(room)
+        admins = {info.owner_id} if info and info.owner_id else set()
+        admins |= set(settings.admins if settings else [])
+        topic = info.topic if info else room
+        for admin in sorted(a for a in admins if a and a not in self.self_ids):
+            await ctx.say(contact_id=admin, text=f"【群管家】「{topic}」：{text}")
+
+
+async def audit(
+    now: datetime,
+    room: str | None,
+    contact: str,
+    action: str,
+    by: str,
+    verdict: Verdict,
+    text: str | None,
+) -> None:
+    await GuardAudit.create(
+        at=now,
+        room_id=room,
+        contact_id=contact,
+        action=action,
+        by=by,
+        reasons="；".join(verdict.reasons),
+        score=verdict.score,
+        text=(text or "")[:2000] or None,
+    )
+
+
+async def ban(now: datetime, contact: str, reason: str) -> None:
+    await GuardBan.get_or_create(contact_id=contact, defaults={"reason": reason, "at": now})

@@ -1,0 +1,104 @@
+"""The group guard through the real dispatcher and the simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.models import GuardAudit, GuardBan
+from tests.harness import BotUnderTest
+
+
+def kinds(actions: list[dict[str, Any]]) -> list[str]:
+    return [a["action"] for a in actions]
+
+
+async def test_an_ad_is_warned_then_kicked_on_the_third_time() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "a", "b"])
+        (warning,) = await bot.says("b", "帮我砍一刀谢谢姐妹们", room="R1", name="小美")
+        assert warning["action"] == "say" and warning["mentions"] == ["b"]
+        assert warning["text"].startswith("@小美 温馨提醒") and "第1次" in warning["text"]
+        (second,) = await bot.says("b", "好物分享 http://xyz.top/p", room="R1")
+        assert "第2次" in second["text"]
+        done = await bot.says("b", "复制￥AbCd1234Xy￥打开淘宝", room="R1")
+        assert kinds(done)[0] == "kick" and done[0]["contact"] == "b"
+        assert "淘口令" in done[0]["reason"] and "第3次警告" in done[0]["reason"]
+        notice = [a for a in done if a["action"] == "say" and a["to"] == "o"]
+        assert notice and "孕妈交流群" in notice[0]["text"]  # the owner hears about it
+        actions = (
+            await GuardAudit.filter(contact_id="b").order_by("id").values_list("action", flat=True)
+        )
+        assert list(actions) == ["warn", "warn", "kick"]
+        row = await GuardAudit.filter(contact_id="b", action="kick").first()
+        assert row is not None and row.text == "复制￥AbCd1234Xy￥打开淘宝" and row.score > 0.6
+
+
+async def test_a_high_confidence_ad_is_kicked_at_once() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        done = await bot.says("b", "加我V❤信 mama88 日赚300", room="R1")
+        assert kinds(done)[0] == "kick"
+        assert await GuardBan.filter(contact_id="b").exists()
+
+
+async def test_the_blacklist_follows_the_spammer_into_other_groups() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o"])
+        bot.room("R2", "宝妈辅食群", owner="o", members=["o"])
+        await bot.join("R1", "x", "小花")
+        await bot.join("R2", "x", "小花")
+        await bot.tick("31s")
+        done = await bot.says("x", "宝妈在家刷单 日结", room="R1")
+        kicked = sorted(a["room"] for a in done if a["action"] == "kick")
+        assert kicked == ["R1", "R2"]
+        bot.world.rooms["R2"].members.append("x")  # someone invites her back
+        before = len(bot.actions)
+        await bot.join("R2", "x", "小花")
+        await bot.tick("31s")
+        again = bot.actions[before:]
+        assert [a["room"] for a in again if a["action"] == "kick"] == ["R2"]
+        assert not any(a["action"] == "say" and a["room"] == "R2" for a in again)  # no welcome
+
+
+async def test_a_spoofed_owner_name_gets_no_protection() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "x"])
+        assert await bot.says("o", "加我V❤信 mama88 团购", room="R1", name="群主") == []
+        done = await bot.says("x", "加我V❤信 mama88 团购", room="R1", name="群主")
+        assert kinds(done)[0] == "kick" and done[0]["contact"] == "x"
+
+
+async def test_protected_tags_and_the_allowlist() -> None:
+    from storage.models import GuardAllow
+
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "v", "w"])
+        await bot.app.tags.add("v", "VIP", source="admin")
+        await GuardAllow.create(contact_id="w", at=bot.clock.now())
+        assert kinds(await bot.says("v", "加我微信mama88", room="R1")) == []
+        assert kinds(await bot.says("w", "加我微信mama88", room="R1")) == []
+
+
+async def test_flooding_is_warned() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        said = []
+        for i in range(8):
+            said += await bot.says("b", f"看看我家宝宝第{i}张照片哈哈", room="R1")
+        assert [a for a in said if a["action"] == "say" and "刷屏" in a["text"]]
+
+
+async def test_mothers_talking_about_links_prices_and_wechat_are_left_alone() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        for text in [
+            "我微信步数今天两万，带娃真累",
+            "社区医院打疫苗要扫二维码登记吗",
+            "请月嫂一个月多少钱啊",
+            "群里发的优惠券怎么用",
+            "这款奶粉两百多一罐贵不贵",
+        ]:
+            done = await bot.says("b", text, room="R1")
+            assert "kick" not in kinds(done) and not any(
+                "温馨提醒" in a.get("text", "") for a in done
+            ), text
