@@ -52,9 +52,10 @@ def tokenizer() -> jieba.Tokenizer:
     return _tokenizer
 
 
-def words(text: str) -> list[str]:
-    """jieba words of the text, spaces dropped."""
-    return [w for w in tokenizer().lcut(text) if not w.isspace()]
+def words(text: str, hmm: bool = True) -> list[str]:
+    """jieba words of the text, spaces dropped. hmm=False skips the HMM pass for unknown
+    words: about twice as fast, for callers that only need a stable segmentation."""
+    return [w for w in tokenizer().lcut(text, HMM=hmm) if not w.isspace()]
 
 
 def word_boundaries(text: str) -> set[int]:

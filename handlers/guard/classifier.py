@@ -22,7 +22,7 @@ SPAM, HAM = "spam", "ham"
 def features(text: str) -> list[str]:
     folded = fold(text)
     grams = [folded[i : i + 2] for i in range(len(folded) - 1)]
-    tokens = [f"w:{w}" for w in words(folded) if len(w) > 1]
+    tokens = [f"w:{w}" for w in words(folded, hmm=False) if len(w) > 1]
     if not grams and folded:
         grams = [folded]
     return grams + tokens

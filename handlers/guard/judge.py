@@ -24,7 +24,6 @@ from pathlib import Path
 
 from bot.config import GuardRules
 from bot.events import MessageType
-from bot.text import words
 from handlers.guard.classifier import HAM, SPAM, NaiveBayes
 from handlers.guard.normalize import digits, fold
 
@@ -165,11 +164,12 @@ class Judge:
 
     @staticmethod
     def _blocked(text: str, folded: str, blocked: dict[str, float]) -> list[Hit]:
-        tokens = set(words(unicodedata.normalize("NFKC", text).casefold()))
+        """On the folded text, so "刷 单" and "刷❤单" count; fold() is cached, so the
+        words themselves are folded once."""
         hits = []
         for word, score in blocked.items():
             key = fold(word)
-            if word in tokens or (key and key in folded):
+            if key and key in folded:
                 hits.append(Hit(score, f"违禁词「{word}」"))
         return hits
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -88,6 +89,7 @@ def circled_digits(text: str) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=8192)
 def fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = circled_digits(text)
