@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import random
@@ -42,6 +43,7 @@ from bot.outbox import Outbox
 from bot.rooms import RoomDirectory
 from flows.dialog import DialogEngine, DialogHandler, DialogTimer
 from flows.stage_tracker import StageTracker
+from handlers.admin import AdminHandler
 from handlers.fallback import FallbackHandler
 from handlers.guard.handler import GuardHandler
 from handlers.guard.judge import Judge
@@ -52,6 +54,7 @@ from handlers.welcome import WelcomeBatcher, WelcomeHandler
 from storage.db import Database
 from storage.interactions import InteractionWriter
 from storage.kv import KV, make_kv
+from storage.models import GuardFeedback
 from storage.tags import TagChange, TagStore
 
 log = logging.getLogger(__name__)
@@ -112,14 +115,16 @@ class AppSettings:
 
 
 def default_handlers(self_ids: set[str], dialogs: DialogEngine, judge: Judge) -> list[Handler]:
-    """The chain, in order: bookkeeping, the group guard, privacy words (退订, 删除我的信息),
-    (admin commands: next), welcome, dialogs, keyword replies, fallback. Dialogs come before
+    """The chain, in order: bookkeeping, the group guard, admin commands, privacy words
+    (退订, 删除我的信息), welcome, dialogs, keyword replies, fallback. Dialogs come before
     keywords so an answer to her current question is read as an answer; they hand real
     questions to the keyword handler."""
     keywords = KeywordHandler()
+    guard = GuardHandler(judge, self_ids)
     return [
         RosterHandler(),
-        GuardHandler(judge, self_ids),
+        guard,
+        AdminHandler(guard, judge, self_ids),
         PrivacyHandler(),
         WelcomeHandler(self_ids),
         DialogHandler(dialogs, keywords),
@@ -164,9 +169,11 @@ class App:
         )
         self.self_ids = {ch.self_id for ch in channels.values()}
         self.dialogs = DialogEngine(config, content, self.outbox, self.tags)
+        # Its own copy of the trained model: admins' feedback changes it.
+        self.judge = copy.deepcopy(Judge.for_content(content.content_dir))
         self.dispatcher = Dispatcher(
             self.services,
-            default_handlers(self.self_ids, self.dialogs, Judge.for_content(content.content_dir)),
+            default_handlers(self.self_ids, self.dialogs, self.judge),
             self.interactions,
             self_ids=self.self_ids,
             dedupe_ttl=config.dispatcher.dedupe_ttl_seconds,
@@ -273,6 +280,8 @@ class App:
     async def open(self) -> None:
         """Storage up and pending work resumed; nothing consumes events yet."""
         await self.db.open()
+        for label, text in await GuardFeedback.all().order_by("id").values_list("label", "text"):
+            self.judge.model.learn(text, label)  # admins' #垃圾 / #正常 from earlier runs
         await self.outbox.resume()
 
     async def start_live(self) -> None:

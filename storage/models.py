@@ -230,6 +230,19 @@ class GuardAllow(Model):
         table = "guard_allow"
 
 
+class GuardFeedback(Model):
+    """Admins' #垃圾 / #正常: texts the model learns from, kept across restarts."""
+
+    id = fields.IntField(primary_key=True)
+    label = fields.CharField(max_length=8)  # spam | ham
+    text = fields.TextField()
+    by = fields.CharField(max_length=128)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "guard_feedback"
+
+
 ALL_MODELS = [
     Contact,
     Room,
@@ -245,4 +258,5 @@ ALL_MODELS = [
     GuardAudit,
     GuardBan,
     GuardAllow,
+    GuardFeedback,
 ]

@@ -1,0 +1,270 @@
+"""Group owners' and admins' commands, typed in the group chat.
+
+Commands start with # or / and have a Chinese name and an English alias (#踢 / #kick).
+The target is an @mention or a contact id. Permission is by contact id only: the room
+owner (from the channel), the room's configured admins and the super admins; a member
+renamed to the owner's name gets nothing. A non-admin gets one polite refusal, then her
+tries are ignored. Every action is audited and answered in the chat.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, time, timedelta
+
+from bot.events import Event, MessageReceived, MessageType
+from bot.handler import Context, Flow
+from handlers.guard.classifier import HAM, SPAM
+from handlers.guard.handler import GuardHandler, audit, ban
+from handlers.guard.judge import KICK, Judge, Verdict
+from storage.models import (
+    GuardAllow,
+    GuardAudit,
+    GuardBan,
+    GuardFeedback,
+    Interaction,
+    RoomMembership,
+)
+
+log = logging.getLogger(__name__)
+
+COMMANDS: dict[str, str] = {
+    "帮助": "help",
+    "help": "help",
+    "踢": "kick",
+    "kick": "kick",
+    "警告": "warn",
+    "warn": "warn",
+    "撤销警告": "unwarn",
+    "unwarn": "unwarn",
+    "拉黑": "ban",
+    "ban": "ban",
+    "解除拉黑": "unban",
+    "unban": "unban",
+    "白名单": "allow",
+    "allow": "allow",
+    "垃圾": "spam",
+    "spam": "spam",
+    "正常": "ham",
+    "ham": "ham",
+    "统计": "stats",
+    "stats": "stats",
+    "公告": "notice",
+    "notice": "notice",
+    "标签": "tag",
+    "tag": "tag",
+    "重载": "reload",
+    "reload": "reload",
+}
+
+HELP = """群管家命令（只有群主和管理员可用）：
+#踢 @某人 — 移出群聊
+#警告 @某人 原因 — 警告一次，累计3次移出
+#撤销警告 @某人
+#拉黑 @某人 — 移出并拉黑，所有群都不能再进
+#解除拉黑 @某人
+#白名单 @某人 — 群管家不再处理她的消息
+#垃圾 内容 / #正常 内容 — 教群管家认广告
+#统计 — 今天和近7天的群数据
+#公告 内容 — 发一条群公告
+#标签 @某人 标签
+#重载 — 重新加载内容配置"""
+
+NOTHING = Verdict("pass", 0.0)
+_COMMAND = re.compile(r"^[#/＃]\s*(\S+)\s*(.*)$", re.DOTALL)
+_MENTION_TEXT = re.compile(r"@\S+[\s\u2005]?")
+
+
+class AdminHandler:
+    name = "admin"
+
+    def __init__(self, guard: GuardHandler, judge: Judge, self_ids: set[str]) -> None:
+        self.guard = guard
+        self.judge = judge
+        self.self_ids = self_ids
+
+    async def handle(self, event: Event, ctx: Context) -> Flow | None:
+        if not isinstance(event, MessageReceived) or event.room is None:
+            return None
+        if event.type is not MessageType.TEXT:
+            return None
+        match = _COMMAND.match(event.text.strip())
+        if match is None:
+            return None
+        word, rest = match.group(1), match.group(2).strip()
+        command = COMMANDS.get(word.casefold())
+        room = event.room
+        if not await self.is_admin(ctx, room, event.sender_id):
+            if command is None:
+                return None  # "#话题" from a member is just a message
+            key = f"admin:refused:{room}:{event.sender_id}"
+            if await ctx.kv.set_if_absent(key, "1", ttl=86400):
+                await ctx.reply("抱歉，这个命令只有群主和管理员可以用哦🙏", [event.sender_id])
+            return Flow.STOP
+        if command is None:
+            await ctx.reply(f"没有“{word}”这个命令，发 #帮助 看看能用的命令～")
+            return Flow.STOP
+        await getattr(self, f"_{command}")(event, ctx, room, rest)
+        return Flow.STOP
+
+    async def is_admin(self, ctx: Context, room: str, contact: str) -> bool:
+        if contact in ctx.services.config.bot.super_admins:
+            return True
+        info = await ctx.room_info(room)
+        if info is not None and info.owner_id == contact:
+            return True
+        settings = await ctx.room_settings(room)
+        return settings is not None and contact in settings.admins
+
+    def _target(self, event: MessageReceived, rest: str) -> tuple[str | None, str]:
+        """The @mentioned contact (or a contact id written first), and the words after."""
+        others = [m for m in event.mentions if m not in self.self_ids]
+        text = _MENTION_TEXT.sub(" ", rest).strip()
+        if others:
+            return others[0], text
+        parts = text.split(maxsplit=1)
+        if parts:
+            return parts[0], parts[1] if len(parts) > 1 else ""
+        return None, ""
+
+    async def _need_target(self, event: MessageReceived, ctx: Context, rest: str) -> str | None:
+        target, _ = self._target(event, rest)
+        if target is None:
+            await ctx.reply("请@要处理的人，比如：#踢 @某某")
+        return target
+
+    # ------------------------------------------------------------------ commands
+
+    async def _help(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        await ctx.reply(HELP)
+
+    async def _kick(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        target = await self._need_target(event, ctx, rest)
+        if target is None:
+            return
+        _, reason = self._target(event, rest)
+        now = ctx.clock.now()
+        verdict = Verdict(KICK, 1.0, [reason or "管理员移出"])
+        await ctx.kick(room, target, reason or "管理员移出")
+        await audit(now, room, target, "kick", event.sender_id, verdict, None)
+        await ctx.reply(f"已将 {target} 移出群聊")
+
+    async def _warn(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        target = await self._need_target(event, ctx, rest)
+        if target is None:
+            return
+        _, reason = self._target(event, rest)
+        rules = ctx.content.guard.for_room(room)
+        count = await ctx.kv.incr(f"g:warn:{room}:{target}", ttl=rules.warning_memory_days * 86400)
+        verdict = Verdict("warn", 1.0, [reason or "管理员警告"])
+        await audit(ctx.clock.now(), room, target, "warn", event.sender_id, verdict, None)
+        if count >= rules.warnings_before_kick:
+            await self.guard.kick(ctx, room, target, verdict, None, by=event.sender_id)
+            await ctx.reply(f"{target} 已累计{count}次警告，已移出群聊")
+            return
+        allowed = rules.warnings_before_kick - 1
+        await ctx.reply(f"⚠️ 警告：{reason or '请遵守群规'}（第{count}次，共{allowed}次）", [target])
+
+    async def _unwarn(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        target = await self._need_target(event, ctx, rest)
+        if target is None:
+            return
+        await ctx.kv.delete(f"g:warn:{room}:{target}")
+        await audit(
+            ctx.clock.now(), room, target, "unwarn", event.sender_id, Verdict("pass", 0), None
+        )
+        await ctx.reply(f"已撤销 {target} 的警告")
+
+    async def _ban(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        target = await self._need_target(event, ctx, rest)
+        if target is None:
+            return
+        _, reason = self._target(event, rest)
+        verdict = Verdict(KICK, 1.0, [reason or "管理员拉黑"])
+        await ban(ctx.clock.now(), target, reason or "管理员拉黑")
+        await audit(ctx.clock.now(), room, target, "ban", event.sender_id, verdict, None)
+        await self.guard.kick(ctx, room, target, verdict, None, by=event.sender_id)
+        await ctx.reply(f"已将 {target} 拉黑，所有群都不能再进")
+
+    async def _unban(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        target = await self._need_target(event, ctx, rest)
+        if target is None:
+            return
+        lifted = await GuardBan.filter(contact_id=target).delete()
+        await audit(
+            ctx.clock.now(), room, target, "unban", event.sender_id, Verdict("pass", 0), None
+        )
+        await ctx.reply(f"已解除 {target} 的拉黑" if lifted else f"{target} 不在黑名单里")
+
+    async def _allow(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        target = await self._need_target(event, ctx, rest)
+        if target is None:
+            return
+        await GuardAllow.get_or_create(contact_id=target, defaults={"at": ctx.clock.now()})
+        await audit(
+            ctx.clock.now(), room, target, "allow", event.sender_id, Verdict("pass", 0), None
+        )
+        await ctx.reply(f"已把 {target} 加入白名单")
+
+    async def _learn(self, event: MessageReceived, ctx: Context, rest: str, label: str) -> None:
+        text = rest.strip()
+        if not text:
+            await ctx.reply("请在命令后面附上内容，比如：#垃圾 加我V看朋友圈")
+            return
+        await GuardFeedback.create(
+            label=label, text=text[:2000], by=event.sender_id, at=ctx.clock.now()
+        )
+        self.judge.model.learn(text, label)
+        await ctx.reply(
+            "收到，已经记住这类内容是广告了" if label == SPAM else "收到，以后不会再误判这类内容"
+        )
+
+    async def _spam(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        await self._learn(event, ctx, rest, SPAM)
+
+    async def _ham(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        await self._learn(event, ctx, rest, HAM)
+
+    async def _notice(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        if not rest:
+            await ctx.reply("请在命令后面写公告内容，比如：#公告 今晚8点直播")
+            return
+        await ctx.reply(f"📢 群公告\n{rest}")
+
+    async def _tag(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        target, tag = self._target(event, rest)
+        if target is None or not tag:
+            await ctx.reply("用法：#标签 @某人 标签")
+            return
+        await ctx.add_tag(target, tag, source="admin", detail=event.sender_id)
+        await ctx.reply(f"已给 {target} 打上标签「{tag}」")
+
+    async def _reload(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        reload = getattr(ctx.services.content, "reload", None)
+        problems = reload() if reload else ["reload is not available"]
+        await ctx.reply(
+            "内容已重新加载✅" if not problems else "内容有错误，仍在用旧内容：\n" + problems[0]
+        )
+
+    async def _stats(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        if ctx.services.interactions is not None:
+            await ctx.services.interactions.flush()
+        now = ctx.clock.now()
+        today = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+        week = today - timedelta(days=6)
+        lines = ["📊 群数据"]
+        for label, start in (("今天", today), ("近7天", week)):
+            messages = Interaction.filter(room_id=room, kind="message", at__gte=start)
+            count = await messages.count()
+            active = len(set(await messages.values_list("contact_id", flat=True)))
+            joins = await RoomMembership.filter(room_id=room, joined_at__gte=start).count()
+            leaves = await RoomMembership.filter(room_id=room, left_at__gte=start).count()
+            audits = GuardAudit.filter(room_id=room, at__gte=start)
+            warnings = await audits.filter(action="warn").count()
+            kicks = await audits.filter(action="kick").count()
+            lines.append(
+                f"{label}：消息{count}条，活跃{active}人，进群{joins}人，退群{leaves}人，"
+                f"警告{warnings}次，移出{kicks}人"
+            )
+        await ctx.reply("\n".join(lines))

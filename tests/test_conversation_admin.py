@@ -1,0 +1,109 @@
+"""Admin commands in the group chat, through the real dispatcher and the simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.models import GuardAudit, GuardBan, GuardFeedback
+from tests.harness import BotUnderTest
+
+
+def says(actions: list[dict[str, Any]]) -> list[str]:
+    return [a["text"] for a in actions if a["action"] == "say"]
+
+
+def group(bot: BotUnderTest) -> None:
+    bot.room("R1", "孕妈交流群", owner="o", members=["o", "b", "c"])
+    bot.world.add_contact("o", "群主")
+
+
+async def test_help_and_unknown_commands_for_admins() -> None:
+    async with BotUnderTest() as bot:
+        group(bot)
+        (help_text,) = says(await bot.says("o", "#帮助", room="R1"))
+        assert "#踢" in help_text and "#统计" in help_text
+        (same,) = says(await bot.says("o", "/help", room="R1"))
+        assert same == help_text
+        (hint,) = says(await bot.says("o", "#飞起", room="R1"))
+        assert "#帮助" in hint
+
+
+async def test_members_get_one_polite_refusal_and_a_spoofed_name_gets_nothing() -> None:
+    async with BotUnderTest() as bot:
+        group(bot)
+        (refusal,) = await bot.says("x", "#踢 c", room="R1", name="群主")  # renamed as 群主
+        assert "只有群主和管理员" in refusal["text"] and refusal["mentions"] == ["x"]
+        assert await bot.says("x", "#踢 c", room="R1") == []  # ignored from now on
+        assert bot.of("kick") == []
+        chat = await bot.says("b", "#今天的话题 宝宝辅食", room="R1")  # not a command
+        assert not any("只有群主" in t for t in says(chat))
+
+
+async def test_kick_warn_and_tag() -> None:
+    async with BotUnderTest() as bot:
+        group(bot)
+        done = await bot.says("o", "#踢 @小蓝", room="R1", mentions=["c"])
+        assert [a["contact"] for a in done if a["action"] == "kick"] == ["c"]
+        row = await GuardAudit.get(contact_id="c", action="kick")
+        assert row.by == "o"
+        (warning,) = says(await bot.says("o", "#警告 @小美 不要发链接", room="R1", mentions=["b"]))
+        assert "不要发链接" in warning and "第1次" in warning
+        await bot.says("o", "#warn b 第二次", room="R1")
+        done = await bot.says("o", "#警告 b 第三次", room="R1")
+        assert [a["contact"] for a in done if a["action"] == "kick"] == ["b"]
+        done = await bot.says("o", "#标签 @小美 高意向", room="R1", mentions=["b"])
+        assert [(a["tag"], a["source"]) for a in done if a["action"] == "tag"] == [
+            ("高意向", "admin")
+        ]
+
+
+async def test_ban_follows_her_and_unban_lifts_it() -> None:
+    async with BotUnderTest() as bot:
+        group(bot)
+        bot.room("R2", "宝妈辅食群", owner="o", members=["o"])
+        await bot.join("R2", "c", "小蓝")
+        await bot.tick("31s")
+        done = await bot.says("o", "#拉黑 @小蓝 卖货", room="R1", mentions=["c"])
+        assert sorted(a["room"] for a in done if a["action"] == "kick") == ["R1", "R2"]
+        assert await GuardBan.filter(contact_id="c").exists()
+        (lifted,) = says(await bot.says("o", "#解除拉黑 c", room="R1"))
+        assert "已解除" in lifted
+        bot.world.rooms["R2"].members.append("c")
+        before = len(bot.actions)
+        await bot.join("R2", "c", "小蓝")
+        assert not [a for a in bot.actions[before:] if a["action"] == "kick"]
+
+
+async def test_allowlist_and_feedback_teach_the_guard() -> None:
+    async with BotUnderTest() as bot:
+        group(bot)
+        await bot.says("o", "#白名单 @小美", room="R1", mentions=["b"])
+        assert [
+            a for a in await bot.says("b", "加我微信mama88", room="R1") if a["action"] != "tag"
+        ] == []
+        text = "周末亲子手工课报名啦 名额有限 先到先得"
+        before = bot.app.judge.model.spam_probability(text)
+        for _ in range(3):
+            await bot.says("o", f"#垃圾 {text}", room="R1")
+        assert bot.app.judge.model.spam_probability(text) > before
+        assert await GuardFeedback.filter(label="spam").count() == 3
+        (answer,) = says(await bot.says("o", "#正常 宝宝几个月可以吃米粉", room="R1"))
+        assert "不会再误判" in answer
+
+
+async def test_notice_and_stats_with_the_right_numbers() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o"])
+        await bot.join("R1", "b", "小美")
+        await bot.join("R1", "c", "小蓝")
+        await bot.tick("31s")
+        await bot.says("b", "大家好呀", room="R1")
+        await bot.says("b", "宝宝今天会翻身了", room="R1")
+        await bot.says("c", "帮我砍一刀谢谢姐妹们", room="R1")  # warned by the guard
+        await bot.says("o", "#踢 c", room="R1")  # kicked: leaves
+        (notice,) = says(await bot.says("o", "#公告 今晚8点直播", room="R1"))
+        assert notice == "📢 群公告\n今晚8点直播"
+        (stats,) = says(await bot.says("o", "#统计", room="R1"))
+        # messages: b×2, c×1, o: #踢, #公告, #统计 = 6 from 3 members.
+        assert "今天：消息6条，活跃3人，进群2人，退群1人，警告1次，移出1人" in stats
+        assert "近7天：消息6条" in stats
