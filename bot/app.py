@@ -124,7 +124,7 @@ def default_handlers(self_ids: set[str], dialogs: DialogEngine, judge: Judge) ->
     return [
         RosterHandler(),
         guard,
-        AdminHandler(guard, judge, self_ids),
+        AdminHandler(guard, judge, self_ids, dialogs),
         PrivacyHandler(),
         WelcomeHandler(self_ids),
         DialogHandler(dialogs, keywords),

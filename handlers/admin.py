@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta
 
 from bot.events import Event, MessageReceived, MessageType
 from bot.handler import Context, Flow
+from flows.dialog import DialogEngine
 from handlers.guard.classifier import HAM, SPAM
 from handlers.guard.handler import GuardHandler, audit, ban
 from handlers.guard.judge import KICK, Judge, Verdict
@@ -56,6 +57,8 @@ COMMANDS: dict[str, str] = {
     "tag": "tag",
     "重载": "reload",
     "reload": "reload",
+    "问询": "ask",
+    "ask": "ask",
 }
 
 HELP = """群管家命令（只有群主和管理员可用）：
@@ -69,7 +72,8 @@ HELP = """群管家命令（只有群主和管理员可用）：
 #统计 — 今天和近7天的群数据
 #公告 内容 — 发一条群公告
 #标签 @某人 标签
-#重载 — 重新加载内容配置"""
+#重载 — 重新加载内容配置
+#问询 @某人 [对话名] — 私聊她完善资料（默认 intake）"""
 
 NOTHING = Verdict("pass", 0.0)
 _COMMAND = re.compile(r"^[#/＃]\s*(\S+)\s*(.*)$", re.DOTALL)
@@ -79,10 +83,17 @@ _MENTION_TEXT = re.compile(r"@\S+[\s\u2005]?")
 class AdminHandler:
     name = "admin"
 
-    def __init__(self, guard: GuardHandler, judge: Judge, self_ids: set[str]) -> None:
+    def __init__(
+        self,
+        guard: GuardHandler,
+        judge: Judge,
+        self_ids: set[str],
+        dialogs: DialogEngine | None = None,
+    ) -> None:
         self.guard = guard
         self.judge = judge
         self.self_ids = self_ids
+        self.dialogs = dialogs
 
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
         if not isinstance(event, MessageReceived) or event.room is None:
@@ -245,6 +256,22 @@ class AdminHandler:
         problems = reload() if reload else ["reload is not available"]
         await ctx.reply(
             "内容已重新加载✅" if not problems else "内容有错误，仍在用旧内容：\n" + problems[0]
+        )
+
+    async def _ask(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+        """Start a dialog with her by DM (the intake unless another dialog id is given)."""
+        target, dialog_id = self._target(event, rest)
+        if target is None:
+            await ctx.reply("用法：#问询 @某人 [对话名]")
+            return
+        spec = ctx.content.dialogs.get(dialog_id or "intake")
+        if spec is None or self.dialogs is None:
+            await ctx.reply(f"没有叫“{dialog_id or 'intake'}”的对话，请检查 dialogs.toml")
+            return
+        started = await self.dialogs.start_from_job(spec, target, event.account_id, ctx.clock.now())
+        await audit(ctx.clock.now(), room, target, "ask", event.sender_id, NOTHING, spec.id)
+        await ctx.reply(
+            f"已私聊 {target} 完善资料" if started else f"{target} 已经在对话中，或者资料已经齐全"
         )
 
     async def _stats(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:

@@ -107,3 +107,17 @@ async def test_notice_and_stats_with_the_right_numbers() -> None:
         # messages: b×2, c×1, o: #踢, #公告, #统计 = 6 from 3 members.
         assert "今天：消息6条，活跃3人，进群2人，退群1人，警告1次，移出1人" in stats
         assert "近7天：消息6条" in stats
+
+
+async def test_an_admin_can_start_the_intake_for_a_member() -> None:
+    async with BotUnderTest() as bot:
+        group(bot)
+        done = await bot.says("o", "#问询 @小美", room="R1", mentions=["b"])
+        (answer,) = [a["text"] for a in done if a["action"] == "say" and a["room"] == "R1"]
+        assert "已私聊" in answer
+        (question,) = bot.said_to("b")
+        assert "预产期" in question["text"] and question["room"] is None
+        done = await bot.says("b", "孕20周")
+        assert [a["tag"] for a in done if a["action"] == "tag"] == ["阶段:孕中期"]
+        (again,) = says(await bot.says("o", "#问询 b", room="R1"))
+        assert "已经在对话中" in again
