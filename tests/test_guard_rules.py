@@ -96,3 +96,11 @@ def test_spam_check_prints_one_contract_line_per_text(capsys) -> None:  # type: 
     assert lines[0]["verdict"] == "kick" and "留微信号/QQ号" in lines[0]["reasons"]
     assert lines[1] == {"verdict": "pass", "score": 0.0, "reasons": []}
     assert all(0.0 <= line["score"] <= 1.0 for line in lines)
+
+
+def test_a_mother_reporting_a_scam_is_not_taken_for_the_scammer() -> None:
+    rules = GuardRules(blocked_words={"日赚": 0.8}, classifier=False)
+    report = "有个宝妈群里的人拉我做兼职，说每天一小时日赚两百，我总觉得不对"
+    assert verdict(report, rules)[0] == "pass"
+    assert verdict("想在家日赚三百吗", rules)[0] == "warn"  # the ad's own question form
+    assert verdict("日赚三百靠谱吗 加我V mama88", rules)[0] == "kick"  # a contact: no excuse
