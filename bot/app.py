@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import os
 import random
@@ -169,8 +168,8 @@ class App:
         )
         self.self_ids = {ch.self_id for ch in channels.values()}
         self.dialogs = DialogEngine(config, content, self.outbox, self.tags)
-        # Its own copy of the trained model: admins' feedback changes it.
-        self.judge = copy.deepcopy(Judge.for_content(content.content_dir))
+        # The trained model is shared until admins' feedback changes it (copy on learn).
+        self.judge = Judge(Judge.for_content(content.content_dir).model, shared=True)
         self.dispatcher = Dispatcher(
             self.services,
             default_handlers(self.self_ids, self.dialogs, self.judge),
@@ -281,7 +280,7 @@ class App:
         """Storage up and pending work resumed; nothing consumes events yet."""
         await self.db.open()
         for label, text in await GuardFeedback.all().order_by("id").values_list("label", "text"):
-            self.judge.model.learn(text, label)  # admins' #垃圾 / #正常 from earlier runs
+            self.judge.learn(text, label)  # admins' #垃圾 / #正常 from earlier runs
         await self.outbox.resume()
 
     async def start_live(self) -> None:

@@ -37,6 +37,12 @@ def strip_punctuation(text: str) -> str:
     return text[start:end]
 
 
+def as_word(text: str) -> str:
+    """A whole message as a word to compare: normalised, punctuation around it dropped
+    ("跳过！" -> "跳过", "ＴＤ" -> "td")."""
+    return strip_punctuation(normalize(text))
+
+
 def _is_edge(char: str) -> bool:
     return char.isspace() or unicodedata.category(char)[0] in "PSZ"
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,8 +25,10 @@ import cn2an
 from bot.config import DialogSpec, DialogStep
 from bot.events import Event, FriendRequest, MessageReceived, MessageType
 from bot.handler import Context, Flow
+from bot.text import as_word
 from flows import cities
 from flows.stage import parse_stage
+from handlers.welcome import render
 from storage import privacy
 from storage.models import Contact, DialogState, Profile
 
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_EDGE = re.compile(r"^[\s\W_]+|[\s\W_]+$")
 _NEGATED = re.compile(r"^(?:不是|并不是|不算)")
 _AGE_UNIT = re.compile(r"(?:个)?(?:月|岁|天|周|多月)")
 _PARTICLES = re.compile(r"[啊呀哦噢啦吧呢嘛的了哈呐~～]+$")
@@ -73,10 +73,6 @@ _NO: tuple[str, ...] = (
 )
 
 
-def _plain(text: str) -> str:
-    return _EDGE.sub("", unicodedata.normalize("NFKC", text).casefold())
-
-
 @dataclass
 class Answer:
     value: str
@@ -85,7 +81,7 @@ class Answer:
 
 def read_answer(step: DialogStep, text: str, today: Any, bounds: Any = None) -> Answer | None:
     """The step's parser over her text; None when it cannot be read."""
-    plain = _plain(text)
+    plain = as_word(text)
     if not plain:
         return None
     if step.parser == "stage_date":
@@ -111,7 +107,7 @@ def read_answer(step: DialogStep, text: str, today: Any, bounds: Any = None) -> 
         best: tuple[int, str] | None = None
         for value, words in step.choices.items():
             for word in [value, *words]:
-                w = _plain(word)
+                w = as_word(word)
                 if not w:
                     continue
                 for found in re.finditer(re.escape(w), plain):
@@ -274,7 +270,7 @@ class DialogEngine:
             account_id=account_id,
             room_id=None,
             contact_id=contact_id,
-            text=text.replace("{name}", name).replace("{bot}", self.config.bot.name),
+            text=render(text, {"name": name, "bot": self.config.bot.name}),
             dedupe_key=f"dialog-start:{spec.id}:{contact_id}:{now.isoformat()}",
         )
         log.info("dialog %s started by a job", spec.id)
@@ -291,16 +287,16 @@ class DialogEngine:
         if spec is None or state.step >= len(spec.steps):
             await state.delete()  # the dialog was removed from content/
             return False
-        plain = _plain(event.text)
+        plain = as_word(event.text)
         dialogs = ctx.content.dialogs
-        if plain in {_plain(w) for w in dialogs.cancel_words}:
+        if plain in {as_word(w) for w in dialogs.cancel_words}:
             await state.delete()
             await self._closed(state, ctx.clock.now())
             if spec.cancelled:
                 await ctx.reply(self._fill(spec.cancelled, ctx))
             log.info("dialog %s cancelled at step %s", spec.id, spec.steps[state.step].id)
             return True
-        if plain in {_plain(w) for w in dialogs.skip_words}:
+        if plain in {as_word(w) for w in dialogs.skip_words}:
             await self._advance(spec, state, ctx)
             return True
         step = spec.steps[state.step]
@@ -407,7 +403,7 @@ class DialogEngine:
                 continue
             contact = await Contact.get_or_none(contact_id=state.contact_id)
             name = contact.name if contact else ""
-            text = spec.reminder.replace("{bot}", self.config.bot.name).replace("{name}", name)
+            text = render(spec.reminder, {"name": name, "bot": self.config.bot.name})
             await self.outbox.say(
                 account_id=state.account_id,
                 room_id=None,
@@ -424,7 +420,7 @@ class DialogEngine:
     def _fill(self, template: str, ctx: Context) -> str:
         event = ctx.event
         name = getattr(event, "sender_name", "") or getattr(event, "requester_name", "")
-        return template.replace("{name}", name).replace("{bot}", self.config.bot.name)
+        return render(template, {"name": name, "bot": self.config.bot.name})
 
 
 class DialogHandler:
@@ -449,11 +445,11 @@ class DialogHandler:
             return None
         if await self.engine.on_message(event, ctx, self._answer_question):
             return Flow.STOP
-        plain = _plain(event.text)
+        plain = as_word(event.text)
         for spec in ctx.content.dialogs.dialogs:
             if (
                 spec.trigger == "keyword"
-                and plain in {_plain(k) for k in spec.keywords}
+                and plain in {as_word(k) for k in spec.keywords}
                 and await self.engine.start(spec, ctx, event.sender_id)
             ):
                 return Flow.STOP

@@ -139,11 +139,14 @@ class AdminHandler:
             return parts[0], parts[1] if len(parts) > 1 else ""
         return None, ""
 
-    async def _need_target(self, event: MessageReceived, ctx: Context, rest: str) -> str | None:
-        target, _ = self._target(event, rest)
+    async def _need_target(
+        self, event: MessageReceived, ctx: Context, rest: str
+    ) -> tuple[str | None, str]:
+        """The target and the words after it; asks for an @mention when there is none."""
+        target, words = self._target(event, rest)
         if target is None:
             await ctx.reply("请@要处理的人，比如：#踢 @某某")
-        return target
+        return target, words
 
     # ------------------------------------------------------------------ commands
 
@@ -151,10 +154,9 @@ class AdminHandler:
         await ctx.reply(HELP)
 
     async def _kick(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
-        target = await self._need_target(event, ctx, rest)
+        target, reason = await self._need_target(event, ctx, rest)
         if target is None:
             return
-        _, reason = self._target(event, rest)
         now = ctx.clock.now()
         verdict = Verdict(KICK, 1.0, [reason or "管理员移出"])
         await ctx.kick(room, target, reason or "管理员移出")
@@ -162,10 +164,9 @@ class AdminHandler:
         await ctx.reply(f"已将 {target} 移出群聊")
 
     async def _warn(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
-        target = await self._need_target(event, ctx, rest)
+        target, reason = await self._need_target(event, ctx, rest)
         if target is None:
             return
-        _, reason = self._target(event, rest)
         rules = ctx.content.guard.for_room(room)
         count = await ctx.kv.incr(f"g:warn:{room}:{target}", ttl=rules.warning_memory_days * 86400)
         verdict = Verdict("warn", 1.0, [reason or "管理员警告"])
@@ -178,7 +179,7 @@ class AdminHandler:
         await ctx.reply(f"⚠️ 警告：{reason or '请遵守群规'}（第{count}次，共{allowed}次）", [target])
 
     async def _unwarn(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
-        target = await self._need_target(event, ctx, rest)
+        target, _ = await self._need_target(event, ctx, rest)
         if target is None:
             return
         await ctx.kv.delete(f"g:warn:{room}:{target}")
@@ -188,10 +189,9 @@ class AdminHandler:
         await ctx.reply(f"已撤销 {target} 的警告")
 
     async def _ban(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
-        target = await self._need_target(event, ctx, rest)
+        target, reason = await self._need_target(event, ctx, rest)
         if target is None:
             return
-        _, reason = self._target(event, rest)
         verdict = Verdict(KICK, 1.0, [reason or "管理员拉黑"])
         await ban(ctx.clock.now(), target, reason or "管理员拉黑")
         await audit(ctx.clock.now(), room, target, "ban", event.sender_id, verdict, None)
@@ -199,7 +199,7 @@ class AdminHandler:
         await ctx.reply(f"已将 {target} 拉黑，所有群都不能再进")
 
     async def _unban(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
-        target = await self._need_target(event, ctx, rest)
+        target, _ = await self._need_target(event, ctx, rest)
         if target is None:
             return
         lifted = await GuardBan.filter(contact_id=target).delete()
@@ -209,7 +209,7 @@ class AdminHandler:
         await ctx.reply(f"已解除 {target} 的拉黑" if lifted else f"{target} 不在黑名单里")
 
     async def _allow(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
-        target = await self._need_target(event, ctx, rest)
+        target, _ = await self._need_target(event, ctx, rest)
         if target is None:
             return
         await GuardAllow.get_or_create(contact_id=target, defaults={"at": ctx.clock.now()})
@@ -226,7 +226,7 @@ class AdminHandler:
         await GuardFeedback.create(
             label=label, text=text[:2000], by=event.sender_id, at=ctx.clock.now()
         )
-        self.judge.model.learn(text, label)
+        self.judge.learn(text, label)
         await ctx.reply(
             "收到，已经记住这类内容是广告了" if label == SPAM else "收到，以后不会再误判这类内容"
         )

@@ -7,11 +7,9 @@ answered.
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
 from bot.events import Event, MessageReceived, MessageType
 from bot.handler import Context, Flow
+from bot.text import as_word
 from storage import privacy
 
 OPT_OUT = {"退订", "td", "取消订阅", "不要再推送", "别再推送了", "unsubscribe"}
@@ -20,7 +18,6 @@ FORGET = {"删除我的信息", "删除我的资料", "删除我的数据", "注
 CONFIRM = {"确认删除"}
 CONFIRM_SECONDS = 600
 
-_EDGE = re.compile(r"^[\s\W_]+|[\s\W_]+$")
 
 OPTED_OUT = (
     "已为你退订推送，之后不会再主动给你发营销内容了🌷 有问题随时问我，回复“恢复订阅”可重新接收。"
@@ -35,10 +32,6 @@ ASK_CONFIRM = (
 FORGOTTEN = "已删除你的全部资料🙏 聊天里的记录已匿名化。以后有需要随时再找我。"
 
 
-def _plain(text: str) -> str:
-    return _EDGE.sub("", unicodedata.normalize("NFKC", text).casefold())
-
-
 class PrivacyHandler:
     name = "privacy"
 
@@ -47,7 +40,7 @@ class PrivacyHandler:
             return None
         if event.type is not MessageType.TEXT:
             return None
-        word = _plain(event.text)
+        word = as_word(event.text)
         contact = event.sender_id
         now = ctx.clock.now()
         confirm_key = f"privacy:forget:{event.account_id}:{contact}"

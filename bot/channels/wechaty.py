@@ -214,6 +214,7 @@ class WechatyChannel(Channel):
         self.self_id = ""
         self.host, self.port = parse_endpoint(endpoint)
         self.token = token
+        self._metadata = {"authorization": f"Wechaty {token}"}
         self.clock = clock
         self.tls = uses_tls(token, tls)
         self.tls_ca_file = tls_ca_file
@@ -258,7 +259,7 @@ class WechatyChannel(Channel):
         if self._grpc is not None:
             self._grpc.close()
         self._grpc = _TokenChannel(self.host, self.port, self.token, ssl=ssl_context, config=config)
-        metadata = {"authorization": f"Wechaty {self.token}"}
+        metadata = self._metadata
         # The event stream lives for hours: it must not get the per-call deadline.
         self._event_stub = PuppetStub(self._grpc, metadata=metadata)
         return PuppetStub(self._grpc, timeout=self.options.call_timeout_seconds, metadata=metadata)
@@ -376,7 +377,7 @@ class WechatyChannel(Channel):
             grpclib.const.Cardinality.UNARY_STREAM,
             pb.EventRequest,
             pb.EventResponse,
-            metadata={"authorization": f"Wechaty {self.token}"},
+            metadata=self._metadata,
         ) as stream:
             await stream.send_message(pb.EventRequest(), end=True)
             self.sessions += 1

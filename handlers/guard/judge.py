@@ -15,6 +15,7 @@ little. `warn_at` and `kick_at` turn it into a verdict.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import unicodedata
@@ -65,8 +66,16 @@ _SOFT_ASK = re.compile(r"私我|私聊我|看我朋友圈|看我头像|有需要
 
 
 class Judge:
-    def __init__(self, model: NaiveBayes | None = None) -> None:
+    def __init__(self, model: NaiveBayes | None = None, *, shared: bool = False) -> None:
         self.model = model or NaiveBayes()
+        self._shared = shared  # the model is also used by others: copy before learning
+
+    def learn(self, text: str, label: str) -> None:
+        """Admin feedback (#垃圾 / #正常). A shared model is copied first, once."""
+        if self._shared:
+            self.model = copy.deepcopy(self.model)
+            self._shared = False
+        self.model.learn(text, label)
 
     @classmethod
     def for_content(cls, content_dir: Path) -> Judge:
