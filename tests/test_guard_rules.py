@@ -9,6 +9,7 @@ import pytest
 from bot.cli import main
 from bot.config import GuardRules
 from bot.events import MessageType
+from handlers.guard.classifier import NaiveBayes
 from handlers.guard.judge import Hit, Judge
 from handlers.guard.normalize import digits, fold
 from tests.harness import REPO
@@ -104,3 +105,53 @@ def test_a_mother_reporting_a_scam_is_not_taken_for_the_scammer() -> None:
     assert verdict(report, rules)[0] == "pass"
     assert verdict("想在家日赚三百吗", rules)[0] == "warn"  # the ad's own question form
     assert verdict("日赚三百靠谱吗 加我V mama88", rules)[0] == "kick"  # a contact: no excuse
+
+
+class Leaning(NaiveBayes):
+    """A model that answers one probability, to test how the judge weighs it."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    @property
+    def trained(self) -> bool:
+        return True
+
+    def spam_probability(self, text: str) -> float:
+        return self.p
+
+
+def test_v_me_and_add_to_get_are_solicitation_but_her_own_story_is_not() -> None:
+    assert verdict("兼职 一单一结 V我")[0] == "warn"
+    assert verdict("加vx领小样")[0] == "warn"
+    assert verdict("加我领 宝宝疫苗时间表")[0] == "warn"
+    assert verdict("蚕丝面膜 微❤ party_mm")[0] == "kick"
+    assert verdict("收旧衣服 加V")[0] == "warn"
+    for text in [
+        "超市里的试吃辅食，销售一直让我加她微信，我没加",
+        "月嫂走之前让我加微信",
+        "群里不方便发，加你微信我把体检单发你看看",
+        "拼多多砍一刀的别找我了哈哈",
+    ]:
+        assert "招揽加微信/QQ" not in verdict(text)[1], text
+        assert "引导私聊" not in verdict(text)[1], text
+
+
+def test_a_call_to_get_in_touch_needs_the_model_to_lean_towards_an_ad() -> None:
+    rules = GuardRules(classifier=True)
+    soft = "月嫂有档期 有需要的宝妈私我"
+    assert Judge(Leaning(0.7)).judge(soft, rules).verdict == "warn"
+    assert Judge(Leaning(0.5)).judge(soft, rules).verdict == "pass"
+    assert Judge(Leaning(0.7)).judge("月嫂有档期", rules).verdict == "pass"
+    assert Judge(Leaning(0.97)).judge("月嫂有档期", rules).verdict == "warn"  # model alone
+
+
+def test_the_model_alone_does_not_act_on_a_question_to_the_group() -> None:
+    rules = GuardRules(classifier=True)
+    model = Leaning(0.99)
+    assert Judge(model).judge("儿童保险一年几百块，能报门诊吗", rules).verdict == "pass"
+    assert Judge(model).judge("儿童保险一年几百块，能报门诊？😂", rules).verdict == "pass"
+    assert Judge(model).judge("儿童保险一年几百块，能报门诊", rules).verdict == "warn"
+    # A question with the seller's own contact is no excuse.
+    assert Judge(model).judge("想要保险吗 加我V mama88", rules).verdict == "kick"

@@ -29,7 +29,8 @@ from handlers.guard.classifier import HAM, SPAM, NaiveBayes
 from handlers.guard.normalize import digits, fold
 
 PASS, WARN, KICK = "pass", "warn", "kick"
-MODEL_FROM = 0.93  # the model's probability from which it counts at all
+MODEL_FROM = 0.95  # the model's probability from which it counts on its own
+SOFT_MODEL_FROM = 0.6  # ... and from which it counts when the text also asks to be contacted
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,14 @@ class Verdict:
 
 # "加我微信" / "加我qq" / "私我" ... on folded text.
 _ASK_CONTACT = re.compile(r"(?:加|添加|联系|找|滴滴|戳|咨询)(?:我|一下我|本人)(?:的)?(?:微信|qq)")
-_CONTACT_ID = re.compile(r"(?:微信|qq|扣)(?:号|是|id)?([a-z][a-z0-9_-]{3,19}|\d{5,11})")
+_CONTACT_ID = re.compile(
+    r"(?:微信|qq|扣)(?:号|是|id)?([a-z][a-z0-9_-]{3,19}|\d{5,11})"
+    r"|(?:加|加我|联系|找)?微([a-z][a-z0-9_-]{3,19})"  # "微❤ party_mm" folds to 微partymm
+)
+# "加vx领小样", "V我", "加V详聊": adding an account to get something is an ad's move.
+_ADD_FOR = re.compile(
+    r"(?<![我你她他])加微信$|加我(?:领|送|拿|免费)|加微信(?:领|拿|送|免费|详聊|咨询|了解|备注|进群|下单|预约|看|私聊|聊)"
+)
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _URL = re.compile(
     r"(?:https?://|www\.)[^\s，。]+|(?<![@\w])[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
@@ -60,9 +68,24 @@ _URL = re.compile(
 )
 _TAOKOULING = re.compile(r"[¥￥$€₤₳¢¤฿₵₡₫(（][a-zA-Z0-9]{8,14}[¥￥$€₤₳¢¤฿₵₡₫)）]")
 _REPORT = re.compile(
-    r"骗|靠谱吗|是真的吗|真的假的|不对劲|觉得不对|小心|别信|举报|防骗|能信吗|可信吗|正规吗|套路"
+    r"(?<!不是)(?<!怕是)骗|靠谱吗|是真的吗|真的假的|不对劲|觉得不对|小心|别信|举报|防骗|能信吗|可信吗|正规吗|套路"
 )
-_SOFT_ASK = re.compile(r"私我|私聊我|看我朋友圈|看我头像|有需要的?(?:宝妈|姐妹|妈妈)?(?:私|找|加)")
+# "V我" (slang: get in touch on WeChat), on the text before folding: folded, "加她微信，我…"
+# would read the same.
+_V_ME = re.compile(r"(?<![a-z])v[\s❤️💕✨]*我(?!们)")
+# A call to the readers to get in touch ("有需要的私我", "滴滴我", "看头像", "扫码预约"):
+# ordinary among friends, so alone it is never enough; with a model that leans towards an
+# ad (SOFT_MODEL_FROM) it is a warning.
+_SOFT_ASK = re.compile(
+    r"私我|私聊我|私信我|私聊$|私信$|私$|滴滴我?$|滴滴我|戳我|(?<!别)(?<!不要)找我|问我|加我|联系我|看头像"
+    r"|看我朋友圈|扫码(?:预约|下单|进群|领|开户|上传|看|添加|报名|投保|关注)|进群扫码|长按|识别图中"
+    r"|私(?:聊|信)(?:看|拿|领|报价|下单|了解|详谈|咨询)|扫我头|报名$|欢迎来聊|我拉你"
+    r"|(?:需要|想要|想了解|有兴趣|想做|想玩|感兴趣|有要)的(?:宝妈|姐妹|妈妈)?(?:说|私|找|加|扫|来|戳|滴)"
+)
+
+
+_SOFT_REASON = "引导私聊"
+_QUESTION = re.compile(r"(?:吗|呢|么|嘛|[?？])[^\w\u4e00-\u9fff]*$")
 
 
 class Judge:
@@ -133,7 +156,7 @@ class Judge:
         if rules.contacts:
             # Without the links: "mp.weixin.qq.com" is an address, not a QQ number.
             bare = _URL.sub(" ", unicodedata.normalize("NFKC", text))
-            hits += self._contacts(fold(bare), digits(bare))
+            hits += self._contacts(fold(bare), digits(bare), bare.casefold())
         if rules.links:
             hits += self._links(text, rules.allowed_domains)
         # A mother asking about or warning of a scam quotes its words ("拉我做兼职说日赚两百，
@@ -144,23 +167,27 @@ class Judge:
             hits += [Hit(h.score * 0.6, h.reason) for h in blocked] if reporting else blocked
         if rules.classifier and self.model.trained and folded:
             p = self.model.spam_probability(text)
-            if reporting:
+            # A question to the group ("儿童保险一年几百块，能报门诊吗") is how mothers talk
+            # about products; the model alone does not act on it.
+            if reporting or (_QUESTION.search(text) and not any(h.score >= 0.8 for h in hits)):
                 p = min(p, 0.9)
             if p >= MODEL_FROM:
                 # The model alone can warn but never kick: a kick needs a rule to agree.
                 score = 0.6 + 0.25 * (p - MODEL_FROM) / (1 - MODEL_FROM)
                 hits.append(Hit(score, f"像广告（模型 {p:.2f}）", model=True))
+            elif p >= SOFT_MODEL_FROM and any(h.reason == _SOFT_REASON for h in hits):
+                hits.append(Hit(0.65, f"像广告（引导私聊，模型 {p:.2f}）", model=True))
         return hits
 
     @staticmethod
-    def _contacts(folded: str, numbered: str) -> list[Hit]:
+    def _contacts(folded: str, numbered: str, plain: str) -> list[Hit]:
         hits = []
         if _CONTACT_ID.search(folded) or _CONTACT_ID.search(numbered):
             hits.append(Hit(0.95, "留微信号/QQ号"))
-        elif _ASK_CONTACT.search(folded):
+        elif _ASK_CONTACT.search(folded) or _ADD_FOR.search(folded) or _V_ME.search(plain):
             hits.append(Hit(0.85, "招揽加微信/QQ"))
         elif _SOFT_ASK.search(folded):
-            hits.append(Hit(0.45, "引导私聊"))
+            hits.append(Hit(0.45, _SOFT_REASON))
         if _PHONE.search(numbered):
             hits.append(Hit(0.8, "手机号"))
         return hits
