@@ -155,3 +155,31 @@ def test_the_model_alone_does_not_act_on_a_question_to_the_group() -> None:
     assert Judge(model).judge("儿童保险一年几百块，能报门诊", rules).verdict == "warn"
     # A question with the seller's own contact is no excuse.
     assert Judge(model).judge("想要保险吗 加我V mama88", rules).verdict == "kick"
+
+
+def test_naive_bayes_keeps_its_ratios_right_as_it_learns() -> None:
+    """The per-feature log ratios kept while learning give the textbook posterior."""
+    import math
+
+    from handlers.guard.classifier import HAM, SPAM, features
+
+    model = NaiveBayes().fit(
+        [(SPAM, "加我微信领红包"), (HAM, "宝宝湿疹怎么办"), (SPAM, "刷单日结")]
+    )
+    model.learn("宝宝红包怎么领", HAM)  # a feature seen on both sides moves its ratio
+
+    def textbook(text: str) -> float:
+        known = [f for f in features(text) if f in model.ratio]
+        vocab = len(model.ratio)
+        score = {}
+        for label in (SPAM, HAM):
+            den = model.totals[label] + model.alpha * vocab
+            score[label] = math.log(model.docs[label] / 4) + sum(
+                math.log((model.counts[label][f] + model.alpha) / den) for f in known
+            )
+        return 1 / (1 + math.exp((score[HAM] - score[SPAM]) / math.sqrt(len(known))))
+
+    for text in ["领红包", "宝宝湿疹", "加我微信", "刷单"]:
+        assert model.spam_probability(text) == pytest.approx(textbook(text))
+    assert model.spam_probability("领红包") > 0.5 > model.spam_probability("宝宝湿疹怎么办")
+    assert NaiveBayes().spam_probability("领红包") == 0.0  # untrained: no opinion
