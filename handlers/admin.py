@@ -1,10 +1,14 @@
-"""Group owners' and admins' commands, typed in the group chat.
+"""Group owners' and admins' commands, typed in the group chat or to the bot by DM.
 
 Commands start with # or / and have a Chinese name and an English alias (#踢 / #kick).
 The target is an @mention or a contact id. Permission is by contact id only: the room
 owner (from the channel), the room's configured admins and the super admins; a member
 renamed to the owner's name gets nothing. A non-admin gets one polite refusal, then her
-tries are ignored. Every action is audited and answered in the chat.
+tries are ignored. Every action is audited and answered where the command was typed.
+
+By DM, the commands about one group (#踢 #警告 #撤销警告 #统计 #公告) take the group's name
+or id first ("#统计 孕妈交流群"), unless she runs only one group; the others (#拉黑,
+#垃圾, #重载...) need none. A warning and a notice are posted in the group itself.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from storage.models import (
     GuardBan,
     GuardFeedback,
     Interaction,
+    Room,
     RoomMembership,
 )
 
@@ -75,6 +80,15 @@ HELP = """群管家命令（只有群主和管理员可用）：
 #重载 — 重新加载内容配置
 #问询 @某人 [对话名] — 私聊她完善资料（默认 intake）"""
 
+HELP_DM = """私聊我也可以用：#统计、#公告、#踢、#警告、#撤销警告 后面先写群名，比如：
+#统计 孕妈交流群
+#公告 孕妈交流群 今晚8点直播
+#踢 孕妈交流群 微信ID
+私聊时请写对方的微信ID（私聊里不能@人）。"""
+
+# The commands about one group: by DM they need to know which.
+ROOM_COMMANDS = {"kick", "warn", "unwarn", "stats", "notice"}
+
 NOTHING = Verdict("pass", 0.0)
 _COMMAND = re.compile(r"^[#/＃]\s*(\S+)\s*(.*)$", re.DOTALL)
 _MENTION_TEXT = re.compile(r"@\S+[\s\u2005]?")
@@ -96,28 +110,84 @@ class AdminHandler:
         self.dialogs = dialogs
 
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
-        if not isinstance(event, MessageReceived) or event.room is None:
-            return None
-        if event.type is not MessageType.TEXT:
+        if not isinstance(event, MessageReceived) or event.type is not MessageType.TEXT:
             return None
         match = _COMMAND.match(event.text.strip())
         if match is None:
             return None
         word, rest = match.group(1), match.group(2).strip()
         command = COMMANDS.get(word.casefold())
+        if event.room is None:
+            return await self._private(event, ctx, word, command, rest)
         room = event.room
         if not await self.is_admin(ctx, room, event.sender_id):
-            if command is None:
-                return None  # "#话题" from a member is just a message
-            key = f"admin:refused:{room}:{event.sender_id}"
-            if await ctx.kv.set_if_absent(key, "1", ttl=86400):
-                await ctx.reply("抱歉，这个命令只有群主和管理员可以用哦🙏", [event.sender_id])
-            return Flow.STOP
+            return await self._refuse(event, ctx, command, room)
         if command is None:
             await ctx.reply(f"没有“{word}”这个命令，发 #帮助 看看能用的命令～")
             return Flow.STOP
         await getattr(self, f"_{command}")(event, ctx, room, rest)
         return Flow.STOP
+
+    async def _refuse(
+        self, event: MessageReceived, ctx: Context, command: str | None, where: str
+    ) -> Flow | None:
+        if command is None:
+            return None  # "#话题" from a member is just a message
+        key = f"admin:refused:{where}:{event.sender_id}"
+        if await ctx.kv.set_if_absent(key, "1", ttl=86400):
+            await ctx.reply("抱歉，这个命令只有群主和管理员可以用哦🙏", [event.sender_id])
+        return Flow.STOP
+
+    async def _private(
+        self, event: MessageReceived, ctx: Context, word: str, command: str | None, rest: str
+    ) -> Flow | None:
+        """A command typed to the bot by DM: allowed to the super admins and to whoever runs
+        at least one group; the commands about one group name it first."""
+        rooms = await self.rooms_run_by(ctx, event.sender_id)
+        if not rooms and event.sender_id not in ctx.services.config.bot.super_admins:
+            return await self._refuse(event, ctx, command, "dm")
+        if command is None:
+            await ctx.reply(f"没有“{word}”这个命令，发 #帮助 看看能用的命令～")
+            return Flow.STOP
+        room: str | None = None
+        if command in ROOM_COMMANDS:
+            room, rest = self._room_named(rest, rooms)
+            if room is None:
+                names = "、".join(r.topic or r.room_id for r in rooms[:20]) or "（还没有）"
+                await ctx.reply(
+                    f"请在命令后面先写群名，比如：#{word} {rooms[0].topic if rooms else '群名'}"
+                    f"\n你管理的群：{names}"
+                )
+                return Flow.STOP
+        await getattr(self, f"_{command}")(event, ctx, room, rest)
+        return Flow.STOP
+
+    async def rooms_run_by(self, ctx: Context, contact: str) -> list[Room]:
+        """The managed groups of this account she may command: all of them for a super
+        admin, else those she owns or is a configured admin of. By name, longest first."""
+        config = ctx.services.config
+        everything = contact in config.bot.super_admins
+        mine = []
+        for room in await Room.filter(account_id=ctx.event.account_id):
+            settings = config.room_settings(room.room_id, room.topic)
+            if settings is not None and not settings.managed:
+                continue
+            if everything or room.owner_id == contact or (settings and contact in settings.admins):
+                mine.append(room)
+        return sorted(mine, key=lambda r: (-len(r.topic), r.topic, r.room_id))
+
+    @staticmethod
+    def _room_named(rest: str, rooms: list[Room]) -> tuple[str | None, str]:
+        """The group named at the start of `rest` (name or id, 「」 allowed) and the words
+        after it; with no name, her only group if she runs just one."""
+        text = rest.strip()
+        for room in rooms:
+            for name in (f"「{room.topic}」", room.topic, room.room_id):
+                if name and text.startswith(name) and text[len(name) : len(name) + 1].strip() == "":
+                    return room.room_id, text[len(name) :].strip()
+        if len(rooms) == 1:
+            return rooms[0].room_id, text
+        return None, text
 
     async def is_admin(self, ctx: Context, room: str, contact: str) -> bool:
         if contact in ctx.services.config.bot.super_admins:
@@ -145,60 +215,85 @@ class AdminHandler:
         """The target and the words after it; asks for an @mention when there is none."""
         target, words = self._target(event, rest)
         if target is None:
-            await ctx.reply("请@要处理的人，比如：#踢 @某某")
+            await ctx.reply(
+                "请写要处理的人的微信ID，比如：#拉黑 wxid_abc"
+                if event.room is None
+                else "请@要处理的人，比如：#踢 @某某"
+            )
         return target, words
 
     # ------------------------------------------------------------------ commands
 
-    async def _help(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
-        await ctx.reply(HELP)
+    async def _help(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> None:
+        await ctx.reply(HELP if event.room is not None else f"{HELP}\n\n{HELP_DM}")
 
-    async def _kick(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _kick(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> None:
         target, reason = await self._need_target(event, ctx, rest)
         if target is None:
             return
+        assert room is not None  # one of ROOM_COMMANDS
         now = ctx.clock.now()
         verdict = Verdict(KICK, 1.0, [reason or "管理员移出"])
         await ctx.kick(room, target, reason or "管理员移出")
         await audit(now, room, target, "kick", event.sender_id, verdict, None)
-        await ctx.reply(f"已将 {target} 移出群聊")
+        await ctx.reply(f"已将 {target} 移出{await self._group(ctx, event, room)}")
 
-    async def _warn(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _warn(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> None:
         target, reason = await self._need_target(event, ctx, rest)
         if target is None:
             return
+        assert room is not None  # one of ROOM_COMMANDS
         rules = ctx.content.guard.for_room(room)
         count = await ctx.kv.incr(f"g:warn:{room}:{target}", ttl=rules.warning_memory_days * 86400)
         verdict = Verdict("warn", 1.0, [reason or "管理员警告"])
         await audit(ctx.clock.now(), room, target, "warn", event.sender_id, verdict, None)
         if count >= rules.warnings_before_kick:
             await self.guard.kick(ctx, room, target, verdict, None, by=event.sender_id)
-            await ctx.reply(f"{target} 已累计{count}次警告，已移出群聊")
+            where = await self._group(ctx, event, room)
+            await ctx.reply(f"{target} 已累计{count}次警告，已移出{where}")
             return
         allowed = rules.warnings_before_kick - 1
-        await ctx.reply(f"⚠️ 警告：{reason or '请遵守群规'}（第{count}次，共{allowed}次）", [target])
+        warning = f"⚠️ 警告：{reason or '请遵守群规'}（第{count}次，共{allowed}次）"
+        await ctx.say(room_id=room, text=warning, mentions=[target])
+        if event.room is None:
+            where = await self._group(ctx, event, room)
+            await ctx.reply(f"已在{where}警告 {target}（第{count}次，共{allowed}次）")
 
-    async def _unwarn(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _unwarn(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> None:
         target, _ = await self._need_target(event, ctx, rest)
         if target is None:
             return
+        assert room is not None  # one of ROOM_COMMANDS
         await ctx.kv.delete(f"g:warn:{room}:{target}")
         await audit(
             ctx.clock.now(), room, target, "unwarn", event.sender_id, Verdict("pass", 0), None
         )
-        await ctx.reply(f"已撤销 {target} 的警告")
+        await ctx.reply(f"已撤销 {target} 在{await self._group(ctx, event, room)}的警告")
 
-    async def _ban(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _ban(self, event: MessageReceived, ctx: Context, room: str | None, rest: str) -> None:
         target, reason = await self._need_target(event, ctx, rest)
         if target is None:
             return
         verdict = Verdict(KICK, 1.0, [reason or "管理员拉黑"])
         await ban(ctx.clock.now(), target, reason or "管理员拉黑")
         await audit(ctx.clock.now(), room, target, "ban", event.sender_id, verdict, None)
-        await self.guard.kick(ctx, room, target, verdict, None, by=event.sender_id)
-        await ctx.reply(f"已将 {target} 拉黑，所有群都不能再进")
+        removed = await self.guard.kick(ctx, room, target, verdict, None, by=event.sender_id)
+        await ctx.reply(
+            f"已将 {target} 拉黑，所有群都不能再进"
+            + (f"（已从{len(removed)}个群移出）" if event.room is None else "")
+        )
 
-    async def _unban(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _unban(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> None:
         target, _ = await self._need_target(event, ctx, rest)
         if target is None:
             return
@@ -208,7 +303,9 @@ class AdminHandler:
         )
         await ctx.reply(f"已解除 {target} 的拉黑" if lifted else f"{target} 不在黑名单里")
 
-    async def _allow(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _allow(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> None:
         target, _ = await self._need_target(event, ctx, rest)
         if target is None:
             return
@@ -231,19 +328,26 @@ class AdminHandler:
             "收到，已经记住这类内容是广告了" if label == SPAM else "收到，以后不会再误判这类内容"
         )
 
-    async def _spam(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _spam(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> None:
         await self._learn(event, ctx, rest, SPAM)
 
-    async def _ham(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _ham(self, event: MessageReceived, ctx: Context, room: str | None, rest: str) -> None:
         await self._learn(event, ctx, rest, HAM)
 
-    async def _notice(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _notice(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> None:
         if not rest:
             await ctx.reply("请在命令后面写公告内容，比如：#公告 今晚8点直播")
             return
-        await ctx.reply(f"📢 群公告\n{rest}")
+        assert room is not None  # one of ROOM_COMMANDS
+        await ctx.say(room_id=room, text=f"📢 群公告\n{rest}")
+        if event.room is None:
+            await ctx.reply(f"已在{await self._group(ctx, event, room)}发布公告")
 
-    async def _tag(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _tag(self, event: MessageReceived, ctx: Context, room: str | None, rest: str) -> None:
         target, tag = self._target(event, rest)
         if target is None or not tag:
             await ctx.reply("用法：#标签 @某人 标签")
@@ -251,14 +355,16 @@ class AdminHandler:
         await ctx.add_tag(target, tag, source="admin", detail=event.sender_id)
         await ctx.reply(f"已给 {target} 打上标签「{tag}」")
 
-    async def _reload(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _reload(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> None:
         reload = getattr(ctx.services.content, "reload", None)
         problems = reload() if reload else ["reload is not available"]
         await ctx.reply(
             "内容已重新加载✅" if not problems else "内容有错误，仍在用旧内容：\n" + problems[0]
         )
 
-    async def _ask(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _ask(self, event: MessageReceived, ctx: Context, room: str | None, rest: str) -> None:
         """Start a dialog with her by DM (the intake unless another dialog id is given)."""
         target, dialog_id = self._target(event, rest)
         if target is None:
@@ -274,13 +380,20 @@ class AdminHandler:
             f"已私聊 {target} 完善资料" if started else f"{target} 已经在对话中，或者资料已经齐全"
         )
 
-    async def _stats(self, event: MessageReceived, ctx: Context, room: str, rest: str) -> None:
+    async def _stats(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> None:
+        assert room is not None  # one of ROOM_COMMANDS
         if ctx.services.interactions is not None:
             await ctx.services.interactions.flush()
         now = ctx.clock.now()
         today = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
         week = today - timedelta(days=6)
-        lines = ["📊 群数据"]
+        lines = [
+            "📊 群数据"
+            if event.room is not None
+            else f"📊 {await self._group(ctx, event, room)}数据"
+        ]
         for label, start in (("今天", today), ("近7天", week)):
             messages = Interaction.filter(room_id=room, kind="message", at__gte=start)
             count = await messages.count()
@@ -295,3 +408,11 @@ class AdminHandler:
                 f"警告{warnings}次，移出{kicks}人"
             )
         await ctx.reply("\n".join(lines))
+
+    @staticmethod
+    async def _group(ctx: Context, event: MessageReceived, room: str) -> str:
+        """How a reply names the group: 群聊 in the group itself, its name by DM."""
+        if event.room is not None:
+            return "群聊"
+        info = await ctx.room_info(room)
+        return f"「{info.topic if info and info.topic else room}」"

@@ -1,12 +1,21 @@
 """Bookkeeping of who is who and who is where: contacts, rooms and memberships.
 
-First in the chain and never stops it. Plain messages cost nothing here; only joins,
-leaves and friend events touch the database.
+First in the chain and never stops it. Plain messages cost nothing here, except the first
+message this process sees from a room, which records the room (topic, owner) so that rooms
+nobody joined since are known too (admins' commands by DM list them); joins, leaves and
+friend events touch the database.
 """
 
 from __future__ import annotations
 
-from bot.events import Event, FriendAdded, FriendRequest, MemberJoined, MemberLeft
+from bot.events import (
+    Event,
+    FriendAdded,
+    FriendRequest,
+    MemberJoined,
+    MemberLeft,
+    MessageReceived,
+)
 from bot.handler import Context, Flow
 from storage import people
 
@@ -14,9 +23,24 @@ from storage import people
 class RosterHandler:
     name = "roster"
 
+    def __init__(self) -> None:
+        self._seen_rooms: set[tuple[str, str]] = set()
+
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
         now = event.at
-        if isinstance(event, MemberJoined):
+        if isinstance(event, MessageReceived) and event.room is not None:
+            key = (event.account_id, event.room)
+            if key not in self._seen_rooms:
+                self._seen_rooms.add(key)
+                info = await ctx.room_info(event.room)
+                await people.upsert_room(
+                    event.room,
+                    event.account_id,
+                    now,
+                    topic=info.topic if info else "",
+                    owner_id=info.owner_id if info else None,
+                )
+        elif isinstance(event, MemberJoined):
             ctx.services.rooms.invalidate(event.room)
             info = await ctx.room_info(event.room)
             await people.upsert_room(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from storage.models import GuardAudit, GuardBan, GuardFeedback
-from tests.harness import BotUnderTest
+from tests.harness import BotUnderTest, copy_project
 
 
 def says(actions: list[dict[str, Any]]) -> list[str]:
@@ -121,3 +122,96 @@ async def test_an_admin_can_start_the_intake_for_a_member() -> None:
         assert [a["tag"] for a in done if a["action"] == "tag"] == ["阶段:孕中期"]
         (again,) = says(await bot.says("o", "#问询 b", room="R1"))
         assert "已经在对话中" in again
+
+
+# ---------------------------------------------------------------------- commands by DM
+
+
+def two_groups(bot: BotUnderTest) -> None:
+    bot.room("R1", "孕妈交流群", owner="o", members=["o", "b", "c"])
+    bot.room("R2", "宝妈辅食群", owner="o", members=["o", "c"])
+
+
+async def test_an_owner_names_the_group_in_a_dm_command() -> None:
+    async with BotUnderTest() as bot:
+        two_groups(bot)
+        await bot.says("b", "大家好呀", room="R1")  # the bot learns of both groups
+        await bot.says("c", "早上好", room="R2")
+        (ask,) = says(await bot.says("o", "#统计"))
+        assert "请在命令后面先写群名" in ask and "孕妈交流群" in ask and "宝妈辅食群" in ask
+        done = await bot.says("o", "#统计 孕妈交流群")
+        (stats,) = [a for a in done if a["action"] == "say"]
+        assert stats["to"] == "o" and stats["room"] is None
+        assert stats["text"].startswith("📊 「孕妈交流群」数据")
+        assert "今天：消息1条，活跃1人" in stats["text"]  # b's message; DMs are not counted
+        done = await bot.says("o", "#公告 「宝妈辅食群」 今晚8点直播")
+        assert [(a["room"], a["text"]) for a in done if a["action"] == "say"] == [
+            ("R2", "📢 群公告\n今晚8点直播"),
+            (None, "已在「宝妈辅食群」发布公告"),
+        ]
+
+
+async def test_dm_warn_is_posted_in_the_group_and_dm_kick_removes_her() -> None:
+    async with BotUnderTest() as bot:
+        two_groups(bot)
+        await bot.says("b", "大家好呀", room="R1")
+        await bot.says("c", "早上好", room="R2")
+        done = await bot.says("o", "#警告 孕妈交流群 b 别发链接")
+        warning, confirm = [a for a in done if a["action"] == "say"]
+        assert warning["room"] == "R1" and warning["mentions"] == ["b"]
+        assert "别发链接" in warning["text"] and "第1次" in warning["text"]
+        assert (
+            confirm["to"] == "o" and confirm["text"] == "已在「孕妈交流群」警告 b（第1次，共2次）"
+        )
+        done = await bot.says("o", "#踢 宝妈辅食群 c")
+        assert [(a["room"], a["contact"]) for a in done if a["action"] == "kick"] == [("R2", "c")]
+        assert "已将 c 移出「宝妈辅食群」" in says(done)
+        row = await GuardAudit.get(action="kick", contact_id="c")
+        assert (row.room_id, row.by) == ("R2", "o")
+
+
+async def test_dm_ban_removes_her_from_every_group_and_needs_no_group_name() -> None:
+    async with BotUnderTest() as bot:
+        two_groups(bot)
+        await bot.join("R1", "x", "小广告")
+        await bot.join("R2", "x", "小广告")
+        await bot.tick("31s")
+        done = await bot.says("o", "#拉黑 x 卖货")
+        assert sorted(a["room"] for a in done if a["action"] == "kick") == ["R1", "R2"]
+        assert "已将 x 拉黑，所有群都不能再进（已从2个群移出）" in says(done)
+        assert await GuardBan.filter(contact_id="x").exists()
+        audits = await GuardAudit.filter(contact_id="x").values_list("action", "room_id")
+        assert ("ban", None) in audits and ("kick", "R1") in audits
+        (lifted,) = says(await bot.says("o", "#unban x"))
+        assert lifted == "已解除 x 的拉黑"
+        (hint,) = says(await bot.says("o", "#拉黑"))
+        assert "微信ID" in hint  # no @ by DM
+
+
+async def test_a_mother_typing_a_command_by_dm_gets_one_refusal() -> None:
+    async with BotUnderTest() as bot:
+        two_groups(bot)
+        await bot.says("b", "大家好呀", room="R1")
+        (refusal,) = says(await bot.says("b", "#踢 c"))
+        assert "只有群主和管理员" in refusal
+        assert says(await bot.says("b", "#拉黑 c")) == []  # once is enough
+        assert bot.of("kick") == [] and not await GuardBan.filter(contact_id="c").exists()
+        chat = await bot.says("b", "#宝宝辅食 怎么做")  # not a command: the usual answers
+        assert not any("只有群主" in t for t in says(chat))
+
+
+async def test_a_super_admin_by_dm_and_the_dm_help(tmp_path: Path) -> None:
+    copy_project(tmp_path)
+    config = (tmp_path / "config.toml").read_text(encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        config.replace("super_admins = []", 'super_admins = ["boss"]'), encoding="utf-8"
+    )
+    async with BotUnderTest(tmp_path) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        await bot.says("b", "大家好呀", room="R1")
+        (help_text,) = says(await bot.says("boss", "#帮助"))
+        assert "#统计 孕妈交流群" in help_text and "#踢" in help_text
+        (stats,) = says(await bot.says("boss", "#stats"))  # her only group: no name needed
+        assert stats.startswith("📊 「孕妈交流群」数据")
+        (reloaded,) = says(await bot.says("boss", "#重载"))
+        assert "内容已重新加载" in reloaded

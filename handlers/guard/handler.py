@@ -141,17 +141,23 @@ class GuardHandler:
     async def kick(
         self,
         ctx: Context,
-        room: str,
+        room: str | None,
         who: str,
         verdict: Verdict,
         text: str | None,
         *,
         by: str,
-    ) -> None:
+    ) -> list[str]:
+        """Kick her from `room` and blacklist her: she is also removed from every other
+        managed group she is in (all of them when `room` is None, for a ban by DM).
+        Returns the groups she was removed from."""
         reason = "、".join(verdict.reasons[:3]) or "违反群规"
         now = ctx.clock.now()
-        await ctx.kick(room, who, reason)
-        await audit(now, room, who, KICK, by, verdict, text)
+        removed = []
+        if room is not None:
+            await ctx.kick(room, who, reason)
+            await audit(now, room, who, KICK, by, verdict, text)
+            removed.append(room)
         await ban(now, who, reason)
         # The blacklist follows her: out of every other managed group she is in.
         for stint in await RoomMembership.filter(contact_id=who, left_at__isnull=True):
@@ -159,7 +165,10 @@ class GuardHandler:
             if other != room and await ctx.services.rooms.is_managed(ctx.event.account_id, other):
                 await ctx.kick(other, who, f"黑名单：{reason}")
                 await audit(now, other, who, KICK, by, verdict, None)
-        await self.notify(ctx, room, f"已将 {who} 移出群聊，原因：{reason}")
+                removed.append(other)
+        for where in removed if room is None else [room]:
+            await self.notify(ctx, where, f"已将 {who} 移出群聊，原因：{reason}", skip=by)
+        return removed
 
     async def _joined(self, event: MemberJoined, ctx: Context) -> Flow | None:
         banned = await GuardBan.get_or_none(contact_id=event.member_id)
@@ -176,7 +185,8 @@ class GuardHandler:
         await self.notify(ctx, event.room, f"黑名单成员 {event.member_id} 重新入群，已移出")
         return Flow.STOP  # no welcome for her
 
-    async def notify(self, ctx: Context, room: str, text: str) -> None:
+    async def notify(self, ctx: Context, room: str, text: str, skip: str = "") -> None:
+        """A short DM to the group's owner and admins (not to `skip`, who did it)."""
         info = await ctx.room_info(room)
         rules = ctx.content.guard.for_room(room, info.topic if info else "")
         if not rules.notify_admins:
@@ -185,7 +195,7 @@ class GuardHandler:
         admins = {info.owner_id} if info and info.owner_id else set()
         admins |= set(settings.admins if settings else [])
         topic = info.topic if info else room
-        for admin in sorted(a for a in admins if a and a not in self.self_ids):
+        for admin in sorted(a for a in admins if a and a != skip and a not in self.self_ids):
             await ctx.say(contact_id=admin, text=f"【群管家】「{topic}」：{text}")
 
 

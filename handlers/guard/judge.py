@@ -51,14 +51,18 @@ class Verdict:
 
 
 # "加我微信" / "加我qq" / "私我" ... on folded text.
-_ASK_CONTACT = re.compile(r"(?:加|添加|联系|找|滴滴|戳|咨询)(?:我|一下我|本人)(?:的)?(?:微信|qq)")
+# Not "陌生人加我微信" (someone added her) nor "加我微信那个" (the one who added her).
+_ASK_CONTACT = re.compile(
+    r"(?<![人她他谁])(?:加|添加|联系|找|滴滴|戳|咨询)(?:我|一下我|本人)(?:的)?(?:微信|qq)"
+    r"(?!那个|的人|的那)"
+)
 _CONTACT_ID = re.compile(
     r"(?:微信|qq|扣)(?:号|是|id)?([a-z][a-z0-9_-]{3,19}|\d{5,11})"
     r"|(?:加|加我|联系|找)?微([a-z][a-z0-9_-]{3,19})"  # "微❤ party_mm" folds to 微partymm
 )
 # "加vx领小样", "V我", "加V详聊": adding an account to get something is an ad's move.
 _ADD_FOR = re.compile(
-    r"(?<![我你她他])加微信$|加我(?:领|送|拿|免费)|加微信(?:领|拿|送|免费|详聊|咨询|了解|备注|进群|下单|预约|看|私聊|聊)"
+    r"(?<![我你她他])加微信$|加我(?:领|送|拿|免费)|(?<!让大家)(?<!让你)(?<!叫大家)加微信(?:领|拿|送|免费|详聊|咨询|了解|备注|进群|下单|预约|看|私聊|聊)"
 )
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _URL = re.compile(
@@ -68,7 +72,7 @@ _URL = re.compile(
 )
 _TAOKOULING = re.compile(r"[¥￥$€₤₳¢¤฿₵₡₫(（][a-zA-Z0-9]{8,14}[¥￥$€₤₳¢¤฿₵₡₫)）]")
 _REPORT = re.compile(
-    r"(?<!不是)(?<!怕是)骗|靠谱吗|是真的吗|真的假的|不对劲|觉得不对|小心|别信|举报|防骗|能信吗|可信吗|正规吗|套路"
+    r"(?<!不是)(?<!怕是)骗|别加|别点|别扫|别转|千万别|已经踢|踢了|拉黑了|靠谱吗|是真的吗|真的假的|不对劲|觉得不对|小心|别信|举报|防骗|能信吗|可信吗|正规吗|套路"
 )
 # "V我" (slang: get in touch on WeChat), on the text before folding: folded, "加她微信，我…"
 # would read the same.
@@ -77,7 +81,7 @@ _V_ME = re.compile(r"(?<![a-z])v[\s❤️💕✨]*我(?!们)")
 # ordinary among friends, so alone it is never enough; with a model that leans towards an
 # ad (SOFT_MODEL_FROM) it is a warning.
 _SOFT_ASK = re.compile(
-    r"私我|私聊我|私信我|私聊$|私信$|私$|滴滴我?$|滴滴我|戳我|(?<!别)(?<!不要)找我|问我|加我|联系我|看头像"
+    r"私我|私聊我|私信我|私聊$|私信$|私$|滴滴我?$|滴滴我|戳我|(?<!别)(?<!不要)找我|问我|(?<!不用)(?<!别)(?<!不要)加我|联系我|看头像"
     r"|看我朋友圈|扫码(?:预约|下单|进群|领|开户|上传|看|添加|报名|投保|关注)|进群扫码|长按|识别图中"
     r"|私(?:聊|信)(?:看|拿|领|报价|下单|了解|详谈|咨询)|扫我头|报名$|欢迎来聊|我拉你"
     r"|(?:需要|想要|想了解|有兴趣|想做|想玩|感兴趣|有要)的(?:宝妈|姐妹|妈妈)?(?:说|私|找|加|扫|来|戳|滴)"
@@ -85,6 +89,11 @@ _SOFT_ASK = re.compile(
 
 
 _SOFT_REASON = "引导私聊"
+# She asks for something, gives it away for nothing, or thanks someone: not an offer.
+_NOT_AN_OFFER = re.compile(
+    r"谁家有|谁有多余|借我|借一下|求借|我去你家拿|我去拿|我来拿|自提|白送|送给有需要|免费送人|谁要就拿"
+    r"|感谢"
+)
 _QUESTION = re.compile(r"(?:吗|呢|么|嘛|[?？])[^\w\u4e00-\u9fff]*$")
 
 
@@ -164,18 +173,23 @@ class Judge:
         reporting = bool(_REPORT.search(folded)) and not any(h.score >= 0.8 for h in hits)
         if rules.blocked_words:
             blocked = self._blocked(text, folded, rules.blocked_words)
-            hits += [Hit(h.score * 0.6, h.reason) for h in blocked] if reporting else blocked
+            hits += [Hit(h.score * 0.5, h.reason) for h in blocked] if reporting else blocked
         if rules.classifier and self.model.trained and folded:
             p = self.model.spam_probability(text)
             # A question to the group ("儿童保险一年几百块，能报门诊吗") is how mothers talk
             # about products; the model alone does not act on it.
-            if reporting or (_QUESTION.search(text) and not any(h.score >= 0.8 for h in hits)):
+            offer = not _NOT_AN_OFFER.search(folded) or any(h.score >= 0.8 for h in hits)
+            if (
+                reporting
+                or not offer
+                or (_QUESTION.search(text) and not any(h.score >= 0.8 for h in hits))
+            ):
                 p = min(p, 0.9)
             if p >= MODEL_FROM:
                 # The model alone can warn but never kick: a kick needs a rule to agree.
                 score = 0.6 + 0.25 * (p - MODEL_FROM) / (1 - MODEL_FROM)
                 hits.append(Hit(score, f"像广告（模型 {p:.2f}）", model=True))
-            elif p >= SOFT_MODEL_FROM and any(h.reason == _SOFT_REASON for h in hits):
+            elif offer and p >= SOFT_MODEL_FROM and any(h.reason == _SOFT_REASON for h in hits):
                 hits.append(Hit(0.65, f"像广告（引导私聊，模型 {p:.2f}）", model=True))
         return hits
 
@@ -210,13 +224,15 @@ class Judge:
     @staticmethod
     def _blocked(text: str, folded: str, blocked: dict[str, float]) -> list[Hit]:
         """On the folded text, so "刷 单" and "刷❤单" count; fold() is cached, so the
-        words themselves are folded once."""
-        hits = []
-        for word, score in blocked.items():
-            key = fold(word)
-            if key and key in folded:
-                hits.append(Hit(score, f"违禁词「{word}」"))
-        return hits
+        words themselves are folded once. One hit, the strongest word's: overlapping words
+        ("帮我砍" in "帮我砍一刀") are one piece of evidence, not two layers agreeing."""
+        found = [
+            (score, word) for word, score in blocked.items() if (w := fold(word)) and w in folded
+        ]
+        if not found:
+            return []
+        found.sort(key=lambda f: -f[0])
+        return [Hit(found[0][0], "、".join(f"违禁词「{word}」" for _, word in found[:2]))]
 
 
 _TRAINED: dict[str, Judge] = {}
