@@ -361,7 +361,12 @@ TypePolicy = Literal["allow", "warn", "kick"]
 
 
 def _default_type_policies() -> dict[str, TypePolicy]:
-    return {"mini_program": "warn", "card": "warn", "link": "allow"}
+    return {"mini_program": "warn", "card": "warn", "link": "allow", "qr_image": "warn"}
+
+
+# Message types a group policy can name: every non-text type, and an image that holds a
+# QR code (a personal or group WeChat code, a shop link).
+POLICY_TYPES = ("mini_program", "card", "link", "qr_image", "image", "file", "video", "voice")
 
 
 class GuardRules(Strict):
@@ -390,6 +395,16 @@ class GuardRules(Strict):
     protected_tags: list[str] = Field(default_factory=lambda: ["VIP"])
     notify_admins: bool = True  # a short DM to the owner and admins about each action
 
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, types: dict[str, TypePolicy]) -> dict[str, TypePolicy]:
+        unknown = sorted(set(types) - set(POLICY_TYPES))
+        if unknown:
+            raise ValueError(
+                f"unknown message type {unknown[0]!r}; one of {', '.join(POLICY_TYPES)}"
+            )
+        return {**_default_type_policies(), **types}
+
     @model_validator(mode="after")
     def _ordered(self) -> GuardRules:
         if self.warn_at > self.kick_at:
@@ -404,6 +419,25 @@ class GuardRoom(GuardRules):
 class GuardContent(Strict):
     guard: GuardRules = GuardRules()
     rooms: list[GuardRoom] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rooms_inherit(cls, data: Any) -> Any:
+        """A [[rooms]] block changes only what it names: the rest comes from [guard].
+        `types` and `blocked_words` are merged key by key (a word set to 0 is off there)."""
+        if not isinstance(data, dict) or not isinstance(data.get("rooms"), list):
+            return data
+        base = data.get("guard") if isinstance(data.get("guard"), dict) else {}
+        rooms = []
+        for room in data["rooms"]:
+            if isinstance(room, dict):
+                merged = {**base, **room}
+                for key in ("types", "blocked_words"):
+                    if isinstance(base.get(key), dict) and isinstance(room.get(key), dict):
+                        merged[key] = {**base[key], **room[key]}
+                room = merged
+            rooms.append(room)
+        return {**data, "rooms": rooms}
 
     def for_room(self, room_id: str | None, topic: str = "") -> GuardRules:
         for room in self.rooms:

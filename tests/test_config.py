@@ -71,3 +71,32 @@ def test_missing_config_file_means_defaults(tmp_path: Path) -> None:
     config = load_config(tmp_path / "nope.toml")
     assert config.outbox.pacing.min_interval_seconds == 2.0
     assert config.outbox.pacing.max_per_hour == 300
+
+
+def test_a_guard_room_block_changes_only_what_it_names(tmp_path: Path) -> None:
+    copy_project(tmp_path)
+    (tmp_path / "content" / "guard.toml").write_text(
+        "[guard]\nwarn_at = 0.5\nallowed_domains = ['shop.cn']\n"
+        "[guard.blocked_words]\n'刷单' = 0.9\n'日赚' = 0.8\n"
+        "[guard.types]\ncard = 'kick'\n"
+        "[[rooms]]\nmatch = 'VIP群'\ntypes = { qr_image = 'kick' }\n"
+        "blocked_words = { '日赚' = 0, '代购' = 0.7 }\n",
+        encoding="utf-8",
+    )
+    guard = load_content(tmp_path / "content").guard
+    vip = guard.for_room("R9", "VIP群")
+    assert vip.warn_at == 0.5 and vip.allowed_domains == ["shop.cn"]
+    assert vip.blocked_words == {"刷单": 0.9, "日赚": 0, "代购": 0.7}
+    assert vip.types["card"] == "kick" and vip.types["qr_image"] == "kick"
+    assert vip.types["mini_program"] == "warn"  # the built-in default
+    assert guard.for_room("R1", "别的群").types["qr_image"] == "warn"
+
+
+def test_an_unknown_message_type_in_guard_policy_is_refused(tmp_path: Path) -> None:
+    copy_project(tmp_path)
+    (tmp_path / "content" / "guard.toml").write_text(
+        "[guard.types]\nmini_progam = 'kick'\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_content(tmp_path / "content")
+    assert "guard.toml: guard.types: unknown message type 'mini_progam'" in str(err.value)

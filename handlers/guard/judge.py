@@ -227,7 +227,9 @@ class Judge:
         words themselves are folded once. One hit, the strongest word's: overlapping words
         ("帮我砍" in "帮我砍一刀") are one piece of evidence, not two layers agreeing."""
         found = [
-            (score, word) for word, score in blocked.items() if (w := fold(word)) and w in folded
+            (score, word)
+            for word, score in blocked.items()
+            if score > 0 and (w := fold(word)) and w in folded
         ]
         if not found:
             return []
