@@ -427,7 +427,8 @@ class GuardContent(Strict):
         `types` and `blocked_words` are merged key by key (a word set to 0 is off there)."""
         if not isinstance(data, dict) or not isinstance(data.get("rooms"), list):
             return data
-        base = data.get("guard") if isinstance(data.get("guard"), dict) else {}
+        guard = data.get("guard")
+        base: dict[str, Any] = guard if isinstance(guard, dict) else {}
         rooms = []
         for room in data["rooms"]:
             if isinstance(room, dict):
