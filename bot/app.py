@@ -38,6 +38,7 @@ from bot.config import (
 from bot.dispatcher import Dispatcher
 from bot.events import AccountStatus, Event
 from bot.handler import Handler, Services
+from bot.media import Media
 from bot.outbox import Outbox
 from bot.rooms import RoomDirectory
 from flows.dialog import DialogEngine, DialogHandler, DialogTimer
@@ -165,6 +166,7 @@ class App:
             rooms=self.rooms,
             random=rng,
             interactions=self.interactions,
+            media=Media(channels),
         )
         self.self_ids = {ch.self_id for ch in channels.values()}
         self.dialogs = DialogEngine(config, content, self.outbox, self.tags)

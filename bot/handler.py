@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
-from bot.events import Event
+from bot.events import Event, MessageReceived
 
 if TYPE_CHECKING:
     from bot.channels.base import RoomInfo
     from bot.clock import Clock
     from bot.config import AppConfig, Content, RoomSection
+    from bot.media import Media
     from bot.outbox import Outbox
     from bot.rooms import RoomDirectory
     from storage.interactions import InteractionWriter
@@ -58,6 +59,8 @@ class Services:
     random: random.Random = field(default_factory=random.Random)
     # Written-behind interaction log; flushed before her data is forgotten.
     interactions: InteractionWriter | None = None
+    # Files of messages (images), fetched from the channel that received them.
+    media: Media | None = None
 
 
 @dataclass
@@ -144,6 +147,12 @@ class Context:
 
     async def remove_tag(self, contact_id: str, tag: str, source: str, detail: str = "") -> bool:
         return await self.services.tags.remove(contact_id, tag, source=source, detail=detail)
+
+    async def image(self) -> bytes | None:
+        """The file of the image message being handled, or None."""
+        if self.services.media is None or not isinstance(self.event, MessageReceived):
+            return None
+        return await self.services.media.image(self.event)
 
     async def room_info(self, room_id: str) -> RoomInfo | None:
         return await self.services.rooms.info(self.event.account_id, room_id)

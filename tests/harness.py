@@ -95,12 +95,15 @@ class BotUnderTest:
         name: str = "",
         type: MessageType = MessageType.TEXT,
         mentions: list[str] | None = None,
+        image: bytes | None = None,
     ) -> list[dict[str, Any]]:
         if name:
             self.world.add_contact(contact, name)
         before = len(self.actions)
         self.channel.push(
-            self.channel.message(contact, text, room_id=room, type=type, mentions=mentions or [])
+            self.channel.message(
+                contact, text, room_id=room, type=type, mentions=mentions or [], image=image
+            )
         )
         await self.app.settle()
         return self.actions[before:]

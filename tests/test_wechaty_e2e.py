@@ -372,3 +372,66 @@ async def test_mentions_name_whole_names_only(tmp_path: Path) -> None:
         assert text == "欢迎@小美\u2005，看群公告哦"
         text = await bot.channel.mention_text("R1", "欢迎 @小美 @小美妈妈", ["b", "m"])
         assert text == "欢迎 @小美\u2005@小美妈妈\u2005"
+
+
+async def _qr_warning_for(tmp_path: Path, fake: FakePuppetService) -> list[dict[str, object]]:
+    from tests.test_guard_qr import photo
+
+    async with WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+        fake.login()
+        await bot.deliver()
+        fake.message("a", "", room="R1", image=photo())  # a photo without a code
+        (plain,) = await bot.deliver()
+        assert isinstance(plain, MessageReceived) and plain.type is MessageType.IMAGE
+        fake.message("b", "", room="R1", image=photo("https://u.wechat.com/EFaKe123"))
+        await bot.deliver()
+        return [s for s in fake.sent if s["conversation"] == "R1"]
+
+
+async def test_a_qr_code_image_is_fetched_as_an_inline_filebox_and_warned(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake:
+        (warning,) = await _qr_warning_for(tmp_path, fake)
+        assert warning["mentions"] == ["b"] and "个人微信二维码" in warning["text"]
+        assert [name for name, _ in fake.calls].count("MessageImage") == 2
+
+
+async def test_a_qr_code_image_behind_a_filebox_url_is_downloaded(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from tests.test_guard_qr import photo
+
+    served: list[str] = []
+
+    async def image(request: web.Request) -> web.Response:
+        served.append(request.path)
+        body = photo("https://u.wechat.com/EFaKe123", big=True)  # many chunks on the wire
+        return web.Response(body=body, content_type="image/jpeg")
+
+    app = web.Application()
+    app.router.add_get("/img/{name}", image)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        fake = FakePuppetService()
+        fake.image_box = "url"
+        fake.image_url = f"http://127.0.0.1:{port}/img/x.jpg"
+        async with fake:
+            warnings = await _qr_warning_for(tmp_path, fake)
+        # Both images are downloaded from the URL the FileBox names; it holds a code.
+        assert served == ["/img/x.jpg", "/img/x.jpg"]
+        assert [w["mentions"] for w in warnings] == [["a"], ["b"]]
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_service_without_message_image_streams_the_file(tmp_path: Path) -> None:
+    fake = FakePuppetService()
+    fake.image_box = "stream"
+    async with fake:
+        (warning,) = await _qr_warning_for(tmp_path, fake)
+        assert warning["mentions"] == ["b"]
+        assert [name for name, _ in fake.calls].count("MessageImageStream") == 2

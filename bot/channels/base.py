@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from bot.events import Event
+from bot.events import Event, MessageReceived
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +84,11 @@ class Channel(ABC):
 
     @abstractmethod
     async def contact_info(self, contact_id: str) -> ContactInfo | None: ...
+
+    async def image(self, message: MessageReceived) -> bytes | None:
+        """The bytes of an image message (the guard looks for QR codes in it); None when
+        the channel cannot fetch it. May raise ChannelError."""
+        return None
 
     async def already_done(self, dedupe_key: str) -> bool | None:
         """Whether the action with this key already happened; None when the channel cannot tell."""

@@ -40,6 +40,7 @@ class SimWorld:
     contacts: dict[str, str] = field(default_factory=dict)  # id -> display name
     rooms: dict[str, SimRoom] = field(default_factory=dict)
     friends: set[tuple[str, str]] = field(default_factory=set)  # (account, contact)
+    images: dict[str, bytes] = field(default_factory=dict)  # event id -> image file
 
     def add_contact(self, contact_id: str, name: str = "") -> None:
         if name or contact_id not in self.contacts:
@@ -119,10 +120,16 @@ class SimChannel(Channel):
         type: MessageType = MessageType.TEXT,
         mentions: Sequence[str] = (),
         event_id: str | None = None,
+        image: bytes | None = None,
     ) -> MessageReceived:
+        """A message; `image` is the file of an image message (its type becomes image)."""
         self.world.add_contact(sender_id)
+        event_id = event_id or self.next_event_id()
+        if image is not None:
+            self.world.images[event_id] = image
+            type = MessageType.IMAGE
         return MessageReceived(
-            event_id=event_id or self.next_event_id(),
+            event_id=event_id,
             account_id=self.account_id,
             at=self.clock.now(),
             sender_id=sender_id,
@@ -234,6 +241,9 @@ class SimChannel(Channel):
         self._record(dedupe_key, {"action": "invite", "room": room_id, "contact": contact_id})
         if contact_id not in room.members:
             self.push(self.join(room_id, contact_id, inviter_id=self.self_id))
+
+    async def image(self, message: MessageReceived) -> bytes | None:
+        return self.world.images.get(message.event_id)
 
     async def room_info(self, room_id: str) -> RoomInfo | None:
         room = self.world.rooms.get(room_id)

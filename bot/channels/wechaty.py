@@ -17,6 +17,7 @@ an event the service re-delivers after a reconnect is dropped by the dispatcher'
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import ipaddress
@@ -32,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any, TextIO, TypeVar
 from urllib.parse import quote
 
+import aiohttp
 import grpclib.client
 import grpclib.config
 import grpclib.const
@@ -80,6 +82,11 @@ WIRE_MESSAGE_TYPES: dict[int, MessageType] = {
 }
 WIRE_RECALLED = 13
 
+# FileBox JSON (the file-box package's boxType): inline base64, or a URL to download.
+FILEBOX_BASE64, FILEBOX_URL = 1, 2
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+IMAGE_TIMEOUT = 15.0
+
 FRIENDSHIP_CONFIRM, FRIENDSHIP_RECEIVE = 1, 2
 # Dirty payload types (wechaty.puppet.PayloadType).
 DIRTY_CONTACT, DIRTY_ROOM, DIRTY_ROOM_MEMBER = 2, 3, 4
@@ -96,6 +103,30 @@ PERMANENT = {
     grpclib.const.Status.FAILED_PRECONDITION,
     grpclib.const.Status.UNIMPLEMENTED,
 }
+
+
+async def _download(url: str, headers: dict[str, str]) -> bytes | None:
+    """An image FileBox's URL, at most MAX_IMAGE_BYTES; a failure is logged, not raised."""
+    try:
+        timeout = aiohttp.ClientTimeout(total=IMAGE_TIMEOUT)
+        plain = {str(k): str(v) for k, v in headers.items()}
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url, headers=plain) as reply,
+        ):
+            reply.raise_for_status()
+            data = b""
+            async for chunk in reply.content.iter_chunked(65536):
+                data += chunk
+                if len(data) > MAX_IMAGE_BYTES:
+                    break
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("image download from %s failed: %s", url.split("?")[0], exc)
+        return None
+    if len(data) > MAX_IMAGE_BYTES:
+        log.warning("image at %s is over %d bytes", url.split("?")[0], MAX_IMAGE_BYTES)
+        return None
+    return data
 
 
 def message_type(wire: int) -> MessageType:
@@ -784,6 +815,63 @@ class WechatyChannel(Channel):
             sends=True,
         )
         return reply.id or None
+
+    async def image(self, message: MessageReceived) -> bytes | None:
+        """The HD image of a message: MessageImage's FileBox (base64 inline, or a URL that
+        is downloaded), else the MessageImageStream chunks. At most MAX_IMAGE_BYTES."""
+        message_id = message.event_id.removeprefix("msg:")
+        try:
+            reply = await self._call(
+                "MessageImage",
+                self._stub.message_image(id=message_id, type=pb.ImageType.IMAGE_TYPE_HD),
+            )
+        except ChannelError as exc:
+            if exc.retryable:
+                raise
+            return await self._image_stream(message_id)  # the service lacks MessageImage
+        try:
+            box = json.loads(reply.filebox or "{}")
+        except ValueError:
+            log.warning("wechaty %s: unreadable FileBox for an image", self.account_id)
+            return None
+        kind = box.get("boxType", box.get("type"))
+        if kind == FILEBOX_BASE64 and isinstance(box.get("base64"), str):
+            try:
+                data = base64.b64decode(box["base64"], validate=False)
+            except ValueError:
+                log.warning("wechaty %s: bad base64 in an image FileBox", self.account_id)
+                return None
+            return data if len(data) <= MAX_IMAGE_BYTES else None
+        url = box.get("remoteUrl") or box.get("url")
+        if kind == FILEBOX_URL and isinstance(url, str) and url.startswith(("http://", "https://")):
+            return await _download(url, box.get("headers") or {})
+        return await self._image_stream(message_id)
+
+    async def _image_stream(self, message_id: str) -> bytes | None:
+        data = bytearray()
+        try:
+            async with self._stub.channel.request(
+                "/wechaty.Puppet/MessageImageStream",
+                grpclib.const.Cardinality.UNARY_STREAM,
+                pb.MessageImageStreamRequest,
+                pb.MessageImageStreamResponse,
+                timeout=IMAGE_TIMEOUT,
+                metadata=self._metadata,
+            ) as stream:
+                await stream.send_message(
+                    pb.MessageImageStreamRequest(id=message_id, type=pb.ImageType.IMAGE_TYPE_HD),
+                    end=True,
+                )
+                async for chunk in stream:
+                    data += chunk.file_box_chunk.data
+                    if len(data) > MAX_IMAGE_BYTES:
+                        log.warning(
+                            "wechaty %s: image over %d bytes", self.account_id, MAX_IMAGE_BYTES
+                        )
+                        return None
+        except (grpclib.exceptions.GRPCError, OSError, TimeoutError) as exc:
+            raise ChannelError(f"MessageImageStream: {exc}", retryable=False) from exc
+        return bytes(data) or None
 
     async def kick(self, *, room_id: str, contact_id: str, dedupe_key: str) -> None:
         await self._call("RoomDel", self._stub.room_del(id=room_id, contact_id=contact_id))

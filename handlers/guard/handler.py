@@ -12,6 +12,7 @@ with a protected tag (all by contact id: a display name never counts).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from datetime import datetime
@@ -19,6 +20,7 @@ from datetime import datetime
 from bot.config import GuardRules
 from bot.events import Event, MemberJoined, MessageReceived, MessageType
 from bot.handler import Context, Flow
+from handlers.guard import qr
 from handlers.guard.judge import KICK, PASS, WARN, Hit, Judge, Verdict
 from handlers.guard.normalize import fold
 from storage.models import GuardAllow, GuardAudit, GuardBan, RoomMembership
@@ -36,6 +38,7 @@ class GuardHandler:
     def __init__(self, judge: Judge, self_ids: set[str]) -> None:
         self.judge = judge
         self.self_ids = self_ids
+        self._decoding = asyncio.Semaphore(2)  # images decoded at once, off the event loop
 
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
         if isinstance(event, MemberJoined):
@@ -53,6 +56,11 @@ class GuardHandler:
         # protected only for the few messages that would be acted on.
         history = await self._history(event, ctx, rules)
         newcomer = await self._newcomer(event, ctx, rules)
+        if event.type is MessageType.IMAGE and rules.types.get("qr_image", "allow") != "allow":
+            # Fetching and decoding cost more than asking who is protected: ask first.
+            if await self.protected(ctx, room, event.sender_id, rules):
+                return None
+            history += await self._qr_codes(ctx, rules)
         verdict = self.judge.judge(
             event.text, rules, type=event.type, history=history, newcomer=newcomer
         )
@@ -101,6 +109,18 @@ class GuardHandler:
                     # a link or a contact it tips the message over.
                     hits.append(Hit(0.55, f"同一内容在{rooms}个群发送"))
         return hits
+
+    async def _qr_codes(self, ctx: Context, rules: GuardRules) -> list[Hit]:
+        """A hit for an image holding a QR code, by the group's qr_image policy."""
+        data = await ctx.image()
+        if not data:
+            return []
+        async with self._decoding:
+            payloads = await asyncio.to_thread(qr.decode, data)
+        if not payloads:
+            return []
+        score = 0.95 if rules.types.get("qr_image") == "kick" else 0.7
+        return [Hit(score, f"非管理员发二维码图片（{qr.describe(payloads[0])}）")]
 
     @staticmethod
     async def _newcomer(event: MessageReceived, ctx: Context, rules: GuardRules) -> bool:

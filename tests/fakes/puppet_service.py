@@ -12,6 +12,7 @@ an open stream would otherwise hang.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import ssl
@@ -46,7 +47,9 @@ CALLS: dict[str, tuple[type, type]] = {
     "FriendshipPayload": (pb.FriendshipPayloadRequest, pb.FriendshipPayloadResponse),
     "FriendshipAccept": (pb.FriendshipAcceptRequest, pb.FriendshipAcceptResponse),
     "DirtyPayload": (pb.DirtyPayloadRequest, pb.DirtyPayloadResponse),
+    "MessageImage": (pb.MessageImageRequest, pb.MessageImageResponse),
 }
+IMAGE_WIRE = 6
 
 
 @dataclass
@@ -71,6 +74,12 @@ class FakePuppetService:
         self.rooms: dict[str, FakeRoom] = {}
         self.messages: dict[str, pb.MessagePayloadResponse] = {}
         self.friendships: dict[str, pb.FriendshipPayloadResponse] = {}
+        # Image files by message id, and how MessageImage hands them out: an inline base64
+        # FileBox, a URL FileBox (image_url, a loopback server), or "stream": MessageImage
+        # is not served and MessageImageStream sends the file in chunks.
+        self.images: dict[str, bytes] = {}
+        self.image_box = "base64"
+        self.image_url = ""
         # What the bot did, in order.
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.sent: list[dict[str, Any]] = []
@@ -210,8 +219,12 @@ class FakePuppetService:
         mentions: list[str] | None = None,
         wire_type: int = TEXT_WIRE,
         message_id: str | None = None,
+        image: bytes | None = None,
     ) -> str:
         message_id = message_id or self._next_id("msg-")
+        if image is not None:
+            self.images[message_id] = image
+            wire_type = IMAGE_WIRE
         payload = pb.MessagePayloadResponse(
             id=message_id,
             text=text,
@@ -288,6 +301,14 @@ class FakePuppetService:
             mapping[f"/wechaty.Puppet/{name}"] = grpclib.const.Handler(
                 handler, grpclib.const.Cardinality.UNARY_UNARY, request_type, reply_type
             )
+        mapping["/wechaty.Puppet/MessageImageStream"] = grpclib.const.Handler(
+            self._image_stream,
+            grpclib.const.Cardinality.UNARY_STREAM,
+            pb.MessageImageStreamRequest,
+            pb.MessageImageStreamResponse,
+        )
+        if self.image_box == "stream":
+            del mapping["/wechaty.Puppet/MessageImage"]
         mapping["/wechaty.Puppet/Event"] = grpclib.const.Handler(
             self._event,
             grpclib.const.Cardinality.UNARY_STREAM,
@@ -414,6 +435,35 @@ class FakePuppetService:
         if message is None:
             raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no message {req.id}")
         return message
+
+    async def _MessageImage(self, req: pb.MessageImageRequest) -> pb.MessageImageResponse:
+        data = self.images.get(req.id)
+        if data is None:
+            raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no image {req.id}")
+        if self.image_box == "url":
+            box = {"name": "image.jpg", "metadata": {}, "boxType": 2, "remoteUrl": self.image_url}
+        else:
+            box = {
+                "name": "image.jpg",
+                "metadata": {},
+                "boxType": 1,
+                "base64": base64.b64encode(data).decode(),
+            }
+        return pb.MessageImageResponse(filebox=json.dumps(box))
+
+    async def _image_stream(self, stream: grpclib.server.Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        self.calls.append(("MessageImageStream", request.to_dict()))
+        data = self.images.get(request.id)
+        if data is None:
+            raise GRPCError(grpclib.const.Status.NOT_FOUND, f"no image {request.id}")
+        await stream.send_message(
+            pb.MessageImageStreamResponse(file_box_chunk=pb.FileBoxChunk(name="image.jpg"))
+        )
+        for start in range(0, len(data), 4096):
+            chunk = pb.FileBoxChunk(data=data[start : start + 4096])
+            await stream.send_message(pb.MessageImageStreamResponse(file_box_chunk=chunk))
 
     async def _MessageSendText(self, req: pb.MessageSendTextRequest) -> pb.MessageSendTextResponse:
         message_id = self._next_id("sent-")
