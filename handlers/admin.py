@@ -324,6 +324,7 @@ class AdminHandler:
             label=label, text=text[:2000], by=event.sender_id, at=ctx.clock.now()
         )
         self.judge.learn(text, label)
+        await audit(ctx.clock.now(), event.room, "", label, event.sender_id, NOTHING, text)
         await ctx.reply(
             "收到，已经记住这类内容是广告了" if label == SPAM else "收到，以后不会再误判这类内容"
         )
@@ -344,6 +345,7 @@ class AdminHandler:
             return
         assert room is not None  # one of ROOM_COMMANDS
         await ctx.say(room_id=room, text=f"📢 群公告\n{rest}")
+        await audit(ctx.clock.now(), room, "", "notice", event.sender_id, NOTHING, rest)
         if event.room is None:
             await ctx.reply(f"已在{await self._group(ctx, event, room)}发布公告")
 
@@ -353,6 +355,7 @@ class AdminHandler:
             await ctx.reply("用法：#标签 @某人 标签")
             return
         await ctx.add_tag(target, tag, source="admin", detail=event.sender_id)
+        await audit(ctx.clock.now(), event.room, target, "tag", event.sender_id, NOTHING, tag)
         await ctx.reply(f"已给 {target} 打上标签「{tag}」")
 
     async def _reload(
@@ -360,6 +363,8 @@ class AdminHandler:
     ) -> None:
         reload = getattr(ctx.services.content, "reload", None)
         problems = reload() if reload else ["reload is not available"]
+        outcome = Verdict("pass", 0.0, problems[:1])
+        await audit(ctx.clock.now(), event.room, "", "reload", event.sender_id, outcome, None)
         await ctx.reply(
             "内容已重新加载✅" if not problems else "内容有错误，仍在用旧内容：\n" + problems[0]
         )

@@ -196,8 +196,9 @@ class GuardAudit(Model):
     id = fields.BigIntField(primary_key=True)
     at = fields.DatetimeField(db_index=True)
     room_id = fields.CharField(max_length=128, null=True, db_index=True)
-    contact_id = fields.CharField(max_length=128, db_index=True)
-    action = fields.CharField(max_length=16)  # warn | kick | ban | unban | allow | unwarn
+    contact_id = fields.CharField(max_length=128, db_index=True)  # "" when there is no target
+    # warn | kick | ban | unban | allow | unwarn | ask | spam | ham | notice | tag | reload
+    action = fields.CharField(max_length=16)
     by = fields.CharField(max_length=128)  # "guard" or the admin's contact id
     reasons = fields.TextField(default="")
     score = fields.FloatField(default=0.0)

@@ -215,3 +215,25 @@ async def test_a_super_admin_by_dm_and_the_dm_help(tmp_path: Path) -> None:
         assert stats.startswith("📊 「孕妈交流群」数据")
         (reloaded,) = says(await bot.says("boss", "#重载"))
         assert "内容已重新加载" in reloaded
+
+
+async def test_every_admin_action_is_audited_with_who_and_where() -> None:
+    async with BotUnderTest() as bot:
+        group(bot)
+        await bot.says("o", "#标签 @小美 高意向", room="R1", mentions=["b"])
+        await bot.says("o", "#公告 今晚8点直播", room="R1")
+        await bot.says("o", "#垃圾 加我V看朋友圈", room="R1")
+        await bot.says("o", "#正常 宝宝几个月可以吃米粉", room="R1")
+        await bot.says("o", "#重载", room="R1")
+        await bot.says("o", "#白名单 c", room="R1")
+        rows = await GuardAudit.filter(by="o").order_by("id")
+        assert [(r.action, r.room_id, r.contact_id) for r in rows] == [
+            ("tag", "R1", "b"),
+            ("notice", "R1", ""),
+            ("spam", "R1", ""),
+            ("ham", "R1", ""),
+            ("reload", "R1", ""),
+            ("allow", "R1", "c"),
+        ]
+        assert rows[0].text == "高意向" and rows[1].text == "今晚8点直播"
+        assert rows[2].text == "加我V看朋友圈"

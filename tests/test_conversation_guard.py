@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from storage.models import GuardAudit, GuardBan
-from tests.harness import BotUnderTest
+from tests.harness import BotUnderTest, copy_project
 
 
 def kinds(actions: list[dict[str, Any]]) -> list[str]:
@@ -102,3 +103,43 @@ async def test_mothers_talking_about_links_prices_and_wechat_are_left_alone() ->
             assert "kick" not in kinds(done) and not any(
                 "温馨提醒" in a.get("text", "") for a in done
             ), text
+
+
+def without_model(tmp_path: Path) -> Path:
+    """A project copy whose guard has no model, so a test weighs the rules alone."""
+    copy_project(tmp_path)
+    guard = tmp_path / "content" / "guard.toml"
+    guard.write_text(
+        guard.read_text(encoding="utf-8").replace("classifier = true", "classifier = false"),
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+async def test_the_same_text_repeated_by_one_member_is_warned(tmp_path: Path) -> None:
+    async with BotUnderTest(without_model(tmp_path)) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        for _ in range(2):
+            assert await bot.says("b", "姐妹们早上好呀今天也要加油", room="R1") == []
+        await bot.tick("2m")
+        (warning,) = await bot.says("b", "姐妹们早上好呀！今天也要加油～", room="R1")
+        assert "重复发送同一内容3次" in warning["text"] and warning["mentions"] == ["b"]
+        await bot.tick("11m")  # out of the window: a new count
+        assert await bot.says("b", "姐妹们早上好呀今天也要加油", room="R1") == []
+
+
+async def test_a_spam_wave_across_groups_tips_a_borderline_ad_over(tmp_path: Path) -> None:
+    async with BotUnderTest(without_model(tmp_path)) as bot:
+        for i in (1, 2, 3):
+            bot.room(f"R{i}", f"宝妈{i}群", owner="o", members=["o", f"m{i}"])
+        # Each copy differs in its code, as waves do; 砍一刀 alone is below a warning.
+        assert await bot.says("m1", "拼多多砍一刀最后一次了 口令ab12", room="R1") == []
+        assert await bot.says("m2", "拼多多砍一刀最后一次了 口令xy789", room="R2") == []
+        (warning,) = await bot.says("m3", "拼多多砍一刀最后一次了 口令q5", room="R3")
+        assert "同一内容在3个群发送" in warning["text"]
+        # A mother asking the same question in three groups is not a wave of ads.
+        for i in (1, 2, 3):
+            done = await bot.says(f"m{i}", "宝宝湿疹反反复复怎么办啊有没有好办法", room=f"R{i}")
+            assert "kick" not in kinds(done)
+            assert not any("温馨提醒" in a.get("text", "") for a in done)
+            assert any("湿疹" in a.get("text", "") for a in done)  # she gets her answer

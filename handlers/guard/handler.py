@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from datetime import datetime
 
 from bot.config import GuardRules
@@ -30,6 +31,16 @@ log = logging.getLogger(__name__)
 MIN_REPEAT_CHARS = 6  # "好的" said three times is not spam
 MIN_WAVE_CHARS = 12
 NEWCOMER_TTL = 7 * 86400
+
+
+_IDS = re.compile(r"[0-9a-z]+")
+
+
+def shape(folded: str) -> str:
+    """What stays the same when an ad is copied with small changes: the folded text with
+    every run of letters and digits (ids, links, prices, counters) as one mark. "加微信abc1
+    领20元" and "加微信xy99领30元" have one shape."""
+    return _IDS.sub("#", folded)
 
 
 class GuardHandler:
@@ -98,7 +109,7 @@ class GuardHandler:
             hits.append(Hit(0.7, f"刷屏（{count}条/{rules.flood_seconds:.0f}秒）"))
         folded = fold(event.text)
         if event.type is MessageType.TEXT and len(folded) >= MIN_REPEAT_CHARS:
-            digest = hashlib.sha1(folded.encode()).hexdigest()[:16]
+            digest = hashlib.sha1(shape(folded).encode()).hexdigest()[:16]
             repeats = await kv.window_hit(f"g:rep:{who}:{digest}", rules.repeat_seconds)
             if repeats >= rules.repeat_times:
                 hits.append(Hit(0.75, f"重复发送同一内容{repeats}次"))
