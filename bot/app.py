@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import random
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -77,6 +78,8 @@ class ContentHolder:
         self.content_dir = content_dir
         self._current = content
         self.listeners: list[Callable[[list[str]], None]] = []
+        # Run after every reload with its problems (empty: the new content is in force).
+        self.after_reload: list[Callable[[list[str]], Awaitable[None]]] = []
 
     @property
     def current(self) -> Content:
@@ -98,6 +101,17 @@ class ContentHolder:
         self._current = content
         log.info("content reloaded from %s", self.content_dir)
         return []
+
+    async def reload_and_tell(self) -> list[str]:
+        """reload(), then the after-reload hooks: the guard model is retrained when its
+        corpus changed, and a refused edit is sent to the super admins."""
+        problems = self.reload()
+        for hook in self.after_reload:
+            try:
+                await hook(problems)
+            except Exception:
+                log.exception("after-reload hook failed")
+        return problems
 
 
 @dataclass
@@ -171,7 +185,9 @@ class App:
         self.self_ids = {ch.self_id for ch in channels.values()}
         self.dialogs = DialogEngine(config, content, self.outbox, self.tags)
         # The trained model is shared until admins' feedback changes it (copy on learn).
-        self.judge = Judge(Judge.for_content(content.content_dir).model, shared=True)
+        self._guard_base = Judge.for_content(content.content_dir).model
+        self.judge = Judge(self._guard_base, shared=True)
+        content.after_reload.append(self._after_reload)
         self.dispatcher = Dispatcher(
             self.services,
             default_handlers(self.self_ids, self.dialogs, self.judge),
@@ -365,6 +381,32 @@ class App:
                     await self._tell_admins(other, text, key=f"{event.event_id}:{account}")
                     break
 
+    async def _after_reload(self, problems: list[str]) -> None:
+        if problems:
+            if not self.config.bot.tell_admins_content_errors or not self.channels:
+                return
+            digest = hashlib.sha1("\n".join(problems).encode()).hexdigest()[:12]
+            hour = self.clock.now().strftime("%Y%m%d%H")  # the same error at most hourly
+            text = "⚠️ 内容文件有错误，仍在用之前的内容：\n" + "\n".join(problems[:5])
+            via = next((a for a in self.channels if a not in self._logged_out), None)
+            if via is not None:
+                await self._tell_admins(via, text, key=f"content:{digest}:{hour}")
+            return
+        await self.retrain_guard()
+
+    async def retrain_guard(self) -> bool:
+        """Retrain the guard's model when guard_examples.tsv changed (the admins' #垃圾 /
+        #正常 feedback is learned again on top). True if the model changed."""
+        base = Judge.for_content(self.content.content_dir).model
+        if base is self._guard_base:
+            return False
+        self._guard_base = base
+        self.judge.replace_model(base)
+        for label, text in await GuardFeedback.all().order_by("id").values_list("label", "text"):
+            self.judge.learn(text, label)
+        log.info("guard model retrained from %s", self.content.content_dir)
+        return True
+
     async def _tell_admins(self, via: str, text: str, key: str = "") -> None:
         stamp = key or f"{via}:{self.clock.now().timestamp()}"
         for admin in self.config.bot.super_admins:
@@ -383,11 +425,12 @@ class App:
             from watchfiles import awatch
 
             changes = awatch(
-                self.content.content_dir, watch_filter=lambda _change, path: path.endswith(".toml")
+                self.content.content_dir,
+                watch_filter=lambda _change, path: path.endswith((".toml", ".tsv")),
             )
         try:
             async for _batch in changes:
-                self.content.reload()
+                await self.content.reload_and_tell()
         except Exception:
             log.exception("content watcher stopped: edits to content/ now need a restart")
 

@@ -34,6 +34,8 @@ class BotSection(Strict):
     name: str = "小助手"
     timezone: str = "Asia/Shanghai"
     super_admins: list[str] = Field(default_factory=list)
+    # A content edit refused at reload is sent to the super admins (at most hourly).
+    tell_admins_content_errors: bool = True
     content_dir: str = "content"
     data_dir: str = "data"
 

@@ -361,8 +361,8 @@ class AdminHandler:
     async def _reload(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
     ) -> None:
-        reload = getattr(ctx.services.content, "reload", None)
-        problems = reload() if reload else ["reload is not available"]
+        reload = getattr(ctx.services.content, "reload_and_tell", None)
+        problems = await reload() if reload else ["reload is not available"]
         outcome = Verdict("pass", 0.0, problems[:1])
         await audit(ctx.clock.now(), event.room, "", "reload", event.sender_id, outcome, None)
         await ctx.reply(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from storage.models import GuardAudit, GuardBan, GuardFeedback
 from tests.harness import BotUnderTest, copy_project
 
@@ -237,3 +239,54 @@ async def test_every_admin_action_is_audited_with_who_and_where() -> None:
         ]
         assert rows[0].text == "高意向" and rows[1].text == "今晚8点直播"
         assert rows[2].text == "加我V看朋友圈"
+
+
+async def test_a_new_corpus_retrains_the_guard_on_reload_and_keeps_admin_feedback(
+    tmp_path: Path,
+) -> None:
+    copy_project(tmp_path)
+    corpus = tmp_path / "content" / "guard_examples.tsv"
+    async with BotUnderTest(tmp_path) as bot:
+        group(bot)
+        taught = "周末亲子手工课报名啦 名额有限 先到先得"
+        await bot.says("o", f"#垃圾 {taught}", room="R1")
+        text = "团团团 蜂蜜柚子茶 今晚截单"
+        before = bot.app.judge.model.spam_probability(text)
+        taught_before = bot.app.judge.model.spam_probability(taught)
+        rows = "".join(f"spam\t团团团 蜂蜜柚子茶{i}号 今晚截单 接龙\n" for i in range(30))
+        corpus.write_text(corpus.read_text(encoding="utf-8") + rows, encoding="utf-8")
+        (answer,) = says(await bot.says("o", "#重载", room="R1"))
+        assert "内容已重新加载" in answer
+        assert bot.app.judge.model.spam_probability(text) > before
+        # The admin's lesson was learned again on top of the new corpus.
+        assert bot.app.judge.model.spam_probability(taught) == pytest.approx(
+            taught_before, abs=0.05
+        )
+        assert await bot.app.retrain_guard() is False  # unchanged: nothing to do
+
+
+async def test_a_refused_content_edit_is_sent_to_the_super_admins_once_an_hour(
+    tmp_path: Path,
+) -> None:
+    copy_project(tmp_path)
+    config = (tmp_path / "config.toml").read_text(encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        config.replace("super_admins = []", 'super_admins = ["boss"]'), encoding="utf-8"
+    )
+    keywords = tmp_path / "content" / "keywords.toml"
+    async with BotUnderTest(tmp_path) as bot:
+        keywords.write_text("[[rules]]\nid = 3\n", encoding="utf-8")
+
+        async def saves():  # type: ignore[no-untyped-def]
+            for _ in range(3):  # the editor saves the same broken file three times
+                yield {("modified", str(keywords))}
+
+        await bot.app.watch_content(saves())
+        await bot.tick("1s")
+        (notice,) = bot.said_to("boss")
+        assert notice["text"].startswith("⚠️ 内容文件有错误，仍在用之前的内容")
+        assert "keywords.toml" in notice["text"]
+        await bot.tick("1h")
+        await bot.app.watch_content(saves())
+        await bot.tick("1s")
+        assert len(bot.said_to("boss")) == 2

@@ -109,6 +109,11 @@ class Judge:
             self._shared = False
         self.model.learn(text, label)
 
+    def replace_model(self, model: NaiveBayes) -> None:
+        """Judge with another trained model from now on (shared: copied before learning)."""
+        self.model = model
+        self._shared = True
+
     @classmethod
     def for_content(cls, content_dir: Path) -> Judge:
         """The judge trained on content/guard_examples.tsv, shared while the file is
