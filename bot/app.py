@@ -183,7 +183,7 @@ class App:
             media=Media(channels),
         )
         self.self_ids = {ch.self_id for ch in channels.values()}
-        self.dialogs = DialogEngine(config, content, self.outbox, self.tags)
+        self.dialogs = DialogEngine(config, content, self.outbox, self.tags, kv)
         # The trained model is shared until admins' feedback changes it (copy on learn).
         self._guard_base = Judge.for_content(content.content_dir).model
         self.judge = Judge(self._guard_base, shared=True)
@@ -299,6 +299,9 @@ class App:
         await self.db.open()
         for label, text in await GuardFeedback.all().order_by("id").values_list("label", "text"):
             self.judge.learn(text, label)  # admins' #垃圾 / #正常 from earlier runs
+        in_dialog = await self.dialogs.warm()  # the in-process store starts empty
+        if in_dialog:
+            log.info("%d contacts are in a dialog", in_dialog)
         await self.outbox.resume()
 
     async def start_live(self) -> None:

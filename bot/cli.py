@@ -188,8 +188,11 @@ def cmd_spam_check(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from bot.config import ConfigError, database_url, load_config
+    from bot.clock import SystemClock
+    from bot.config import ConfigError, database_url, load_config, redis_url
+    from flows.dialog import kv_key
     from storage.db import Database
+    from storage.kv import make_kv
     from storage.privacy import forget
 
     base = Path(args.dir)
@@ -203,9 +206,17 @@ def cmd_forget(args: argparse.Namespace) -> int:
         db = Database(args.db or database_url(config, base))
         await db.open()
         try:
-            return await forget(args.contact_id)
+            done = await forget(args.contact_id)
         finally:
             await db.close()
+        shared = redis_url()
+        if shared:  # her dialog state is mirrored there (an in-process store dies with it)
+            kv = make_kv(SystemClock(), shared)
+            try:
+                await kv.delete(kv_key(args.contact_id))
+            finally:
+                await kv.close()
+        return done
 
     done = asyncio.run(run())
     summary = ", ".join(f"{k}={v}" for k, v in done.items())

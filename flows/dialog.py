@@ -7,9 +7,15 @@ At every step 跳过 skips it and 取消 / 不用了 ends the dialog; a question
 answers it cannot read, it moves on. Silence gets one gentle reminder after
 `reminder_after_seconds`, then the dialog closes quietly.
 
-State lives in the `dialog_state` table: one row per contact and flow (one active intake
-dialog per contact; other flows keep their own rows), so a restart or a crash in the middle
-of a dialog loses nothing.
+State is kept twice. The `dialog_state` table holds one row per contact and flow (one
+active intake dialog per contact; other flows keep their own rows) with its due time: it is
+what survives a crash or a restart on every backend, and what the reminder job scans. The
+key-value store holds her dialog state too, under `dialog:<contact id>`, with an expiry at
+the dialog's quiet close (plus a grace period): it is what her next private message is
+checked against, so a mother who is in no dialog costs no database query. Every change
+writes the table first, then the key; at start the keys are written again from the table
+(the in-process store starts empty). A key whose row is gone (she deleted her data) is
+dropped when read.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
     from bot.config import AppConfig, Content
     from bot.handler import ContentSource, Handler
     from bot.outbox import Outbox
+    from storage.kv import KV
     from storage.tags import TagStore
 
 log = logging.getLogger(__name__)
@@ -148,6 +155,28 @@ def _number(text: str) -> float | None:
     return None
 
 
+KV_GRACE = timedelta(hours=6)  # the key outlives the quiet close the timer job will do
+
+
+def kv_key(contact_id: str) -> str:
+    return f"dialog:{contact_id}"
+
+
+def _state_json(state: DialogState) -> dict[str, Any]:
+    return {
+        "id": state.id,
+        "flow": state.flow,
+        "dialog": state.dialog_id,
+        "account": state.account_id,
+        "step": state.step,
+        "tries": state.tries,
+        "answered": state.answered,
+        "reminded": state.reminded,
+        "asked_at": state.asked_at.isoformat(),
+        "due_at": state.due_at.isoformat(),
+    }
+
+
 class DialogEngine:
     def __init__(
         self,
@@ -155,19 +184,61 @@ class DialogEngine:
         content: ContentSource,
         outbox: Outbox,
         tags: TagStore,
+        kv: KV | None = None,
     ) -> None:
         self.config = config
         self.content = content
         self.outbox = outbox
         self.tags = tags
+        self.kv = kv
         self._seq = 0
 
     # ------------------------------------------------------------------ state
 
-    @staticmethod
-    async def active(contact_id: str) -> DialogState | None:
+    async def active(self, contact_id: str) -> DialogState | None:
         """The dialog her next message answers: the one asked most recently."""
-        return await DialogState.filter(contact_id=contact_id).order_by("-asked_at").first()
+        if self.kv is not None:
+            cached = await self.kv.get_json(kv_key(contact_id))
+            if not isinstance(cached, dict) or not cached.get("dialogs"):
+                return None  # in no dialog: the common case, no database query
+            state = await DialogState.get_or_none(id=cached["dialogs"][0]["id"])
+            if state is not None:
+                return state
+        state = await DialogState.filter(contact_id=contact_id).order_by("-asked_at").first()
+        if self.kv is not None:  # the key was stale: write it again from the table
+            await self.sync(contact_id)
+        return state
+
+    async def sync(self, contact_id: str) -> None:
+        """Write her dialogs from the table to the key-value store (or drop the key)."""
+        if self.kv is None:
+            return
+        rows = await DialogState.filter(contact_id=contact_id).order_by("-asked_at")
+        if not rows:
+            await self.kv.delete(kv_key(contact_id))
+            return
+        now = self.outbox.clock.now()
+        ends = max(self._closes_at(row) for row in rows) + KV_GRACE
+        ttl = max(60.0, (ends - now).total_seconds())
+        await self.kv.set_json(
+            kv_key(contact_id), {"dialogs": [_state_json(row) for row in rows]}, ttl=ttl
+        )
+
+    def _closes_at(self, state: DialogState) -> datetime:
+        if state.reminded:
+            return state.due_at
+        spec = self.content.current.dialogs.get(state.dialog_id)
+        return state.due_at + timedelta(seconds=spec.close_after_seconds if spec else 86400)
+
+    async def warm(self) -> int:
+        """At start: every dialog in progress into the key-value store. Returns how many
+        contacts are in one."""
+        if self.kv is None:
+            return 0
+        contacts = set(await DialogState.all().values_list("contact_id", flat=True))
+        for contact_id in contacts:
+            await self.sync(str(contact_id))
+        return len(contacts)
 
     @staticmethod
     async def profile(contact_id: str, now: datetime) -> Profile:
@@ -237,6 +308,7 @@ class DialogEngine:
             asked_at=now,
             due_at=now + timedelta(seconds=spec.reminder_after_seconds),
         )
+        await self.sync(contact_id)
         prompt = self._prompt(spec.steps[first], ctx)
         await ctx.say(
             contact_id=contact_id, text=f"{self._fill(spec.intro, ctx)}\n{prompt}".strip()
@@ -262,6 +334,7 @@ class DialogEngine:
             asked_at=now,
             due_at=now + timedelta(seconds=spec.reminder_after_seconds),
         )
+        await self.sync(contact_id)
         contact = await Contact.get_or_none(contact_id=contact_id)
         name = contact.name if contact else ""
         prompt = spec.steps[first].prompts[state.id % len(spec.steps[first].prompts)]
@@ -283,6 +356,14 @@ class DialogEngine:
         state = await self.active(event.sender_id)
         if state is None:
             return False
+        try:
+            return await self._answer(state, event, ctx, answer_question)
+        finally:
+            await self.sync(event.sender_id)  # the table changed: the key follows
+
+    async def _answer(
+        self, state: DialogState, event: MessageReceived, ctx: Context, answer_question: Any
+    ) -> bool:
         spec = ctx.content.dialogs.get(state.dialog_id)
         if spec is None or state.step >= len(spec.steps):
             await state.delete()  # the dialog was removed from content/
@@ -396,11 +477,13 @@ class DialogEngine:
             if spec is None or state.reminded or not spec.reminder or quiet:
                 if await unchanged.delete():
                     await self._closed(state, now)
+                    await self.sync(state.contact_id)
                     log.info("dialog %s closed after silence", state.dialog_id)
                 continue
             due = now + timedelta(seconds=spec.close_after_seconds)
             if not await unchanged.update(reminded=True, due_at=due):
                 continue
+            await self.sync(state.contact_id)
             contact = await Contact.get_or_none(contact_id=state.contact_id)
             name = contact.name if contact else ""
             text = render(spec.reminder, {"name": name, "bot": self.config.bot.name})

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.events import Event, MessageReceived, MessageType
 from bot.handler import Context, Flow
 from bot.text import as_word
+from flows.dialog import kv_key
 from storage import privacy
 
 OPT_OUT = {"退订", "td", "取消订阅", "不要再推送", "别再推送了", "unsubscribe"}
@@ -45,7 +46,9 @@ class PrivacyHandler:
         now = ctx.clock.now()
         confirm_key = f"privacy:forget:{event.account_id}:{contact}"
         if word in OPT_OUT:
-            await ctx.reply(OPTED_OUT if await privacy.opt_out(contact, now) else ALREADY_OUT)
+            done = await privacy.opt_out(contact, now)
+            await ctx.kv.delete(kv_key(contact))  # her dialogs ended with it
+            await ctx.reply(OPTED_OUT if done else ALREADY_OUT)
             return Flow.STOP
         if word in OPT_IN:
             await ctx.reply(OPTED_IN if await privacy.opt_in(contact, now) else NOT_OUT)
@@ -58,6 +61,7 @@ class PrivacyHandler:
             if ctx.services.interactions is not None:
                 await ctx.services.interactions.flush()  # so her last messages go too
             await privacy.forget(contact)
+            await ctx.kv.delete(kv_key(contact))  # her dialog state lives there too
             await ctx.reply(FORGOTTEN)
             return Flow.STOP
         return None

@@ -170,8 +170,9 @@ class Profile(Model):
 
 
 class DialogState(Model):
-    """A dialog in progress. Kept in the database, not the key-value store, so it survives
-    a crash or restart on the embedded defaults too (the in-process store does not)."""
+    """A dialog in progress, with its due time. The key-value store mirrors it with an
+    expiry (flows/dialog.py); this row is what survives a crash or a restart on every
+    backend, the in-process store included."""
 
     id = fields.IntField(primary_key=True)
     contact_id = fields.CharField(max_length=128)

@@ -149,3 +149,40 @@ async def test_no_thanks_for_nothing_and_no_restart_after_cancel() -> None:
         await bot.says("d", "取消")
         done = await bot.friend_request("d", "阿花", "你好")  # she re-adds the bot
         assert not any("预产期" in t for t in texts(done))
+
+
+async def test_the_dialog_state_is_in_the_key_value_store_with_an_expiry() -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        (state,) = (await bot.app.kv.get_json("dialog:c"))["dialogs"]
+        assert (state["dialog"], state["step"], state["reminded"]) == ("intake", 0, False)
+        # It expires after the quiet close (reminder + close, plus a grace period).
+        ttl = await bot.app.kv.ttl("dialog:c")
+        assert ttl is not None and 86400 < ttl <= 3 * 86400
+        await bot.says("c", "孕24周")
+        (state,) = (await bot.app.kv.get_json("dialog:c"))["dialogs"]
+        assert state["step"] == 1 and state["answered"] == 1
+        await bot.says("c", "取消")
+        assert await bot.app.kv.get_json("dialog:c") is None
+        # A mother in no dialog is answered as usual.
+        assert any("湿疹" in t for t in texts(await bot.says("c", "宝宝湿疹怎么办")))
+
+
+async def test_a_stale_key_whose_dialog_is_gone_is_dropped() -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        await DialogState.filter(contact_id="c").delete()  # e.g. deleted by another process
+        done = await bot.says("c", "坐标魔都")
+        assert not any(tag.startswith("城市") for _, tag in tags(done))
+        assert await bot.app.kv.get_json("dialog:c") is None
+
+
+async def test_the_reminder_moves_the_expiry_and_the_quiet_close_drops_the_key() -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        await bot.tick("25h")  # the reminder
+        (state,) = (await bot.app.kv.get_json("dialog:c"))["dialogs"]
+        assert state["reminded"] is True
+        await bot.tick("2d")  # the quiet close
+        assert await bot.app.kv.get_json("dialog:c") is None
+        assert not await DialogState.filter(contact_id="c").exists()

@@ -45,6 +45,7 @@ async def test_deletion_asks_first_then_forgets_her(tmp_path: Path) -> None:
         await bot.friend_request("c", "小红", "我是从小红书来的")
         await bot.says("c", "宝宝8个月")
         assert await Profile.filter(contact_id="c").exists()
+        assert await bot.app.kv.get_json("dialog:c") is not None  # in the middle of the intake
         assert texts(await bot.says("c", "确认删除")) != []  # nothing asked yet: not deletion
         assert await Profile.filter(contact_id="c").exists()
         (ask,) = texts(await bot.says("c", "删除我的信息"))
@@ -55,6 +56,7 @@ async def test_deletion_asks_first_then_forgets_her(tmp_path: Path) -> None:
         assert not await ContactTag.filter(contact_id="c").exists()
         assert not await TagEvent.filter(contact_id="c").exists()
         assert not await DialogState.filter(contact_id="c").exists()
+        assert await bot.app.kv.get_json("dialog:c") is None  # the mirror went too
         assert not await Contact.filter(contact_id="c").exists()
         await bot.app.interactions.flush()
         assert not await Interaction.filter(contact_id="c").exists()

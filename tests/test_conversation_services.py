@@ -33,8 +33,15 @@ async def test_welcome_keyword_and_friend_on_postgres_and_redis() -> None:
             )
             await bot.friend_request("c", "小红", "小红书看到的")
             assert await bot.app.tags.tags_of("c") == {"渠道:小红书": "channel"}
+            # The intake's state is in Redis with an expiry, and her answer moves it on.
+            (state,) = (await bot.app.kv.get_json("dialog:c"))["dialogs"]
+            assert (state["dialog"], state["step"]) == ("intake", 0)
+            assert 0 < (await bot.app.kv.ttl("dialog:c") or 0) <= 3 * 86400
+            await bot.says("c", "孕24周")
+            (state,) = (await bot.app.kv.get_json("dialog:c"))["dialogs"]
+            assert state["step"] == 1 and state["answered"] == 1
             await bot.app.interactions.flush()
-            assert await Interaction.filter(kind="message").count() == 2
+            assert await Interaction.filter(kind="message").count() == 3
             assert await OutboxMessage.filter(status="sent").count() == len(
                 [a for a in bot.actions if a["action"] != "tag"]
             )
