@@ -1,4 +1,9 @@
-"""Masking personal data (ids, phone numbers) before it reaches a log line."""
+"""Masking personal data (ids, phone numbers) before it reaches a log line.
+
+Code that logs a contact id passes it through `mask_id`; the `MaskingFilter` on the log
+handler catches what slips through in free text: mainland mobile numbers, WeChat ids
+(wxid_...), group ids (...@chatroom), WeCom external ids (wm.../wo..., 1688...).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,10 @@ import logging
 import re
 
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+_IDS = re.compile(
+    r"(?<![A-Za-z0-9_])(?:wxid_[A-Za-z0-9_-]{3,}|[A-Za-z0-9_-]{4,}@chatroom"
+    r"|w[mor][A-Za-z0-9_-]{20,}|1688\d{8,})(?![A-Za-z0-9_])"
+)
 
 
 def mask_id(value: str | None) -> str:
@@ -18,11 +27,11 @@ def mask_id(value: str | None) -> str:
 
 
 def mask_text(text: str) -> str:
-    return _PHONE.sub(r"\1****\2", text)
+    return _IDS.sub(lambda m: mask_id(m.group(0)), _PHONE.sub(r"\1****\2", text))
 
 
 class MaskingFilter(logging.Filter):
-    """Masks phone numbers in every formatted log message."""
+    """Masks phone numbers and ids in every formatted log message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

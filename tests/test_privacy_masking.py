@@ -1,0 +1,49 @@
+"""Personal data in log lines: phone numbers and ids are masked."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.privacy import MaskingFilter, mask_id, mask_text
+
+
+def test_mask_id_keeps_enough_to_correlate() -> None:
+    assert mask_id("wxid_abcdef123") == "wxid***23"
+    assert mask_id("abc") == "a***"
+    assert mask_id(None) == "None"
+
+
+@pytest.mark.parametrize(
+    ("raw", "masked"),
+    [
+        ("call 13812345678 now", "call 138****5678 now"),
+        ("outbox: say dialog-start:intake:wxid_k2j3h4g5:2026 gave up", None),
+        ("room 34567890123@chatroom kicked", None),
+        ("wecom wmAbCdEfGhIjKlMnOpQrStUvWx1234 said", None),
+        ("order 20261125 for 2 cans", "order 20261125 for 2 cans"),  # not a phone, not an id
+    ],
+)
+def test_mask_text(raw: str, masked: str | None) -> None:
+    out = mask_text(raw)
+    if masked is not None:
+        assert out == masked
+    else:
+        assert out != raw and "***" in out
+        for secret in ("wxid_k2j3h4g5", "34567890123@chatroom", "wmAbCdEfGhIjKlMnOpQrStUvWx1234"):
+            assert secret not in out
+
+
+def test_the_filter_masks_formatted_records(caplog: pytest.LogCaptureFixture) -> None:
+    log = logging.getLogger("test.masking")
+    handler = caplog.handler
+    handler.addFilter(MaskingFilter())
+    try:
+        log.warning("send to %s failed, phone %s", "wxid_secret99", "13900001111")
+    finally:
+        handler.removeFilter(handler.filters[-1])
+    (record,) = caplog.records
+    text = record.getMessage()
+    assert "wxid_secret99" not in text and "13900001111" not in text
+    assert "139****1111" in text
