@@ -32,24 +32,10 @@ class RosterHandler:
             key = (event.account_id, event.room)
             if key not in self._seen_rooms:
                 self._seen_rooms.add(key)
-                info = await ctx.room_info(event.room)
-                await people.upsert_room(
-                    event.room,
-                    event.account_id,
-                    now,
-                    topic=info.topic if info else "",
-                    owner_id=info.owner_id if info else None,
-                )
+                await self._record_room(event.room, ctx)
         elif isinstance(event, MemberJoined):
             ctx.services.rooms.invalidate(event.room)
-            info = await ctx.room_info(event.room)
-            await people.upsert_room(
-                event.room,
-                event.account_id,
-                now,
-                topic=info.topic if info else "",
-                owner_id=info.owner_id if info else None,
-            )
+            await self._record_room(event.room, ctx)
             await people.upsert_contact(event.member_id, now, name=event.member_name)
             await people.member_joined(
                 event.room, event.member_id, now, inviter_id=event.inviter_id
@@ -64,3 +50,14 @@ class RosterHandler:
                 event.friend_id, now, name=event.friend_name, is_friend=True
             )
         return None
+
+    @staticmethod
+    async def _record_room(room: str, ctx: Context) -> None:
+        info = await ctx.room_info(room)
+        await people.upsert_room(
+            room,
+            ctx.event.account_id,
+            ctx.event.at,
+            topic=info.topic if info else "",
+            owner_id=info.owner_id if info else None,
+        )
