@@ -384,6 +384,9 @@ class GuardRules(Strict):
     classifier: bool = True
     # Message types from non-admins: allow | warn | kick.
     types: dict[str, TypePolicy] = Field(default_factory=_default_type_policies)
+    flood: bool = True  # the history checks, each switchable per group
+    repeats: bool = True
+    waves: bool = True
     flood_messages: int = Field(8, ge=2)  # this many messages ...
     flood_seconds: float = Field(20.0, gt=0)  # ... within this time is a flood
     repeat_times: int = Field(3, ge=2)  # the same text this many times ...

@@ -143,3 +143,23 @@ async def test_a_spam_wave_across_groups_tips_a_borderline_ad_over(tmp_path: Pat
             assert "kick" not in kinds(done)
             assert not any("温馨提醒" in a.get("text", "") for a in done)
             assert any("湿疹" in a.get("text", "") for a in done)  # she gets her answer
+
+
+async def test_each_history_check_can_be_switched_off_for_one_group(tmp_path: Path) -> None:
+    base = without_model(tmp_path)
+    guard = base / "content" / "guard.toml"
+    guard.write_text(
+        guard.read_text(encoding="utf-8")
+        + '\n[[rooms]]\nmatch = "闲聊群"\nflood = false\nrepeats = false\n',
+        encoding="utf-8",
+    )
+    async with BotUnderTest(base) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        bot.room("R2", "闲聊群", owner="o", members=["o", "b"])
+        said: list[dict[str, Any]] = []
+        for i in range(9):
+            said += await bot.says("b", f"哈哈哈第{i}遍姐妹们早上好呀", room="R2")
+        assert said == []  # neither a flood nor a repeat in this group
+        for _ in range(3):
+            said += await bot.says("b", "姐妹们早上好呀今天也要加油", room="R1")
+        assert [a["room"] for a in said] == ["R1"]  # the default group still counts

@@ -104,16 +104,18 @@ class GuardHandler:
     async def _history(self, event: MessageReceived, ctx: Context, rules: GuardRules) -> list[Hit]:
         kv, room, who = ctx.kv, event.room, event.sender_id
         hits: list[Hit] = []
-        count = await kv.window_hit(f"g:flood:{room}:{who}", rules.flood_seconds)
-        if count >= rules.flood_messages:
-            hits.append(Hit(0.7, f"刷屏（{count}条/{rules.flood_seconds:.0f}秒）"))
+        if rules.flood:
+            count = await kv.window_hit(f"g:flood:{room}:{who}", rules.flood_seconds)
+            if count >= rules.flood_messages:
+                hits.append(Hit(0.7, f"刷屏（{count}条/{rules.flood_seconds:.0f}秒）"))
         folded = fold(event.text)
         if event.type is MessageType.TEXT and len(folded) >= MIN_REPEAT_CHARS:
             digest = hashlib.sha1(shape(folded).encode()).hexdigest()[:16]
-            repeats = await kv.window_hit(f"g:rep:{who}:{digest}", rules.repeat_seconds)
-            if repeats >= rules.repeat_times:
-                hits.append(Hit(0.75, f"重复发送同一内容{repeats}次"))
-            if len(folded) >= MIN_WAVE_CHARS:
+            if rules.repeats:
+                repeats = await kv.window_hit(f"g:rep:{who}:{digest}", rules.repeat_seconds)
+                if repeats >= rules.repeat_times:
+                    hits.append(Hit(0.75, f"重复发送同一内容{repeats}次"))
+            if rules.waves and len(folded) >= MIN_WAVE_CHARS:
                 rooms = await kv.window_hit(f"g:wave:{digest}", rules.wave_seconds, member=room)
                 if rooms >= rules.wave_rooms:
                     # Weak alone (mothers ask the same question in several groups); with
