@@ -183,3 +183,13 @@ def test_naive_bayes_keeps_its_ratios_right_as_it_learns() -> None:
         assert model.spam_probability(text) == pytest.approx(textbook(text))
     assert model.spam_probability("领红包") > 0.5 > model.spam_probability("宝宝湿疹怎么办")
     assert NaiveBayes().spam_probability("领红包") == 0.0  # untrained: no opinion
+
+
+def test_blocked_words_follow_jieba_words_not_any_substring() -> None:
+    rules = GuardRules(blocked_words={"日入": 0.8, "带单": 0.85, "刷单": 0.9}, classifier=False)
+    assert verdict("宝宝生日入园前要准备什么", rules)[0] == "pass"  # 生日 / 入园
+    assert verdict("今天带单车出去玩", rules)[0] == "pass"  # 带 / 单车
+    assert verdict("日入过万 宝妈在家就能做", rules)[0] == "warn"
+    assert verdict("老师带单 稳赚", rules)[0] == "warn"
+    assert verdict("兼职刷单日结", rules)[0] == "kick"  # jieba alone splits 刷 / 单日
+    assert verdict("宝妈在家刷 ❤ 单", rules)[0] == "kick"  # folded first

@@ -16,15 +16,20 @@ little. `warn_at` and `kick_at` turn it into a verdict.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import re
 import unicodedata
+from collections import ChainMap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jieba
+
 from bot.config import GuardRules
 from bot.events import MessageType
+from bot.text import tokenizer
 from handlers.guard.classifier import HAM, SPAM, NaiveBayes
 from handlers.guard.normalize import digits, fold
 
@@ -228,18 +233,58 @@ class Judge:
 
     @staticmethod
     def _blocked(text: str, folded: str, blocked: dict[str, float]) -> list[Hit]:
-        """On the folded text, so "刷 单" and "刷❤单" count; fold() is cached, so the
-        words themselves are folded once. One hit, the strongest word's: overlapping words
-        ("帮我砍" in "帮我砍一刀") are one piece of evidence, not two layers agreeing."""
-        found = [
-            (score, word)
-            for word, score in blocked.items()
-            if score > 0 and (w := fold(word)) and w in folded
-        ]
+        """On the folded text, so "刷 单" and "刷❤单" count, and on jieba words: the word
+        must start and end where the text's words do, so "日入" is not found in "生日入园"
+        nor "带单" in "带单车". One hit, the strongest word's: overlapping words ("帮我砍" in
+        "帮我砍一刀") are one piece of evidence, not two layers agreeing."""
+        keys = {word: w for word, score in blocked.items() if score > 0 and (w := fold(word))}
+        candidates = [word for word, key in keys.items() if key in folded]
+        if not candidates:
+            return []
+        edges = _word_edges(folded, frozenset(keys.values()))
+        found = []
+        for word in candidates:
+            key = keys[word]
+            start = folded.find(key)
+            while start >= 0:
+                if start in edges and start + len(key) in edges:
+                    found.append((blocked[word], word))
+                    break
+                start = folded.find(key, start + 1)
         if not found:
             return []
         found.sort(key=lambda f: -f[0])
         return [Hit(found[0][0], "、".join(f"违禁词「{word}」" for _, word in found[:2]))]
+
+
+# A blocked word is a word of its own to jieba, as rare as an uncommon word: where the text
+# has a common word across it (生日 in 生日入园, 单车 in 带单车) the common word wins.
+_BLOCKED_WORD_FREQ = 100
+
+
+@functools.lru_cache(maxsize=16)
+def _blocked_tokenizer(words: frozenset[str]) -> jieba.Tokenizer:
+    """jieba's dictionary with the blocked words added, for this set of words; the shared
+    dictionary is not changed (keywords segment with it)."""
+    base = tokenizer()
+    overlay: dict[str, int] = {}
+    for word in words:
+        overlay[word] = max(_BLOCKED_WORD_FREQ, base.FREQ.get(word) or 0)
+        for end in range(1, len(word)):
+            overlay.setdefault(word[:end], base.FREQ.get(word[:end], 0))  # jieba needs prefixes
+    tok = jieba.Tokenizer()
+    tok.FREQ = ChainMap(overlay, base.FREQ)
+    tok.total = base.total
+    tok.initialized = True
+    return tok
+
+
+def _word_edges(folded: str, words: frozenset[str]) -> set[int]:
+    edges: set[int] = set()
+    for _word, start, end in _blocked_tokenizer(words).tokenize(folded, HMM=False):
+        edges.add(start)
+        edges.add(end)
+    return edges
 
 
 _TRAINED: dict[str, Judge] = {}
