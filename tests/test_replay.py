@@ -148,3 +148,35 @@ def test_bad_line_is_a_clear_error(tmp_path: Path, capsys) -> None:  # type: ign
     script.write_text('{"kind":"tick","at":"tomorrow"}\n', encoding="utf-8")
     assert main(["replay", str(script)]) == 1
     assert "not an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_the_guard_and_admin_commands_add_no_new_action_names(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = replay(
+        tmp_path,
+        [
+            {
+                "kind": "room",
+                "id": "R1",
+                "topic": "孕妈交流群",
+                "owner": "o",
+                "members": ["o", "a", "x"],
+                "at": "2026-11-25T09:00:00+08:00",
+            },
+            {"kind": "message", "room": "R1", "from": "x", "text": "好物分享 http://xyz.top/p"},
+            {"kind": "message", "room": "R1", "from": "x", "text": "加我V❤信 mama88 日赚300"},
+            {"kind": "message", "room": "R1", "from": "o", "text": "#标签 a 高意向"},
+            {"kind": "message", "room": "R1", "from": "o", "text": "#警告 a 别刷屏"},
+            {"kind": "message", "room": "R1", "from": "o", "text": "#统计"},
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert {o["action"] for o in out} == {"say", "kick", "tag"}
+    warning = out[0]
+    assert (
+        warning["action"] == "say"
+        and warning["mentions"] == ["x"]
+        and "温馨提醒" in warning["text"]
+    )
+    (kick,) = [o for o in out if o["action"] == "kick"]
+    assert (kick["room"], kick["contact"]) == ("R1", "x")
