@@ -72,3 +72,18 @@ def test_the_split_is_stable_and_uses_every_part() -> None:
     texts = [f"消息{i}" for i in range(400)]
     assert [part_of(t, 4) for t in texts] == [part_of(t, 4) for t in texts]
     assert {part_of(t, 4) for t in texts} == {0, 1, 2, 3}
+
+
+def test_ads_that_ask_a_question_or_say_thanks_are_still_acted_on() -> None:
+    """The exemptions for a mother's question and her thanks do not cover an ad's pitch."""
+    rules = load_content(REPO / "content").guard.guard
+    judge = Judge.for_content(REPO / "content")
+    for text in [
+        "宝妈们想在家兼职赚钱吗？每天两小时，收入可观",
+        "招聘宝妈兼职，手机操作，当天结算，有兴趣的吗",
+        "零基础学做微商，月入过万不是梦，想了解吗？",
+        "正品代购日韩化妆品，价格美丽，感谢支持",
+        "每日赚两百，宝妈在家就能做",
+        "诚招代理商，零门槛",
+    ]:
+        assert judge.judge(text, rules).verdict != PASS, text
