@@ -21,7 +21,7 @@ class Media:
         self,
         channels: dict[str, Channel],
         *,
-        timeout: float = 15.0,
+        timeout: float = 10.0,  # the group's next messages wait behind this one
         max_bytes: int = 10 * 1024 * 1024,
     ) -> None:
         self.channels = channels
@@ -34,8 +34,13 @@ class Media:
             return None
         try:
             data = await asyncio.wait_for(channel.image(message), self.timeout)
+        except asyncio.CancelledError:
+            raise
         except (ChannelError, TimeoutError) as exc:
             log.warning("image of %s not fetched: %s", message.event_id, exc or "timeout")
+            return None
+        except Exception:  # a malformed reply must not cost the message its judgement
+            log.exception("image of %s not fetched", message.event_id)
             return None
         if data is not None and len(data) > self.max_bytes:
             log.warning("image of %s skipped: %d bytes", message.event_id, len(data))

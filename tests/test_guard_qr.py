@@ -44,6 +44,7 @@ def test_decode_reads_a_qr_code_in_a_png_and_in_a_photo() -> None:
 
 def test_decode_never_raises_on_bad_or_oversized_input() -> None:
     assert qr.decode(b"") == []
+    assert qr.decode(b"\xff\xd8" + b"x" * qr.MAX_BYTES) == []  # over the size limit
     assert qr.decode(b"not an image at all") == []
     assert qr.decode(qr_png("x")[:40]) == []  # a truncated file
     huge = Image.new("L", (8000, 6000), 255)  # 48 megapixels: refused before decoding
@@ -82,3 +83,35 @@ async def test_a_stricter_group_kicks_for_a_qr_code_at_once() -> None:
         bot.room("R9", "VIP宝妈群", owner="o", members=["o", "b"])
         done = await bot.says("b", "", room="R9", image=qr_png("https://weixin.qq.com/g/AbC"))
         assert done[0]["action"] == "kick" and "微信群二维码" in done[0]["reason"]
+
+
+def test_only_the_image_formats_phones_send_are_opened() -> None:
+    """EPS would be handed to Ghostscript by Pillow: it is not even opened."""
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n"
+    assert Image.open(io.BytesIO(eps)).format == "EPS"  # what Pillow alone would do
+    assert qr.decode(eps) == []
+
+
+async def test_a_code_to_an_ordinary_page_is_left_alone_even_in_the_strict_group() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R9", "VIP宝妈群", owner="o", members=["o", "b"])
+        report = photo("https://www.example-hospital.cn/report?id=123")  # a hospital report
+        assert await bot.says("b", "", room="R9", image=report) == []
+        assert not await GuardAudit.filter(contact_id="b").exists()
+
+
+async def test_a_protected_members_image_is_never_fetched() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        fetched: list[str] = []
+        fetch = bot.channel.image
+
+        async def counting(message):  # type: ignore[no-untyped-def]
+            fetched.append(message.sender_id)
+            return await fetch(message)
+
+        bot.channel.image = counting  # type: ignore[method-assign]
+        code = qr_png("https://weixin.qq.com/g/x")
+        assert await bot.says("o", "", room="R1", image=code) == []  # the owner
+        await bot.says("b", "", room="R1", image=code)
+        assert fetched == ["b"]

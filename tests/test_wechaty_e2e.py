@@ -435,3 +435,52 @@ async def test_a_service_without_message_image_streams_the_file(tmp_path: Path) 
         (warning,) = await _qr_warning_for(tmp_path, fake)
         assert warning["mentions"] == ["b"]
         assert [name for name, _ in fake.calls].count("MessageImageStream") == 2
+
+
+async def test_an_image_url_that_redirects_or_is_too_big_is_not_followed(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    import bot.channels.wechaty as wechaty_module
+    from tests.test_guard_qr import photo
+
+    served: list[str] = []
+
+    async def moved(request: web.Request) -> web.Response:
+        served.append(request.path)
+        raise web.HTTPFound("/img/real.jpg")
+
+    async def real(request: web.Request) -> web.Response:
+        served.append(request.path)
+        return web.Response(body=photo("https://u.wechat.com/EFaKe123"), content_type="image/jpeg")
+
+    app = web.Application()
+    app.router.add_get("/img/moved.jpg", moved)
+    app.router.add_get("/img/real.jpg", real)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    try:
+        fake = FakePuppetService()
+        fake.image_box = "url"
+        fake.image_url = f"http://127.0.0.1:{port}/img/moved.jpg"
+        async with fake:
+            assert await _qr_warning_for(tmp_path / "a", fake) == []
+        assert served == ["/img/moved.jpg", "/img/moved.jpg"]  # the redirect not followed
+        served.clear()
+        limit = wechaty_module.MAX_IMAGE_BYTES
+        wechaty_module.MAX_IMAGE_BYTES = 10_000  # the photo is larger than this
+        try:
+            fake = FakePuppetService()
+            fake.image_box = "url"
+            fake.image_url = f"http://127.0.0.1:{port}/img/real.jpg"
+            async with fake:
+                assert await _qr_warning_for(tmp_path / "b", fake) == []
+        finally:
+            wechaty_module.MAX_IMAGE_BYTES = limit
+        assert served == ["/img/real.jpg", "/img/real.jpg"]
+    finally:
+        await runner.cleanup()

@@ -107,26 +107,30 @@ PERMANENT = {
 
 async def _download(url: str, headers: dict[str, str]) -> bytes | None:
     """An image FileBox's URL, at most MAX_IMAGE_BYTES; a failure is logged, not raised."""
+    where = url.split("?")[0]  # a signed URL's query is a credential: never logged
     try:
         timeout = aiohttp.ClientTimeout(total=IMAGE_TIMEOUT)
         plain = {str(k): str(v) for k, v in headers.items()}
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(url, headers=plain) as reply,
+            # No redirects: the gateway's headers go to the host it named, nowhere else.
+            session.get(url, headers=plain, allow_redirects=False) as reply,
         ):
-            reply.raise_for_status()
-            data = b""
+            if reply.status != 200:
+                log.warning("image download from %s: HTTP %d", where, reply.status)
+                return None
+            data = bytearray()
             async for chunk in reply.content.iter_chunked(65536):
                 data += chunk
                 if len(data) > MAX_IMAGE_BYTES:
                     break
     except (aiohttp.ClientError, TimeoutError) as exc:
-        log.warning("image download from %s failed: %s", url.split("?")[0], exc)
+        log.warning("image download from %s failed: %s", where, type(exc).__name__)
         return None
     if len(data) > MAX_IMAGE_BYTES:
-        log.warning("image at %s is over %d bytes", url.split("?")[0], MAX_IMAGE_BYTES)
+        log.warning("image at %s is over %d bytes", where, MAX_IMAGE_BYTES)
         return None
-    return data
+    return bytes(data)
 
 
 def message_type(wire: int) -> MessageType:
@@ -832,19 +836,25 @@ class WechatyChannel(Channel):
         try:
             box = json.loads(reply.filebox or "{}")
         except ValueError:
+            box = None
+        if not isinstance(box, dict):
             log.warning("wechaty %s: unreadable FileBox for an image", self.account_id)
             return None
         kind = box.get("boxType", box.get("type"))
-        if kind == FILEBOX_BASE64 and isinstance(box.get("base64"), str):
+        encoded = box.get("base64")
+        if kind == FILEBOX_BASE64 and isinstance(encoded, str):
+            if len(encoded) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+                log.warning("wechaty %s: image over %d bytes", self.account_id, MAX_IMAGE_BYTES)
+                return None
             try:
-                data = base64.b64decode(box["base64"], validate=False)
+                return base64.b64decode(encoded, validate=False)
             except ValueError:
                 log.warning("wechaty %s: bad base64 in an image FileBox", self.account_id)
                 return None
-            return data if len(data) <= MAX_IMAGE_BYTES else None
         url = box.get("remoteUrl") or box.get("url")
         if kind == FILEBOX_URL and isinstance(url, str) and url.startswith(("http://", "https://")):
-            return await _download(url, box.get("headers") or {})
+            headers = box.get("headers")
+            return await _download(url, headers if isinstance(headers, dict) else {})
         return await self._image_stream(message_id)
 
     async def _image_stream(self, message_id: str) -> bytes | None:
@@ -869,7 +879,12 @@ class WechatyChannel(Channel):
                             "wechaty %s: image over %d bytes", self.account_id, MAX_IMAGE_BYTES
                         )
                         return None
-        except (grpclib.exceptions.GRPCError, OSError, TimeoutError) as exc:
+        except (
+            grpclib.exceptions.GRPCError,
+            grpclib.exceptions.StreamTerminatedError,
+            OSError,
+            TimeoutError,
+        ) as exc:
             raise ChannelError(f"MessageImageStream: {exc}", retryable=False) from exc
         return bytes(data) or None
 

@@ -124,16 +124,20 @@ class GuardHandler:
         return hits
 
     async def _qr_codes(self, ctx: Context, rules: GuardRules) -> list[Hit]:
-        """A hit for an image holding a QR code, by the group's qr_image policy."""
+        """A hit for an image holding a code to reach or pay someone (a personal, group or
+        WeCom code, a payment code), by the group's qr_image policy."""
         data = await ctx.image()
         if not data:
             return []
         async with self._decoding:
             payloads = await asyncio.to_thread(qr.decode, data)
-        if not payloads:
+        kinds = [qr.describe(payload) for payload in payloads]
+        soliciting = [kind for kind in kinds if kind in qr.SOLICITING]
+        if not soliciting:
+            log.info("image with a QR code to %s left alone", ", ".join(kinds))
             return []
         score = 0.95 if rules.types.get("qr_image") == "kick" else 0.7
-        return [Hit(score, f"非管理员发二维码图片（{qr.describe(payloads[0])}）")]
+        return [Hit(score, f"非管理员发二维码图片（{soliciting[0]}）")]
 
     @staticmethod
     async def _newcomer(event: MessageReceived, ctx: Context, rules: GuardRules) -> bool:

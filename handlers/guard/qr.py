@@ -21,6 +21,7 @@ MAX_BYTES = 10 * 1024 * 1024  # a phone photo is a few MB
 MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding
 MAX_SIDE = 2000  # larger images are scaled down first: QR codes stay readable, decoding fast
 _QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
 
 
 def decode(data: bytes) -> list[str]:
@@ -33,11 +34,14 @@ def decode(data: bytes) -> list[str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            opened = Image.open(io.BytesIO(data))
+            # Only the formats phones send: Pillow would otherwise hand EPS to Ghostscript.
+            opened = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = opened.size
             if width * height > MAX_PIXELS:
                 log.warning("image of %dx%d not checked for QR codes", width, height)
                 return []
+            if opened.format == "JPEG":
+                opened.draft("L", (MAX_SIDE, MAX_SIDE))  # decode at a reduced size: less memory
             image = opened.convert("L")
         if max(width, height) > MAX_SIDE:
             image.thumbnail((MAX_SIDE, MAX_SIDE))
@@ -46,6 +50,11 @@ def decode(data: bytes) -> list[str]:
         log.info("image not readable for QR codes: %s", exc)
         return []
     return [code.text for code in found if code.valid and code.text]
+
+
+# What a QR code in a member's image is acted on for: a way to reach or pay someone. A
+# hospital report, a vaccination record or a parcel label carries a code too, to a page.
+SOLICITING = ("个人微信二维码", "微信群二维码", "企业微信二维码", "收款码")
 
 
 def describe(payload: str) -> str:
