@@ -11,17 +11,19 @@ State is kept twice. The `dialog_state` table holds one row per contact and flow
 active intake dialog per contact; other flows keep their own rows) with its due time: it is
 what survives a crash or a restart on every backend, and what the reminder job scans. The
 key-value store holds her dialog state too, under `dialog:<contact id>`, with an expiry at
-the dialog's quiet close (plus a grace period): it is what her next private message is
-checked against, so a mother who is in no dialog costs no database query. Every change
-writes the table first, then the key; at start the keys are written again from the table
-(the in-process store starts empty). A key whose row is gone (she deleted her data) is
-dropped when read.
+the dialog's quiet close (plus a grace period), or "in no dialog" for an hour: it is what
+her next private message is checked against, so a mother who is in no dialog costs no
+database query. Every change writes the table first, then the key; a missing key (never
+seen, expired, evicted) or a stale one is written again from the table when read, and at
+start all keys of dialogs in progress are written (the in-process store starts empty).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import weakref
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -156,6 +158,7 @@ def _number(text: str) -> float | None:
 
 
 KV_GRACE = timedelta(hours=6)  # the key outlives the quiet close the timer job will do
+NONE_TTL = 3600.0  # "in no dialog" is remembered this long, then read from the table again
 
 
 def kv_key(contact_id: str) -> str:
@@ -192,6 +195,7 @@ class DialogEngine:
         self.tags = tags
         self.kv = kv
         self._seq = 0
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # ------------------------------------------------------------------ state
 
@@ -199,30 +203,39 @@ class DialogEngine:
         """The dialog her next message answers: the one asked most recently."""
         if self.kv is not None:
             cached = await self.kv.get_json(kv_key(contact_id))
-            if not isinstance(cached, dict) or not cached.get("dialogs"):
-                return None  # in no dialog: the common case, no database query
-            state = await DialogState.get_or_none(id=cached["dialogs"][0]["id"])
-            if state is not None:
-                return state
+            if isinstance(cached, dict) and isinstance(cached.get("dialogs"), list):
+                if not cached["dialogs"]:
+                    return None  # known to be in no dialog: no database query
+                state = await DialogState.get_or_none(id=cached["dialogs"][0].get("id"))
+                if state is not None:
+                    return state
+        # No key (never seen, expired, evicted, flushed) or a stale one: the table decides,
+        # and the key is written again.
         state = await DialogState.filter(contact_id=contact_id).order_by("-asked_at").first()
-        if self.kv is not None:  # the key was stale: write it again from the table
+        if self.kv is not None:
             await self.sync(contact_id)
         return state
 
     async def sync(self, contact_id: str) -> None:
-        """Write her dialogs from the table to the key-value store (or drop the key)."""
+        """Write her dialogs from the table to the key-value store: the states until the
+        last quiet close, or "none" for NONE_TTL. One at a time per contact, so a sync that
+        read the table earlier cannot overwrite a later one."""
         if self.kv is None:
             return
-        rows = await DialogState.filter(contact_id=contact_id).order_by("-asked_at")
-        if not rows:
-            await self.kv.delete(kv_key(contact_id))
-            return
-        now = self.outbox.clock.now()
-        ends = max(self._closes_at(row) for row in rows) + KV_GRACE
-        ttl = max(60.0, (ends - now).total_seconds())
-        await self.kv.set_json(
-            kv_key(contact_id), {"dialogs": [_state_json(row) for row in rows]}, ttl=ttl
-        )
+        lock = self._locks.get(contact_id)
+        if lock is None:
+            lock = self._locks[contact_id] = asyncio.Lock()
+        async with lock:
+            rows = await DialogState.filter(contact_id=contact_id).order_by("-asked_at")
+            if not rows:
+                await self.kv.set_json(kv_key(contact_id), {"dialogs": []}, ttl=NONE_TTL)
+                return
+            now = self.outbox.clock.now()
+            ends = max(self._closes_at(row) for row in rows) + KV_GRACE
+            ttl = max(60.0, (ends - now).total_seconds())
+            await self.kv.set_json(
+                kv_key(contact_id), {"dialogs": [_state_json(row) for row in rows]}, ttl=ttl
+            )
 
     def _closes_at(self, state: DialogState) -> datetime:
         if state.reminded:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,8 @@ async def test_the_dialog_state_is_in_the_key_value_store_with_an_expiry() -> No
         (state,) = (await bot.app.kv.get_json("dialog:c"))["dialogs"]
         assert state["step"] == 1 and state["answered"] == 1
         await bot.says("c", "取消")
-        assert await bot.app.kv.get_json("dialog:c") is None
+        assert await bot.app.kv.get_json("dialog:c") == {"dialogs": []}  # in no dialog now
+        assert await bot.app.kv.ttl("dialog:c") == 3600
         # A mother in no dialog is answered as usual.
         assert any("湿疹" in t for t in texts(await bot.says("c", "宝宝湿疹怎么办")))
 
@@ -174,7 +176,7 @@ async def test_a_stale_key_whose_dialog_is_gone_is_dropped() -> None:
         await DialogState.filter(contact_id="c").delete()  # e.g. deleted by another process
         done = await bot.says("c", "坐标魔都")
         assert not any(tag.startswith("城市") for _, tag in tags(done))
-        assert await bot.app.kv.get_json("dialog:c") is None
+        assert await bot.app.kv.get_json("dialog:c") == {"dialogs": []}
 
 
 async def test_the_reminder_moves_the_expiry_and_the_quiet_close_drops_the_key() -> None:
@@ -183,6 +185,51 @@ async def test_the_reminder_moves_the_expiry_and_the_quiet_close_drops_the_key()
         await bot.tick("25h")  # the reminder
         (state,) = (await bot.app.kv.get_json("dialog:c"))["dialogs"]
         assert state["reminded"] is True
-        await bot.tick("2d")  # the quiet close
-        assert await bot.app.kv.get_json("dialog:c") is None
+        await bot.tick("2d")  # the quiet close, then "in no dialog" for an hour
+        assert await bot.app.kv.get_json("dialog:c") in (None, {"dialogs": []})
         assert not await DialogState.filter(contact_id="c").exists()
+
+
+async def test_a_lost_key_does_not_lose_her_dialog() -> None:
+    """The store was flushed or the key evicted: the table still knows, and the key is
+    written again when she answers."""
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        await bot.says("c", "孕24周")
+        await bot.app.kv.delete("dialog:c")
+        done = await bot.says("c", "坐标魔都")
+        assert tags(done) == [("add", "城市:上海")]
+        (state,) = (await bot.app.kv.get_json("dialog:c"))["dialogs"]
+        assert state["step"] == 2
+
+
+async def test_two_syncs_at_once_leave_the_later_truth() -> None:
+    """A sync that read "no dialog" cannot overwrite one that wrote a dialog after it."""
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        engine, kv = bot.app.dialogs, bot.app.kv
+        real_set = kv.set_json
+        gate, reached = asyncio.Event(), asyncio.Event()
+
+        async def slow_set(key, value, ttl=None):  # type: ignore[no-untyped-def]
+            if value == {"dialogs": []}:
+                reached.set()
+                await gate.wait()  # the closing sync is slow to reach the store
+            return await real_set(key, value, ttl)
+
+        kv.set_json = slow_set  # type: ignore[method-assign]
+        await DialogState.filter(contact_id="c").delete()  # the intake closed
+        closing = asyncio.create_task(engine.sync("c"))
+        await reached.wait()
+        spec = bot.app.content.current.dialogs.get("birth_check")
+        assert spec is not None
+        starting = asyncio.create_task(
+            engine.start_from_job(spec, "c", bot.channel.account_id, bot.clock.now())
+        )
+        gate.set()
+        await closing
+        assert await starting
+        state = await engine.active("c")
+        assert state is not None and state.dialog_id == "birth_check"
+        (cached,) = (await kv.get_json("dialog:c"))["dialogs"]
+        assert cached["dialog"] == "birth_check"
