@@ -209,12 +209,14 @@ async def test_two_syncs_at_once_leave_the_later_truth() -> None:
         await befriend(bot)
         engine, kv = bot.app.dialogs, bot.app.kv
         real_set = kv.set_json
-        gate, reached = asyncio.Event(), asyncio.Event()
+        gate, reached, wrote_dialog = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
         async def slow_set(key, value, ttl=None):  # type: ignore[no-untyped-def]
             if value == {"dialogs": []}:
                 reached.set()
                 await gate.wait()  # the closing sync is slow to reach the store
+            else:
+                wrote_dialog.set()
             return await real_set(key, value, ttl)
 
         kv.set_json = slow_set  # type: ignore[method-assign]
@@ -226,6 +228,12 @@ async def test_two_syncs_at_once_leave_the_later_truth() -> None:
         starting = asyncio.create_task(
             engine.start_from_job(spec, "c", bot.channel.account_id, bot.clock.now())
         )
+        # Let the new dialog's sync go as far as it can: to the store, or to the wait for
+        # the closing sync (which still holds her lock).
+        lock = engine._locks.get("c")
+        # No event tells that a lock has waiters: poll, yielding to the loop.
+        while not wrote_dialog.is_set() and not (lock is not None and lock._waiters):  # noqa: ASYNC110
+            await asyncio.sleep(0)
         gate.set()
         await closing
         assert await starting
