@@ -20,6 +20,9 @@ from storage.models import (
     Contact,
     ContactTag,
     DialogState,
+    GuardAllow,
+    GuardAudit,
+    GuardFeedback,
     Interaction,
     OutboxMessage,
     PendingWelcome,
@@ -65,7 +68,9 @@ async def can_market(contact_id: str) -> bool:
 async def forget(contact_id: str) -> dict[str, int]:
     """Delete and anonymise everything about her, in one transaction; returns what was
     done, by table. A 退订 survives: her id stays only as a bare suppression entry, so
-    deleting her data never turns marketing back on."""
+    deleting her data never turns marketing back on. So does a ban from the groups
+    (guard_ban: her id and the reason), so deleting her data is no way back in for a
+    spammer."""
     anonymous = f"anon-{secrets.token_hex(8)}"
     connection = Interaction._meta.default_connection
     async with in_transaction(connection):
@@ -85,6 +90,11 @@ async def forget(contact_id: str) -> dict[str, int]:
                 contact_id=anonymous
             ),
             "sends_deleted": await _forget_sends(contact_id),
+            # The guard's record keeps what happened (group counts), not who or what she wrote.
+            "audit_anonymised": await GuardAudit.filter(contact_id=contact_id).update(
+                contact_id=anonymous, text=None
+            ),
+            "allowlist": await GuardAllow.filter(contact_id=contact_id).delete(),
         }
         # Her id inside event ids (room joins and leaves carry it) and other people's rows.
         await sql.execute(
@@ -96,6 +106,8 @@ async def forget(contact_id: str) -> dict[str, int]:
         await RoomMembership.filter(inviter_id=contact_id).update(inviter_id=anonymous)
         await RoomMembership.filter(remover_id=contact_id).update(remover_id=anonymous)
         await Room.filter(owner_id=contact_id).update(owner_id=anonymous)
+        await GuardAudit.filter(by=contact_id).update(by=anonymous)  # as an admin
+        await GuardFeedback.filter(by=contact_id).update(by=anonymous)
         if opted_out_at is not None:
             await Contact.create(
                 contact_id=contact_id,

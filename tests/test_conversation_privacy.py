@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli import main
-from storage.models import Contact, ContactTag, DialogState, Interaction, Profile, TagEvent
+from storage.models import (
+    Contact,
+    ContactTag,
+    DialogState,
+    GuardAudit,
+    Interaction,
+    Profile,
+    TagEvent,
+)
 from tests.harness import BotUnderTest, copy_project
 
 
@@ -42,8 +50,11 @@ async def test_no_birth_question_after_opt_out() -> None:
 
 async def test_deletion_asks_first_then_forgets_her(tmp_path: Path) -> None:
     async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "c"])
         await bot.friend_request("c", "小红", "我是从小红书来的")
         await bot.says("c", "宝宝8个月")
+        await bot.says("o", "#标签 c 杭州二胎", room="R1")  # an admin's note about her
+        await bot.says("o", "#警告 c 别发链接", room="R1")
         assert await Profile.filter(contact_id="c").exists()
         assert await bot.app.kv.get_json("dialog:c") is not None  # in the middle of the intake
         assert texts(await bot.says("c", "确认删除")) != []  # nothing asked yet: not deletion
@@ -58,6 +69,9 @@ async def test_deletion_asks_first_then_forgets_her(tmp_path: Path) -> None:
         assert not await DialogState.filter(contact_id="c").exists()
         assert await bot.app.kv.get_json("dialog:c") is None  # the mirror went too
         assert not await Contact.filter(contact_id="c").exists()
+        audits = await GuardAudit.all().values_list("action", "contact_id", "text")
+        assert {a for a, _, _ in audits} >= {"tag", "warn"}  # the counts stay
+        assert all(who != "c" and text is None for _, who, text in audits if who != "")
         await bot.app.interactions.flush()
         assert not await Interaction.filter(contact_id="c").exists()
         anonymous = await Interaction.filter(contact_id__startswith="anon-").all()
