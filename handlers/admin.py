@@ -151,7 +151,16 @@ class AdminHandler:
             return Flow.STOP
         room: str | None = None
         if command in ROOM_COMMANDS:
-            room, rest = self._room_named(rest, rooms)
+            # Any group of this account named first; one she does not run is refused, never
+            # mistaken for a target in her only group.
+            named = self._named(rest, _by_name(await Room.filter(account_id=event.account_id)))
+            if named is not None and all(r.room_id != named[0] for r in rooms):
+                await ctx.reply("你不是这个群的群主或管理员，不能用命令管理它哦🙏")
+                return Flow.STOP
+            if named is not None:
+                room, rest = named
+            elif len(rooms) == 1:
+                room = rooms[0].room_id
             if room is None:
                 names = "、".join(r.topic or r.room_id for r in rooms[:20]) or "（还没有）"
                 await ctx.reply(
@@ -164,7 +173,9 @@ class AdminHandler:
 
     async def rooms_run_by(self, ctx: Context, contact: str) -> list[Room]:
         """The managed groups of this account she may command: all of them for a super
-        admin, else those she owns or is a configured admin of. By name, longest first."""
+        admin, else those she owns or is a configured admin of. By name, longest first.
+        The recorded owner may be out of date (a group handed over): each group found by
+        it is checked again against the channel's room facts."""
         config = ctx.services.config
         everything = contact in config.bot.super_admins
         mine = []
@@ -172,22 +183,22 @@ class AdminHandler:
             settings = config.room_settings(room.room_id, room.topic)
             if settings is not None and not settings.managed:
                 continue
-            if everything or room.owner_id == contact or (settings and contact in settings.admins):
+            configured = bool(settings and contact in settings.admins)
+            owner = room.owner_id == contact and await self.is_admin(ctx, room.room_id, contact)
+            if everything or configured or owner:
                 mine.append(room)
-        return sorted(mine, key=lambda r: (-len(r.topic), r.topic, r.room_id))
+        return _by_name(mine)
 
     @staticmethod
-    def _room_named(rest: str, rooms: list[Room]) -> tuple[str | None, str]:
+    def _named(rest: str, rooms: list[Room]) -> tuple[str, str] | None:
         """The group named at the start of `rest` (name or id, 「」 allowed) and the words
-        after it; with no name, her only group if she runs just one."""
+        after it; None when `rest` does not start with one."""
         text = rest.strip()
         for room in rooms:
             for name in (f"「{room.topic}」", room.topic, room.room_id):
                 if name and text.startswith(name) and text[len(name) : len(name) + 1].strip() == "":
                     return room.room_id, text[len(name) :].strip()
-        if len(rooms) == 1:
-            return rooms[0].room_id, text
-        return None, text
+        return None
 
     async def is_admin(self, ctx: Context, room: str, contact: str) -> bool:
         if contact in ctx.services.config.bot.super_admins:
@@ -421,3 +432,8 @@ class AdminHandler:
             return "群聊"
         info = await ctx.room_info(room)
         return f"「{info.topic if info and info.topic else room}」"
+
+
+def _by_name(rooms: list[Room]) -> list[Room]:
+    """Longest name first, so "宝妈群2" is matched before "宝妈群"."""
+    return sorted(rooms, key=lambda r: (-len(r.topic), r.topic, r.room_id))

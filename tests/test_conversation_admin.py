@@ -290,3 +290,16 @@ async def test_a_refused_content_edit_is_sent_to_the_super_admins_once_an_hour(
         await bot.app.watch_content(saves())
         await bot.tick("1s")
         assert len(bot.said_to("boss")) == 2
+
+
+async def test_a_former_owner_has_no_power_by_dm() -> None:
+    async with BotUnderTest() as bot:
+        two_groups(bot)
+        await bot.says("b", "大家好呀", room="R1")
+        await bot.says("c", "早上好", room="R2")
+        bot.world.rooms["R1"].owner_id = "b"  # the group was handed over to b
+        bot.app.rooms.invalidate("R1")
+        (ask,) = says(await bot.says("o", "#统计"))
+        assert "宝妈辅食群" in ask and "孕妈交流群" not in ask  # o still runs R2 only
+        done = await bot.says("o", "#踢 孕妈交流群 b")
+        assert bot.of("kick") == [] and "不是这个群的群主或管理员" in says(done)[0]
