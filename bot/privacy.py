@@ -2,7 +2,9 @@
 
 Code that logs a contact id passes it through `mask_id`; the `MaskingFilter` on the log
 handler catches what slips through in free text: mainland mobile numbers, WeChat ids
-(wxid_...), group ids (...@chatroom), WeCom external ids (wm.../wo..., 1688...).
+(wxid_...), group ids (...@chatroom, ...@openim), WeCom external ids (wm.../wo...,
+1688...), in the message and in a traceback. A self-chosen WeChat id (lily1988) looks like
+any word and is not caught: code that logs ids masks them itself.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _IDS = re.compile(
-    r"(?<![A-Za-z0-9_])(?:wxid_[A-Za-z0-9_-]{3,}|[A-Za-z0-9_-]{4,}@chatroom"
+    r"(?<![A-Za-z0-9_])(?:wxid_[A-Za-z0-9_-]{3,}|[A-Za-z0-9_-]{4,}@(?:chatroom|openim)"
     r"|w[mor][A-Za-z0-9_-]{20,}|1688\d{8,})(?![A-Za-z0-9_])"
 )
 
@@ -38,4 +40,11 @@ class MaskingFilter(logging.Filter):
         masked = mask_text(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # A traceback quotes values too (a failed send names her id): the formatter uses
+            # exc_text when it is set, so set it masked.
+            record.exc_text = mask_text(_FORMATTER.formatException(record.exc_info))
         return True
+
+
+_FORMATTER = logging.Formatter()

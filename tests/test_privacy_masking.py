@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
@@ -47,3 +48,22 @@ def test_the_filter_masks_formatted_records(caplog: pytest.LogCaptureFixture) ->
     text = record.getMessage()
     assert "wxid_secret99" not in text and "13900001111" not in text
     assert "139****1111" in text
+
+
+def test_a_traceback_is_masked_too() -> None:
+    handler = logging.StreamHandler(io.StringIO())
+    handler.addFilter(MaskingFilter())
+    log = logging.getLogger("test.masking.traceback")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        try:
+            raise RuntimeError("send to wxid_secret77 in 998877665544@chatroom, 13700002222")
+        except RuntimeError:
+            log.exception("send failed")
+    finally:
+        log.removeHandler(handler)
+    out = handler.stream.getvalue()  # type: ignore[attr-defined]
+    assert "RuntimeError" in out and "send failed" in out
+    for secret in ("wxid_secret77", "998877665544@chatroom", "13700002222"):
+        assert secret not in out
