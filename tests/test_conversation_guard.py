@@ -163,3 +163,12 @@ async def test_each_history_check_can_be_switched_off_for_one_group(tmp_path: Pa
         for _ in range(3):
             said += await bot.says("b", "姐妹们早上好呀今天也要加油", room="R1")
         assert [a["room"] for a in said] == ["R1"]  # the default group still counts
+
+
+async def test_a_mother_correcting_her_group_buy_line_is_not_repeating_herself(
+    tmp_path: Path,
+) -> None:
+    async with BotUnderTest(without_model(tmp_path)) as bot:
+        bot.room("R1", "小区团购群", owner="o", members=["o", "b"])
+        for text in ["3号楼2单元 要2份", "3号楼2单元 要3份", "3号楼2单元 要1份"]:
+            assert await bot.says("b", text, room="R1") == [], text

@@ -110,9 +110,12 @@ class GuardHandler:
                 hits.append(Hit(0.7, f"刷屏（{count}条/{rules.flood_seconds:.0f}秒）"))
         folded = fold(event.text)
         if event.type is MessageType.TEXT and len(folded) >= MIN_REPEAT_CHARS:
+            # Her own repeats compare the text itself: a mother correcting her 接龙 line
+            # ("3号楼 要2份" -> "要3份") is not repeating herself. Waves compare the shape.
+            exact = hashlib.sha1(folded.encode()).hexdigest()[:16]
             digest = hashlib.sha1(shape(folded).encode()).hexdigest()[:16]
             if rules.repeats:
-                repeats = await kv.window_hit(f"g:rep:{who}:{digest}", rules.repeat_seconds)
+                repeats = await kv.window_hit(f"g:rep:{who}:{exact}", rules.repeat_seconds)
                 if repeats >= rules.repeat_times:
                     hits.append(Hit(0.75, f"重复发送同一内容{repeats}次"))
             if rules.waves and len(folded) >= MIN_WAVE_CHARS:

@@ -316,10 +316,14 @@ _TRAINED: dict[str, Judge] = {}
 
 
 def _trained(digest: str, path: str) -> Judge:
-    """One model per distinct corpus content, whichever folder it was read from."""
-    judge = _TRAINED.get(digest)
+    """One model per distinct corpus content, whichever folder it was read from; the
+    few most recent only (each edit of the corpus makes a new one)."""
+    judge = _TRAINED.pop(digest, None)
     if judge is None:
-        judge = _TRAINED[digest] = Judge.from_examples(Path(path))
+        judge = Judge.from_examples(Path(path))
+    _TRAINED[digest] = judge  # most recent last
+    while len(_TRAINED) > 4:
+        del _TRAINED[next(iter(_TRAINED))]
     return judge
 
 
