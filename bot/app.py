@@ -404,8 +404,11 @@ class App:
         if base is self._guard_base:
             return False
         self._guard_base = base
+        # Read first, then swap and learn with no await in between: a #垃圾 arriving
+        # meanwhile is either in this list or learned by the new model, never both.
+        feedback = await GuardFeedback.all().order_by("id").values_list("label", "text")
         self.judge.replace_model(base)
-        for label, text in await GuardFeedback.all().order_by("id").values_list("label", "text"):
+        for label, text in feedback:
             self.judge.learn(text, label)
         log.info("guard model retrained from %s", self.content.content_dir)
         return True
