@@ -404,8 +404,9 @@ class App:
         if base is self._guard_base:
             return False
         self._guard_base = base
-        # Read first, then swap and learn with no await in between: a #垃圾 arriving
-        # meanwhile is either in this list or learned by the new model, never both.
+        # Read first, then swap and learn with no await in between: a #垃圾 arriving later
+        # is learned by the new model once. (One saved while this read runs may be learned
+        # only by the old model, until the next start: rare, and never twice.)
         feedback = await GuardFeedback.all().order_by("id").values_list("label", "text")
         self.judge.replace_model(base)
         for label, text in feedback:
