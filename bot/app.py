@@ -52,6 +52,7 @@ from handlers.keywords import KeywordHandler
 from handlers.privacy import PrivacyHandler
 from handlers.roster import RosterHandler
 from handlers.welcome import WelcomeBatcher, WelcomeHandler
+from storage import people
 from storage.db import Database
 from storage.interactions import InteractionWriter
 from storage.kv import KV, make_kv
@@ -170,6 +171,7 @@ class App:
         self.tags = TagStore(clock, on_change=self._tag_changed)
         self.rooms = RoomDirectory(config, clock, channels)
         self.interactions = InteractionWriter(config.storage.interaction_batch_size)
+        self.interactions.on_new_rooms = self._record_rooms
         self.services = Services(
             config=config,
             content=content,
@@ -383,6 +385,19 @@ class App:
                     )
                     await self._tell_admins(other, text, key=f"{event.event_id}:{account}")
                     break
+
+    async def _record_rooms(self, rooms: list[tuple[str, str]]) -> None:
+        """Groups first seen through a message: into the room table (topic, owner)."""
+        now = self.clock.now()
+        for account, room in rooms:
+            info = await self.rooms.info(account, room)
+            await people.upsert_room(
+                room,
+                account,
+                now,
+                topic=info.topic if info else "",
+                owner_id=info.owner_id if info else None,
+            )
 
     async def _after_reload(self, problems: list[str]) -> None:
         if problems:

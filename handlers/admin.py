@@ -143,6 +143,8 @@ class AdminHandler:
     ) -> Flow | None:
         """A command typed to the bot by DM: allowed to the super admins and to whoever runs
         at least one group; the commands about one group name it first."""
+        if ctx.services.interactions is not None:
+            await ctx.services.interactions.flush()  # groups seen so far are in the room table
         rooms = await self.rooms_run_by(ctx, event.sender_id)
         if not rooms and event.sender_id not in ctx.services.config.bot.super_admins:
             return await self._refuse(event, ctx, command, "dm")

@@ -1,21 +1,13 @@
 """Bookkeeping of who is who and who is where: contacts, rooms and memberships.
 
-First in the chain and never stops it. Plain messages cost nothing here, except the first
-message this process sees from a room, which records the room (topic, owner) so that rooms
-nobody joined since are known too (admins' commands by DM list them); joins, leaves and
-friend events touch the database.
+First in the chain and never stops it. Plain messages cost nothing here (a group first seen
+through a message is recorded after the interaction log's next flush, see
+storage/interactions.py); joins, leaves and friend events touch the database.
 """
 
 from __future__ import annotations
 
-from bot.events import (
-    Event,
-    FriendAdded,
-    FriendRequest,
-    MemberJoined,
-    MemberLeft,
-    MessageReceived,
-)
+from bot.events import Event, FriendAdded, FriendRequest, MemberJoined, MemberLeft
 from bot.handler import Context, Flow
 from storage import people
 
@@ -23,17 +15,9 @@ from storage import people
 class RosterHandler:
     name = "roster"
 
-    def __init__(self) -> None:
-        self._seen_rooms: set[tuple[str, str]] = set()
-
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
         now = event.at
-        if isinstance(event, MessageReceived) and event.room is not None:
-            key = (event.account_id, event.room)
-            if key not in self._seen_rooms:
-                self._seen_rooms.add(key)
-                await self._record_room(event.room, ctx)
-        elif isinstance(event, MemberJoined):
+        if isinstance(event, MemberJoined):
             ctx.services.rooms.invalidate(event.room)
             await self._record_room(event.room, ctx)
             await people.upsert_contact(event.member_id, now, name=event.member_name)

@@ -2,12 +2,16 @@
 
 The dispatcher only appends to a buffer (no I/O on the hot path). A flush writes the buffer
 with batched inserts; a failed flush keeps the rows for the next try, and shutdown flushes.
+After a flush, the groups seen for the first time in this process are handed to
+`on_new_rooms` (the app records them in the room table), so a group's first message costs
+nothing either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -89,6 +93,9 @@ class InteractionWriter:
         self._buffer: list[InteractionRow] = []
         self._lock = asyncio.Lock()
         self.written = 0
+        self.on_new_rooms: Callable[[list[tuple[str, str]]], Awaitable[None]] | None = None
+        self._rooms_seen: set[tuple[str, str]] = set()
+        self._rooms_pending: set[tuple[str, str]] = set()  # seen, not yet recorded
 
     def record(self, event: Event) -> None:
         row = interaction_for(event)
@@ -124,4 +131,22 @@ class InteractionWriter:
                 self._buffer[:0] = batch[done:]
                 log.exception("writing %d interactions failed; will retry", len(batch) - done)
             self.written += done
+            await self._new_rooms(batch[:done])
             return done
+
+    async def _new_rooms(self, rows: list[InteractionRow]) -> None:
+        if self.on_new_rooms is None:
+            return
+        for row in rows:
+            if row.room_id and (row.account_id, row.room_id) not in self._rooms_seen:
+                self._rooms_pending.add((row.account_id, row.room_id))
+        if not self._rooms_pending:
+            return
+        new = sorted(self._rooms_pending)
+        try:
+            await self.on_new_rooms(new)
+        except Exception:
+            log.exception("recording %d new rooms failed; will retry", len(new))
+            return
+        self._rooms_seen.update(new)
+        self._rooms_pending.difference_update(new)

@@ -164,3 +164,33 @@ async def test_an_older_schema_gets_the_new_columns_on_start(db: Database) -> No
     assert contact.opted_out_at is None
     await Profile.create(contact_id="old", updated_at=AT)
     assert (await Profile.get(contact_id="old")).extra == {}
+
+
+async def test_groups_first_seen_are_handed_over_once_after_a_flush(db: Database) -> None:
+    writer = InteractionWriter(batch_size=10)
+    handed: list[list[tuple[str, str]]] = []
+    fail = [True]
+
+    async def record(rooms: list[tuple[str, str]]) -> None:
+        if fail.pop() if fail else False:
+            raise ConnectionError("database went away")
+        handed.append(rooms)
+
+    writer.on_new_rooms = record
+    for i, room in enumerate(["R2", "R1", "R2", None]):
+        writer.record(
+            MessageReceived(
+                event_id=f"e{i}", account_id="acc", at=AT, sender_id="b", text="hi", room=room
+            )
+        )
+    assert await writer.flush() == 4 and handed == []  # failed: tried again next time
+    writer.record(
+        MessageReceived(event_id="e9", account_id="acc", at=AT, sender_id="c", text="", room="R3")
+    )
+    assert await writer.flush() == 1
+    assert handed == [[("acc", "R1"), ("acc", "R2"), ("acc", "R3")]]  # the failed ones too
+    writer.record(
+        MessageReceived(event_id="e10", account_id="acc", at=AT, sender_id="b", text="", room="R3")
+    )
+    await writer.flush()
+    assert len(handed) == 1  # a group is handed over once
