@@ -5,7 +5,8 @@ hard negatives in tests/guard_hard_negatives.txt that the shipped model acts on.
 
 With -v it lists the false alarms and the missed ads. Last line:
 
-    guard: precision <P> recall <R> over <N> rows (4 folds, worst fold P <p> R <r>); hard negatives acted on: <K>/<M>
+    guard: precision <P> recall <R> over <N> rows (4 folds, worst fold P <p> R <r>);
+    hard negatives acted on: <K>/<M>; blind ads acted on: <B>/<C>
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def main() -> None:
         if t.strip()
     ]
     acted_hard = [t for t in hard if shipped.judge(t, rules).verdict != PASS]
+    blind = [
+        t
+        for t in (REPO / "tests" / "guard_blind_ads.txt").read_text("utf-8").splitlines()
+        if t.strip() and not t.startswith("#")
+    ]
+    blind_caught = sum(shipped.judge(t, rules).verdict != PASS for t in blind)
     for text in total.false_alarms:
         print(f"false alarm: {text}")
     for text in acted_hard:
@@ -46,7 +53,8 @@ def main() -> None:
     print(
         f"guard: precision {total.precision:.3f} recall {total.recall:.3f} over {total.judged} "
         f"rows ({len(parts)} folds, worst fold P {worst_p:.3f} R {worst_r:.3f}); "
-        f"hard negatives acted on: {len(acted_hard)}/{len(hard)}"
+        f"hard negatives acted on: {len(acted_hard)}/{len(hard)}; "
+        f"blind ads acted on: {blind_caught}/{len(blind)}"
     )
 
 

@@ -43,7 +43,12 @@ class BotUnderTest:
         seed: int = 0,
         pace: bool = False,
         world: SimWorld | None = None,
+        handler_errors: bool = False,
     ) -> None:
+        # A handler that raises is logged and skipped by the dispatcher, which would let a
+        # broken handler pass a test that only checks what was said: unless the test says
+        # it expects one, any handler error fails it.
+        self.handler_errors = handler_errors
         self.clock = FakeClock(start)
         self.world = world or SimWorld()
         self.app = App.build(
@@ -68,6 +73,9 @@ class BotUnderTest:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.app.stop(timeout=5)
+        errors = self.app.dispatcher.errors
+        if not self.handler_errors and not exc[0] and errors:
+            raise AssertionError(f"{errors} handler error(s) while the test ran: see the log")
 
     # --------------------------------------------------------------- the world
 

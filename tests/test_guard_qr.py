@@ -59,6 +59,10 @@ def test_describe_names_where_a_code_leads() -> None:
     assert qr.describe("https://weixin.qq.com/g/AbC") == "微信群二维码"
     assert qr.describe("https://work.weixin.qq.com/u/x") == "企业微信二维码"
     assert qr.describe("wxp://f2f0abc") == "收款码"
+    assert qr.describe("https://qr.alipay.com/fkx123") == "收款码"
+    assert qr.describe("https://qm.qq.com/q/abc") == "QQ二维码"
+    assert qr.describe("http://weixin.qq.com/q/02abc") == "公众号二维码"
+    assert all(qr.describe(k) in qr.SOLICITING for k in ["wxp://x", "https://u.wechat.com/x"])
     assert qr.describe("https://shop.example.cn/p/1") == "二维码链接 shop.example.cn"
     assert qr.describe("你好") == "二维码"
 
@@ -98,6 +102,9 @@ async def test_a_code_to_an_ordinary_page_is_left_alone_even_in_the_strict_group
         report = photo("https://www.example-hospital.cn/report?id=123")  # a hospital report
         assert await bot.says("b", "", room="R9", image=report) == []
         assert not await GuardAudit.filter(contact_id="b").exists()
+        pay = photo("https://qr.alipay.com/fkx123")  # a payment code is soliciting
+        done = await bot.says("b", "", room="R9", image=pay)
+        assert done[0]["action"] == "kick" and "收款码" in done[0]["reason"]
 
 
 async def test_a_protected_members_image_is_never_fetched() -> None:

@@ -87,3 +87,18 @@ def test_ads_that_ask_a_question_or_say_thanks_are_still_acted_on() -> None:
         "诚招代理商，零门槛",
     ]:
         assert judge.judge(text, rules).verdict != PASS, text
+
+
+def test_ads_written_blind_are_acted_on() -> None:
+    """Recall on ads nobody tuned the model on (tests/guard_blind_ads.txt)."""
+    rules = load_content(REPO / "content").guard.guard
+    judge = Judge.for_content(REPO / "content")
+    ads = [
+        t
+        for t in HARD.with_name("guard_blind_ads.txt").read_text(encoding="utf-8").splitlines()
+        if t.strip() and not t.startswith("#")
+    ]
+    corpus = {text for _, text in read_examples(EXAMPLES)}
+    assert len(ads) >= 100 and not corpus & set(ads)
+    missed = [t for t in ads if judge.judge(t, rules).verdict == PASS]
+    assert len(missed) <= 0.10 * len(ads), missed

@@ -133,6 +133,9 @@ class WechatyBot:
             await self.app.stop(timeout=5)
         finally:
             self.restore_env()
+        if not exc[0] and self.app.dispatcher.errors:  # see tests/harness.py
+            errors = self.app.dispatcher.errors
+            raise AssertionError(f"{errors} handler error(s) while the test ran: see the log")
 
     def restore_env(self) -> None:
         if self._old_token is None:

@@ -22,7 +22,7 @@ from bot.config import GuardRules
 from bot.events import Event, MemberJoined, MessageReceived, MessageType
 from bot.handler import Context, Flow
 from handlers.guard import qr
-from handlers.guard.judge import KICK, PASS, WARN, Hit, Judge, Verdict
+from handlers.guard.judge import KICK, PASS, WARN, WEAK, Hit, Judge, Verdict
 from handlers.guard.normalize import fold
 from storage.models import GuardAllow, GuardAudit, GuardBan, RoomMembership
 
@@ -134,11 +134,15 @@ class GuardHandler:
             return []
         async with self._decoding:
             payloads = await asyncio.to_thread(qr.decode, data)
+        if not payloads:
+            return []
         kinds = [qr.describe(payload) for payload in payloads]
         soliciting = [kind for kind in kinds if kind in qr.SOLICITING]
         if not soliciting:
-            log.info("image with a QR code to %s left alone", ", ".join(kinds))
-            return []
+            # A code to a page (a hospital report, a parcel label): a weak sign only, that
+            # never acts alone.
+            log.info("image with a QR code to %s: a weak sign", ", ".join(kinds))
+            return [Hit(WEAK, f"图片含二维码（{kinds[0]}）")]
         score = 0.95 if rules.types.get("qr_image") == "kick" else 0.7
         return [Hit(score, f"非管理员发二维码图片（{soliciting[0]}）")]
 

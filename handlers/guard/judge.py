@@ -62,17 +62,19 @@ _ASK_CONTACT = re.compile(
     r"(?!那个|的人|的那)"
 )
 _CONTACT_ID = re.compile(
-    r"(?:微信|qq|扣)(?:号|是|id)?([a-z][a-z0-9_-]{3,19}|\d{5,11})"
+    r"(?:微信|qq|扣)(?:号|是|id|联系|加)?(?:是)?([a-z][a-z0-9_-]{3,19}|\d{5,11})"
     r"|(?:加|加我|联系|找)?微([a-z][a-z0-9_-]{3,19})"  # "微❤ party_mm" folds to 微partymm
 )
 # "加vx领小样", "加V详聊", "加我领": adding an account to get something is an ad's move.
 # Not when someone else says so ("医生让我加微信", "老师说要加微信", "我加微信问问").
 _ADD_FOR = re.compile(
     r"加我(?:领|送|拿|免费)"
-    r"|(?<![我你她他要让叫说么样能可会])加微信(?:领|拿|送|免费|详聊|咨询|了解|备注|进群|下单|预约)"
+    r"|(?<![我你她他要让叫说么样能会])加微信(?:领|拿|送|免费|详聊|咨询|了解|备注|进群|下单|预约)"
 )
 # "收旧衣服 加V": the imperative at the very end, after a space (on the unfolded text).
-_ADD_AT_END = re.compile(r"(?:^|[\s，,。!！])(?:加|➕|\+)\s*(?:v|vx|wx|微信|薇|威信)[\s❤️💕✨~～]*$")
+_ADD_AT_END = re.compile(
+    r"(?<![我你她他要让叫说么样能会])(?:加|➕|\+)\s*(?:v|vx|wx|微信|薇|威信)[\s❤️💕✨~～]*$"
+)
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _URL = re.compile(
     r"(?:https?://|www\.)[^\s，。]+|(?<![@\w])[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
@@ -81,16 +83,18 @@ _URL = re.compile(
 )
 _TAOKOULING = re.compile(r"[¥￥$€₤₳¢¤฿₵₡₫(（][a-zA-Z0-9]{8,14}[¥￥$€₤₳¢¤฿₵₡₫)）]")
 _REPORT = re.compile(
-    r"(?<!不是)(?<!怕是)骗|不靠谱|一看就|别加|别点|别扫|别转|千万别|已经踢|踢了|拉黑了|靠谱吗|是真的吗|真的假的|不对劲|觉得不对|小心|别信|举报|防骗|能信吗|可信吗|正规吗|套路"
+    r"(?<!不是)(?<!怕是)骗|不靠谱|别加|别点|别扫|别转|千万别|已经踢|踢了|拉黑了|靠谱吗|是真的吗"
+    r"|真的假的|不对劲|觉得不对|大家小心|小心上当|小心被|别信|举报|防骗|能信吗|可信吗|正规吗"
+    r"|是套路|都是套路|套路贷"
 )
 # "V我" (slang: get in touch on WeChat), on the text before folding: folded, "加她微信，我…"
 # would read the same.
-_V_ME = re.compile(r"(?<![a-z])v[\s❤️💕✨]*我(?!们|\s*\d)")  # not the meme "V我50"
+_V_ME = re.compile(r"(?<![a-z])v[\s❤️💕✨]*我(?!们|\s*[\d一二三四五六七八九十百两])")  # not "V我50"
 # A call to the readers to get in touch ("有需要的私我", "滴滴我", "看头像", "扫码预约"):
 # ordinary among friends, so alone it is never enough; with a model that leans towards an
 # ad (SOFT_MODEL_FROM) it is a warning.
 _SOFT_ASK = re.compile(
-    r"私我|私聊我|私信我|私聊$|私信$|(?<![隐自公])私$|(?<![打叫坐约用])滴滴$|滴滴我|戳我|(?<!别)(?<!不要)找我|问我|(?<!不用)(?<!别)(?<!不要)加我|联系我|看头像"
+    r"私我|私聊我|私信我|私聊$|私信$|(?<![隐自公])私$|(?<![打叫坐约用个])滴滴$|滴滴我|戳我|(?<!别)(?<!不要)找我|问我|(?<!不用)(?<!别)(?<!不要)加我|联系我|看头像"
     r"|看我朋友圈|扫码(?:预约|下单|进群|领|开户|上传|看|添加|报名|投保|关注)|进群扫码|长按|识别图中"
     r"|私(?:聊|信)(?:看|拿|领|报价|下单|了解|详谈|咨询)|扫我头|报名$|欢迎来聊|我拉你"
     r"|(?:需要|想要|想了解|有兴趣|想做|想玩|感兴趣|有要)的(?:宝妈|姐妹|妈妈)?(?:说|私|找|加|扫|来|戳|滴)"
@@ -98,6 +102,7 @@ _SOFT_ASK = re.compile(
 
 
 _SOFT_REASON = "引导私聊"
+_FIRST_PERSON_ASK = re.compile(r"(?:加|联系|找|私|滴滴|戳)(?:我|一下我)|微信我")
 _ASK_REASON = "招揽加微信/QQ"
 _CONTACT_DETAILS = ("留微信号/QQ号", "手机号")
 # She asks for something, gives it away for nothing, or thanks someone: not an offer.
@@ -105,9 +110,10 @@ _NOT_AN_OFFER = re.compile(
     r"谁家有|谁有多余|借我|借一下|求借|我去你家拿|我去拿|我来拿|白送|送给有需要|免费送人|谁要就拿"
     r"|免费[^，。]{0,12}自提|^.{0,3}(?:感谢|谢谢)"  # thanks to open, not "感谢支持" to close
 )
-QUESTION_MAX = 30  # a question to the group is short; an ad asking one goes on
+QUESTION_MAX = 45  # a question to the group is short; an ad asking one goes on
 # ... and an ad's question is a pitch ("想了解吗？", "有兴趣的吗", "想在家赚钱吗").
 _PITCH = re.compile(r"(?:想了解|了解一下|有兴趣的?|感兴趣的?|赚钱|想做|心动|要不要|想不想)吗")
+_ASKS_THE_GROUP = re.compile(r"^(?:有没有|谁|哪位|请问|求)")  # a question, not a pitch
 _QUESTION = re.compile(r"(?:吗|呢|么|嘛|[?？])[^\w\u4e00-\u9fff]*$")
 
 
@@ -165,7 +171,7 @@ class Judge:
         # and a weak rule (a link, say) together stay a warning.
         if len(rules_hit) >= 2 or (model_hit and any(h.score >= 0.8 for h in rules_hit)):
             score = min(1.0, score + 0.1)
-        if newcomer and rules.newcomer_bonus:
+        if newcomer and rules.newcomer_bonus and score >= 0.5:  # real evidence, made stronger
             score = min(1.0, score + rules.newcomer_bonus)
         verdict = KICK if score >= rules.kick_at else WARN if score >= rules.warn_at else PASS
         return Verdict(verdict, score, [h.reason for h in hits])
@@ -192,7 +198,7 @@ class Judge:
         # words, the ask she quotes and the model count less.
         details = any(h.reason in _CONTACT_DETAILS for h in hits)
         reporting = bool(_REPORT.search(folded)) and not details
-        if reporting:
+        if reporting and not _FIRST_PERSON_ASK.search(folded):  # 加我微信 is her own ask
             hits = [Hit(h.score * 0.5, h.reason) if h.reason == _ASK_REASON else h for h in hits]
         if rules.blocked_words:
             blocked = self._blocked(text, folded, rules.blocked_words)
@@ -207,7 +213,7 @@ class Judge:
                 bool(_QUESTION.search(text))
                 and len(folded) <= QUESTION_MAX
                 and not strong
-                and not _PITCH.search(folded)
+                and (_ASKS_THE_GROUP.match(folded) or not _PITCH.search(folded))
             )
             if reporting or not offer or asking:
                 p = min(p, 0.9)
@@ -222,7 +228,7 @@ class Judge:
     @staticmethod
     def _contacts(folded: str, numbered: str, plain: str) -> list[Hit]:
         hits = []
-        if _CONTACT_ID.search(folded) or _CONTACT_ID.search(numbered):
+        if _has_contact_id(folded) or _has_contact_id(numbered):
             hits.append(Hit(0.95, "留微信号/QQ号"))
         elif (
             _ASK_CONTACT.search(folded)
@@ -254,11 +260,12 @@ class Judge:
 
     @staticmethod
     def _blocked(text: str, folded: str, blocked: dict[str, float]) -> list[Hit]:
-        """On the folded text, so "刷 单" and "刷❤单" count, and on jieba words: a word that
+        """On the folded text, so "刷 单" and "刷❤单" count, and on jieba words. A word that
         does not start and end where the text's words do ("日入" in 生日入园, "带单" in
-        带单车, but also "招代理" in 招代理商) counts UNALIGNED_WEIGHT as much. One hit,
-        the strongest word's: overlapping words ("帮我砍" in
-        "帮我砍一刀") are one piece of evidence, not two layers agreeing."""
+        带单车, "刷单" in 刷单词卡), or that she says no to ("不要刷单那种"), is only a weak
+        sign (WEAK, below what agrees with another layer or draws the newcomer bonus). One
+        hit, the strongest word's: overlapping words ("帮我砍" in "帮我砍一刀") are one piece
+        of evidence, not two layers agreeing."""
         keys = {word: w for word, score in blocked.items() if score > 0 and (w := fold(word))}
         candidates = [word for word, key in keys.items() if key in folded]
         if not candidates:
@@ -267,21 +274,21 @@ class Judge:
         found = []
         for word in candidates:
             key = keys[word]
-            weight = UNALIGNED_WEIGHT
+            score = min(WEAK, blocked[word])
             start = folded.find(key)
             while start >= 0:
-                if start in edges and start + len(key) in edges:
-                    weight = 1.0
+                aligned = start in edges and start + len(key) in edges
+                if aligned and not _NEGATED_BEFORE.search(folded, 0, start):
+                    score = blocked[word]
                     break
                 start = folded.find(key, start + 1)
-            found.append((blocked[word] * weight, word))
-        if not found:
-            return []
+            found.append((score, word))
         found.sort(key=lambda f: -f[0])
         return [Hit(found[0][0], "、".join(f"违禁词「{word}」" for _, word in found[:2]))]
 
 
-UNALIGNED_WEIGHT = 0.6  # a blocked word found across the text's words: weaker evidence
+WEAK = 0.45  # a sign that never acts alone, nor with another layer, nor for a newcomer
+_NEGATED_BEFORE = re.compile(r"(?:不要|不做|不是|别|拒绝|不搞|不碰)$")
 # A blocked word is a word of its own to jieba, as rare as an uncommon word: where the text
 # has a common word across it (生日 in 生日入园, 单车 in 带单车) the common word wins.
 _BLOCKED_WORD_FREQ = 100
@@ -310,6 +317,21 @@ def _word_edges(folded: str, words: frozenset[str]) -> set[int]:
         edges.add(start)
         edges.add(end)
     return edges
+
+
+# After "微信 babycare", a shop or an account, not a person to add: 小程序, 公众号, 旗舰店...
+_BRAND_AFTER = re.compile(r"小程序|公众号|官方|旗舰|店|商城|视频号|app|里|上|搜")
+
+
+def _has_contact_id(folded: str) -> bool:
+    """A WeChat / QQ id or number left in the text. A word of letters only followed by a
+    shop or account word ("在微信 babycare 小程序买的") is a brand, not an id."""
+    for match in _CONTACT_ID.finditer(folded):
+        found = match.group(1) or match.group(2) or ""
+        if found.isalpha() and _BRAND_AFTER.match(folded, match.end()):
+            continue
+        return True
+    return False
 
 
 _TRAINED: dict[str, Judge] = {}

@@ -54,7 +54,14 @@ def decode(data: bytes) -> list[str]:
 
 # What a QR code in a member's image is acted on for: a way to reach or pay someone. A
 # hospital report, a vaccination record or a parcel label carries a code too, to a page.
-SOLICITING = ("个人微信二维码", "微信群二维码", "企业微信二维码", "收款码")
+SOLICITING = (
+    "个人微信二维码",
+    "微信群二维码",
+    "企业微信二维码",
+    "公众号二维码",
+    "QQ二维码",
+    "收款码",
+)
 
 
 def describe(payload: str) -> str:
@@ -65,6 +72,12 @@ def describe(payload: str) -> str:
         return "收款码"
     parts = urlsplit(text if "://" in text else f"https://{text}")
     host, path = (parts.hostname or "").lower(), parts.path
+    if host == "qr.alipay.com":
+        return "收款码"
+    if host in ("qm.qq.com", "qr.qq.com") or (host == "im.qq.com" and "qr" in path):
+        return "QQ二维码"
+    if host == "weixin.qq.com" and path.startswith("/q/"):
+        return "公众号二维码"
     if host == "u.wechat.com" or (host == "weixin.qq.com" and path.startswith("/r/")):
         return "个人微信二维码"
     if host == "weixin.qq.com" and path.startswith("/g/"):
