@@ -41,6 +41,7 @@ from bot.events import AccountStatus, Event
 from bot.handler import Handler, Services
 from bot.media import Media
 from bot.outbox import Outbox
+from bot.privacy import mask_id
 from bot.rooms import RoomDirectory
 from flows.dialog import DialogEngine, DialogHandler, DialogTimer
 from flows.stage_tracker import StageTracker
@@ -386,18 +387,26 @@ class App:
                     await self._tell_admins(other, text, key=f"{event.event_id}:{account}")
                     break
 
-    async def _record_rooms(self, rooms: list[tuple[str, str]]) -> None:
-        """Groups first seen through a message: into the room table (topic, owner)."""
+    async def _record_rooms(self, rooms: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Groups first seen through a message: into the room table (topic, owner). Returns
+        those recorded; one that fails is tried again after a later flush."""
         now = self.clock.now()
+        done = []
         for account, room in rooms:
-            info = await self.rooms.info(account, room)
-            await people.upsert_room(
-                room,
-                account,
-                now,
-                topic=info.topic if info else "",
-                owner_id=info.owner_id if info else None,
-            )
+            try:
+                info = await self.rooms.info(account, room)
+                await people.upsert_room(
+                    room,
+                    account,
+                    now,
+                    topic=info.topic if info else "",
+                    owner_id=info.owner_id if info else None,
+                )
+            except Exception as exc:
+                log.warning("room %s not recorded yet: %s", mask_id(room), exc)
+                continue
+            done.append((account, room))
+        return done
 
     async def _after_reload(self, problems: list[str]) -> None:
         if problems:
@@ -418,12 +427,12 @@ class App:
         base = Judge.for_content(self.content.content_dir).model
         if base is self._guard_base:
             return False
-        self._guard_base = base
         # Read first, then swap and learn with no await in between: a #垃圾 arriving later
         # is learned by the new model once. (One saved while this read runs may be learned
         # only by the old model, until the next start: rare, and never twice.)
         feedback = await GuardFeedback.all().order_by("id").values_list("label", "text")
         self.judge.replace_model(base)
+        self._guard_base = base  # only now: a failed read above is tried again next time
         for label, text in feedback:
             self.judge.learn(text, label)
         log.info("guard model retrained from %s", self.content.content_dir)

@@ -40,10 +40,14 @@ class MaskingFilter(logging.Filter):
         masked = mask_text(message)
         if masked != message:
             record.msg, record.args = masked, None
+        # A traceback quotes values too (a failed send names her id): the formatter uses
+        # exc_text when it is set, so set it (or what another handler set) masked.
         if record.exc_info and not record.exc_text:
-            # A traceback quotes values too (a failed send names her id): the formatter uses
-            # exc_text when it is set, so set it masked.
-            record.exc_text = mask_text(_FORMATTER.formatException(record.exc_info))
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True
 
 

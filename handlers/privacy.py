@@ -11,7 +11,7 @@ from bot.events import Event, MessageReceived, MessageType
 from bot.handler import Context, Flow
 from bot.text import as_word
 from flows.dialog import kv_key
-from storage import privacy
+from storage import people, privacy
 
 OPT_OUT = {"退订", "td", "取消订阅", "不要再推送", "别再推送了", "unsubscribe"}
 OPT_IN = {"恢复订阅", "重新订阅", "订阅"}
@@ -60,8 +60,11 @@ class PrivacyHandler:
         if word in CONFIRM and await ctx.kv.delete(confirm_key):
             if ctx.services.interactions is not None:
                 await ctx.services.interactions.flush()  # so her last messages go too
+            rooms = await people.rooms_ever(contact)  # before her memberships are anonymised
             await privacy.forget(contact)
             await ctx.kv.delete(kv_key(contact))  # her dialog state lives there too
+            for room in rooms:  # and her warnings, by group
+                await ctx.kv.delete(f"g:warn:{room}:{contact}")
             await ctx.reply(FORGOTTEN)
             return Flow.STOP
         return None

@@ -93,7 +93,10 @@ class InteractionWriter:
         self._buffer: list[InteractionRow] = []
         self._lock = asyncio.Lock()
         self.written = 0
-        self.on_new_rooms: Callable[[list[tuple[str, str]]], Awaitable[None]] | None = None
+        # Given the groups first seen, returns those it recorded (the rest are offered again).
+        self.on_new_rooms: (
+            Callable[[list[tuple[str, str]]], Awaitable[list[tuple[str, str]]]] | None
+        ) = None
         self._rooms_seen: set[tuple[str, str]] = set()
         self._rooms_pending: set[tuple[str, str]] = set()  # seen, not yet recorded
 
@@ -116,6 +119,11 @@ class InteractionWriter:
         return len(self._buffer) >= self.batch_size
 
     async def flush(self) -> int:
+        done = await self._write()
+        await self._new_rooms()  # outside the write lock: it asks the channel
+        return done
+
+    async def _write(self) -> int:
         async with self._lock:
             if not self._buffer:
                 return 0
@@ -131,22 +139,19 @@ class InteractionWriter:
                 self._buffer[:0] = batch[done:]
                 log.exception("writing %d interactions failed; will retry", len(batch) - done)
             self.written += done
-            await self._new_rooms(batch[:done])
+            for row in batch[:done]:
+                if row.room_id and (row.account_id, row.room_id) not in self._rooms_seen:
+                    self._rooms_pending.add((row.account_id, row.room_id))
             return done
 
-    async def _new_rooms(self, rows: list[InteractionRow]) -> None:
-        if self.on_new_rooms is None:
-            return
-        for row in rows:
-            if row.room_id and (row.account_id, row.room_id) not in self._rooms_seen:
-                self._rooms_pending.add((row.account_id, row.room_id))
-        if not self._rooms_pending:
+    async def _new_rooms(self) -> None:
+        if self.on_new_rooms is None or not self._rooms_pending:
             return
         new = sorted(self._rooms_pending)
         try:
-            await self.on_new_rooms(new)
+            recorded = await self.on_new_rooms(new)
         except Exception:
             log.exception("recording %d new rooms failed; will retry", len(new))
             return
-        self._rooms_seen.update(new)
-        self._rooms_pending.difference_update(new)
+        self._rooms_seen.update(recorded)
+        self._rooms_pending.difference_update(recorded)

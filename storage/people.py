@@ -99,3 +99,9 @@ async def members_of(room_id: str) -> list[str]:
         "contact_id", flat=True
     )
     return sorted(str(r) for r in rows)
+
+
+async def rooms_ever(contact_id: str) -> list[str]:
+    """Every group she has been in, now or before."""
+    rows = await RoomMembership.filter(contact_id=contact_id).values_list("room_id", flat=True)
+    return sorted({str(r) for r in rows})

@@ -50,11 +50,13 @@ async def test_no_birth_question_after_opt_out() -> None:
 
 async def test_deletion_asks_first_then_forgets_her(tmp_path: Path) -> None:
     async with BotUnderTest() as bot:
-        bot.room("R1", "孕妈交流群", owner="o", members=["o", "c"])
+        bot.room("R1", "孕妈交流群", owner="o", members=["o"])
+        await bot.join("R1", "c", "小红")
         await bot.friend_request("c", "小红", "我是从小红书来的")
         await bot.says("c", "宝宝8个月")
         await bot.says("o", "#标签 c 杭州二胎", room="R1")  # an admin's note about her
         await bot.says("o", "#警告 c 别发链接", room="R1")
+        assert await bot.app.kv.get("g:warn:R1:c") == "1"
         assert await Profile.filter(contact_id="c").exists()
         assert await bot.app.kv.get_json("dialog:c") is not None  # in the middle of the intake
         assert texts(await bot.says("c", "确认删除")) != []  # nothing asked yet: not deletion
@@ -68,6 +70,7 @@ async def test_deletion_asks_first_then_forgets_her(tmp_path: Path) -> None:
         assert not await TagEvent.filter(contact_id="c").exists()
         assert not await DialogState.filter(contact_id="c").exists()
         assert await bot.app.kv.get_json("dialog:c") is None  # the mirror went too
+        assert await bot.app.kv.get("g:warn:R1:c") is None  # and her warning count
         assert not await Contact.filter(contact_id="c").exists()
         audits = await GuardAudit.all().values_list("action", "contact_id", "text")
         assert {a for a, _, _ in audits} >= {"tag", "warn"}  # the counts stay

@@ -67,3 +67,23 @@ def test_a_traceback_is_masked_too() -> None:
     assert "RuntimeError" in out and "send failed" in out
     for secret in ("wxid_secret77", "998877665544@chatroom", "13700002222"):
         assert secret not in out
+
+
+def test_a_traceback_formatted_by_another_handler_first_is_masked_too() -> None:
+    first = logging.StreamHandler(io.StringIO())  # no filter: formats and caches exc_text
+    masked = logging.StreamHandler(io.StringIO())
+    masked.addFilter(MaskingFilter())
+    log = logging.getLogger("test.masking.two")
+    log.addHandler(first)
+    log.addHandler(masked)
+    log.propagate = False
+    try:
+        try:
+            raise RuntimeError("wxid_secret55 said 13600003333")
+        except RuntimeError:
+            log.exception("failed")
+    finally:
+        log.removeHandler(first)
+        log.removeHandler(masked)
+    out = masked.stream.getvalue()  # type: ignore[attr-defined]
+    assert "RuntimeError" in out and "wxid_secret55" not in out and "13600003333" not in out
