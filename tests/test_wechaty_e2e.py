@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpclib.const
 from wechaty_grpc.wechaty import puppet as pb
@@ -396,6 +399,31 @@ async def test_a_qr_code_image_is_fetched_as_an_inline_filebox_and_warned(tmp_pa
         assert [name for name, _ in fake.calls].count("MessageImage") == 2
 
 
+@contextlib.asynccontextmanager
+async def image_server(routes: dict[str, Any]) -> AsyncIterator[str]:
+    """A loopback HTTP server for image FileBox URLs; yields its base URL."""
+    from aiohttp import web
+
+    app = web.Application()
+    for path, handler in routes.items():
+        app.router.add_get(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def url_fake(url: str) -> FakePuppetService:
+    fake = FakePuppetService()
+    fake.image_box, fake.image_url = "url", url
+    return fake
+
+
 async def test_a_qr_code_image_behind_a_filebox_url_is_downloaded(tmp_path: Path) -> None:
     from aiohttp import web
 
@@ -408,24 +436,13 @@ async def test_a_qr_code_image_behind_a_filebox_url_is_downloaded(tmp_path: Path
         body = photo("https://u.wechat.com/EFaKe123", big=True)  # many chunks on the wire
         return web.Response(body=body, content_type="image/jpeg")
 
-    app = web.Application()
-    app.router.add_get("/img/{name}", image)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        fake = FakePuppetService()
-        fake.image_box = "url"
-        fake.image_url = f"http://127.0.0.1:{port}/img/x.jpg"
+    async with image_server({"/img/{name}": image}) as base:
+        fake = url_fake(f"{base}/img/x.jpg")
         async with fake:
             warnings = await _qr_warning_for(tmp_path, fake)
-        # Both images are downloaded from the URL the FileBox names; it holds a code.
-        assert served == ["/img/x.jpg", "/img/x.jpg"]
-        assert [w["mentions"] for w in warnings] == [["a"], ["b"]]
-    finally:
-        await runner.cleanup()
+    # Both images are downloaded from the URL the FileBox names; it holds a code.
+    assert served == ["/img/x.jpg", "/img/x.jpg"]
+    assert [w["mentions"] for w in warnings] == [["a"], ["b"]]
 
 
 async def test_a_service_without_message_image_streams_the_file(tmp_path: Path) -> None:
@@ -453,34 +470,18 @@ async def test_an_image_url_that_redirects_or_is_too_big_is_not_followed(tmp_pat
         served.append(request.path)
         return web.Response(body=photo("https://u.wechat.com/EFaKe123"), content_type="image/jpeg")
 
-    app = web.Application()
-    app.router.add_get("/img/moved.jpg", moved)
-    app.router.add_get("/img/real.jpg", real)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    try:
-        fake = FakePuppetService()
-        fake.image_box = "url"
-        fake.image_url = f"http://127.0.0.1:{port}/img/moved.jpg"
-        async with fake:
+    async with image_server({"/img/moved.jpg": moved, "/img/real.jpg": real}) as base:
+        async with url_fake(f"{base}/img/moved.jpg") as fake:
             assert await _qr_warning_for(tmp_path / "a", fake) == []
         assert served == ["/img/moved.jpg", "/img/moved.jpg"]  # the redirect not followed
         served.clear()
         limit = wechaty_module.MAX_IMAGE_BYTES
         wechaty_module.MAX_IMAGE_BYTES = 10_000  # the photo is larger than this
         try:
-            fake = FakePuppetService()
-            fake.image_box = "url"
-            fake.image_url = f"http://127.0.0.1:{port}/img/real.jpg"
-            async with fake:
+            async with url_fake(f"{base}/img/real.jpg") as fake:
                 assert await _qr_warning_for(tmp_path / "b", fake) == []
         finally:
             wechaty_module.MAX_IMAGE_BYTES = limit
         assert served == ["/img/real.jpg", "/img/real.jpg"]
-    finally:
-        await runner.cleanup()
