@@ -71,7 +71,7 @@ _ADD_FOR = re.compile(
     r"加我(?:领|送|拿|免费)"
     r"|(?<![我你她他要让叫说么样能会])加微信(?:领|拿|送|免费|详聊|咨询|了解|备注|进群|下单|预约)"
 )
-# "收旧衣服 加V": the imperative at the very end, after a space (on the unfolded text).
+# "收旧衣服 加V": the imperative at the very end (on the unfolded text), not "老师说要加微信".
 _ADD_AT_END = re.compile(
     r"(?<![我你她他要让叫说么样能会])(?:加|➕|\+)\s*(?:v|vx|wx|微信|薇|威信)[\s❤️💕✨~～]*$"
 )
