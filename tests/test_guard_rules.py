@@ -193,3 +193,22 @@ def test_blocked_words_follow_jieba_words_not_any_substring() -> None:
     assert verdict("老师带单 稳赚", rules)[0] == "warn"
     assert verdict("兼职刷单日结", rules)[0] == "kick"  # jieba alone splits 刷 / 单日
     assert verdict("宝妈在家刷 ❤ 单", rules)[0] == "kick"  # folded first
+
+
+def test_selling_through_herself_warns_but_a_price_question_or_a_favour_does_not() -> None:
+    rules = GuardRules(classifier=False)
+    for text in [
+        "宝宝便秘用了这个益生菌第二天就拉了，链接私我",
+        "这款奶粉我这有渠道，比超市便宜一半",
+        "生发片好多姐妹问，找我拿😊",
+        "我表姐在做，可以给大家便宜",
+    ]:
+        assert verdict(text, rules) == ("warn", ["引导私下购买"]), text
+    for text in [
+        "这个团购能便宜点吗",
+        "双十一买能便宜不少",
+        "谁有那个推车的链接，私我一下",
+        "楼下快递柜我帮你取了，回来找我拿",
+        "有厂家渠道的姐妹吗",
+    ]:
+        assert verdict(text, rules)[0] == "pass", text

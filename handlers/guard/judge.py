@@ -102,12 +102,20 @@ _SOFT_ASK = re.compile(
 
 
 _SOFT_REASON = "引导私聊"
+# Selling through herself: a story that ends in a price or a channel only she has.
+_SELL_VIA_ME = re.compile(
+    r"我这(?:里|边)?有(?:厂家|工厂|正品)?渠道|我有(?:厂家|工厂)?渠道|内部价|拿货价|代理价"
+    r"|链接私我|私我(?:发链接|拿|报价|给你们?打折)|找我拿|扣1(?:我)?发你"
+    r"|(?:可以|能)给(?:大家|你们)(?:便宜|优惠|打折)|给你们拿"
+)
+_SELL_REASON = "引导私下购买"
 _FIRST_PERSON_ASK = re.compile(r"(?:加|联系|找|私|滴滴|戳)(?:我|一下我)|微信我")
 _ASK_REASON = "招揽加微信/QQ"
 _CONTACT_DETAILS = ("留微信号/QQ号", "手机号")
 # She asks for something, gives it away for nothing, or thanks someone: not an offer.
 _NOT_AN_OFFER = re.compile(
-    r"谁家有|谁有多余|借我|借一下|求借|我去你家拿|我去拿|我来拿|白送|送给有需要|免费送人|谁要就拿"
+    r"谁家有|谁有多余|^谁有|借我|借一下|求借|我去你家拿|我去拿|我来拿|白送|送给有需要|免费送人|谁要就拿"
+    r"|不要钱|帮你(?:取|拿|带|收|买|问)了"
     r"|免费[^，。]{0,12}自提|^.{0,3}(?:感谢|谢谢)"  # thanks to open, not "感谢支持" to close
 )
 QUESTION_MAX = 45  # a question to the group is short; an ad asking one goes on
@@ -237,6 +245,12 @@ class Judge:
             or _ADD_AT_END.search(plain)
         ):
             hits.append(Hit(0.85, _ASK_REASON))
+        elif (
+            _SELL_VIA_ME.search(folded)
+            and not _NOT_AN_OFFER.search(folded)
+            and not _QUESTION.search(plain)
+        ):
+            hits.append(Hit(0.6, _SELL_REASON))
         elif _SOFT_ASK.search(folded):
             hits.append(Hit(0.45, _SOFT_REASON))
         if _PHONE.search(numbered):
