@@ -195,20 +195,24 @@ def test_blocked_words_follow_jieba_words_not_any_substring() -> None:
     assert verdict("宝妈在家刷 ❤ 单", rules)[0] == "kick"  # folded first
 
 
-def test_selling_through_herself_warns_but_a_price_question_or_a_favour_does_not() -> None:
-    rules = GuardRules(classifier=False)
+def test_selling_through_herself_warns_with_the_model_but_a_question_or_a_favour_does_not() -> None:
+    rules = GuardRules(classifier=True)
+    leaning, doubtful = Judge(Leaning(0.5)), Judge(Leaning(0.3))
     for text in [
         "宝宝便秘用了这个益生菌第二天就拉了，链接私我",
         "这款奶粉我这有渠道，比超市便宜一半",
         "生发片好多姐妹问，找我拿😊",
         "我表姐在做，可以给大家便宜",
+        "我现在有货，一罐比母婴店便宜八十",
     ]:
-        assert verdict(text, rules) == ("warn", ["引导私下购买"]), text
+        assert leaning.judge(text, rules).verdict == "warn", text
+        assert doubtful.judge(text, rules).verdict == "pass", text  # a weak sign alone
     for text in [
         "这个团购能便宜点吗",
         "双十一买能便宜不少",
         "谁有那个推车的链接，私我一下",
         "楼下快递柜我帮你取了，回来找我拿",
         "有厂家渠道的姐妹吗",
+        "我老公单位发了内部价的电影票",
     ]:
-        assert verdict(text, rules)[0] == "pass", text
+        assert leaning.judge(text, rules).verdict == "pass", text

@@ -35,6 +35,7 @@ from handlers.guard.normalize import digits, fold
 
 PASS, WARN, KICK = "pass", "warn", "kick"
 MODEL_FROM = 0.95  # the model's probability from which it counts on its own
+SELL_MODEL_FROM = 0.4  # ... and when it sells through the writer (内部价, 链接私我)
 SOFT_MODEL_FROM = 0.6  # ... and from which it counts when the text also asks to be contacted
 
 
@@ -58,7 +59,7 @@ class Verdict:
 # "加我微信" / "加我qq" / "私我" ... on folded text.
 # Not "陌生人加我微信" (someone added her) nor "加我微信那个" (the one who added her).
 _ASK_CONTACT = re.compile(
-    r"(?<![人她他谁])(?:加|添加|联系|找|滴滴|戳|咨询)(?:我|一下我|本人)(?:的)?(?:微信|qq)"
+    r"(?<![人她他谁娘妈姐孩])(?:加|添加|联系|找|滴滴|戳|咨询)(?:我|一下我|本人)(?:的)?(?:微信|qq)"
     r"(?!那个|的人|的那)"
 )
 _CONTACT_ID = re.compile(
@@ -69,7 +70,7 @@ _CONTACT_ID = re.compile(
 # Not when someone else says so ("医生让我加微信", "老师说要加微信", "我加微信问问").
 _ADD_FOR = re.compile(
     r"加我(?:领|送|拿|免费)"
-    r"|(?<![我你她他要让叫说么样能会])加微信(?:领|拿|送|免费|详聊|咨询|了解|备注|进群|下单|预约)"
+    r"|(?<![我你她他要让叫说么样能会])加微信(?:领|拿|送|免费|详|咨询|了解|备注|进群|下单|预约)"
 )
 # "收旧衣服 加V": the imperative at the very end (on the unfolded text), not "老师说要加微信".
 _ADD_AT_END = re.compile(
@@ -104,9 +105,10 @@ _SOFT_ASK = re.compile(
 _SOFT_REASON = "引导私聊"
 # Selling through herself: a story that ends in a price or a channel only she has.
 _SELL_VIA_ME = re.compile(
-    r"我这(?:里|边)?有(?:厂家|工厂|正品)?渠道|我有(?:厂家|工厂)?渠道|内部价|拿货价|代理价"
-    r"|链接私我|私我(?:发链接|拿|报价|给你们?打折)|找我拿|扣1(?:我)?发你"
-    r"|(?:可以|能)给(?:大家|你们)(?:便宜|优惠|打折)|给你们拿"
+    r"我(?:这|这里|这边|现在)?有(?:内部|厂家|工厂|正品)?(?:渠道|货)|拿货价|代理价"
+    r"|(?:拿|给你们?|帮你们?拿)(?:内部价|团购价)|链接私我|私我(?:发链接|拿|报价|给你们?打折)"
+    r"|找我拿|扣1(?:我)?发你|(?:可以|能)给(?:大家|你们)(?:便宜|优惠|打折)|给你们拿"
+    r"|我(?:这|这边)?(?:还)?能(?:找她|帮你们?)?代购"
 )
 _SELL_REASON = "引导私下购买"
 _FIRST_PERSON_ASK = re.compile(r"(?:加|联系|找|私|滴滴|戳)(?:我|一下我)|微信我")
@@ -231,6 +233,8 @@ class Judge:
                 hits.append(Hit(score, f"像广告（模型 {p:.2f}）", model=True))
             elif offer and p >= SOFT_MODEL_FROM and any(h.reason == _SOFT_REASON for h in hits):
                 hits.append(Hit(0.65, f"像广告（引导私聊，模型 {p:.2f}）", model=True))
+            elif offer and p >= SELL_MODEL_FROM and any(h.reason == _SELL_REASON for h in hits):
+                hits.append(Hit(0.65, f"像广告（私下卖货，模型 {p:.2f}）", model=True))
         return hits
 
     @staticmethod
@@ -250,7 +254,7 @@ class Judge:
             and not _NOT_AN_OFFER.search(folded)
             and not _QUESTION.search(plain)
         ):
-            hits.append(Hit(0.6, _SELL_REASON))
+            hits.append(Hit(0.45, _SELL_REASON))
         elif _SOFT_ASK.search(folded):
             hits.append(Hit(0.45, _SOFT_REASON))
         if _PHONE.search(numbered):
