@@ -231,6 +231,8 @@ class Judge:
                 # The model alone can warn but never kick: a kick needs a rule to agree.
                 score = 0.6 + 0.25 * (p - MODEL_FROM) / (1 - MODEL_FROM)
                 hits.append(Hit(score, f"像广告（模型 {p:.2f}）", model=True))
+            elif reporting:
+                pass  # a report quotes the ad's call to get in touch: not hers
             elif offer and p >= SOFT_MODEL_FROM and any(h.reason == _SOFT_REASON for h in hits):
                 hits.append(Hit(0.65, f"像广告（引导私聊，模型 {p:.2f}）", model=True))
             elif offer and p >= SELL_MODEL_FROM and any(h.reason == _SELL_REASON for h in hits):
