@@ -190,10 +190,9 @@ def cmd_spam_check(args: argparse.Namespace) -> int:
 def cmd_forget(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
     from bot.config import ConfigError, database_url, load_config, redis_url
-    from flows.dialog import kv_key
+    from handlers.privacy import forget
     from storage.db import Database
     from storage.kv import make_kv
-    from storage.privacy import forget
 
     base = Path(args.dir)
     try:
@@ -205,18 +204,16 @@ def cmd_forget(args: argparse.Namespace) -> int:
     async def run() -> dict[str, int]:
         db = Database(args.db or database_url(config, base))
         await db.open()
+        # A shared store keeps her dialog state and warnings; an in-process one died with
+        # the bot that held it.
+        shared = redis_url()
+        kv = make_kv(SystemClock(), shared) if shared else None
         try:
-            done = await forget(args.contact_id)
+            return await forget(args.contact_id, kv)
         finally:
             await db.close()
-        shared = redis_url()
-        if shared:  # her dialog state is mirrored there (an in-process store dies with it)
-            kv = make_kv(SystemClock(), shared)
-            try:
-                await kv.delete(kv_key(args.contact_id))
-            finally:
+            if kv is not None:
                 await kv.close()
-        return done
 
     done = asyncio.run(run())
     summary = ", ".join(f"{k}={v}" for k, v in done.items())

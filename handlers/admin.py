@@ -21,7 +21,7 @@ from bot.events import Event, MessageReceived, MessageType
 from bot.handler import Context, Flow
 from flows.dialog import DialogEngine
 from handlers.guard.classifier import HAM, SPAM
-from handlers.guard.handler import GuardHandler, audit, ban
+from handlers.guard.handler import GuardHandler, audit, ban, warn_key
 from handlers.guard.judge import KICK, Judge, Verdict
 from storage.models import (
     GuardAllow,
@@ -263,7 +263,7 @@ class AdminHandler:
             return
         assert room is not None  # one of ROOM_COMMANDS
         rules = ctx.content.guard.for_room(room)
-        count = await ctx.kv.incr(f"g:warn:{room}:{target}", ttl=rules.warning_memory_days * 86400)
+        count = await ctx.kv.incr(warn_key(room, target), ttl=rules.warning_memory_days * 86400)
         verdict = Verdict("warn", 1.0, [reason or "管理员警告"])
         await audit(ctx.clock.now(), room, target, "warn", event.sender_id, verdict, None)
         if count >= rules.warnings_before_kick:
@@ -285,7 +285,7 @@ class AdminHandler:
         if target is None:
             return
         assert room is not None  # one of ROOM_COMMANDS
-        await ctx.kv.delete(f"g:warn:{room}:{target}")
+        await ctx.kv.delete(warn_key(room, target))
         await audit(
             ctx.clock.now(), room, target, "unwarn", event.sender_id, Verdict("pass", 0), None
         )

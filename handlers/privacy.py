@@ -11,7 +11,9 @@ from bot.events import Event, MessageReceived, MessageType
 from bot.handler import Context, Flow
 from bot.text import as_word
 from flows.dialog import kv_key
+from handlers.guard.handler import warn_key
 from storage import people, privacy
+from storage.kv import KV
 
 OPT_OUT = {"退订", "td", "取消订阅", "不要再推送", "别再推送了", "unsubscribe"}
 OPT_IN = {"恢复订阅", "重新订阅", "订阅"}
@@ -31,6 +33,18 @@ ASK_CONFIRM = (
     "确认的话请在10分钟内回复“确认删除”。"
 )
 FORGOTTEN = "已删除你的全部资料🙏 聊天里的记录已匿名化。以后有需要随时再找我。"
+
+
+async def forget(contact: str, kv: KV | None) -> dict[str, int]:
+    """Her data in the database (storage.privacy.forget) and what the key-value store keeps
+    under her id: her dialog state and her warnings, by group. Also `mamabot forget`."""
+    rooms = await people.rooms_ever(contact)  # before her memberships are anonymised
+    done = await privacy.forget(contact)
+    if kv is not None:
+        await kv.delete(kv_key(contact))
+        for room in rooms:
+            await kv.delete(warn_key(room, contact))
+    return done
 
 
 class PrivacyHandler:
@@ -60,11 +74,7 @@ class PrivacyHandler:
         if word in CONFIRM and await ctx.kv.delete(confirm_key):
             if ctx.services.interactions is not None:
                 await ctx.services.interactions.flush()  # so her last messages go too
-            rooms = await people.rooms_ever(contact)  # before her memberships are anonymised
-            await privacy.forget(contact)
-            await ctx.kv.delete(kv_key(contact))  # her dialog state lives there too
-            for room in rooms:  # and her warnings, by group
-                await ctx.kv.delete(f"g:warn:{room}:{contact}")
+            await forget(contact, ctx.kv)
             await ctx.reply(FORGOTTEN)
             return Flow.STOP
         return None

@@ -33,6 +33,11 @@ MIN_WAVE_CHARS = 12
 NEWCOMER_TTL = 7 * 86400
 
 
+def warn_key(room: str, contact: str) -> str:
+    """Her warnings in one group (the warn ladder; admins' #警告 / #撤销警告)."""
+    return f"g:warn:{room}:{contact}"
+
+
 _IDS = re.compile(r"[0-9a-z]+")
 
 
@@ -168,7 +173,7 @@ class GuardHandler:
     ) -> None:
         who = event.sender_id
         ttl = rules.warning_memory_days * 86400
-        count = await ctx.kv.incr(f"g:warn:{room}:{who}", ttl=ttl)
+        count = await ctx.kv.incr(warn_key(room, who), ttl=ttl)
         if count >= rules.warnings_before_kick:
             verdict = Verdict(KICK, verdict.score, [*verdict.reasons, f"第{count}次警告"])
             await self.kick(ctx, room, who, verdict, event.text, by="guard")
