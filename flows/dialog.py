@@ -227,15 +227,19 @@ class DialogEngine:
             lock = self._locks[contact_id] = asyncio.Lock()
         async with lock:
             rows = await DialogState.filter(contact_id=contact_id).order_by("-asked_at")
-            if not rows:
-                await self.kv.set_json(kv_key(contact_id), {"dialogs": []}, ttl=NONE_TTL)
-                return
-            now = self.outbox.clock.now()
-            ends = max(self._closes_at(row) for row in rows) + KV_GRACE
-            ttl = max(60.0, (ends - now).total_seconds())
-            await self.kv.set_json(
-                kv_key(contact_id), {"dialogs": [_state_json(row) for row in rows]}, ttl=ttl
-            )
+            await self._write(contact_id, rows)
+
+    async def _write(self, contact_id: str, rows: list[DialogState]) -> None:
+        """Her dialogs (most recently asked first) into the key-value store."""
+        assert self.kv is not None
+        if not rows:
+            await self.kv.set_json(kv_key(contact_id), {"dialogs": []}, ttl=NONE_TTL)
+            return
+        ends = max(self._closes_at(row) for row in rows) + KV_GRACE
+        ttl = max(60.0, (ends - self.outbox.clock.now()).total_seconds())
+        await self.kv.set_json(
+            kv_key(contact_id), {"dialogs": [_state_json(row) for row in rows]}, ttl=ttl
+        )
 
     def _closes_at(self, state: DialogState) -> datetime:
         if state.reminded:
@@ -248,10 +252,12 @@ class DialogEngine:
         contacts are in one."""
         if self.kv is None:
             return 0
-        contacts = set(await DialogState.all().values_list("contact_id", flat=True))
-        for contact_id in contacts:
-            await self.sync(str(contact_id))
-        return len(contacts)
+        by_contact: dict[str, list[DialogState]] = {}
+        for row in await DialogState.all().order_by("-asked_at"):  # one query, not one each
+            by_contact.setdefault(row.contact_id, []).append(row)
+        for contact_id, rows in by_contact.items():
+            await self._write(contact_id, rows)
+        return len(by_contact)
 
     @staticmethod
     async def profile(contact_id: str, now: datetime) -> Profile:
