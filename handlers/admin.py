@@ -235,6 +235,17 @@ class AdminHandler:
             )
         return target, words
 
+    async def _member_of(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> tuple[str, str, str] | None:
+        """For #踢 #警告 #撤销警告: the group (always known: one of ROOM_COMMANDS), the target
+        and the words after it; None when she named no one (she was asked to)."""
+        target, words = await self._need_target(event, ctx, rest)
+        if target is None:
+            return None
+        assert room is not None
+        return room, target, words
+
     # ------------------------------------------------------------------ commands
 
     async def _help(
@@ -245,10 +256,10 @@ class AdminHandler:
     async def _kick(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
     ) -> None:
-        target, reason = await self._need_target(event, ctx, rest)
-        if target is None:
+        found = await self._member_of(event, ctx, room, rest)
+        if found is None:
             return
-        assert room is not None  # one of ROOM_COMMANDS
+        room, target, reason = found
         now = ctx.clock.now()
         verdict = Verdict(KICK, 1.0, [reason or "管理员移出"])
         await ctx.kick(room, target, reason or "管理员移出")
@@ -258,10 +269,10 @@ class AdminHandler:
     async def _warn(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
     ) -> None:
-        target, reason = await self._need_target(event, ctx, rest)
-        if target is None:
+        found = await self._member_of(event, ctx, room, rest)
+        if found is None:
             return
-        assert room is not None  # one of ROOM_COMMANDS
+        room, target, reason = found
         rules = ctx.content.guard.for_room(room)
         count = await ctx.kv.incr(warn_key(room, target), ttl=rules.warning_memory_days * 86400)
         verdict = Verdict("warn", 1.0, [reason or "管理员警告"])
@@ -281,10 +292,10 @@ class AdminHandler:
     async def _unwarn(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
     ) -> None:
-        target, _ = await self._need_target(event, ctx, rest)
-        if target is None:
+        found = await self._member_of(event, ctx, room, rest)
+        if found is None:
             return
-        assert room is not None  # one of ROOM_COMMANDS
+        room, target, _ = found
         await ctx.kv.delete(warn_key(room, target))
         await audit(
             ctx.clock.now(), room, target, "unwarn", event.sender_id, Verdict("pass", 0), None
