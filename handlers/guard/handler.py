@@ -72,15 +72,19 @@ class GuardHandler:
         # protected only for the few messages that would be acted on.
         history = await self._history(event, ctx, rules)
         newcomer = await self._newcomer(event, ctx, rules)
+        asked = False  # whether she is protected has been asked (and she is not)
         if event.type is MessageType.IMAGE and rules.types.get("qr_image", "allow") != "allow":
             # Fetching and decoding cost more than asking who is protected: ask first.
             if await self.protected(ctx, room, event.sender_id, rules):
                 return None
+            asked = True
             history += await self._qr_codes(ctx, rules)
         verdict = self.judge.judge(
             event.text, rules, type=event.type, history=history, newcomer=newcomer
         )
-        if verdict.verdict == PASS or await self.protected(ctx, room, event.sender_id, rules):
+        if verdict.verdict == PASS:
+            return None
+        if not asked and await self.protected(ctx, room, event.sender_id, rules):
             return None
         if verdict.verdict == KICK:
             await self.kick(ctx, room, event.sender_id, verdict, event.text, by="guard")
