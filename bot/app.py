@@ -1,10 +1,11 @@
 """Assembling and running mamabot. No globals: everything is built here and passed down.
 
 Two ways to run:
-- live (`mamabot run` with WeChat accounts): channel consumers feed the dispatcher,
-  APScheduler fires the jobs, the outbox loop sends, the content watcher hot-reloads.
+- live (`mamabot run` with WeChat accounts): channel consumers feed the dispatcher, the
+  work queue's loop runs due work (dialog reminders, welcome batches, the daily stage job),
+  the outbox loop sends, the content watcher hot-reloads.
 - driven (simulator, replay, tests): nothing runs by itself. `settle()` feeds pending
-  simulated events, runs due jobs and pumps the outbox until the world is quiet, and
+  simulated events, runs due work and pumps the outbox until the world is quiet, and
   `advance_to()` moves the clock, stopping at every due time on the way.
 """
 
@@ -20,7 +21,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.channels.base import Channel
@@ -43,7 +44,8 @@ from bot.media import Media
 from bot.outbox import Outbox
 from bot.privacy import mask_id
 from bot.rooms import RoomDirectory
-from flows.dialog import DialogEngine, DialogHandler, DialogTimer
+from bot.work import WorkQueue, instance_id
+from flows.dialog import DialogEngine, DialogHandler
 from flows.stage_tracker import StageTracker
 from handlers.admin import AdminHandler
 from handlers.fallback import FallbackHandler
@@ -63,14 +65,6 @@ from storage.tags import TagChange, TagStore
 log = logging.getLogger(__name__)
 
 SIM_ACCOUNT = "sim"
-
-
-class Job(Protocol):
-    name: str
-
-    async def run(self, now: datetime) -> None: ...
-
-    async def next_due(self) -> datetime | None: ...
 
 
 class ContentHolder:
@@ -168,7 +162,10 @@ class App:
         self.kv = kv
         self.channels = channels
         self.rng = rng
-        self.outbox = Outbox(clock, config.outbox, rng)
+        # Who holds this instance's leases on sends and work.
+        self.instance = instance_id()
+        self.work = WorkQueue(clock, config.work, self.instance, rng)
+        self.outbox = Outbox(clock, config.outbox, rng, kv=kv, owner=self.instance)
         self.tags = TagStore(clock, on_change=self._tag_changed)
         self.rooms = RoomDirectory(config, clock, channels)
         self.interactions = InteractionWriter(config.storage.interaction_batch_size)
@@ -184,9 +181,10 @@ class App:
             random=rng,
             interactions=self.interactions,
             media=Media(channels),
+            work=self.work,
         )
         self.self_ids = {ch.self_id for ch in channels.values()}
-        self.dialogs = DialogEngine(config, content, self.outbox, self.tags, kv)
+        self.dialogs = DialogEngine(config, content, self.outbox, self.tags, kv, self.work)
         # The trained model is shared until admins' feedback changes it (copy on learn).
         self._guard_base = Judge.for_content(content.content_dir).model
         self.judge = Judge(self._guard_base, shared=True)
@@ -199,12 +197,10 @@ class App:
             dedupe_ttl=config.dispatcher.dedupe_ttl_seconds,
             max_text_chars=config.dispatcher.max_text_chars,
         )
-        self.jobs: list[Job] = [
-            WelcomeBatcher(content, self.outbox, self.rooms, kv, clock, config.bot.name),
-            DialogTimer(self.dialogs, content),
-        ]
-        self.stages = StageTracker(config, content, self.dialogs, self.tags, clock)
-        self.jobs.append(self.stages)
+        self.welcomes = WelcomeBatcher(
+            content, self.outbox, self.rooms, kv, clock, config.bot.name, self.work
+        )
+        self.stages = StageTracker(config, content, self.dialogs, self.tags, clock, self.work)
         accounts = {a.id: a for a in config.accounts}
         for account_id, channel in channels.items():
             account = accounts.get(account_id)
@@ -306,9 +302,14 @@ class App:
         if in_dialog:
             log.info("%d contacts are in a dialog", in_dialog)
         await self.outbox.resume()
+        # Recurring work and anything kept from before the queue held it; every row is
+        # keyed, so an instance starting next to a running one adds nothing twice.
+        await self.stages.plan()
+        await self.dialogs.plan()
+        await self.welcomes.plan()
 
     async def start_live(self) -> None:
-        """Consume channel events, fire jobs, send, and watch content/ for edits."""
+        """Consume channel events, run due work, send, and watch content/ for edits."""
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
         from apscheduler.triggers.interval import IntervalTrigger
 
@@ -318,17 +319,9 @@ class App:
                 asyncio.create_task(self._consume(channel), name=f"consume:{channel.account_id}")
             )
         self._tasks.append(asyncio.create_task(self.outbox.run_forever(), name="outbox"))
+        self._tasks.append(asyncio.create_task(self.work.run_forever(), name="work"))
         self._tasks.append(asyncio.create_task(self.watch_content(), name="content-watch"))
         scheduler = AsyncIOScheduler(timezone=self.config.bot.timezone)
-        for job in self.jobs:
-            scheduler.add_job(
-                self._run_job_when_due,
-                IntervalTrigger(seconds=5),
-                args=[job],
-                id=job.name,
-                max_instances=1,
-                coalesce=True,
-            )
         scheduler.add_job(
             self.interactions.flush,
             IntervalTrigger(seconds=self.config.storage.interaction_flush_seconds),
@@ -338,22 +331,6 @@ class App:
         )
         scheduler.start()
         self._scheduler = scheduler
-
-    async def _run_job_when_due(self, job: Job) -> None:
-        """Live mode polls every job every few seconds; it runs only when it is due."""
-        try:
-            due = await job.next_due()
-        except Exception:
-            log.exception("job %s: next_due failed", job.name)
-            return
-        if due is not None and due <= self.clock.now():
-            await self._run_job(job)
-
-    async def _run_job(self, job: Job) -> None:
-        try:
-            await job.run(self.clock.now())
-        except Exception:
-            log.exception("job %s failed", job.name)
 
     async def _consume(self, channel: Channel) -> None:
         async for event in channel.events():
@@ -476,12 +453,15 @@ class App:
         for channel in self.channels.values():
             with contextlib.suppress(Exception):
                 await channel.stop()
-        # The outbox loop is asked to stop, not cancelled: a send cut off between the
-        # channel and "mark sent" could go out twice after the restart.
+        # The outbox and work loops are asked to stop, not cancelled: a send cut off between
+        # the channel and "mark sent" could go out twice after the restart.
         self.outbox.request_stop()
+        self.work.request_stop()
         # Consumers end by themselves once their channel's stream has ended: every event a
-        # channel still handed over is dispatched. The outbox loop ends after its pump.
-        waiting = [t for t in self._tasks if t.get_name().startswith(("consume:", "outbox"))]
+        # channel still handed over is dispatched. The loops end after the round in hand.
+        waiting = [
+            t for t in self._tasks if t.get_name().startswith(("consume:", "outbox", "work"))
+        ]
         for task in self._tasks:
             if task not in waiting:
                 task.cancel()
@@ -520,7 +500,7 @@ class App:
         return [c for c in self.channels.values() if isinstance(c, SimChannel)]
 
     async def settle(self, max_rounds: int = 1000) -> None:
-        """Run until quiet: pending simulated events, due jobs, due sends."""
+        """Run until quiet: pending simulated events, due work, due sends."""
         for _ in range(max_rounds):
             progressed = False
             for channel in self.sim_channels():
@@ -528,11 +508,8 @@ class App:
                     self.feed(event)
                     progressed = True
             await self.dispatcher.join()
-            now = self.clock.now()
-            for job in self.jobs:
-                due = await job.next_due()
-                if due is not None and due <= now:
-                    await self._run_job(job)
+            if await self.work.run_due():
+                progressed = True
             before = self.outbox.sent + self.outbox.failed
             await self.outbox.pump()
             if self.outbox.sent + self.outbox.failed != before:
@@ -544,9 +521,8 @@ class App:
         log.warning("settle: still busy after %d rounds", max_rounds)
 
     async def next_due(self, after: datetime | None = None) -> datetime | None:
-        """The earliest time a job or a send comes due (only those later than `after`)."""
-        dues = [await job.next_due() for job in self.jobs]
-        dues.append(await self.outbox.next_due())
+        """The earliest time work or a send comes due (only those later than `after`)."""
+        dues = [await self.work.next_due(), await self.outbox.next_due()]
         present = [d for d in dues if d is not None and (after is None or d > after)]
         return min(present) if present else None
 
@@ -557,8 +533,8 @@ class App:
             raise RuntimeError("advance_to needs a clock that can be moved")
         await self.settle()
         while True:
-            # Only what comes due later: a job still due after settle() (one that keeps
-            # failing) must not make the clock jump over every other job's time.
+            # Only what comes due later: work still due after settle() (one that keeps
+            # failing) must not make the clock jump over every other item's time.
             due = await self.next_due(after=self.clock.now())
             if due is None or due > target:
                 break

@@ -12,12 +12,11 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-if TYPE_CHECKING:
-    from flows.stage import StageBoundaries
+from bot.stages import StageBoundaries
 
 
 class Strict(BaseModel):
@@ -60,6 +59,22 @@ class OutboxSection(Strict):
     max_attempts: int = Field(6, ge=1)
     retry_base_seconds: float = Field(5.0, gt=0)
     retry_max_seconds: float = Field(600.0, gt=0)
+    # How long a claimed send belongs to the instance that claimed it. Past it (the instance
+    # died mid-send) another instance settles the row by asking the channel.
+    lease_seconds: float = Field(120.0, ge=10)
+
+
+class WorkSection(Strict):
+    """The durable work queue (bot/work.py): reminders, welcome batches, daily jobs."""
+
+    # A claimed item is another instance's to retry once this has passed without an end.
+    lease_seconds: float = Field(300.0, ge=10)
+    max_attempts: int = Field(5, ge=1)
+    retry_base_seconds: float = Field(30.0, gt=0)
+    retry_max_seconds: float = Field(3600.0, gt=0)
+    # Live mode looks for work other instances scheduled at least this often.
+    poll_seconds: float = Field(5.0, gt=0, le=300)
+    claim_batch: int = Field(50, ge=1, le=1000)
 
 
 class AccountSection(Strict):
@@ -134,8 +149,6 @@ class StageSection(Strict):
         return self
 
     def boundaries(self) -> StageBoundaries:
-        from flows.stage import StageBoundaries
-
         return StageBoundaries(
             **self.model_dump(
                 exclude={"recompute_at", "tag_prefix", "ask_birth_after_days", "stale_after_days"}
@@ -147,6 +160,7 @@ class AppConfig(Strict):
     bot: BotSection = BotSection()
     storage: StorageSection = StorageSection()
     outbox: OutboxSection = OutboxSection()
+    work: WorkSection = WorkSection()
     dispatcher: DispatcherSection = DispatcherSection()
     stage: StageSection = StageSection()
     accounts: list[AccountSection] = Field(default_factory=list)

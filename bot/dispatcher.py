@@ -1,8 +1,19 @@
-"""The dispatcher: dedupe -> record interaction -> handlers in an explicit order.
+"""The dispatcher: already done? -> record interaction -> handlers in order -> mark done.
 
 Events with the same order key (one room, or one contact's DMs) are handled one after
 another in arrival order; different keys run concurrently. A handler that raises is logged
 with the event's context and the chain goes on: one bad rule never stops the bot.
+
+An event is handled at least once and acts at most once. It is marked done only after a
+chain in which no handler raised; after a failure (the database went away mid-chain) a
+re-delivery of the event runs the chain again, and the keys the context derives from the
+event make the outbox drop every send the first run already queued. While one run holds an
+event, another delivery of it (a second instance, a reconnect) is skipped.
+
+The event's state is one key in the key-value store: absent (never seen), `handling` (a
+first run holds it, for `claim_ttl`), `failed` (a run ended with a handler error; the next
+delivery retries it, holding a separate retry lock) or `done` (for `dedupe_ttl`). Its
+interaction is recorded by the first run only, so a retried event is one row.
 """
 
 from __future__ import annotations
@@ -13,12 +24,50 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 
-from bot.events import Event, MessageReceived
+from bot.events import (
+    Event,
+    FriendAdded,
+    FriendRequest,
+    MemberJoined,
+    MemberLeft,
+    MessageReceived,
+)
 from bot.handler import Context, Flow, Handler, Services
 from bot.privacy import mask_id
-from storage.interactions import InteractionWriter
+from storage.interactions import MAX_EVENT_ID, MAX_TEXT, InteractionRow, InteractionWriter
 
 log = logging.getLogger(__name__)
+
+HANDLING, FAILED, DONE = "handling", "failed", "done"
+
+
+def interaction_row(event: Event) -> InteractionRow | None:
+    """The interaction-log row of an event; None for kinds the log does not keep."""
+    kind: str
+    text: str | None = None
+    msg_type: str | None = None
+    if isinstance(event, MessageReceived):
+        kind, text, msg_type = "message", event.text[:MAX_TEXT], event.type.value
+    elif isinstance(event, MemberJoined):
+        kind = "join"
+    elif isinstance(event, MemberLeft):
+        kind = "leave"
+    elif isinstance(event, FriendRequest):
+        kind, text = "friend_request", event.hello[:MAX_TEXT]
+    elif isinstance(event, FriendAdded):
+        kind = "friend_added"
+    else:
+        return None
+    return InteractionRow(
+        event.at,
+        event.account_id,
+        event.event_id[:MAX_EVENT_ID],
+        kind,
+        event.room_id,
+        event.contact_id,
+        msg_type,
+        text,
+    )
 
 
 class Dispatcher:
@@ -31,12 +80,16 @@ class Dispatcher:
         self_ids: set[str] | None = None,
         dedupe_ttl: float = 86400,
         max_text_chars: int = 4000,
+        claim_ttl: float = 120,
     ) -> None:
         self.services = services
         self.handlers = list(handlers)
         self.interactions = interactions
         self.self_ids = self_ids if self_ids is not None else set()
         self.dedupe_ttl = dedupe_ttl
+        # Longer than any chain takes; short, so a run that died with its process holds the
+        # event no longer than this.
+        self.claim_ttl = claim_ttl
         self.max_text_chars = max_text_chars
         self._queues: dict[str, deque[Event]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -45,6 +98,7 @@ class Dispatcher:
         self.handled = 0
         self.duplicates = 0
         self.errors = 0
+        self.retries = 0
 
     # ------------------------------------------------------------------ intake
 
@@ -79,21 +133,52 @@ class Dispatcher:
 
     async def process(self, event: Event) -> None:
         kv = self.services.kv
-        if not await kv.set_if_absent(
-            f"evt:{event.account_id}:{event.event_id}", "1", ttl=self.dedupe_ttl
-        ):
-            self.duplicates += 1
+        key = f"evt:{event.account_id}:{event.event_id}"
+        if await kv.set_if_absent(key, HANDLING, ttl=self.claim_ttl):
+            await self._first_run(key, event)
             return
-        event = self._sanitize(event)
-        self.interactions.record(event)
-        self.handled += 1
+        if await kv.get(key) == FAILED:
+            retry = await kv.acquire_lock(f"{key}:retry", ttl=self.claim_ttl)
+            if retry is not None:
+                try:
+                    await self._retry(key, event)
+                finally:
+                    await kv.release_lock(f"{key}:retry", retry)
+                return
+        self.duplicates += 1  # done, or another run holds it right now
+
+    async def _first_run(self, key: str, event: Event) -> None:
+        kv = self.services.kv
+        ok = False
+        try:
+            event = self._sanitize(event)
+            row = interaction_row(event)
+            if row is not None:
+                self.interactions.record(row)
+            self.handled += 1
+            ok = await self._chain(event)
+        finally:
+            # Also when the run itself was cancelled or the store failed: never leave the
+            # event held, so a re-delivery is not skipped.
+            await kv.set(key, DONE if ok else FAILED, ttl=self.dedupe_ttl)
+
+    async def _retry(self, key: str, event: Event) -> None:
+        self.retries += 1
+        log.info("handling %s %s again after a failure", type(event).__name__, event.event_id)
+        if await self._chain(self._sanitize(event)):
+            await self.services.kv.set(key, DONE, ttl=self.dedupe_ttl)
+
+    async def _chain(self, event: Event) -> bool:
+        """Run the handlers; False when one of them raised."""
         if isinstance(event, MessageReceived) and event.sender_id in self.self_ids:
-            return  # our own messages echo back from the platform: record, never answer
+            return True  # our own messages echo back from the platform: record, never answer
+        ok = True
         for handler in self.handlers:
             ctx = Context(event=event, services=self.services, handler_name=handler.name)
             try:
                 flow = await handler.handle(event, ctx)
             except Exception:
+                ok = False
                 self.errors += 1
                 log.exception(
                     "handler %s failed on %s %s (account %s, room %s, contact %s)",
@@ -107,6 +192,7 @@ class Dispatcher:
                 continue
             if flow is Flow.STOP:
                 break
+        return ok
 
     def _sanitize(self, event: Event) -> Event:
         if isinstance(event, MessageReceived) and len(event.text) > self.max_text_chars:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.media import Media
     from bot.outbox import Outbox
     from bot.rooms import RoomDirectory
+    from bot.work import WorkQueue
     from storage.interactions import InteractionWriter
     from storage.kv import KV
     from storage.tags import TagStore
@@ -61,6 +62,8 @@ class Services:
     interactions: InteractionWriter | None = None
     # Files of messages (images), fetched from the channel that received them.
     media: Media | None = None
+    # The durable work queue: what must happen later (reminders, welcome batches).
+    work: WorkQueue | None = None
 
 
 @dataclass

@@ -5,29 +5,37 @@ Life of a send:
    event it handles. The row is buffered and written in a batch (group commit) before the
    channel ever sees it; a repeated dedupe key is ignored by the unique index.
 2. `pump(now)` sends due rows account by account, as fast as that account's pacer allows.
-   A row is claimed with a conditional update (pending -> sending), so two instances never
-   both send it.
-3. Success marks it sent and reports it to the observers. A retryable failure puts it back
+   The pacer's state (the gap since the last send, the sends of the last hour) lives in
+   the key-value store, so with Redis several instances together keep one account's rate.
+3. A row is claimed with a conditional update (pending -> sending) that also writes a
+   lease (this instance, until when), so two instances never both send it.
+4. Success marks it sent and reports it to the observers. A retryable failure puts it back
    with exponential backoff; the last attempt, or a permanent failure, marks it failed.
-4. On start, rows a crash left in 'sending' are resolved by asking the channel whether the
-   action happened (`already_done`). When the channel cannot tell, the row is sent again:
-   a duplicate is better than a lost answer to a mother, and it is logged.
+5. A row left in 'sending' whose lease has expired (its instance crashed mid-send) is
+   settled by whichever instance sees it first: at start and then every little while. The
+   channel is asked whether the action happened (`already_done`); when it cannot tell, the
+   row is sent again: a duplicate is better than a lost answer to a mother, and it is
+   logged. A row whose lease still runs belongs to a live instance and is never touched,
+   so an instance starting up does not resend another one's sends in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
-from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+
+from tortoise.expressions import Q
 
 from bot.channels.base import Channel, ChannelError
 from bot.clock import Clock
 from bot.config import OutboxSection, PacingSection
 from storage import sql
+from storage.kv import KV, MemoryKV
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -37,41 +45,77 @@ ActionObserver = Callable[[dict[str, Any]], None]
 FETCH_BATCH = 200
 # The two statements run for every send, in plain SQL (see storage/sql.py). The claim is
 # conditional, so two instances never both send a row.
+_TABLE = OutboxMessage._meta.db_table
 CLAIM_SQL = (
-    f'UPDATE "{OutboxMessage._meta.db_table}" SET "status" = \'sending\', '
-    '"attempts" = "attempts" + 1 WHERE "id" = ? AND "status" = \'pending\''
+    f'UPDATE "{_TABLE}" SET "status" = \'sending\', "attempts" = "attempts" + 1, '
+    '"lease_owner" = ?, "lease_until" = ? WHERE "id" = ? AND "status" = \'pending\''
 )
 SENT_SQL = (
-    f'UPDATE "{OutboxMessage._meta.db_table}" SET "status" = \'sent\', "sent_at" = ? WHERE "id" = ?'
+    f'UPDATE "{_TABLE}" SET "status" = \'sent\', "sent_at" = ?, "lease_owner" = NULL, '
+    '"lease_until" = NULL WHERE "id" = ?'
 )
+HOUR = 3600.0
+# At the hourly cap, look again after this long (the window does not say when its oldest
+# send slides out, and a minute late is harmless where an hour's cap is concerned).
+CAP_RECHECK = timedelta(seconds=60)
+# How often a running instance looks for sends a crashed instance left mid-flight.
+SETTLE_EVERY = timedelta(seconds=30)
+MIN_WAIT = timedelta(milliseconds=1)
 
 
 class Pacer:
-    """When an account may next act: a minimum gap with jitter, and an hourly cap."""
+    """When an account may next act: a minimum gap with jitter, and an hourly cap.
 
-    def __init__(self, cfg: PacingSection | None, rng: random.Random) -> None:
+    Both live in the key-value store: the gap is a key that exists until the next send is
+    allowed (taking it is the reservation, so of two instances only one gets a slot), and
+    the hour is a sliding window of sends. With Redis this holds across instances."""
+
+    def __init__(
+        self, account_id: str, cfg: PacingSection | None, rng: random.Random, kv: KV
+    ) -> None:
+        self.account_id = account_id
         self.cfg = cfg
         self.rng = rng
-        self._next: datetime | None = None
-        self._hour: deque[datetime] = deque()
+        self.kv = kv
+        self.gap_key = f"pace:{account_id}:gap"
+        self.hour_key = f"pace:{account_id}:hour"
+        self._seq = 0
 
-    def next_slot(self, now: datetime) -> datetime:
+    async def reserve(self, now: datetime) -> datetime | None:
+        """Take a send slot now (None), or say when to ask again (always later than now)."""
+        if self.cfg is None:
+            return None
+        if await self.kv.window_count(self.hour_key, HOUR) >= self.cfg.max_per_hour:
+            return now + CAP_RECHECK
+        gap = self.cfg.min_interval_seconds + self.rng.uniform(0, self.cfg.jitter_seconds)
+        if gap <= 0 or await self.kv.set_if_absent(self.gap_key, "1", ttl=gap):
+            self._seq += 1
+            await self.kv.window_hit(self.hour_key, HOUR, member=f"{id(self)}:{self._seq}")
+            return None
+        return max(await self.next_slot(now), now + MIN_WAIT)
+
+    async def next_slot(self, now: datetime) -> datetime:
+        """When a slot may be free, without taking one."""
         if self.cfg is None:
             return now
-        slot = self._next or now
-        hour_ago = now - timedelta(hours=1)
-        while self._hour and self._hour[0] <= hour_ago:
-            self._hour.popleft()
-        if len(self._hour) >= self.cfg.max_per_hour:
-            slot = max(slot, self._hour[0] + timedelta(hours=1))
-        return slot
+        if await self.kv.window_count(self.hour_key, HOUR) >= self.cfg.max_per_hour:
+            return now + CAP_RECHECK
+        left = await self.kv.ttl(self.gap_key)
+        # Rounded up to the millisecond: float seconds would otherwise wake a hair early.
+        return now + timedelta(milliseconds=math.ceil(left * 1000)) if left else now
 
-    def record(self, at: datetime) -> None:
-        if self.cfg is None:
+    async def seed(self, sent: list[datetime], now: datetime) -> None:
+        """After a restart on the in-process store (which starts empty): the sends of the
+        last hour count again, from now (stricter than their real times, never looser),
+        and the gap after the last one holds."""
+        if self.cfg is None or not sent:
             return
-        gap = self.cfg.min_interval_seconds + self.rng.uniform(0, self.cfg.jitter_seconds)
-        self._next = at + timedelta(seconds=gap)
-        self._hour.append(at)
+        for at in sent:
+            self._seq += 1
+            await self.kv.window_hit(self.hour_key, HOUR, member=f"seed:{at.isoformat()}")
+        left = (sent[-1] + timedelta(seconds=self.cfg.min_interval_seconds) - now).total_seconds()
+        if left > 0:
+            await self.kv.set_if_absent(self.gap_key, "1", ttl=left)
 
 
 def action_record(row: OutboxMessage, at: datetime) -> dict[str, Any]:
@@ -109,10 +153,15 @@ class Outbox:
         clock: Clock,
         cfg: OutboxSection,
         rng: random.Random | None = None,
+        kv: KV | None = None,
+        owner: str = "local",
     ) -> None:
         self.clock = clock
         self.cfg = cfg
         self.rng = rng or random.Random()
+        self.kv = kv if kv is not None else MemoryKV(clock)
+        self.owner = owner  # who holds the leases this instance takes
+        self._next_settle: datetime | None = None
         self.channels: dict[str, Channel] = {}
         self.pacers: dict[str, Pacer] = {}
         self.observers: list[ActionObserver] = []
@@ -128,7 +177,7 @@ class Outbox:
 
     def add_channel(self, channel: Channel, pacing: PacingSection | None) -> None:
         self.channels[channel.account_id] = channel
-        self.pacers[channel.account_id] = Pacer(pacing, self.rng)
+        self.pacers[channel.account_id] = Pacer(channel.account_id, pacing, self.rng, self.kv)
 
     # ------------------------------------------------------------------ enqueue
 
@@ -198,39 +247,72 @@ class Outbox:
     # ------------------------------------------------------------------ send
 
     async def resume(self) -> None:
-        """Settle rows a crash left in 'sending', before sending anything new."""
-        stuck = await OutboxMessage.filter(status="sending").order_by("id")
+        """At start: settle sends a crashed instance left in flight, and pace from the sends
+        of the last hour when the pacing store starts empty (the in-process one)."""
+        await self.settle_expired()
+        if isinstance(self.kv, MemoryKV):
+            now = self.clock.now()
+            recent = (
+                await OutboxMessage.filter(status="sent", sent_at__gte=now - timedelta(hours=1))
+                .order_by("sent_at")
+                .values_list("account_id", "sent_at")
+            )
+            by_account: dict[str, list[datetime]] = {}
+            for account_id, sent_at in recent:
+                by_account.setdefault(account_id, []).append(sent_at)
+            for account_id, times in by_account.items():
+                pacer = self.pacers.get(account_id)
+                if pacer is not None:
+                    await pacer.seed(times, now)
+
+    async def settle_expired(self) -> int:
+        """Rows left in 'sending' whose lease has expired (or that carry none, from before
+        leases): take each with a fresh lease, then ask its channel whether it happened.
+        Returns how many were settled."""
+        now = self.clock.now()
+        self._next_settle = now + SETTLE_EVERY
+        stuck = await OutboxMessage.filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+            status="sending",
+            account_id__in=list(self.channels),
+        ).order_by("id")
+        settled = 0
         for row in stuck:
-            channel = self.channels.get(row.account_id)
-            if channel is None:
+            channel = self.channels[row.account_id]
+            # Conditional on the row as read: of two instances settling, one takes it.
+            taken = await OutboxMessage.filter(
+                id=row.id, status="sending", lease_owner=row.lease_owner
+            ).update(
+                lease_owner=self.owner,
+                lease_until=now + timedelta(seconds=self.cfg.lease_seconds),
+            )
+            if not taken:
                 continue
             done = await channel.already_done(row.dedupe_key)
             if done:
                 await OutboxMessage.filter(id=row.id).update(
-                    status="sent", sent_at=self.clock.now()
+                    status="sent", sent_at=now, lease_owner=None, lease_until=None
                 )
-                log.info("outbox: %s was already done before the restart", row.dedupe_key)
+                log.info("outbox: %s was already done before its instance stopped", row.dedupe_key)
             else:
                 if done is None:
                     log.warning(
-                        "outbox: cannot tell whether %s was sent before the restart; resending",
+                        "outbox: cannot tell whether %s was sent before its instance stopped; "
+                        "resending",
                         row.dedupe_key,
                     )
-                await OutboxMessage.filter(id=row.id).update(status="pending")
-        # Pace from what was sent in the last hour, so a restart does not reset the limits.
-        now = self.clock.now()
-        recent = await OutboxMessage.filter(
-            status="sent", sent_at__gte=now - timedelta(hours=1)
-        ).order_by("sent_at")
-        for row in recent:
-            pacer = self.pacers.get(row.account_id)
-            if pacer is not None and row.sent_at is not None:
-                pacer.record(row.sent_at)
+                await OutboxMessage.filter(id=row.id).update(
+                    status="pending", lease_owner=None, lease_until=None
+                )
+            settled += 1
+        return settled
 
     async def pump(self) -> datetime | None:
         """Send everything due now that pacing allows. Returns when to call again."""
         async with self._pump_lock:
             await self.persist()
+            if self._next_settle is None or self.clock.now() >= self._next_settle:
+                await self.settle_expired()
             wake: datetime | None = None
             for account_id in self.channels:
                 next_at = await self._pump_account(account_id)
@@ -256,25 +338,25 @@ class Outbox:
                 return later.due_at if later else None
             for row in rows:
                 now = self.clock.now()
-                slot = pacer.next_slot(now)
-                if slot > now:
-                    return slot
-                await self._send(row, pacer)
+                wait_until = await pacer.reserve(now)
+                if wait_until is not None:
+                    return wait_until
+                await self._send(row)
 
-    async def _send(self, row: OutboxMessage, pacer: Pacer) -> None:
-        claimed = await sql.execute(OutboxMessage, CLAIM_SQL, [row.id])
+    async def _send(self, row: OutboxMessage) -> None:
+        now = self.clock.now()
+        lease_until = now + timedelta(seconds=self.cfg.lease_seconds)
+        claimed = await sql.execute(OutboxMessage, CLAIM_SQL, [self.owner, lease_until, row.id])
         if not claimed:
             return  # another instance has it
         row.attempts += 1
         channel = self.channels[row.account_id]
-        now = self.clock.now()
         try:
             await self._perform(channel, row)
         except Exception as exc:
             retryable = not isinstance(exc, ChannelError) or exc.retryable
             await self._failed(row, exc, retryable)
             return
-        pacer.record(now)
         await sql.execute(OutboxMessage, SENT_SQL, [now, row.id])
         self.sent += 1
         record = action_record(row, now)
@@ -295,7 +377,7 @@ class Outbox:
             delay *= 1 + self.rng.uniform(0, 0.2)
             due = self.clock.now() + timedelta(seconds=delay)
             await OutboxMessage.filter(id=row.id).update(
-                status="pending", due_at=due, last_error=error
+                status="pending", due_at=due, last_error=error, lease_owner=None, lease_until=None
             )
             log.warning(
                 "outbox: %s %s failed (attempt %d), retry in %.0fs: %s",
@@ -306,7 +388,9 @@ class Outbox:
                 error,
             )
         else:
-            await OutboxMessage.filter(id=row.id).update(status="failed", last_error=error)
+            await OutboxMessage.filter(id=row.id).update(
+                status="failed", last_error=error, lease_owner=None, lease_until=None
+            )
             self.failed += 1
             log.error("outbox: %s %s gave up: %s", row.action, row.dedupe_key, error)
 
@@ -365,7 +449,8 @@ class Outbox:
                 woken.cancel()
 
     async def next_due(self) -> datetime | None:
-        """When something queued can next be sent, pacing included."""
+        """When something queued can next be sent, pacing included, or when a send another
+        instance left in flight may be settled."""
         now = self.clock.now()
         best: datetime | None = None
         for account_id, pacer in self.pacers.items():
@@ -376,9 +461,20 @@ class Outbox:
             )
             if row is None:
                 continue
-            at = max(row.due_at, pacer.next_slot(now))
+            at = max(row.due_at, await pacer.next_slot(now))
             if best is None or at < best:
                 best = at
+        stuck = (
+            await OutboxMessage.filter(
+                status="sending", lease_until__isnull=False, account_id__in=list(self.channels)
+            )
+            .order_by("lease_until")
+            .limit(1)
+            .values_list("lease_until", flat=True)
+        )
+        for expires in stuck:
+            if isinstance(expires, datetime) and (best is None or expires < best):
+                best = expires
         return best
 
     async def pending_count(self) -> int:

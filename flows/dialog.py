@@ -5,7 +5,9 @@ A dialog is a list of steps (prompt variants, a parser, a hint, where the answer
 At every step 跳过 skips it and 取消 / 不用了 ends the dialog; a question outside the dialog
 (one a keyword rule answers) is answered, then the step is asked again. After `max_tries`
 answers it cannot read, it moves on. Silence gets one gentle reminder after
-`reminder_after_seconds`, then the dialog closes quietly.
+`reminder_after_seconds`, then the dialog closes quietly. Each due time is a `dialog_due`
+row in the work queue, keyed by the state and the time; a row whose state has moved on
+since (she answered) finds its state not yet due and does nothing.
 
 State is kept twice. The `dialog_state` table holds one row per contact and flow (one
 active intake dialog per contact; other flows keep their own rows) with its due time: it is
@@ -25,7 +27,7 @@ import logging
 import re
 import weakref
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import cn2an
@@ -33,10 +35,11 @@ import cn2an
 from bot.config import DialogSpec, DialogStep
 from bot.events import Event, FriendRequest, MessageReceived, MessageType
 from bot.handler import Context, Flow
+from bot.templates import render
 from bot.text import as_word
+from bot.work import Work, WorkQueue, work_key
 from flows import cities
 from flows.stage import parse_stage
-from handlers.welcome import render
 from storage import privacy
 from storage.models import Contact, DialogState, Profile
 
@@ -157,6 +160,7 @@ def _number(text: str) -> float | None:
     return None
 
 
+DIALOG_DUE = "dialog_due"
 KV_GRACE = timedelta(hours=6)  # the key outlives the quiet close the timer job will do
 NONE_TTL = 3600.0  # "in no dialog" is remembered this long, then read from the table again
 
@@ -188,12 +192,16 @@ class DialogEngine:
         outbox: Outbox,
         tags: TagStore,
         kv: KV | None = None,
+        work: WorkQueue | None = None,
     ) -> None:
         self.config = config
         self.content = content
         self.outbox = outbox
         self.tags = tags
         self.kv = kv
+        self.work = work
+        if work is not None:
+            work.register(DIALOG_DUE, self._due)
         self._seq = 0
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -318,7 +326,7 @@ class DialogEngine:
         first = await self._next_step(spec, contact_id, -1, now)
         if first < 0:
             return False  # she already told us everything it asks
-        await DialogState.create(
+        state = await DialogState.create(
             contact_id=contact_id,
             flow=spec.flow,
             account_id=ctx.event.account_id,
@@ -327,6 +335,7 @@ class DialogEngine:
             asked_at=now,
             due_at=now + timedelta(seconds=spec.reminder_after_seconds),
         )
+        await self._arm(state)
         await self.sync(contact_id)
         prompt = self._prompt(spec.steps[first], ctx)
         await ctx.say(
@@ -353,6 +362,7 @@ class DialogEngine:
             asked_at=now,
             due_at=now + timedelta(seconds=spec.reminder_after_seconds),
         )
+        await self._arm(state)
         await self.sync(contact_id)
         contact = await Contact.get_or_none(contact_id=contact_id)
         name = contact.name if contact else ""
@@ -363,7 +373,8 @@ class DialogEngine:
             room_id=None,
             contact_id=contact_id,
             text=render(text, {"name": name, "bot": self.config.bot.name}),
-            dedupe_key=f"dialog-start:{spec.id}:{contact_id}:{now.isoformat()}",
+            # Keyed by the state, not the time: one start, one question, however it runs.
+            dedupe_key=f"dialog-start:{spec.id}:{contact_id}:{state.id}",
         )
         log.info("dialog %s started by a job", spec.id)
         return True
@@ -412,6 +423,7 @@ class DialogEngine:
             state.asked_at = now
             state.due_at = now + timedelta(seconds=spec.reminder_after_seconds)
             await state.save()
+            await self._arm(state)
             await ctx.reply(self._prompt(step, ctx))
             return True
         state.tries += 1
@@ -422,6 +434,7 @@ class DialogEngine:
         state.asked_at = now
         state.due_at = now + timedelta(seconds=spec.reminder_after_seconds)
         await state.save()
+        await self._arm(state)
         hint = self._fill(step.hint, ctx)
         await ctx.reply(
             f"{hint}\n{self._prompt(step, ctx)}".strip() if hint else self._prompt(step, ctx)
@@ -441,6 +454,7 @@ class DialogEngine:
         state.asked_at = now
         state.due_at = now + timedelta(seconds=spec.reminder_after_seconds)
         await state.save()
+        await self._arm(state)
         await ctx.reply(self._prompt(spec.steps[following], ctx))
 
     async def _store(
@@ -479,40 +493,66 @@ class DialogEngine:
 
     # ------------------------------------------------------------------ timeouts
 
-    async def next_due(self) -> datetime | None:
-        row = await DialogState.all().order_by("due_at").first()
-        return row.due_at if row else None
+    async def _arm(self, state: DialogState) -> bool:
+        """Its due time into the work queue (a reminder, or the quiet close after one).
+        True if that row was not there yet."""
+        if self.work is None:
+            return False
+        return await self.work.schedule(
+            DIALOG_DUE,
+            work_key("dialog", state.id, state.due_at.astimezone(UTC).isoformat()),
+            state.due_at,
+            account_id=state.account_id,
+            contact_id=state.contact_id,
+            payload={"state": state.id},
+        )
 
-    async def run_due(self, now: datetime, content: Content) -> None:
+    async def plan(self) -> int:
+        """At start: a queue row for every dialog in progress (those from before the queue
+        held them; the others exist already). Returns how many were added."""
+        added = 0
+        for state in await DialogState.all():
+            added += await self._arm(state)
+        return added
+
+    async def _due(self, item: Work) -> None:
+        state = await DialogState.get_or_none(id=item.payload.get("state"))
+        now = self.outbox.clock.now()
+        if state is None or state.due_at > now:
+            return  # ended, or moved on to a later due time that has its own row
+        await self.timeout(state, now, self.content.current)
+
+    async def timeout(self, state: DialogState, now: datetime, content: Content) -> None:
         """One reminder after silence, then a quiet close."""
-        for state in await DialogState.filter(due_at__lte=now).order_by("due_at"):
-            spec = content.dialogs.get(state.dialog_id)
-            quiet = not await privacy.can_market(state.contact_id)  # 退订: no reminders
-            # Every write is conditional on the row being as loaded: if she answered in
-            # the meantime (asked_at moved), her answer wins and the timer does nothing.
-            unchanged = DialogState.filter(
-                id=state.id, asked_at=state.asked_at, reminded=state.reminded
-            )
-            if spec is None or state.reminded or not spec.reminder or quiet:
-                if await unchanged.delete():
-                    await self._closed(state, now)
-                    await self.sync(state.contact_id)
-                    log.info("dialog %s closed after silence", state.dialog_id)
-                continue
-            due = now + timedelta(seconds=spec.close_after_seconds)
-            if not await unchanged.update(reminded=True, due_at=due):
-                continue
-            await self.sync(state.contact_id)
-            contact = await Contact.get_or_none(contact_id=state.contact_id)
-            name = contact.name if contact else ""
-            text = render(spec.reminder, {"name": name, "bot": self.config.bot.name})
-            await self.outbox.say(
-                account_id=state.account_id,
-                room_id=None,
-                contact_id=state.contact_id,
-                text=text,
-                dedupe_key=f"dialog-remind:{state.id}:{state.asked_at.isoformat()}",
-            )
+        spec = content.dialogs.get(state.dialog_id)
+        quiet = not await privacy.can_market(state.contact_id)  # 退订: no reminders
+        # Every write is conditional on the row being as loaded: if she answered in the
+        # meantime (asked_at moved), her answer wins and the timer does nothing.
+        unchanged = DialogState.filter(
+            id=state.id, asked_at=state.asked_at, reminded=state.reminded
+        )
+        if spec is None or state.reminded or not spec.reminder or quiet:
+            if await unchanged.delete():
+                await self._closed(state, now)
+                await self.sync(state.contact_id)
+                log.info("dialog %s closed after silence", state.dialog_id)
+            return
+        due = now + timedelta(seconds=spec.close_after_seconds)
+        if not await unchanged.update(reminded=True, due_at=due):
+            return
+        state.reminded, state.due_at = True, due
+        await self._arm(state)
+        await self.sync(state.contact_id)
+        contact = await Contact.get_or_none(contact_id=state.contact_id)
+        name = contact.name if contact else ""
+        text = render(spec.reminder, {"name": name, "bot": self.config.bot.name})
+        await self.outbox.say(
+            account_id=state.account_id,
+            room_id=None,
+            contact_id=state.contact_id,
+            text=text,
+            dedupe_key=f"dialog-remind:{state.id}:{state.asked_at.isoformat()}",
+        )
 
     # ------------------------------------------------------------------ text
 
@@ -559,19 +599,3 @@ class DialogHandler:
 
     async def _answer_question(self, event: MessageReceived, ctx: Context) -> bool:
         return await self.questions.handle(event, ctx) is Flow.STOP
-
-
-class DialogTimer:
-    """The job that sends reminders and closes silent dialogs on time."""
-
-    name = "dialog_timer"
-
-    def __init__(self, engine: DialogEngine, content: ContentSource) -> None:
-        self.engine = engine
-        self.content = content
-
-    async def run(self, now: datetime) -> None:
-        await self.engine.run_due(now, self.content.current)
-
-    async def next_due(self) -> datetime | None:
-        return await self.engine.next_due()

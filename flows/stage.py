@@ -28,6 +28,8 @@ from typing import Any, Literal
 import cn2an
 from lunardate import LunarDate
 
+from bot.stages import StageBoundaries
+
 Hint = Literal["due", "birth"] | None
 
 PREPARING = "备孕期"
@@ -37,18 +39,6 @@ STAGES = (PREPARING, EARLY, MIDDLE, LATE, NEWBORN, INFANT, TODDLER, PRESCHOOL)
 
 FULL_TERM = 280
 MAX_GESTATION = 44 * 7  # past this, the baby has surely arrived: the stage is unknown
-
-
-@dataclass(frozen=True)
-class StageBoundaries:
-    """Stage limits; defaults are the usual Chinese maternal-care ones."""
-
-    middle_from_weeks: int = 13
-    late_from_weeks: int = 28
-    infant_from_days: int = 28
-    toddler_from_years: int = 1
-    preschool_from_years: int = 3
-    preschool_until_years: int = 6
 
 
 DEFAULT_BOUNDARIES = StageBoundaries()

@@ -1,5 +1,10 @@
 """Stage over time: a daily job recomputes every stage from the stored dates.
 
+The job is `stage_daily` work: one row per day in the work queue, keyed by the date, so it
+runs once a day however many instances run and however often they restart. Each run puts
+the next day's row in the queue before it starts; `plan()` at start puts today's there (or
+finds it already done), so a day missed while the bot was down still runs when it starts.
+
 When a stage changes, the old stage tag is replaced by the new one (the tag history keeps
 both) and listeners hear a stage-entered event, which nurture sequences will use. After the
 due date plus `ask_birth_after_days`, the bot asks once, through the `birth_check` dialog,
@@ -11,11 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from tortoise.expressions import Q
 
+from bot.work import CronSchedule, Work, WorkQueue, work_key
 from flows.stage import stage_for
 from storage import privacy
 from storage.models import Interaction, Profile
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BIRTH_CHECK = "birth_check"
+STAGE_DAILY = "stage_daily"
 BATCH = 500
 
 
@@ -51,26 +58,36 @@ class StageTracker:
         dialogs: DialogEngine,
         tags: TagStore,
         clock: Clock,
+        work: WorkQueue,
     ) -> None:
         self.config = config
         self.content = content
         self.dialogs = dialogs
         self.tags = tags
         self.clock = clock
+        self.work = work
         self.listeners: list[Callable[[StageEntered], None]] = []
-        self._last_run: date | None = None
-        hour, minute = config.stage.recompute_at.split(":")
-        self._at = time(int(hour), int(minute))
+        self.schedule = CronSchedule(config.stage.recompute_at, clock.tz)
+        work.register(STAGE_DAILY, self._run_work)
 
-    async def next_due(self) -> datetime | None:
+    async def plan(self) -> bool:
+        """Today's run into the queue (it is due now if its time has passed and it has not
+        run yet today). True if it was not there."""
         now = self.clock.now()
-        today_at = datetime.combine(now.date(), self._at, tzinfo=now.tzinfo)
-        if self._last_run == now.date():
-            return today_at + timedelta(days=1)
-        return today_at  # later today, or now when today's run is still to do
+        midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+        return await self._schedule(self.schedule.first_from(midnight))
+
+    async def _schedule(self, fire: datetime) -> bool:
+        return await self.work.schedule(
+            STAGE_DAILY, work_key(STAGE_DAILY, fire.date().isoformat()), fire
+        )
+
+    async def _run_work(self, item: Work) -> None:
+        # Tomorrow first: a run that fails for good must not end the daily chain.
+        await self._schedule(self.schedule.next_after(item.due_at))
+        await self.run(self.clock.now())
 
     async def run(self, now: datetime) -> None:
-        self._last_run = now.date()
         changed = await self.recompute(now)
         asked = await self.ask_births(now)
         log.info(

@@ -21,17 +21,12 @@ from bot.events import Event, MessageReceived, MessageType
 from bot.handler import Context, Flow
 from flows.dialog import DialogEngine
 from handlers.guard.classifier import HAM, SPAM
-from handlers.guard.handler import GuardHandler, audit, ban, warn_key
+from handlers.guard.handler import GuardHandler, audit
 from handlers.guard.judge import KICK, Judge, Verdict
-from storage.models import (
-    GuardAllow,
-    GuardAudit,
-    GuardBan,
-    GuardFeedback,
-    Interaction,
-    Room,
-    RoomMembership,
-)
+from storage import guard as records
+from storage import people, stats
+from storage.guard import warn_key
+from storage.people import KnownRoom
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +103,7 @@ class AdminHandler:
         self.judge = judge
         self.self_ids = self_ids
         self.dialogs = dialogs
+        self.permissions = guard.permissions
 
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
         if not isinstance(event, MessageReceived) or event.type is not MessageType.TEXT:
@@ -155,7 +151,7 @@ class AdminHandler:
         if command in ROOM_COMMANDS:
             # Any group of this account named first; one she does not run is refused, never
             # mistaken for a target in her only group.
-            named = self._named(rest, _by_name(await Room.filter(account_id=event.account_id)))
+            named = self._named(rest, _by_name(await people.rooms_on(event.account_id)))
             if named is not None and all(r.room_id != named[0] for r in rooms):
                 await ctx.reply("你不是这个群的群主或管理员，不能用命令管理它哦🙏")
                 return Flow.STOP
@@ -173,26 +169,27 @@ class AdminHandler:
         await getattr(self, f"_{command}")(event, ctx, room, rest)
         return Flow.STOP
 
-    async def rooms_run_by(self, ctx: Context, contact: str) -> list[Room]:
+    async def rooms_run_by(self, ctx: Context, contact: str) -> list[KnownRoom]:
         """The managed groups of this account she may command: all of them for a super
         admin, else those she owns or is a configured admin of. By name, longest first.
         The recorded owner may be out of date (a group handed over): each group found by
         it is checked again against the channel's room facts."""
         config = ctx.services.config
-        everything = contact in config.bot.super_admins
+        permissions = self.permissions
+        everything = permissions.is_super_admin(ctx, contact)
         mine = []
-        for room in await Room.filter(account_id=ctx.event.account_id):
+        for room in await people.rooms_on(ctx.event.account_id):
             settings = config.room_settings(room.room_id, room.topic)
             if settings is not None and not settings.managed:
                 continue
-            configured = bool(settings and contact in settings.admins)
+            configured = permissions.is_configured_admin(settings, contact)
             owner = room.owner_id == contact and await self.is_admin(ctx, room.room_id, contact)
             if everything or configured or owner:
                 mine.append(room)
         return _by_name(mine)
 
     @staticmethod
-    def _named(rest: str, rooms: list[Room]) -> tuple[str, str] | None:
+    def _named(rest: str, rooms: list[KnownRoom]) -> tuple[str, str] | None:
         """The group named at the start of `rest` (name or id, 「」 allowed) and the words
         after it; None when `rest` does not start with one."""
         text = rest.strip()
@@ -203,13 +200,7 @@ class AdminHandler:
         return None
 
     async def is_admin(self, ctx: Context, room: str, contact: str) -> bool:
-        if contact in ctx.services.config.bot.super_admins:
-            return True
-        info = await ctx.room_info(room)
-        if info is not None and info.owner_id == contact:
-            return True
-        settings = await ctx.room_settings(room)
-        return settings is not None and contact in settings.admins
+        return await self.permissions.may_command(ctx, room, contact)
 
     def _target(self, event: MessageReceived, rest: str) -> tuple[str | None, str]:
         """The @mentioned contact (or a contact id written first), and the words after."""
@@ -307,7 +298,7 @@ class AdminHandler:
         if target is None:
             return
         verdict = Verdict(KICK, 1.0, [reason or "管理员拉黑"])
-        await ban(ctx.clock.now(), target, reason or "管理员拉黑")
+        await records.ban(target, reason or "管理员拉黑", ctx.clock.now())
         await audit(ctx.clock.now(), room, target, "ban", event.sender_id, verdict, None)
         removed = await self.guard.kick(ctx, room, target, verdict, None, by=event.sender_id)
         await ctx.reply(
@@ -321,7 +312,7 @@ class AdminHandler:
         target, _ = await self._need_target(event, ctx, rest)
         if target is None:
             return
-        lifted = await GuardBan.filter(contact_id=target).delete()
+        lifted = await records.lift_ban(target)
         await audit(
             ctx.clock.now(), room, target, "unban", event.sender_id, Verdict("pass", 0), None
         )
@@ -333,7 +324,7 @@ class AdminHandler:
         target, _ = await self._need_target(event, ctx, rest)
         if target is None:
             return
-        await GuardAllow.get_or_create(contact_id=target, defaults={"at": ctx.clock.now()})
+        await records.allow(target, ctx.clock.now())
         await audit(
             ctx.clock.now(), room, target, "allow", event.sender_id, Verdict("pass", 0), None
         )
@@ -344,9 +335,7 @@ class AdminHandler:
         if not text:
             await ctx.reply("请在命令后面附上内容，比如：#垃圾 加我V看朋友圈")
             return
-        await GuardFeedback.create(
-            label=label, text=text[:2000], by=event.sender_id, at=ctx.clock.now()
-        )
+        await records.learned(label, text, event.sender_id, ctx.clock.now())
         self.judge.learn(text, label)
         await audit(ctx.clock.now(), event.room, "", label, event.sender_id, NOTHING, text)
         await ctx.reply(
@@ -424,17 +413,10 @@ class AdminHandler:
             else f"📊 {await self._group(ctx, event, room)}数据"
         ]
         for label, start in (("今天", today), ("近7天", week)):
-            messages = Interaction.filter(room_id=room, kind="message", at__gte=start)
-            count = await messages.count()
-            active = len(set(await messages.values_list("contact_id", flat=True)))
-            joins = await RoomMembership.filter(room_id=room, joined_at__gte=start).count()
-            leaves = await RoomMembership.filter(room_id=room, left_at__gte=start).count()
-            audits = GuardAudit.filter(room_id=room, at__gte=start)
-            warnings = await audits.filter(action="warn").count()
-            kicks = await audits.filter(action="kick").count()
+            seen = await stats.room_activity(room, start)
             lines.append(
-                f"{label}：消息{count}条，活跃{active}人，进群{joins}人，退群{leaves}人，"
-                f"警告{warnings}次，移出{kicks}人"
+                f"{label}：消息{seen.messages}条，活跃{seen.active}人，进群{seen.joins}人，"
+                f"退群{seen.leaves}人，警告{seen.warnings}次，移出{seen.kicks}人"
             )
         await ctx.reply("\n".join(lines))
 
@@ -447,6 +429,6 @@ class AdminHandler:
         return f"「{info.topic if info and info.topic else room}」"
 
 
-def _by_name(rooms: list[Room]) -> list[Room]:
+def _by_name(rooms: list[KnownRoom]) -> list[KnownRoom]:
     """Longest name first, so "宝妈群2" is matched before "宝妈群"."""
     return sorted(rooms, key=lambda r: (-len(r.topic), r.topic, r.room_id))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.events import Event, MessageReceived, MessageType
 from bot.handler import Context, Flow
-from handlers.welcome import render
+from bot.templates import render
 
 
 class FallbackHandler:

@@ -24,8 +24,9 @@ from bot.config import KeywordRule
 from bot.events import Event, MessageReceived, MessageType
 from bot.handler import Context, Flow
 from bot.privacy import mask_id
+from bot.rooms import RoomSelector
+from bot.templates import render
 from bot.text import normalize, strip_punctuation, word_boundaries
-from handlers.welcome import render
 
 log = logging.getLogger(__name__)
 
@@ -180,12 +181,5 @@ class KeywordHandler:
             return True
         if event.room is None:
             return False  # limited to certain rooms, so never in a DM
-        if rule.rooms and event.room not in rule.rooms:
-            info = await ctx.room_info(event.room)
-            if info is None or info.topic not in rule.rooms:
-                return False
-        if rule.room_tags:
-            settings = await ctx.room_settings(event.room)
-            if settings is None or not set(settings.tags) & set(rule.room_tags):
-                return False
-        return True
+        selector = RoomSelector(rule.rooms, rule.room_tags)
+        return await ctx.services.rooms.selects(event.account_id, event.room, selector)

@@ -11,8 +11,8 @@ from bot.events import Event, MessageReceived, MessageType
 from bot.handler import Context, Flow
 from bot.text import as_word
 from flows.dialog import kv_key
-from handlers.guard.handler import warn_key
 from storage import people, privacy
+from storage.guard import warn_key
 from storage.kv import KV
 
 OPT_OUT = {"退订", "td", "取消订阅", "不要再推送", "别再推送了", "unsubscribe"}

@@ -1,9 +1,10 @@
 """Welcoming: new group members (batched into one message) and new friends.
 
-A wave of joins must not flood the group: each join is parked in `pending_welcome`, and the
-`WelcomeBatcher` job sends one message per room, @mentioning everyone who joined within the
-batch window of the first of them. Parked joins live in the database, so a restart in the
-middle of a window still welcomes them.
+A wave of joins must not flood the group: each join is parked in `pending_welcome` and puts
+a `welcome_batch` row in the work queue, due when its batch window closes. The first of a
+room's rows to run sends one message, @mentioning everyone parked in that room, and the
+later ones find nothing left. Parked joins and the rows live in the database, so a restart
+(or a second instance) in the middle of a window still welcomes them, once.
 
 Friend requests are accepted (if configured), the hello text is matched against the channel
 codes (活码) to tag where she came from, and she gets the greeting of that channel.
@@ -12,7 +13,6 @@ codes (活码) to tag where she came from, and she gets the greeting of that cha
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
@@ -20,19 +20,16 @@ from bot.config import ChannelCode, Content, WelcomeContent
 from bot.events import Event, FriendRequest, MemberJoined
 from bot.handler import ContentSource, Context, Flow
 from bot.outbox import Outbox
-from bot.rooms import RoomDirectory
+from bot.rooms import RoomDirectory, RoomSelector
+from bot.templates import render
+from bot.work import Defer, Work, WorkQueue, work_key
 from storage import people
+from storage import welcome as parked
 from storage.kv import KV
-from storage.models import PendingWelcome
+
+WELCOME_BATCH = "welcome_batch"
 
 log = logging.getLogger(__name__)
-
-
-def render(template: str, values: dict[str, str]) -> str:
-    """Fill {placeholders} without str.format, so ops text may contain other braces."""
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template
 
 
 def match_channel_code(content: Content, hello: str, state: str = "") -> ChannelCode | None:
@@ -47,7 +44,7 @@ def match_channel_code(content: Content, hello: str, state: str = "") -> Channel
 
 def group_template(welcome: WelcomeContent, room_id: str, topic: str) -> str:
     for override in welcome.overrides:
-        if room_id in override.rooms or (topic and topic in override.rooms):
+        if RoomSelector(override.rooms).selects(room_id, topic):
             return override.template
     return welcome.group_template
 
@@ -73,16 +70,24 @@ class WelcomeHandler:
             return
         if not await ctx.services.rooms.is_managed(event.account_id, event.room):
             return
-        await PendingWelcome.get_or_create(
-            event_id=event.event_id[:191],
-            defaults={
-                "account_id": event.account_id,
-                "room_id": event.room,
-                "contact_id": event.member_id,
-                "name": event.member_name or event.member_id,
-                "joined_at": event.at,
-            },
+        await parked.park(
+            event.event_id,
+            event.account_id,
+            event.room,
+            event.member_id,
+            event.member_name or event.member_id,
+            event.at,
         )
+        work = ctx.services.work
+        if work is not None:
+            window = timedelta(seconds=ctx.content.welcome.batch_window_seconds)
+            await work.schedule(
+                WELCOME_BATCH,
+                work_key("welcome", event.account_id, event.room, event.event_id),
+                event.at + window,
+                account_id=event.account_id,
+                payload={"room": event.room},
+            )
 
     async def _room_channel(self, event: MemberJoined, ctx: Context) -> None:
         """A group that is a channel code (e.g. a livestream fans group) tags who joins it.
@@ -92,7 +97,7 @@ class WelcomeHandler:
             return
         info = await ctx.room_info(event.room)
         topic = info.topic if info else ""
-        code = next((c for c in codes if event.room in c.rooms or topic in c.rooms), None)
+        code = next((c for c in codes if RoomSelector(c.rooms).selects(event.room, topic)), None)
         if code is None:
             return
         for tag in code.tags:
@@ -129,9 +134,7 @@ class WelcomeHandler:
 
 
 class WelcomeBatcher:
-    """Job: send the batched group welcomes whose window has closed."""
-
-    name = "welcome_batches"
+    """Runs `welcome_batch` work: one welcome per room for the joins parked there."""
 
     def __init__(
         self,
@@ -141,6 +144,7 @@ class WelcomeBatcher:
         kv: KV,
         clock: Clock,
         bot_name: str,
+        work: WorkQueue,
     ) -> None:
         self.content = content
         self.outbox = outbox
@@ -148,57 +152,69 @@ class WelcomeBatcher:
         self.kv = kv
         self.clock = clock
         self.bot_name = bot_name
+        self.work = work
+        work.register(WELCOME_BATCH, self.run)
 
     def _window(self) -> timedelta:
         return timedelta(seconds=self.content.current.welcome.batch_window_seconds)
 
-    async def next_due(self) -> datetime | None:
-        first = await PendingWelcome.all().order_by("joined_at").first()
-        return first.joined_at + self._window() if first else None
+    async def plan(self) -> int:
+        """Rows for joins parked before the queue held them (an upgrade): one per room."""
+        added = 0
+        for first in await parked.first_of_each_room():
+            added += await self.work.schedule(
+                WELCOME_BATCH,
+                work_key("welcome", first.account_id, first.room_id, first.event_id),
+                first.joined_at + self._window(),
+                account_id=first.account_id,
+                payload={"room": first.room_id},
+            )
+        return added
 
-    async def run(self, now: datetime) -> None:
-        # One instance at a time, so a batch is never welcomed twice.
-        token = await self.kv.acquire_lock("job:welcome_batches", ttl=60)
+    async def run(self, item: Work) -> None:
+        account_id = item.account_id or ""
+        room_id = str(item.payload.get("room", ""))
+        # One instance at a time per room: two rows of one room running at once on two
+        # instances would read the same parked joins.
+        lock = f"welcome:{account_id}:{room_id}"
+        token = await self.kv.acquire_lock(lock, ttl=60)
         if token is None:
-            return
+            raise Defer(self.clock.now() + timedelta(seconds=5))
         try:
-            await self._run(now)
+            await self._welcome_room(account_id, room_id, self.clock.now())
         finally:
-            await self.kv.release_lock("job:welcome_batches", token)
+            await self.kv.release_lock(lock, token)
 
-    async def _run(self, now: datetime) -> None:
-        rows = await PendingWelcome.all().order_by("id")
-        batches: dict[tuple[str, str], list[PendingWelcome]] = defaultdict(list)
-        for row in rows:
-            batches[(row.account_id, row.room_id)].append(row)
-        window = self._window()
+    async def _welcome_room(self, account_id: str, room_id: str, now: datetime) -> None:
+        members = await parked.waiting(account_id, room_id)
+        if not members:
+            return  # an earlier row of this room welcomed them
+        if members[0].joined_at + self._window() > now:
+            return  # a later wave: its own first row is due later
         welcome = self.content.current.welcome
-        for (account_id, room_id), members in batches.items():
-            if min(m.joined_at for m in members) + window > now:
-                continue
-            info = await self.rooms.info(account_id, room_id)
-            present = set(info.member_ids) if info else None
-            # Someone who joined and left again within the window is not welcomed.
-            members_here = [m for m in members if present is None or m.contact_id in present]
-            unique = list({m.contact_id: m for m in members_here}.values())
-            if unique:
-                topic = info.topic if info else ""
-                text = render(
-                    group_template(welcome, room_id, topic),
-                    {
-                        "names": " ".join(f"@{m.name}" for m in unique),
-                        "room": topic,
-                        "rules": welcome.group_rules,
-                        "bot": self.bot_name,
-                    },
-                )
-                await self.outbox.say(
-                    account_id=account_id,
-                    room_id=room_id,
-                    contact_id=None,
-                    text=text,
-                    mentions=[m.contact_id for m in unique],
-                    dedupe_key=f"welcome:{room_id}:{members[0].event_id}",
-                )
-            await self.outbox.persist()
-            await PendingWelcome.filter(id__in=[m.id for m in members]).delete()
+        info = await self.rooms.info(account_id, room_id)
+        present = set(info.member_ids) if info else None
+        # Someone who joined and left again within the window is not welcomed.
+        members_here = [m for m in members if present is None or m.contact_id in present]
+        unique = list({m.contact_id: m for m in members_here}.values())
+        if unique:
+            topic = info.topic if info else ""
+            text = render(
+                group_template(welcome, room_id, topic),
+                {
+                    "names": " ".join(f"@{m.name}" for m in unique),
+                    "room": topic,
+                    "rules": welcome.group_rules,
+                    "bot": self.bot_name,
+                },
+            )
+            await self.outbox.say(
+                account_id=account_id,
+                room_id=room_id,
+                contact_id=None,
+                text=text,
+                mentions=[m.contact_id for m in unique],
+                dedupe_key=f"welcome:{room_id}:{members[0].event_id}",
+            )
+        await self.outbox.persist()
+        await parked.welcomed([m.id for m in members])

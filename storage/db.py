@@ -2,6 +2,10 @@
 
 tortoise-orm 1.x keeps its state in a context (a contextvar). `Database.open` enters one
 in the calling task, so every task the app starts afterwards inherits it; nothing global.
+
+The schema comes from migrations (storage/migrate.py). `open` applies pending ones when the
+database may migrate itself (`auto_migrate`, the default: tests, the simulator, replay);
+otherwise it only checks and raises `DatabaseBehind`, which names `mamabot migrate`.
 """
 
 from __future__ import annotations
@@ -11,13 +15,19 @@ import logging
 from pathlib import Path
 from urllib.parse import urlparse
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
 
+from storage import migrate as migrations
+from storage import sql
+from storage.migrate import DatabaseBehind, MigrationReport
 from storage.models import ALL_MODELS
+
+__all__ = ["Database", "DatabaseBehind", "MigrationReport", "add_missing_columns"]
 
 log = logging.getLogger(__name__)
 
-MODELS_MODULE = "storage.models"
+MODELS_MODULE = migrations.MODELS_MODULE
 
 
 def describe_url(url: str) -> str:
@@ -30,17 +40,42 @@ def describe_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
+        # True: open() applies pending migrations. False: open() refuses a database that is
+        # behind (production `mamabot run`: migrating is the operator's `mamabot migrate`).
+        self.auto_migrate = auto_migrate
+        self.migrated: MigrationReport | None = None  # what open() applied, if it migrated
         self._ctx: TortoiseContext | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
 
+    @property
+    def client(self) -> BaseDBAsyncClient:
+        assert self._ctx is not None, "the database is not open"
+        return self._ctx.db()
+
     async def open(self) -> None:
+        """Connect, then migrate (auto_migrate) or check; raises DatabaseBehind."""
+        await self.connect()
+        try:
+            if self.auto_migrate:
+                self.migrated = await self.migrate()
+            else:
+                pending = await self.pending()
+                if pending:
+                    raise DatabaseBehind(pending)
+        except BaseException:
+            await self.close()
+            raise
+        log.info("database ready: %s", describe_url(self.url))
+
+    async def connect(self) -> None:
+        """Connect without touching the schema (`mamabot migrate` migrates afterwards)."""
         if self.is_sqlite and ":memory:" not in self.url:
-            path = Path(self.url.removeprefix("sqlite://"))
+            path = Path(self.url.removeprefix("sqlite://").split("?", 1)[0])
             path.parent.mkdir(parents=True, exist_ok=True)
         url = self.url
         if self.is_sqlite and "synchronous=" not in url:
@@ -53,18 +88,29 @@ class Database:
         # connection name, so SQLite and PostgreSQL in one process (the contract tests)
         # must not share a name.
         name = "sqlite" if self.is_sqlite else "postgres"
-        await ctx.init(
-            config={
-                "connections": {name: url},
-                "apps": {"models": {"models": [MODELS_MODULE], "default_connection": name}},
-                "use_tz": True,
-            }
-        )
-        # safe=True: create what is missing, keep what exists (first start creates the schema).
-        await ctx.generate_schemas(safe=True)
-        await add_missing_columns()
+        try:
+            await ctx.init(
+                config={
+                    "connections": {name: url},
+                    "apps": migrations.apps_config(name),
+                    "use_tz": True,
+                }
+            )
+        except BaseException:
+            with contextlib.suppress(ValueError):
+                ctx.__exit__(None, None, None)
+            raise
+        if self.is_sqlite:
+            sql.sqlite_utc_datetimes()
         self._ctx = ctx
-        log.info("database ready: %s", describe_url(self.url))
+
+    async def migrate(self, progress: migrations.Progress | None = None) -> MigrationReport:
+        """Apply pending migrations (under a lock shared by every instance)."""
+        return await migrations.migrate(self.client, progress)
+
+    async def pending(self) -> list[str]:
+        """The migrations this database lacks, in order."""
+        return await migrations.pending_migrations(self.client)
 
     async def close(self) -> None:
         if self._ctx is not None:
@@ -81,52 +127,5 @@ class Database:
 
 
 async def add_missing_columns() -> list[str]:
-    """Add the columns a newer version's models have and an existing table lacks.
-
-    generate_schemas(safe=True) creates missing tables but never alters existing ones. New
-    columns are nullable or have a plain default, so adding them is safe; anything else
-    stops the start with a clear error (it needs a hand-written migration). Indexes and
-    unique constraints on added columns are not created. Returns what was added.
-    """
-    added: list[str] = []
-    for model in ALL_MODELS:
-        client = model._meta.db
-        dialect = client.capabilities.dialect
-        table = model._meta.db_table
-        if dialect == "postgres":
-            rows = await client.execute_query_dict(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_name = $1 AND table_schema = current_schema()",
-                [table],
-            )
-            existing = {r["column_name"] for r in rows}
-        else:
-            rows = await client.execute_query_dict(f'PRAGMA table_info("{table}")')
-            existing = {r["name"] for r in rows}
-        for name, column in model._meta.fields_db_projection.items():
-            if column in existing:
-                continue
-            field = model._meta.fields_map[name]
-            sql_type = field.get_for_dialect(dialect, "SQL_TYPE")
-            if field.null:
-                tail = "NULL"
-            elif isinstance(field.default, bool):
-                tail = f"NOT NULL DEFAULT {'TRUE' if field.default else 'FALSE'}"
-            elif isinstance(field.default, int | float):
-                tail = f"NOT NULL DEFAULT {field.default}"
-            elif isinstance(field.default, str):
-                quoted = field.default.replace("'", "''")
-                tail = f"NOT NULL DEFAULT '{quoted}'"
-            elif field.default in (dict, list):
-                tail = f"NOT NULL DEFAULT '{'{}' if field.default is dict else '[]'}'"
-            else:
-                raise RuntimeError(
-                    f"the database lacks column {table}.{column}, which has no default: "
-                    "it needs a hand-written migration before this version can start"
-                )
-            await client.execute_script(
-                f'ALTER TABLE "{table}" ADD COLUMN "{column}" {sql_type} {tail}'
-            )
-            added.append(f"{table}.{column}")
-            log.warning("database upgraded: added column %s.%s", table, column)
-    return added
+    """Add the columns the models have and the existing tables lack (see migrate.py)."""
+    return await migrations.add_missing_columns(ALL_MODELS)

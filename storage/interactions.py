@@ -1,10 +1,11 @@
 """Every incoming event is an interaction row, written behind in batches.
 
-The dispatcher only appends to a buffer (no I/O on the hot path). A flush writes the buffer
-with batched inserts; a failed flush keeps the rows for the next try, and shutdown flushes.
-After a flush, the groups seen for the first time in this process are handed to
-`on_new_rooms` (the app records them in the room table), so a group's first message costs
-nothing either.
+Rows arrive as plain data (the core builds an event's row: `bot.dispatcher.interaction_row`)
+and are only appended to a buffer, so recording costs no I/O on the hot path. A flush writes
+the buffer with batched inserts; a failed flush keeps the rows for the next try, and
+shutdown flushes. After a flush, the groups seen for the first time in this process are
+handed to `on_new_rooms` (the app records them in the room table), so a group's first
+message costs nothing either.
 """
 
 from __future__ import annotations
@@ -15,26 +16,23 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import NamedTuple
 
-from bot.events import (
-    Event,
-    FriendAdded,
-    FriendRequest,
-    MemberJoined,
-    MemberLeft,
-    MessageReceived,
-)
 from storage import sql
 from storage.models import Interaction
 
 log = logging.getLogger(__name__)
 
+# Column limits: a row's text and event id are cut to these by whoever builds the row.
 MAX_TEXT = 2000
+MAX_EVENT_ID = 191
 # Past this many unwritten rows (database down for long) the oldest are dropped, loudly,
 # rather than the bot running out of memory.
 MAX_BUFFER = 200_000
 
 
 class InteractionRow(NamedTuple):
+    """One row of the interaction table; `kind` is message, join, leave, friend_request or
+    friend_added."""
+
     at: datetime
     account_id: str
     event_id: str
@@ -46,34 +44,6 @@ class InteractionRow(NamedTuple):
 
 
 COLUMNS = InteractionRow._fields
-
-
-def interaction_for(event: Event) -> InteractionRow | None:
-    kind: str
-    text: str | None = None
-    msg_type: str | None = None
-    if isinstance(event, MessageReceived):
-        kind, text, msg_type = "message", event.text[:MAX_TEXT], event.type.value
-    elif isinstance(event, MemberJoined):
-        kind = "join"
-    elif isinstance(event, MemberLeft):
-        kind = "leave"
-    elif isinstance(event, FriendRequest):
-        kind, text = "friend_request", event.hello[:MAX_TEXT]
-    elif isinstance(event, FriendAdded):
-        kind = "friend_added"
-    else:
-        return None
-    return InteractionRow(
-        event.at,
-        event.account_id,
-        event.event_id[:191],
-        kind,
-        event.room_id,
-        event.contact_id,
-        msg_type,
-        text,
-    )
 
 
 # A plain multi-row insert: building a tortoise Model per row cost more than the rest of
@@ -100,10 +70,7 @@ class InteractionWriter:
         self._rooms_seen: set[tuple[str, str]] = set()
         self._rooms_pending: set[tuple[str, str]] = set()  # seen, not yet recorded
 
-    def record(self, event: Event) -> None:
-        row = interaction_for(event)
-        if row is None:
-            return
+    def record(self, row: InteractionRow) -> None:
         self._buffer.append(row)
         if len(self._buffer) > MAX_BUFFER:
             dropped = len(self._buffer) - MAX_BUFFER

@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.clock import Clock
+    from storage.clock import Clock
 
 # Upper bound of expired entries dropped per write, so a clock jump that expires a million
 # keys at once spreads the work over many writes instead of stalling one message.

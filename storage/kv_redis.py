@@ -26,7 +26,7 @@ from storage.kv import KV, check_ttl, check_window
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
 
-    from bot.clock import Clock
+    from storage.clock import Clock
 
 # Real expiry = logical ttl + this. Generous, so a process whose clock runs slightly behind
 # Redis's (or a paused simulator) still finds its live keys.

@@ -114,8 +114,10 @@ class Interaction(Model):
 class OutboxMessage(Model):
     """A send (or other action) waiting for, or done by, the channel.
 
-    status: pending -> sending -> sent | failed. A row left in 'sending' by a crash is
-    resolved on start by asking the channel whether it already happened.
+    status: pending -> sending -> sent | failed. A send is claimed with a lease (owner and
+    expiry), like a work item: a row left in 'sending' whose lease has expired (its instance
+    crashed) is resolved by asking the channel whether it already happened; one whose lease
+    still runs belongs to a live instance and is never touched.
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -129,9 +131,42 @@ class OutboxMessage(Model):
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
+    lease_owner = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
 
     class Meta:
         table = "outbox_message"
+        indexes = (("status", "due_at"),)
+
+
+class WorkItem(Model):
+    """One thing that must happen at a time: a dialog reminder, a welcome batch, the daily
+    stage job, later a scheduled post or a nurture step.
+
+    status: pending -> running -> done | failed. `key` is unique, so scheduling the same
+    fire twice (two instances, a restart) makes one row. A running row carries a lease
+    (owner, until); an expired lease lets another instance claim it again.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=64)
+    key = fields.CharField(max_length=191, unique=True)
+    due_at = fields.DatetimeField()
+    payload: Any = fields.JSONField(default=dict)
+    account_id = fields.CharField(max_length=64, null=True)
+    # The mother the work is about (a reminder to her): deleted when she is forgotten.
+    contact_id = fields.CharField(max_length=128, null=True, db_index=True)
+    status = fields.CharField(max_length=12, default="pending")
+    attempts = fields.IntField(default=0)
+    lease_owner = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "work"
+        indexes = (("status", "due_at"),)
 
 
 class PendingWelcome(Model):
@@ -254,6 +289,7 @@ ALL_MODELS = [
     TagEvent,
     Interaction,
     OutboxMessage,
+    WorkItem,
     PendingWelcome,
     Profile,
     DialogState,

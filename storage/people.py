@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from storage.models import Contact, Room, RoomMembership
+
+
+@dataclass(frozen=True, slots=True)
+class KnownRoom:
+    """A group as last recorded: its name and owner may have changed on the platform since."""
+
+    room_id: str
+    topic: str
+    owner_id: str | None
 
 
 async def upsert_contact(
@@ -62,6 +72,12 @@ async def upsert_room(
         room.updated_at = now
         await room.save()
     return room
+
+
+async def rooms_on(account_id: str) -> list[KnownRoom]:
+    """Every group recorded for the account."""
+    rows = await Room.filter(account_id=account_id).values_list("room_id", "topic", "owner_id")
+    return [KnownRoom(str(room), str(topic), owner) for room, topic, owner in rows]
 
 
 async def member_joined(

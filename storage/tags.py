@@ -9,7 +9,7 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
-from bot.clock import Clock
+from storage.clock import Clock
 from storage.models import ContactTag, Tag, TagEvent
 
 log = logging.getLogger(__name__)

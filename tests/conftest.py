@@ -1,10 +1,16 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
 from tests import services
+
+# The tests reach services only through MAMABOT_TEST_* (tests/services.py). Production URLs
+# are dropped so no code path under test (config loading, App.build) can fall back on them.
+for _name in ("DATABASE_URL", "REDIS_URL"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

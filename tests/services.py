@@ -1,7 +1,9 @@
 """Reaching the real PostgreSQL and Redis the contract suites run against.
 
-Without MAMABOT_REQUIRE_SERVICES=1 (a newcomer's laptop) a test that cannot reach a service
-skips with the reason; with it (CI) the same test fails.
+The URLs come from MAMABOT_TEST_DATABASE_URL and MAMABOT_TEST_REDIS_URL, never from the
+production DATABASE_URL / REDIS_URL, and a database whose name lacks "test" is refused:
+the tests truncate every table. Without MAMABOT_REQUIRE_SERVICES=1 (a newcomer's laptop) a
+test that cannot reach a service skips with the reason; with it (CI) the same test fails.
 """
 
 from __future__ import annotations
@@ -40,12 +42,25 @@ def _need(name: str, url: str, default_port: int, env: str) -> str:
     pytest.skip(reason)
 
 
+def check_test_database(url: str) -> str:
+    """Refuse a database the tests may not wipe: its name must contain "test"."""
+    name = urlparse(url).path.lstrip("/")
+    if "test" not in name.lower():
+        raise RuntimeError(
+            f"refusing database {name!r}: the tests truncate tables, so its name must "
+            "contain 'test' (set MAMABOT_TEST_DATABASE_URL)"
+        )
+    return url
+
+
 def postgres_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
+    url = os.environ.get("MAMABOT_TEST_DATABASE_URL", "") or DEFAULT_POSTGRES
     if not url.startswith("postgres"):
-        url = DEFAULT_POSTGRES
-    return _need("PostgreSQL", url, 5432, "DATABASE_URL")
+        raise RuntimeError(f"MAMABOT_TEST_DATABASE_URL must be a postgres:// URL, not {url!r}")
+    check_test_database(url)
+    return _need("PostgreSQL", url, 5432, "MAMABOT_TEST_DATABASE_URL")
 
 
 def redis_url() -> str:
-    return _need("Redis", os.environ.get("REDIS_URL") or DEFAULT_REDIS, 6379, "REDIS_URL")
+    url = os.environ.get("MAMABOT_TEST_REDIS_URL") or DEFAULT_REDIS
+    return _need("Redis", url, 6379, "MAMABOT_TEST_REDIS_URL")

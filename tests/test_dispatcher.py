@@ -1,16 +1,20 @@
-"""The dispatcher: dedupe, recording, handler order, failures, per-chat ordering."""
+"""The dispatcher: dedupe, recording, handler order, failures, per-chat ordering, and
+handling an event at least once while acting on it at most once."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime
 
+from tortoise.exceptions import OperationalError
+
 from bot.clock import FakeClock
-from bot.dispatcher import Dispatcher
+from bot.dispatcher import HANDLING, Dispatcher
 from bot.events import Event, MessageReceived
 from bot.handler import Context, Flow
 from storage.interactions import InteractionWriter
-from storage.kv import MemoryKV
+from storage.kv import KV, MemoryKV
+from tests.harness import BotUnderTest
 
 AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
 
@@ -22,38 +26,51 @@ def msg(event_id: str, sender: str, text: str, room: str | None = None) -> Messa
 
 
 class Services:
-    """Just what the dispatcher touches."""
+    """Just what the dispatcher touches. Two dispatchers given one store are two instances."""
 
-    def __init__(self) -> None:
-        self.kv = MemoryKV(FakeClock(AT))
+    def __init__(self, kv: KV | None = None) -> None:
+        self.kv = kv if kv is not None else MemoryKV(FakeClock(AT))
 
 
 class Recorder:
     def __init__(
-        self, name: str, stop_on: str = "", fail_on: str = "", gate: asyncio.Event | None = None
+        self,
+        name: str,
+        stop_on: str = "",
+        fail_on: str = "",
+        gate: asyncio.Event | None = None,
+        failures: int | None = None,  # how many times fail_on fails; None: every time
     ) -> None:
         self.name = name
         self.seen: list[str] = []
         self.stop_on = stop_on
         self.fail_on = fail_on
         self.gate = gate
+        self.failures = failures
 
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
         assert isinstance(event, MessageReceived)
         if self.gate is not None and event.text == "wait":
             await self.gate.wait()
         self.seen.append(event.text)
-        if event.text == self.fail_on:
+        if event.text == self.fail_on and self.failures != 0:
+            if self.failures is not None:
+                self.failures -= 1
             raise RuntimeError("boom")
         return Flow.STOP if event.text == self.stop_on else None
 
 
 def make(
-    *handlers: Recorder, self_ids: set[str] | None = None
+    *handlers: Recorder, self_ids: set[str] | None = None, kv: KV | None = None
 ) -> tuple[Dispatcher, InteractionWriter]:
     writer = InteractionWriter()
-    d = Dispatcher(Services(), handlers, writer, self_ids=self_ids or {"me"}, max_text_chars=100)  # type: ignore[arg-type]
+    d = Dispatcher(Services(kv), handlers, writer, self_ids=self_ids or {"me"}, max_text_chars=100)  # type: ignore[arg-type]
     return d, writer
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
 
 
 async def test_handlers_run_in_order_and_stop_ends_the_chain() -> None:
@@ -117,3 +134,138 @@ async def test_one_room_in_order_while_other_rooms_run_concurrently() -> None:
     gate.set()
     await d.join()
     assert h.seen == ["other-room", "wait", "after-wait"]
+
+
+# ---------------------------------------------------------------- at least once, at most once
+
+
+async def test_a_done_event_delivered_again_is_skipped() -> None:
+    h = Recorder("h")
+    d, writer = make(h)
+    d.feed(msg("1", "a", "hi"))
+    await d.join()
+    d.feed(msg("1", "a", "hi"))  # a reconnect re-delivers it
+    await d.join()
+    assert h.seen == ["hi"] and d.duplicates == 1 and writer.pending == 1
+
+
+async def test_an_event_whose_chain_failed_is_handled_again_and_recorded_once() -> None:
+    flaky, after = Recorder("flaky", fail_on="boom", failures=1), Recorder("after")
+    d, writer = make(flaky, after)
+    d.feed(msg("1", "a", "boom"))
+    await d.join()
+    assert (flaky.seen, after.seen, d.errors) == (["boom"], ["boom"], 1)
+    d.feed(msg("1", "a", "boom"))  # re-delivered: not done, so the whole chain runs again
+    await d.join()
+    assert (flaky.seen, after.seen, d.retries) == (["boom", "boom"], ["boom", "boom"], 1)
+    d.feed(msg("1", "a", "boom"))  # done now
+    await d.join()
+    assert len(flaky.seen) == 2 and d.duplicates == 1
+    assert writer.pending == 1  # one interaction row however often it was handled
+
+
+async def test_a_retry_that_fails_again_leaves_the_event_for_the_next_delivery() -> None:
+    flaky = Recorder("flaky", fail_on="boom", failures=2)
+    d, _ = make(flaky)
+    for _ in range(4):
+        d.feed(msg("1", "a", "boom"))
+        await d.join()
+    assert flaky.seen == ["boom"] * 3 and d.errors == 2 and d.duplicates == 1
+
+
+async def test_an_event_held_by_one_instance_is_skipped_by_another() -> None:
+    kv = MemoryKV(FakeClock(AT))
+    gate = asyncio.Event()
+    slow, other = Recorder("h", gate=gate), Recorder("h")
+    first, _ = make(slow, kv=kv)
+    second, _ = make(other, kv=kv)
+    first.feed(msg("1", "a", "wait"))
+    await settle()  # the first instance holds it, waiting
+    second.feed(msg("1", "a", "wait"))
+    await second.join()
+    assert other.seen == [] and second.duplicates == 1
+    gate.set()
+    await first.join()
+    assert slow.seen == ["wait"]
+    second.feed(msg("1", "a", "wait"))
+    await second.join()
+    assert other.seen == [] and second.duplicates == 2
+
+
+async def test_a_failed_event_is_retried_by_one_instance_at_a_time() -> None:
+    kv = MemoryKV(FakeClock(AT))
+    gate = asyncio.Event()
+    flaky = Recorder("h", fail_on="wait", failures=1, gate=gate)
+    other = Recorder("h")
+    first, _ = make(flaky, kv=kv)
+    second, _ = make(other, kv=kv)
+    gate.set()
+    first.feed(msg("1", "a", "wait"))
+    await first.join()  # failed
+    gate.clear()
+    first.feed(msg("1", "a", "wait"))
+    await settle()  # the first instance retries it, waiting
+    second.feed(msg("1", "a", "wait"))
+    await second.join()
+    assert other.seen == [] and second.duplicates == 1
+    gate.set()
+    await first.join()
+    assert flaky.seen == ["wait", "wait"] and first.retries == 1
+
+
+async def test_a_claim_left_by_an_instance_that_died_expires() -> None:
+    clock = FakeClock(AT)
+    kv = MemoryKV(clock)
+    h = Recorder("h")
+    d, _ = make(h, kv=kv)
+    # Another instance took the event and died before finishing it.
+    await kv.set("evt:acc:1", HANDLING, ttl=d.claim_ttl)
+    d.feed(msg("1", "a", "hi"))
+    await d.join()
+    assert h.seen == [] and d.duplicates == 1
+    clock.advance(d.claim_ttl + 1)
+    d.feed(msg("1", "a", "hi"))
+    await d.join()
+    assert h.seen == ["hi"]
+
+
+class Echo:
+    """Answers every DM, with no cooldown: only the outbox's dedupe keys stop a repeat."""
+
+    name = "echo"
+
+    async def handle(self, event: Event, ctx: Context) -> Flow | None:
+        if isinstance(event, MessageReceived) and event.is_dm:
+            await ctx.reply(f"echo: {event.text}")
+        return None
+
+
+class DatabaseFailsOnce:
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def handle(self, event: Event, ctx: Context) -> Flow | None:
+        self.calls += 1
+        if self.calls == 1:
+            raise OperationalError("database is locked")
+        return None
+
+
+async def test_a_re_delivered_event_after_a_database_error_answers_exactly_once() -> None:
+    async with BotUnderTest(handler_errors=True) as bot:
+        flaky = DatabaseFailsOnce()
+        bot.app.dispatcher.handlers[:0] = [Echo(), flaky]
+        event = bot.channel.message("b", "在吗")
+        bot.channel.push(event)
+        await bot.app.settle()
+        assert bot.app.dispatcher.errors == 1
+        bot.channel.push(event)  # the platform delivers it again: handled again
+        await bot.app.settle()
+        assert flaky.calls == 2 and bot.app.dispatcher.retries == 1
+        bot.channel.push(event)  # done: skipped
+        await bot.app.settle()
+        assert flaky.calls == 2
+        echoes = [a for a in bot.said_to("b") if a["text"].startswith("echo:")]
+        assert [a["text"] for a in echoes] == ["echo: 在吗"]

@@ -8,14 +8,22 @@ from datetime import datetime, timedelta
 import pytest
 
 from bot.clock import FakeClock
-from bot.events import MemberJoined, MessageReceived
+from bot.dispatcher import interaction_row
+from bot.events import Event, MemberJoined, MessageReceived
 from storage import people
 from storage.db import Database
-from storage.interactions import InteractionWriter
+from storage.interactions import InteractionRow, InteractionWriter
 from storage.models import Interaction, OutboxMessage
 from storage.tags import TagChange, TagStore
 
 AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
+
+
+def _row(event: Event) -> InteractionRow:
+    """The writer takes rows; the core builds them from events."""
+    row = interaction_row(event)
+    assert row is not None
+    return row
 
 
 @pytest.fixture
@@ -89,16 +97,20 @@ async def test_interactions_are_written_behind_in_batches(db: Database) -> None:
     writer = InteractionWriter(batch_size=3)
     for i in range(7):
         writer.record(
-            MessageReceived(
-                event_id=f"e{i}",
-                account_id="acc",
-                at=AT,
-                sender_id="b",
-                text=f"第{i}条😀",
-                room="R1",
+            _row(
+                MessageReceived(
+                    event_id=f"e{i}",
+                    account_id="acc",
+                    at=AT,
+                    sender_id="b",
+                    text=f"第{i}条😀",
+                    room="R1",
+                )
             )
         )
-    writer.record(MemberJoined(event_id="j", account_id="acc", at=AT, room="R1", member_id="c"))
+    writer.record(
+        _row(MemberJoined(event_id="j", account_id="acc", at=AT, room="R1", member_id="c"))
+    )
     assert writer.wants_flush and await Interaction.all().count() == 0
     assert await writer.flush() == 8
     rows = await Interaction.all().order_by("id")
@@ -115,7 +127,11 @@ async def test_a_failed_interaction_flush_keeps_exactly_the_unwritten_rows(
     writer = InteractionWriter(batch_size=3)
     for i in range(8):
         writer.record(
-            MessageReceived(event_id=f"e{i}", account_id="acc", at=AT, sender_id="b", text=f"{i}")
+            _row(
+                MessageReceived(
+                    event_id=f"e{i}", account_id="acc", at=AT, sender_id="b", text=f"{i}"
+                )
+            )
         )
     client = Interaction._meta.db
     real = client.execute_many
@@ -180,20 +196,30 @@ async def test_groups_first_seen_are_handed_over_once_after_a_flush(db: Database
     writer.on_new_rooms = record
     for i, room in enumerate(["R2", "R1", "R2", None]):
         writer.record(
-            MessageReceived(
-                event_id=f"e{i}", account_id="acc", at=AT, sender_id="b", text="hi", room=room
+            _row(
+                MessageReceived(
+                    event_id=f"e{i}", account_id="acc", at=AT, sender_id="b", text="hi", room=room
+                )
             )
         )
     assert await writer.flush() == 4 and handed == []  # failed: tried again next time
     writer.record(
-        MessageReceived(event_id="e9", account_id="acc", at=AT, sender_id="c", text="", room="R3")
+        _row(
+            MessageReceived(
+                event_id="e9", account_id="acc", at=AT, sender_id="c", text="", room="R3"
+            )
+        )
     )
     assert await writer.flush() == 1
     assert handed == [[("acc", "R1"), ("acc", "R2"), ("acc", "R3")]]  # the failed ones too
     assert await writer.flush() == 0  # nothing to write, but R2 was not recorded: again
     assert handed[-1] == [("acc", "R2")]
     writer.record(
-        MessageReceived(event_id="e10", account_id="acc", at=AT, sender_id="b", text="", room="R3")
+        _row(
+            MessageReceived(
+                event_id="e10", account_id="acc", at=AT, sender_id="b", text="", room="R3"
+            )
+        )
     )
     await writer.flush()
     assert len(handed) == 2  # a group recorded is handed over no more

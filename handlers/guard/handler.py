@@ -21,21 +21,19 @@ from datetime import datetime
 from bot.config import GuardRules
 from bot.events import Event, MemberJoined, MessageReceived, MessageType
 from bot.handler import Context, Flow
+from bot.permissions import Permissions
 from handlers.guard import qr
 from handlers.guard.judge import KICK, PASS, WARN, WEAK, Hit, Judge, Verdict
 from handlers.guard.normalize import fold
-from storage.models import GuardAllow, GuardAudit, GuardBan, RoomMembership
+from storage import guard as records
+from storage import people
+from storage.guard import warn_key
 
 log = logging.getLogger(__name__)
 
 MIN_REPEAT_CHARS = 6  # "好的" said three times is not spam
 MIN_WAVE_CHARS = 12
 NEWCOMER_TTL = 7 * 86400
-
-
-def warn_key(room: str, contact: str) -> str:
-    """Her warnings in one group (the warn ladder; admins' #警告 / #撤销警告)."""
-    return f"g:warn:{room}:{contact}"
 
 
 _IDS = re.compile(r"[0-9a-z]+")
@@ -54,6 +52,8 @@ class GuardHandler:
     def __init__(self, judge: Judge, self_ids: set[str]) -> None:
         self.judge = judge
         self.self_ids = self_ids
+        # Shared with the admin commands, which reach it through this handler.
+        self.permissions = Permissions(self_ids)
         self._decoding = asyncio.Semaphore(2)  # images decoded at once, off the event loop
 
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
@@ -95,18 +95,7 @@ class GuardHandler:
     # ------------------------------------------------------------------ who is safe
 
     async def protected(self, ctx: Context, room: str, contact: str, rules: GuardRules) -> bool:
-        if contact in self.self_ids or contact in ctx.services.config.bot.super_admins:
-            return True
-        info = await ctx.room_info(room)
-        if info is not None and info.owner_id == contact:
-            return True
-        settings = await ctx.room_settings(room)
-        if settings is not None and contact in settings.admins:
-            return True
-        if await GuardAllow.filter(contact_id=contact).exists():
-            return True
-        tags = await ctx.services.tags.tags_of(contact)
-        return any(tag in tags for tag in rules.protected_tags)
+        return await self.permissions.is_protected(ctx, room, contact, rules.protected_tags)
 
     # ------------------------------------------------------------------ history
 
@@ -211,10 +200,9 @@ class GuardHandler:
             await ctx.kick(room, who, reason)
             await audit(now, room, who, KICK, by, verdict, text)
             removed.append(room)
-        await ban(now, who, reason)
+        await records.ban(who, reason, now)
         # The blacklist follows her: out of every other managed group she is in.
-        for stint in await RoomMembership.filter(contact_id=who, left_at__isnull=True):
-            other = stint.room_id
+        for other in await people.rooms_of(who):
             if other != room and await ctx.services.rooms.is_managed(ctx.event.account_id, other):
                 await ctx.kick(other, who, f"黑名单：{reason}")
                 await audit(now, other, who, KICK, by, verdict, None)
@@ -224,7 +212,7 @@ class GuardHandler:
         return removed
 
     async def _joined(self, event: MemberJoined, ctx: Context) -> Flow | None:
-        banned = await GuardBan.get_or_none(contact_id=event.member_id)
+        banned = await records.ban_reason(event.member_id)
         if banned is None or event.member_id in self.self_ids:
             key = f"g:joined:{event.room}:{event.member_id}"
             await ctx.kv.set(key, "1", ttl=NEWCOMER_TTL)
@@ -232,7 +220,7 @@ class GuardHandler:
             return None
         if not await ctx.services.rooms.is_managed(event.account_id, event.room):
             return None
-        await ctx.kick(event.room, event.member_id, f"黑名单：{banned.reason}")
+        await ctx.kick(event.room, event.member_id, f"黑名单：{banned}")
         verdict = Verdict(KICK, 1.0, ["黑名单成员重新入群"])
         await audit(ctx.clock.now(), event.room, event.member_id, KICK, "guard", verdict, None)
         await self.notify(ctx, event.room, f"黑名单成员 {event.member_id} 重新入群，已移出")
@@ -261,17 +249,5 @@ async def audit(
     verdict: Verdict,
     text: str | None,
 ) -> None:
-    await GuardAudit.create(
-        at=now,
-        room_id=room,
-        contact_id=contact,
-        action=action,
-        by=by,
-        reasons="；".join(verdict.reasons),
-        score=verdict.score,
-        text=(text or "")[:2000] or None,
-    )
-
-
-async def ban(now: datetime, contact: str, reason: str) -> None:
-    await GuardBan.get_or_create(contact_id=contact, defaults={"reason": reason, "at": now})
+    """Record a guard or admin action with the verdict behind it."""
+    await records.audit(now, room, contact, action, by, verdict.reasons, verdict.score, text)

@@ -1,0 +1,302 @@
+"""The durable work queue's loop: a registry of kinds, a claim with a lease, retries.
+
+A feature registers a runner for each kind of work it schedules (`register`), and
+schedules rows with `schedule(kind, key, due_at, ...)`. The rows live in the `work` table
+(storage/work.py), so nothing due is held only in memory: a restart, or a second instance,
+finds it there.
+
+- `run_due()` claims what is due (pending and due, or running with an expired lease),
+  runs each row's runner and marks it done. A runner that raises is retried with
+  exponential backoff, and after `max_attempts` the row is kept as failed with its error.
+  A runner may raise `Defer(at)` to run again later without it counting as a failure.
+- Live mode (`run_forever`) claims, then sleeps until the next due time, waking early
+  when this instance schedules something sooner and at least every `poll_seconds` for
+  what other instances scheduled.
+- Driven mode (tests, simulator, replay) asks `next_due()` — `MIN(due_at)` — and moves
+  the fake clock there.
+
+Recurring work (the daily stage job, later scheduled posts) is one row per fire, keyed by
+the fire time; `CronSchedule` computes the fire times with APScheduler's cron trigger in
+the bot's timezone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.clock import Clock
+from bot.config import WorkSection
+from storage import work as store
+from storage.work import Work
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[[Work], Awaitable[None]]
+
+__all__ = [
+    "CronSchedule",
+    "Defer",
+    "Runner",
+    "Work",
+    "WorkQueue",
+    "crontab_weekdays",
+    "instance_id",
+    "work_key",
+]
+
+KEY_MAX = 191
+
+
+def work_key(*parts: object) -> str:
+    """A row key from its parts, joined by ':'; a key too long for the column keeps its
+    head and ends in a digest of the whole, so it stays unique."""
+    key = ":".join(str(p) for p in parts)
+    if len(key) <= KEY_MAX:
+        return key
+    digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+    return f"{key[: KEY_MAX - 17]}~{digest}"
+
+
+class Defer(Exception):
+    """Raised by a runner: not yet, run this row again at `at` (no attempt is counted)."""
+
+    def __init__(self, at: datetime) -> None:
+        super().__init__(f"deferred to {at.isoformat()}")
+        self.at = at
+
+
+def instance_id() -> str:
+    """Who holds a lease: this host and process, plus a random part so a restarted process
+    never mistakes its predecessor's leases for its own."""
+    host = socket.gethostname()[:24]
+    return f"{host}:{secrets.token_hex(4)}"
+
+
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _weekday(text: str) -> int:
+    text = text.strip().lower()
+    if text.isdigit():
+        return int(text) % 7  # crontab: 0 and 7 are Sunday
+    return _WEEKDAYS.index(text[:3])
+
+
+def crontab_weekdays(field: str) -> str:
+    """A crontab day-of-week field as weekday names. APScheduler 3 numbers days from
+    Monday = 0, so "1-5" would mean Tuesday to Saturday; ops write crontab, where it
+    means Monday to Friday."""
+    if field.strip() in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field.split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if base in ("*", ""):
+            low, high = 0, 6
+        elif "-" in base:
+            start, end = base.split("-", 1)
+            low, high = _weekday(start), _weekday(end)
+            if high < low:
+                high += 7  # fri-mon wraps over the weekend
+        else:
+            low = high = _weekday(base)
+        days.update(d % 7 for d in range(low, high + 1, step))
+    return ",".join(_WEEKDAYS[d] for d in sorted(days))
+
+
+class CronSchedule:
+    """Fire times of a crontab expression ("30 9 * * 1-5", standard day numbers) or a
+    daily "HH:MM", in a timezone. A bad expression raises ValueError."""
+
+    def __init__(self, spec: str, tz: tzinfo) -> None:
+        self.spec = spec
+        text = spec.strip()
+        if ":" in text and " " not in text:
+            hour, minute = text.split(":")
+            self.trigger = CronTrigger(hour=int(hour), minute=int(minute), timezone=tz)
+        else:
+            fields = text.split()
+            if len(fields) != 5:
+                raise ValueError(f"a cron expression has 5 fields, not {len(fields)}: {spec!r}")
+            minute, hour, day, month, weekday = fields
+            self.trigger = CronTrigger(
+                minute=minute,
+                hour=hour,
+                day=day,
+                month=month,
+                day_of_week=crontab_weekdays(weekday),
+                timezone=tz,
+            )
+        self.tz = tz
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first fire time strictly after `moment`."""
+        fire = self.trigger.get_next_fire_time(None, moment + timedelta(microseconds=1))
+        if fire is None:
+            raise ValueError(f"cron {self.spec!r} never fires again")
+        return fire.astimezone(self.tz)
+
+    def first_from(self, moment: datetime) -> datetime:
+        """The first fire time at or after `moment`."""
+        fire = self.trigger.get_next_fire_time(None, moment)
+        if fire is None:
+            raise ValueError(f"cron {self.spec!r} never fires again")
+        return fire.astimezone(self.tz)
+
+
+class WorkQueue:
+    def __init__(
+        self,
+        clock: Clock,
+        cfg: WorkSection,
+        owner: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.clock = clock
+        self.cfg = cfg
+        self.owner = owner or instance_id()
+        self.rng = rng or random.Random()
+        self.runners: dict[str, Runner] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._run_lock = asyncio.Lock()
+        self.done = 0
+        self.failed = 0
+
+    # ------------------------------------------------------------------ registry
+
+    def register(self, kind: str, runner: Runner) -> None:
+        if kind in self.runners:
+            raise ValueError(f"work kind {kind!r} is registered twice")
+        self.runners[kind] = runner
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self.runners)
+
+    # ------------------------------------------------------------------ scheduling
+
+    async def schedule(
+        self,
+        kind: str,
+        key: str,
+        due_at: datetime,
+        *,
+        payload: dict[str, Any] | None = None,
+        account_id: str | None = None,
+        contact_id: str | None = None,
+    ) -> bool:
+        """Add a row unless its key exists; True if added. The key makes it happen once."""
+        if kind not in self.runners:
+            raise ValueError(f"no runner for work kind {kind!r}")
+        added = await store.schedule(
+            kind,
+            key,
+            due_at,
+            self.clock.now(),
+            payload=payload,
+            account_id=account_id,
+            contact_id=contact_id,
+        )
+        if added:
+            self._wake.set()
+        return added
+
+    # ------------------------------------------------------------------ running
+
+    async def run_due(self) -> int:
+        """Claim and run everything due now. Returns how many rows ran."""
+        ran = 0
+        async with self._run_lock:
+            while True:
+                now = self.clock.now()
+                lease_until = now + timedelta(seconds=self.cfg.lease_seconds)
+                batch = await store.claim(
+                    self.kinds, self.owner, now, lease_until, self.cfg.claim_batch
+                )
+                if not batch:
+                    return ran
+                for item in batch:
+                    await self._run(item)
+                    ran += 1
+
+    async def _run(self, item: Work) -> None:
+        runner = self.runners[item.kind]
+        try:
+            await runner(item)
+        except Defer as later:
+            # Never "again now": that would claim the same row in a loop.
+            floor = self.clock.now() + timedelta(seconds=1)
+            await store.defer(item, self.owner, max(later.at, floor))
+            return
+        except Exception as exc:
+            await self._failed(item, exc)
+            return
+        if await store.finish(item, self.owner, self.clock.now()):
+            self.done += 1
+        else:
+            log.warning("work %s finished after its lease was taken over", item.key)
+
+    async def _failed(self, item: Work, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if item.attempts < self.cfg.max_attempts:
+            delay = min(
+                self.cfg.retry_max_seconds, self.cfg.retry_base_seconds * 2 ** (item.attempts - 1)
+            )
+            delay *= 1 + self.rng.uniform(0, 0.2)
+            due = self.clock.now() + timedelta(seconds=delay)
+            await store.retry(item, self.owner, due, error)
+            log.warning(
+                "work %s failed (attempt %d), retry in %.0fs",
+                item.key,
+                item.attempts,
+                delay,
+                exc_info=exc,
+            )
+        else:
+            await store.fail(item, self.owner, error, self.clock.now())
+            self.failed += 1
+            log.error("work %s gave up after %d attempts", item.key, item.attempts, exc_info=exc)
+
+    async def next_due(self) -> datetime | None:
+        return await store.next_due(self.kinds)
+
+    # ------------------------------------------------------------------ live loop
+
+    def request_stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        """Run due work, then wait for the next due time, a local schedule, or the poll."""
+        self._stopping = False
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self.run_due()
+                due = await self.next_due()
+            except Exception:
+                log.exception("work queue: claiming failed; trying again shortly")
+                due = None
+            if self._stopping:
+                return
+            poll = self.clock.now() + timedelta(seconds=self.cfg.poll_seconds)
+            wake_at = poll if due is None else min(due, poll)
+            sleep = asyncio.ensure_future(self.clock.sleep_until(wake_at))
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleep.cancel()
+                woken.cancel()

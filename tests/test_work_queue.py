@@ -1,0 +1,212 @@
+"""The durable work queue's contract, on SQLite and real PostgreSQL alike.
+
+A key makes a fire happen once; a claim is atomic (two owners never both get a row); an
+expired lease is claimed again and an unexpired one never is; a failing runner is retried
+with backoff and then kept as failed; only the lease holder may end a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.config import WorkSection
+from bot.work import CronSchedule, Defer, Work, WorkQueue, crontab_weekdays, work_key
+from storage import work as store
+from storage.db import Database
+
+AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
+LEASE = 300.0
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await database.open()
+    await database.truncate_all()
+    try:
+        yield database
+    finally:
+        await database.truncate_all()
+        await database.close()
+
+
+def queue(clock: FakeClock, owner: str, **cfg: float) -> WorkQueue:
+    settings = WorkSection(lease_seconds=LEASE, retry_base_seconds=30, **cfg)  # type: ignore[arg-type]
+    return WorkQueue(clock, settings, owner, random.Random(1))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    async def __call__(self, item: Work) -> None:
+        self.ran.append(item.key)
+
+
+async def test_a_key_is_scheduled_once_and_runs_once(db: Database) -> None:
+    clock = FakeClock(AT)
+    q = queue(clock, "a")
+    rec = Recorder()
+    q.register("ping", rec)
+    assert await q.schedule("ping", "ping:1", AT + timedelta(minutes=5), payload={"n": 1})
+    assert not await q.schedule("ping", "ping:1", AT + timedelta(minutes=1))  # same key
+    assert await q.run_due() == 0  # not due yet
+    assert await q.next_due() == AT + timedelta(minutes=5)
+    clock.advance(timedelta(minutes=5))
+    assert await q.run_due() == 1
+    assert await q.run_due() == 0
+    assert rec.ran == ["ping:1"]
+    (row,) = await store.rows("ping")
+    assert row.status == "done" and row.attempts == 1 and row.payload == {"n": 1}
+    assert await q.next_due() is None
+
+
+async def test_two_owners_claiming_at_once_never_share_a_row(db: Database) -> None:
+    clock = FakeClock(AT)
+    for i in range(40):
+        await store.schedule("ping", f"ping:{i}", AT, AT)
+    later = AT + timedelta(seconds=LEASE)
+    a, b = await asyncio.gather(
+        store.claim(["ping"], "a", AT, later, 25),
+        store.claim(["ping"], "b", AT, later, 25),
+    )
+    keys_a, keys_b = {w.key for w in a}, {w.key for w in b}
+    assert not keys_a & keys_b
+    assert len(keys_a | keys_b) == 40
+    assert len(a) <= 25 and len(b) <= 25
+    assert clock.now() == AT
+
+
+async def test_an_unexpired_lease_is_never_taken_an_expired_one_is(db: Database) -> None:
+    await store.schedule("ping", "ping:1", AT, AT)
+    (mine,) = await store.claim(["ping"], "a", AT, AT + timedelta(seconds=LEASE), 10)
+    # "a" dies holding it. Until its lease runs out nobody else gets the row.
+    almost = AT + timedelta(seconds=LEASE - 1)
+    assert await store.claim(["ping"], "b", almost, almost + timedelta(seconds=LEASE), 10) == []
+    assert await store.next_due(["ping"]) == AT + timedelta(seconds=LEASE)
+    after = AT + timedelta(seconds=LEASE + 1)
+    (taken,) = await store.claim(["ping"], "b", after, after + timedelta(seconds=LEASE), 10)
+    assert taken.id == mine.id and taken.attempts == 2
+    # The late "a" can no longer end it; "b" can.
+    assert not await store.finish(mine, "a", after)
+    assert not await store.retry(mine, "a", after, "late")
+    assert await store.finish(taken, "b", after)
+    (row,) = await store.rows("ping")
+    assert row.status == "done" and row.lease_owner is None
+
+
+async def test_a_failing_runner_is_retried_with_backoff_then_kept_as_failed(db: Database) -> None:
+    clock = FakeClock(AT)
+    q = queue(clock, "a", max_attempts=3)
+    calls: list[datetime] = []
+
+    async def broken(item: Work) -> None:
+        calls.append(clock.now())
+        raise RuntimeError("store down")
+
+    q.register("flaky", broken)
+    await q.schedule("flaky", "flaky:1", AT)
+    assert await q.run_due() == 1
+    first_retry = await q.next_due()
+    assert first_retry is not None and 30 <= (first_retry - AT).total_seconds() <= 36
+    clock.set(first_retry)
+    await q.run_due()
+    second_retry = await q.next_due()
+    assert second_retry is not None
+    assert 60 <= (second_retry - clock.now()).total_seconds() <= 72  # doubled
+    clock.set(second_retry)
+    await q.run_due()
+    assert len(calls) == 3 and await q.next_due() is None
+    (row,) = await store.rows("flaky")
+    assert row.status == "failed" and "store down" in (row.last_error or "")
+    assert q.failed == 1
+
+
+async def test_one_failing_row_does_not_stop_the_others(db: Database) -> None:
+    clock = FakeClock(AT)
+    q = queue(clock, "a")
+    rec = Recorder()
+
+    async def broken(item: Work) -> None:
+        raise ValueError("bad row")
+
+    q.register("bad", broken)
+    q.register("good", rec)
+    await q.schedule("bad", "bad:1", AT)
+    await q.schedule("good", "good:1", AT + timedelta(seconds=1))
+    clock.advance(timedelta(seconds=1))
+    assert await q.run_due() == 2
+    assert rec.ran == ["good:1"]
+
+
+async def test_defer_runs_again_later_without_counting_an_attempt(db: Database) -> None:
+    clock = FakeClock(AT)
+    q = queue(clock, "a")
+    seen: list[int] = []
+
+    async def not_yet(item: Work) -> None:
+        seen.append(item.attempts)
+        if len(seen) == 1:
+            raise Defer(clock.now())  # "again now" must not loop: it is pushed later
+
+    q.register("wait", not_yet)
+    await q.schedule("wait", "wait:1", AT)
+    assert await q.run_due() == 1
+    due = await q.next_due()
+    assert due is not None and due > AT
+    clock.set(due)
+    await q.run_due()
+    assert seen == [1, 1]
+    (row,) = await store.rows("wait")
+    assert row.status == "done"
+
+
+async def test_only_registered_kinds_are_claimed(db: Database) -> None:
+    clock = FakeClock(AT)
+    q = queue(clock, "a")
+    q.register("mine", Recorder())
+    await store.schedule("theirs", "theirs:1", AT, AT)  # a kind only a newer version knows
+    assert await q.run_due() == 0
+    assert await q.next_due() is None
+    (row,) = await store.rows("theirs")
+    assert row.status == "pending"
+    with pytest.raises(ValueError):
+        await q.schedule("theirs", "theirs:2", AT)
+
+
+async def test_cancel_and_forget(db: Database) -> None:
+    await store.schedule("remind", "remind:1", AT, AT, contact_id="c1")
+    await store.schedule("remind", "remind:2", AT, AT, contact_id="c2")
+    assert await store.cancel(["remind:2"]) == 1
+    assert await store.forget_contact("c1") == 1
+    assert await store.rows() == []
+
+
+def test_keys_stay_unique_within_the_column() -> None:
+    short = work_key("welcome", "acc", "room", "evt")
+    assert short == "welcome:acc:room:evt"
+    a = work_key("welcome", "x" * 300, "1")
+    b = work_key("welcome", "x" * 300, "2")
+    assert len(a) <= 191 and len(b) <= 191 and a != b
+
+
+def test_cron_fire_times_in_the_bot_timezone() -> None:
+    clock = FakeClock(AT)
+    daily = CronSchedule("09:30", clock.tz)
+    assert daily.first_from(AT) == AT.replace(minute=30)
+    assert daily.next_after(AT.replace(minute=30)) == AT.replace(minute=30) + timedelta(days=1)
+    weekdays = CronSchedule("0 8 * * 1-5", clock.tz)  # 2026-11-27 is a Friday
+    friday = datetime.fromisoformat("2026-11-27T08:00:00+08:00")
+    assert weekdays.next_after(friday) == friday + timedelta(days=3)
+    sundays = CronSchedule("0 8 * * 0", clock.tz)
+    assert sundays.next_after(friday) == friday + timedelta(days=2)
+    assert crontab_weekdays("7") == "sun" and crontab_weekdays("fri-mon") == "sun,mon,fri,sat"
+    assert crontab_weekdays("*/2") == "sun,tue,thu,sat"
+    with pytest.raises(ValueError):
+        CronSchedule("0 8 * *", clock.tz)
