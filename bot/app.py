@@ -55,11 +55,11 @@ from handlers.keywords import KeywordHandler
 from handlers.privacy import PrivacyHandler
 from handlers.roster import RosterHandler
 from handlers.welcome import WelcomeBatcher, WelcomeHandler
+from storage import guard as guard_store
 from storage import people
 from storage.db import Database
 from storage.interactions import InteractionWriter
 from storage.kv import KV, make_kv
-from storage.models import GuardFeedback
 from storage.tags import TagChange, TagStore
 
 log = logging.getLogger(__name__)
@@ -296,7 +296,7 @@ class App:
     async def open(self) -> None:
         """Storage up and pending work resumed; nothing consumes events yet."""
         await self.db.open()
-        for label, text in await GuardFeedback.all().order_by("id").values_list("label", "text"):
+        for label, text in await guard_store.feedback():
             self.judge.learn(text, label)  # admins' #垃圾 / #正常 from earlier runs
         in_dialog = await self.dialogs.warm()  # the in-process store starts empty
         if in_dialog:
@@ -407,7 +407,7 @@ class App:
         # Read first, then swap and learn with no await in between: a #垃圾 arriving later
         # is learned by the new model once. (One saved while this read runs may be learned
         # only by the old model, until the next start: rare, and never twice.)
-        feedback = await GuardFeedback.all().order_by("id").values_list("label", "text")
+        feedback = await guard_store.feedback()
         self.judge.replace_model(base)
         self._guard_base = base  # only now: a failed read above is tried again next time
         for label, text in feedback:

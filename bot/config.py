@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.rooms import RoomSelector
 from bot.stages import StageBoundaries
 
 
@@ -177,7 +178,7 @@ class AppConfig(Strict):
 
     def room_settings(self, room_id: str, topic: str = "") -> RoomSection | None:
         for room in self.rooms:
-            if room.match == room_id or (topic and room.match == topic):
+            if RoomSelector([room.match]).selects(room_id, topic):
                 return room
         return None
 
@@ -461,7 +462,7 @@ class GuardContent(Strict):
 
     def for_room(self, room_id: str | None, topic: str = "") -> GuardRules:
         for room in self.rooms:
-            if room.match in (room_id, topic):
+            if RoomSelector([room.match]).selects(room_id or "", topic):
                 return room
         return self.guard
 

@@ -158,8 +158,8 @@ class Dispatcher:
             self.handled += 1
             ok = await self._chain(event)
         finally:
-            # Also when the run itself was cancelled or the store failed: never leave the
-            # event held, so a re-delivery is not skipped.
+            # Also when the run was cancelled (a shutdown mid-chain): an event left held
+            # would make its re-delivery after the restart look like a duplicate.
             await kv.set(key, DONE if ok else FAILED, ttl=self.dedupe_ttl)
 
     async def _retry(self, key: str, event: Event) -> None:
