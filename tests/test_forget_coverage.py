@@ -1,0 +1,104 @@
+"""Deleting her data reaches every table that holds her id.
+
+A column holds a contact id when it is named contact_id, by, or ends in a role's id
+(owner_id, inviter_id, remover_id, ...; not room, account, event, dialog or row ids).
+Each one must say in storage.privacy.FORGET_COVERS what `forget` does with it. Then a
+mother who is in every such table is forgotten, and no row still carries her id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage import privacy
+from storage.db import Database
+from storage.models import (
+    ALL_MODELS,
+    Contact,
+    ContactTag,
+    DialogState,
+    GuardAllow,
+    GuardAudit,
+    GuardFeedback,
+    Interaction,
+    PendingWelcome,
+    Profile,
+    Room,
+    RoomMembership,
+    Tag,
+    TagEvent,
+    WorkItem,
+)
+
+AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
+NOT_PEOPLE = {"id", "room_id", "account_id", "event_id", "dialog_id", "request_id"}
+
+
+def contact_columns() -> set[str]:
+    found = set()
+    for model in ALL_MODELS:
+        table = model._meta.db_table
+        for name in model._meta.fields_db_projection.values():
+            if name in NOT_PEOPLE:
+                continue
+            if name == "contact_id" or name == "by" or name.endswith("_id"):
+                found.add(f"{table}.{name}")
+    found.add("outbox_message.payload")  # "to" / "contact" inside the JSON
+    return found
+
+
+def test_every_contact_column_is_covered_by_forget() -> None:
+    missing = sorted(contact_columns() - set(privacy.FORGET_COVERS))
+    assert not missing, f"forget() says nothing about: {missing}"
+    stale = sorted(set(privacy.FORGET_COVERS) - contact_columns())
+    assert not stale, f"FORGET_COVERS names columns that do not exist: {stale}"
+
+
+async def test_after_forget_no_row_carries_her_id(database_url: str) -> None:
+    db = Database(database_url)
+    await db.open()
+    await db.truncate_all()
+    try:
+        her = "wxid_her"
+        await Contact.create(contact_id=her, name="小红", first_seen_at=AT, updated_at=AT)
+        await Profile.create(contact_id=her, updated_at=AT)
+        tag = await Tag.create(name="VIP", created_at=AT)
+        await ContactTag.create(contact_id=her, tag=tag, source="admin", added_at=AT)
+        await TagEvent.create(contact_id=her, tag="VIP", op="add", source="admin", at=AT)
+        await DialogState.create(
+            contact_id=her,
+            flow="intake",
+            account_id="a",
+            dialog_id="intake",
+            asked_at=AT,
+            due_at=AT,
+        )
+        await PendingWelcome.create(
+            account_id="a", room_id="R1", contact_id=her, joined_at=AT, event_id="e1"
+        )
+        await WorkItem.create(kind="dialog_due", key="k1", due_at=AT, contact_id=her, created_at=AT)
+        await Interaction.create(
+            at=AT, account_id="a", event_id=f"join:{her}", kind="join", contact_id=her
+        )
+        await RoomMembership.create(
+            room_id="R1", contact_id=her, inviter_id=her, remover_id=her, joined_at=AT
+        )
+        await Room.create(room_id="R2", account_id="a", owner_id=her, updated_at=AT)
+        await GuardAudit.create(at=AT, contact_id=her, action="warn", by=her, text="广告")
+        await GuardFeedback.create(label="ham", text="你好", by=her, at=AT)
+        await GuardAllow.create(contact_id=her, at=AT)
+        await privacy.forget(her)
+        left = []
+        for model in ALL_MODELS:
+            table = model._meta.db_table
+            for column in model._meta.fields_db_projection.values():
+                key = f"{table}.{column}"
+                cover = privacy.FORGET_COVERS.get(key, "kept")
+                if cover.startswith("kept") or key == "outbox_message.payload":
+                    continue  # the outbox's JSON: tests/test_conversation_privacy.py
+                if await model.filter(**{column: her}).exists():
+                    left.append(key)
+        assert left == []
+    finally:
+        await db.truncate_all()
+        await db.close()
