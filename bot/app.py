@@ -39,23 +39,16 @@ from bot.config import (
 )
 from bot.dispatcher import Dispatcher
 from bot.events import AccountStatus, Event
-from bot.handler import Handler, Services
+from bot.features import Feature, FeatureFactory, Platform, forget_contact
+from bot.handler import Services
 from bot.media import Media
 from bot.outbox import Outbox
 from bot.privacy import mask_id
 from bot.rooms import RoomDirectory
 from bot.work import WorkQueue, instance_id
-from flows.dialog import DialogEngine, DialogHandler
-from flows.stage_tracker import StageTracker
-from handlers.admin import AdminHandler
-from handlers.fallback import FallbackHandler
-from handlers.guard.handler import GuardHandler
-from handlers.guard.judge import Judge
-from handlers.keywords import KeywordHandler
-from handlers.privacy import PrivacyHandler
-from handlers.roster import RosterHandler
-from handlers.welcome import WelcomeBatcher, WelcomeHandler
-from storage import guard as guard_store
+from flows import features as flows_features
+from handlers import admin, fallback, keywords, privacy, roster, welcome
+from handlers.guard import feature as guard
 from storage import people
 from storage.db import Database
 from storage.interactions import InteractionWriter
@@ -122,25 +115,29 @@ class AppSettings:
     seed: int | None = None
     pace_sim: bool = False
     wechaty_options: WechatyOptions | None = None
+    # Ops commands that only touch storage (mamabot forget): no WeChat connection is made
+    # and no account token is needed.
+    offline: bool = False
+    # The features in chain order (default: FEATURES).
+    features: dict[str, FeatureFactory] | None = None
 
 
-def default_handlers(self_ids: set[str], dialogs: DialogEngine, judge: Judge) -> list[Handler]:
-    """The chain, in order: bookkeeping, the group guard, admin commands, privacy words
-    (退订, 删除我的信息), welcome, dialogs, keyword replies, fallback. Dialogs come before
-    keywords so an answer to her current question is read as an answer; they hand real
-    questions to the keyword handler."""
-    keywords = KeywordHandler()
-    guard = GuardHandler(judge, self_ids)
-    return [
-        RosterHandler(),
-        guard,
-        AdminHandler(guard, judge, self_ids, dialogs),
-        PrivacyHandler(),
-        WelcomeHandler(self_ids),
-        DialogHandler(dialogs, keywords),
-        keywords,
-        FallbackHandler(),
-    ]
+# The features, in chain order: bookkeeping, the group guard, admin commands, privacy
+# words (退订, 删除我的信息), welcome, dialogs, keyword replies, fallback, then the stage job
+# (no handler). Dialogs come before keywords so an answer to her current question is read
+# as an answer; they hand real questions to the keyword handler. Adding a feature is a
+# module with a `feature(platform)` function and one line here.
+FEATURES: dict[str, FeatureFactory] = {
+    "roster": roster.feature,
+    "guard": guard.feature,
+    "admin": admin.feature,
+    "privacy": privacy.feature,
+    "welcome": welcome.feature,
+    "dialogs": flows_features.dialogs,
+    "keywords": keywords.feature,
+    "fallback": fallback.feature,
+    "stage": flows_features.stage,
+}
 
 
 class App:
@@ -154,6 +151,7 @@ class App:
         channels: dict[str, Channel],
         rng: random.Random,
         pace_sim: bool = False,
+        features: dict[str, FeatureFactory] | None = None,
     ) -> None:
         self.config = config
         self.content = content
@@ -182,25 +180,29 @@ class App:
             interactions=self.interactions,
             media=Media(channels),
             work=self.work,
+            forget=self.forget,
         )
         self.self_ids = {ch.self_id for ch in channels.values()}
-        self.dialogs = DialogEngine(config, content, self.outbox, self.tags, kv, self.work)
-        # The trained model is shared until admins' feedback changes it (copy on learn).
-        self._guard_base = Judge.for_content(content.content_dir).model
-        self.judge = Judge(self._guard_base, shared=True)
+        platform = Platform(
+            self.services, self.self_ids, content.content_dir, features or FEATURES
+        )
+        self.features: list[Feature] = platform.build_all()
+        for feature in self.features:
+            for kind, runner in feature.work.items():
+                self.work.register(kind, runner)
         content.after_reload.append(self._after_reload)
         self.dispatcher = Dispatcher(
             self.services,
-            default_handlers(self.self_ids, self.dialogs, self.judge),
+            [entry for feature in self.features for entry in feature.handlers],
             self.interactions,
             self_ids=self.self_ids,
             dedupe_ttl=config.dispatcher.dedupe_ttl_seconds,
             max_text_chars=config.dispatcher.max_text_chars,
         )
-        self.welcomes = WelcomeBatcher(
-            content, self.outbox, self.rooms, kv, clock, config.bot.name, self.work
-        )
-        self.stages = StageTracker(config, content, self.dialogs, self.tags, clock, self.work)
+        # What tests and tools reach into.
+        self.dialogs = platform.need("dialogs", "engine")
+        self.stages = platform.need("stage", "tracker")
+        self.guard_model = platform.need("guard", "model")
         accounts = {a.id: a for a in config.accounts}
         for account_id, channel in channels.items():
             account = accounts.get(account_id)
@@ -239,7 +241,7 @@ class App:
         channels: dict[str, Channel] = {}
         world = world or SimWorld()
         for index, account in enumerate(config.accounts):
-            if not account.enabled:
+            if not account.enabled or settings.offline:
                 continue
             if account.kind == "sim":
                 channels[account.id] = SimChannel(account.id, world, clock)
@@ -271,7 +273,17 @@ class App:
             )
         if not channels:
             channels[SIM_ACCOUNT] = SimChannel(SIM_ACCOUNT, world, clock)
-        return cls(config, content, clock, Database(db_url), kv, channels, rng, settings.pace_sim)
+        return cls(
+            config,
+            content,
+            clock,
+            Database(db_url),
+            kv,
+            channels,
+            rng,
+            settings.pace_sim,
+            settings.features,
+        )
 
     # ------------------------------------------------------------------ observers
 
@@ -296,17 +308,13 @@ class App:
     async def open(self) -> None:
         """Storage up and pending work resumed; nothing consumes events yet."""
         await self.db.open()
-        for label, text in await guard_store.feedback():
-            self.judge.learn(text, label)  # admins' #垃圾 / #正常 from earlier runs
-        in_dialog = await self.dialogs.warm()  # the in-process store starts empty
-        if in_dialog:
-            log.info("%d contacts are in a dialog", in_dialog)
         await self.outbox.resume()
-        # Recurring work and anything kept from before the queue held it; every row is
-        # keyed, so an instance starting next to a running one adds nothing twice.
-        await self.stages.plan()
-        await self.dialogs.plan()
-        await self.welcomes.plan()
+        # Each feature's start: lessons learned, dialog state warmed, its recurring work
+        # and anything kept from before the queue held it planned. Every row is keyed, so
+        # an instance starting next to a running one adds nothing twice.
+        for feature in self.features:
+            if feature.start is not None:
+                await feature.start()
 
     async def start_live(self) -> None:
         """Consume channel events, run due work, send, and watch content/ for edits."""
@@ -322,6 +330,16 @@ class App:
         self._tasks.append(asyncio.create_task(self.work.run_forever(), name="work"))
         self._tasks.append(asyncio.create_task(self.watch_content(), name="content-watch"))
         scheduler = AsyncIOScheduler(timezone=self.config.bot.timezone)
+        for feature in self.features:
+            for seconds, chore in feature.periodic:
+                scheduler.add_job(
+                    self._chore,
+                    IntervalTrigger(seconds=seconds),
+                    args=[feature.name, chore],
+                    id=f"{feature.name}:{getattr(chore, '__name__', 'chore')}",
+                    max_instances=1,
+                    coalesce=True,
+                )
         scheduler.add_job(
             self.interactions.flush,
             IntervalTrigger(seconds=self.config.storage.interaction_flush_seconds),
@@ -331,6 +349,13 @@ class App:
         )
         scheduler.start()
         self._scheduler = scheduler
+
+    @staticmethod
+    async def _chore(feature: str, chore: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await chore()
+        except Exception:
+            log.exception("feature %s: periodic %s failed", feature, chore)
 
     async def _consume(self, channel: Channel) -> None:
         async for event in channel.events():
@@ -396,34 +421,32 @@ class App:
             if via is not None:
                 await self._tell_admins(via, text, key=f"content:{digest}:{hour}")
             return
-        await self.retrain_guard()
+        for feature in self.features:
+            if feature.reloaded is not None:
+                await feature.reloaded(problems)
+
+    @property
+    def judge(self) -> Any:
+        """The guard's judge in force (tests and tools read its model)."""
+        return self.guard_model.judge
 
     async def retrain_guard(self) -> bool:
-        """Retrain the guard's model when guard_examples.tsv changed (the admins' #垃圾 /
-        #正常 feedback is learned again on top). True if the model changed."""
-        base = Judge.for_content(self.content.content_dir).model
-        if base is self._guard_base:
-            return False
-        # Read first, then swap and learn with no await in between: a #垃圾 arriving later
-        # is learned by the new model once. (One saved while this read runs may be learned
-        # only by the old model, until the next start: rare, and never twice.)
-        feedback = await guard_store.feedback()
-        self.judge.replace_model(base)
-        self._guard_base = base  # only now: a failed read above is tried again next time
-        for label, text in feedback:
-            self.judge.learn(text, label)
-        log.info("guard model retrained from %s", self.content.content_dir)
-        return True
+        """Retrain the guard's model when guard_examples.tsv changed. True if it changed."""
+        return bool(await self.guard_model.retrain())
+
+    async def forget(self, contact_id: str) -> dict[str, int]:
+        """Forget her: every feature's forget hook, then every table."""
+        return await forget_contact(contact_id, self.kv, self.features)
 
     async def _tell_admins(self, via: str, text: str, key: str = "") -> None:
         stamp = key or f"{via}:{self.clock.now().timestamp()}"
-        for admin in self.config.bot.super_admins:
+        for admin_id in self.config.bot.super_admins:
             await self.outbox.say(
                 account_id=via,
                 room_id=None,
-                contact_id=admin,
+                contact_id=admin_id,
                 text=text,
-                dedupe_key=f"admin-notice:{stamp}:{admin}",
+                dedupe_key=f"admin-notice:{stamp}:{admin_id}",
             )
 
     async def watch_content(self, changes: AsyncIterable[object] | None = None) -> None:

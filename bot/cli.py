@@ -1,4 +1,4 @@
-"""The `mamabot` command: run, sim, replay, check."""
+"""The `mamabot` command: run, sim, replay, migrate, check."""
 
 from __future__ import annotations
 
@@ -110,6 +110,7 @@ async def _replay(args: argparse.Namespace, steps: list[Step]) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import App, AppSettings
+    from storage.db import DatabaseBehind
 
     try:
         app = App.build(AppSettings(base_dir=Path(args.dir)))
@@ -117,6 +118,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
         return 1
+    # SQLite (the simulator, or one instance on its own file) migrates itself at start, a
+    # copy of the file kept aside first. PostgreSQL is shared by several instances, and old
+    # ones may still run: it is migrated on purpose, with `mamabot migrate`; a database
+    # that is behind stops the start.
+    app.db.auto_migrate = app.db.is_sqlite
+    try:
+        return _run(app)
+    except DatabaseBehind as exc:
+        print(f"mamabot: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(app: App) -> int:
     if not app.config.accounts:
         print(
             "mamabot: no WeChat account configured in config.toml — starting the simulator "
@@ -188,37 +202,70 @@ def cmd_spam_check(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from bot.clock import SystemClock
-    from bot.config import ConfigError, database_url, load_config, redis_url
-    from handlers.privacy import forget
-    from storage.db import Database
-    from storage.kv import make_kv
+    from bot.app import App, AppSettings
+    from bot.config import ConfigError
 
     base = Path(args.dir)
     try:
-        config = load_config(base / "config.toml")
+        # Every feature's forget hook runs, as when she asks in a chat. A shared store
+        # (REDIS_URL) keeps her dialog state and warnings; an in-process one died with the
+        # bot that held it.
+        app = App.build(AppSettings(base_dir=base, database_url=args.db, offline=True))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
 
+    app.db.auto_migrate = app.db.is_sqlite  # as `run`: PostgreSQL is migrated on purpose
+
     async def run() -> dict[str, int]:
-        db = Database(args.db or database_url(config, base))
-        await db.open()
-        # A shared store keeps her dialog state and warnings; an in-process one died with
-        # the bot that held it.
-        shared = redis_url()
-        kv = make_kv(SystemClock(), shared) if shared else None
+        await app.db.open()
         try:
-            return await forget(args.contact_id, kv)
+            return await app.forget(args.contact_id)
         finally:
-            await db.close()
-            if kv is not None:
-                await kv.close()
+            await app.kv.close()
+            await app.db.close()
 
     done = asyncio.run(run())
     summary = ", ".join(f"{k}={v}" for k, v in done.items())
     print(f"forgot {args.contact_id}: {summary}")
     return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.config import AppConfig, database_url
+    from storage.db import Database, describe_url
+
+    base = Path(args.dir)
+    try:
+        config = load_config(base / "config.toml") if (base / "config.toml").exists() else None
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    url = args.db or database_url(config or AppConfig(), base)
+
+    async def run() -> int:
+        db = Database(url, auto_migrate=False)
+        await db.connect()
+        try:
+            pending = await db.pending()
+            if args.check:
+                for name in pending:
+                    print(f"pending {name}")
+                print(f"{len(pending)} migration(s) pending" if pending else "up to date")
+                return 1 if pending else 0
+            report = await db.migrate(progress=lambda line: print(line, flush=True))
+            if not report.applied and not report.adopted:
+                print("database is up to date")
+            return 0
+        finally:
+            await db.close()
+
+    print(f"database {describe_url(url)}", flush=True)
+    try:
+        return asyncio.run(run())
+    except Exception as exc:
+        print(f"mamabot migrate: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_parse_stage(args: argparse.Namespace) -> int:
@@ -300,6 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--db", help="database URL (default: from config / DATABASE_URL)")
     forget.set_defaults(func=cmd_forget)
 
+    migrate = sub.add_parser("migrate", help="apply pending database migrations")
+    migrate.add_argument("--dir", default=".", help="folder with config.toml")
+    migrate.add_argument("--db", help="database URL (default: from config / DATABASE_URL)")
+    migrate.add_argument(
+        "--check", action="store_true", help="only list pending migrations; exit 1 if any"
+    )
+    migrate.set_defaults(func=cmd_migrate)
+
     check = sub.add_parser("check", help="validate config.toml and content/")
     check.add_argument("--dir", default=".")
     check.add_argument("--config")
@@ -310,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    quiet = args.command in ("replay", "check", "parse-stage", "forget", "spam-check")
+    quiet = args.command in ("replay", "check", "parse-stage", "forget", "spam-check", "migrate")
     _setup_logging("WARNING" if quiet and args.log_level == "INFO" else args.log_level)
     result: int = args.func(args)
     return result

@@ -32,6 +32,7 @@ from bot.events import (
     MemberLeft,
     MessageReceived,
 )
+from bot.features import EVERY_EVENT, On
 from bot.handler import Context, Flow, Handler, Services
 from bot.privacy import mask_id
 from storage.interactions import MAX_EVENT_ID, MAX_TEXT, InteractionRow, InteractionWriter
@@ -74,7 +75,7 @@ class Dispatcher:
     def __init__(
         self,
         services: Services,
-        handlers: Sequence[Handler],
+        handlers: Sequence[Handler | tuple[Handler, On]],
         interactions: InteractionWriter,
         *,
         self_ids: set[str] | None = None,
@@ -83,7 +84,8 @@ class Dispatcher:
         claim_ttl: float = 120,
     ) -> None:
         self.services = services
-        self.handlers = list(handlers)
+        # A handler with the filter its feature declared, or a bare one (every event).
+        self.handlers: list[Handler | tuple[Handler, On]] = list(handlers)
         self.interactions = interactions
         self.self_ids = self_ids if self_ids is not None else set()
         self.dedupe_ttl = dedupe_ttl
@@ -173,7 +175,10 @@ class Dispatcher:
         if isinstance(event, MessageReceived) and event.sender_id in self.self_ids:
             return True  # our own messages echo back from the platform: record, never answer
         ok = True
-        for handler in self.handlers:
+        for entry in self.handlers:
+            handler, on = entry if isinstance(entry, tuple) else (entry, EVERY_EVENT)
+            if not on.accepts(event):
+                continue  # the feature declared it is not for this kind of event
             ctx = Context(event=event, services=self.services, handler_name=handler.name)
             try:
                 flow = await handler.handle(event, ctx)

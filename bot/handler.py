@@ -8,7 +8,7 @@ the simulator, in tests and on WeChat.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
@@ -64,6 +64,8 @@ class Services:
     media: Media | None = None
     # The durable work queue: what must happen later (reminders, welcome batches).
     work: WorkQueue | None = None
+    # Forget a contact everywhere: every feature's forget hook, then every table.
+    forget: Callable[[str], Awaitable[Mapping[str, int]]] | None = None
 
 
 @dataclass

@@ -18,11 +18,13 @@ import re
 from datetime import datetime, time, timedelta
 
 from bot.events import Event, MessageReceived, MessageType
+from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
 from flows.dialog import DialogEngine
 from handlers.guard.classifier import HAM, SPAM
+from handlers.guard.feature import GuardModel
 from handlers.guard.handler import GuardHandler, audit
-from handlers.guard.judge import KICK, Judge, Verdict
+from handlers.guard.judge import KICK, Verdict
 from storage import guard as records
 from storage import people, stats
 from storage.guard import warn_key
@@ -95,12 +97,12 @@ class AdminHandler:
     def __init__(
         self,
         guard: GuardHandler,
-        judge: Judge,
+        model: GuardModel,
         self_ids: set[str],
         dialogs: DialogEngine | None = None,
     ) -> None:
         self.guard = guard
-        self.judge = judge
+        self.model = model  # #垃圾 / #正常 teach it, for every instance
         self.self_ids = self_ids
         self.dialogs = dialogs
         self.permissions = guard.permissions
@@ -335,8 +337,7 @@ class AdminHandler:
         if not text:
             await ctx.reply("请在命令后面附上内容，比如：#垃圾 加我V看朋友圈")
             return
-        await records.learned(label, text, event.sender_id, ctx.clock.now())
-        self.judge.learn(text, label)
+        await self.model.teach(label, text, event.sender_id, ctx.clock.now())
         await audit(ctx.clock.now(), event.room, "", label, event.sender_id, NOTHING, text)
         await ctx.reply(
             "收到，已经记住这类内容是广告了" if label == SPAM else "收到，以后不会再误判这类内容"
@@ -432,3 +433,18 @@ class AdminHandler:
 def _by_name(rooms: list[KnownRoom]) -> list[KnownRoom]:
     """Longest name first, so "宝妈群2" is matched before "宝妈群"."""
     return sorted(rooms, key=lambda r: (-len(r.topic), r.topic, r.room_id))
+
+
+def feature(p: Platform) -> Feature:
+    """Group owners' and admins' # commands, in the group or by DM."""
+    handler = AdminHandler(
+        p.need("guard", "handler"),
+        p.need("guard", "model"),
+        p.self_ids,
+        p.need("dialogs", "engine"),
+    )
+    return Feature(
+        name="admin",
+        handlers=[(handler, On((MessageReceived,), types=(MessageType.TEXT,)))],
+        content=["guard.toml"],
+    )

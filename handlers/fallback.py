@@ -7,6 +7,7 @@ most once per cooldown, so an ongoing chat with a human advisor is not interrupt
 from __future__ import annotations
 
 from bot.events import Event, MessageReceived, MessageType
+from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
 from bot.templates import render
 
@@ -29,3 +30,8 @@ class FallbackHandler:
         values = {"name": event.sender_name, "bot": ctx.services.config.bot.name}
         await ctx.reply(render(fallback.dm_reply, values))
         return Flow.STOP
+
+
+def feature(p: Platform) -> Feature:
+    on = On((MessageReceived,), chat="dm", types=(MessageType.TEXT,))
+    return Feature(name="fallback", handlers=[(FallbackHandler(), on)], content=["fallback.toml"])

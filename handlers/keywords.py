@@ -22,6 +22,7 @@ import ahocorasick
 
 from bot.config import KeywordRule
 from bot.events import Event, MessageReceived, MessageType
+from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
 from bot.privacy import mask_id
 from bot.rooms import RoomSelector
@@ -183,3 +184,14 @@ class KeywordHandler:
             return False  # limited to certain rooms, so never in a DM
         selector = RoomSelector(rule.rooms, rule.room_tags)
         return await ctx.services.rooms.selects(event.account_id, event.room, selector)
+
+
+def feature(p: Platform) -> Feature:
+    """Keyword answers; the dialogs hand her own questions to the same handler."""
+    handler = KeywordHandler()
+    return Feature(
+        name="keywords",
+        handlers=[(handler, On((MessageReceived,), types=(MessageType.TEXT,)))],
+        content=["keywords.toml"],
+        exports={"handler": handler},
+    )

@@ -8,12 +8,11 @@ answered.
 from __future__ import annotations
 
 from bot.events import Event, MessageReceived, MessageType
+from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
 from bot.text import as_word
 from flows.dialog import kv_key
-from storage import people, privacy
-from storage.guard import warn_key
-from storage.kv import KV
+from storage import privacy
 
 OPT_OUT = {"退订", "td", "取消订阅", "不要再推送", "别再推送了", "unsubscribe"}
 OPT_IN = {"恢复订阅", "重新订阅", "订阅"}
@@ -33,18 +32,6 @@ ASK_CONFIRM = (
     "确认的话请在10分钟内回复“确认删除”。"
 )
 FORGOTTEN = "已删除你的全部资料🙏 聊天里的记录已匿名化。以后有需要随时再找我。"
-
-
-async def forget(contact: str, kv: KV | None) -> dict[str, int]:
-    """Her data in the database (storage.privacy.forget) and what the key-value store keeps
-    under her id: her dialog state and her warnings, by group. Also `mamabot forget`."""
-    rooms = await people.rooms_ever(contact)  # before her memberships are anonymised
-    done = await privacy.forget(contact)
-    if kv is not None:
-        await kv.delete(kv_key(contact))
-        for room in rooms:
-            await kv.delete(warn_key(room, contact))
-    return done
 
 
 class PrivacyHandler:
@@ -74,7 +61,17 @@ class PrivacyHandler:
         if word in CONFIRM and await ctx.kv.delete(confirm_key):
             if ctx.services.interactions is not None:
                 await ctx.services.interactions.flush()  # so her last messages go too
-            await forget(contact, ctx.kv)
+            if ctx.services.forget is not None:
+                await ctx.services.forget(contact)
+            else:
+                await privacy.forget(contact)
             await ctx.reply(FORGOTTEN)
             return Flow.STOP
         return None
+
+
+def feature(p: Platform) -> Feature:
+    return Feature(
+        name="privacy",
+        handlers=[(PrivacyHandler(), On((MessageReceived,), chat="dm", types=(MessageType.TEXT,)))],
+    )

@@ -8,6 +8,7 @@ storage/interactions.py); joins, leaves and friend events touch the database.
 from __future__ import annotations
 
 from bot.events import Event, FriendAdded, FriendRequest, MemberJoined, MemberLeft
+from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
 from storage import people
 
@@ -45,3 +46,9 @@ class RosterHandler:
             topic=info.topic if info else "",
             owner_id=info.owner_id if info else None,
         )
+
+
+def feature(p: Platform) -> Feature:
+    """First in the chain: who is who and who is where."""
+    on = On((MemberJoined, MemberLeft, FriendRequest, FriendAdded))
+    return Feature(name="roster", handlers=[(RosterHandler(), on)])

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from bot.clock import Clock
 from bot.config import ChannelCode, Content, WelcomeContent
 from bot.events import Event, FriendRequest, MemberJoined
+from bot.features import Feature, On, Platform
 from bot.handler import ContentSource, Context, Flow
 from bot.outbox import Outbox
 from bot.rooms import RoomDirectory, RoomSelector
@@ -153,7 +154,6 @@ class WelcomeBatcher:
         self.clock = clock
         self.bot_name = bot_name
         self.work = work
-        work.register(WELCOME_BATCH, self.run)
 
     def _window(self) -> timedelta:
         return timedelta(seconds=self.content.current.welcome.batch_window_seconds)
@@ -218,3 +218,26 @@ class WelcomeBatcher:
             )
         await self.outbox.persist()
         await parked.welcomed([m.id for m in members])
+
+
+def feature(p: Platform) -> Feature:
+    """Welcomes: new friends at once, new group members in one batched message per room."""
+    services = p.services
+    assert services.work is not None
+    batcher = WelcomeBatcher(
+        services.content,
+        services.outbox,
+        services.rooms,
+        services.kv,
+        services.clock,
+        services.config.bot.name,
+        services.work,
+    )
+    return Feature(
+        name="welcome",
+        handlers=[(WelcomeHandler(p.self_ids), On((MemberJoined, FriendRequest)))],
+        content=["welcome.toml", "channels.toml"],
+        work={WELCOME_BATCH: batcher.run},
+        start=batcher.plan,
+        exports={"batcher": batcher},
+    )

@@ -87,9 +87,19 @@ async def actions_since(room: str, since: datetime, action: str) -> int:
 # --------------------------------------------------------------------------- feedback
 
 
-async def learned(label: str, text: str, by: str, now: datetime) -> None:
-    """A text an admin labelled spam or ham, kept so the model relearns it on start."""
-    await GuardFeedback.create(label=label, text=text[:TEXT_MAX], by=by, at=now)
+async def learned(label: str, text: str, by: str, now: datetime) -> int:
+    """A text an admin labelled spam or ham, kept so every instance learns it (and relearns
+    it on start). Returns its row id."""
+    row = await GuardFeedback.create(label=label, text=text[:TEXT_MAX], by=by, at=now)
+    return int(row.id)
+
+
+async def feedback_after(last_id: int) -> list[tuple[int, str, str]]:
+    """(id, label, text) of the lessons newer than `last_id`, oldest first."""
+    rows = (
+        await GuardFeedback.filter(id__gt=last_id).order_by("id").values_list("id", "label", "text")
+    )
+    return [(int(row_id), str(label), str(text)) for row_id, label, text in rows]
 
 
 async def feedback() -> list[tuple[str, str]]:

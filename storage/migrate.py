@@ -11,11 +11,20 @@ Commands (run from the repository root):
     .venv/bin/python -m storage.migrate initial
         regenerates 0001_initial from storage/models.py as they are now (only while
         0001_initial is the sole migration and has not shipped: a database that recorded
-        it would never see the difference).
+        it would never see the difference; for a development or test database that did,
+        `DELETE FROM tortoise_migrations` makes the next start adopt it again, which adds
+        the missing tables and columns).
     .venv/bin/python -m storage.migrate check
         exits 1 when storage/models.py has changes no migration describes.
     mamabot migrate
         applies pending migrations to the configured database.
+
+Who migrates: `Database.open` applies pending migrations itself unless made with
+auto_migrate=False; `mamabot run` does that on PostgreSQL (shared by several instances,
+old ones perhaps still running), so a database that is behind stops the start with
+`DatabaseBehind` naming `mamabot migrate`. On SQLite (the simulator, or one instance on its
+own file) the start migrates, after copying an existing file to `<file>.before-<first
+migration applied>`.
 
 Migrating takes a lock first (PostgreSQL: an advisory lock; SQLite: a lock file next to
 the database), so two instances starting at once do not both migrate: the second waits,
@@ -127,24 +136,78 @@ async def pending_migrations(client: BaseDBAsyncClient) -> list[str]:
 async def migrate(client: BaseDBAsyncClient, progress: Progress | None = None) -> MigrationReport:
     """Apply pending migrations, under a lock; adopt a database from before migrations."""
     report = MigrationReport()
+
+    def tell(line: str) -> None:
+        log.info("database migrated: %s", line)
+        if progress:
+            progress(line)
+
     async with migration_lock(client):
         executor = _executor(client)
-        await executor.loader.build_graph()
+        steps = await executor.plan()  # read under the lock: another instance may have won
+        names = [s.migration.name for s in steps if not s.backward]
         applied = {k for k in executor.loader.applied_migrations if k.app_label == APP}
-        if not applied and await _existing_tables(client):
+        tables = await _existing_tables(client)
+        if not names:
+            return report
+        sqlite = client.capabilities.dialect == "sqlite"
+        if sqlite and tables:
+            await _backup_sqlite(client, names[0])
+        if not applied and tables:
             report.adopted, report.added = await _adopt(executor, client)
-            if progress:
-                progress(report.lines()[0])
+            tell(report.lines()[0])
+        elif sqlite and not applied and not tables and tuple(names) in _sqlite_schemas:
+            await _replay_sqlite_schema(client, names)
+            report.applied = names
+            for name in names:
+                tell(f"applied {name}")
+            return report
 
         def on_progress(event: str, app_label: str, name: str) -> None:
             if event == "apply_done":
                 report.applied.append(name)
-                log.info("database migrated: applied %s", name)
-                if progress:
-                    progress(f"applied {name}")
+                tell(f"applied {name}")
 
         await executor.migrate(progress=on_progress, direction="forward")
+        if sqlite and not applied and not tables:
+            await _remember_sqlite_schema(client, names)
     return report
+
+
+# A fresh SQLite database (every test, simulator and replay run opens one) gets the schema
+# the same migrations produced for the first fresh one in this process, read back from
+# sqlite_master: the same SQL, without deriving it again (some 100 ms a database).
+_sqlite_schemas: dict[tuple[str, ...], list[str]] = {}
+
+
+async def _remember_sqlite_schema(client: BaseDBAsyncClient, names: list[str]) -> None:
+    rows = await client.execute_query_dict(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, rowid"
+    )
+    _sqlite_schemas[tuple(names)] = [r["sql"] for r in rows]
+
+
+async def _replay_sqlite_schema(client: BaseDBAsyncClient, names: list[str]) -> None:
+    async with in_transaction(client.connection_name) as txn:
+        for sql in _sqlite_schemas[tuple(names)]:
+            await txn.execute_query(sql)
+        recorder = MigrationRecorder(txn)
+        for name in names:
+            await recorder.record_applied(APP, name)
+
+
+async def _backup_sqlite(client: BaseDBAsyncClient, first: str) -> None:
+    """Copy an existing SQLite file aside before changing its schema."""
+    path = sqlite_path(client)
+    if path is None:
+        return
+    backup = path.with_name(f"{path.name}.before-{first}")
+    if backup.exists():  # an earlier attempt failed: keep the copy from before it
+        return
+    quoted = str(backup).replace("'", "''")
+    await client.execute_script(f"VACUUM INTO '{quoted}'")
+    log.warning("database copied to %s before migrating it", backup)
 
 
 @contextlib.asynccontextmanager

@@ -18,6 +18,7 @@ from bot.app import App, AppSettings
 from bot.channels.sim import SimChannel, SimWorld
 from bot.clock import FakeClock, parse_duration
 from bot.events import MessageType
+from bot.features import FeatureFactory
 from storage import people
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +45,7 @@ class BotUnderTest:
         pace: bool = False,
         world: SimWorld | None = None,
         handler_errors: bool = False,
+        features: dict[str, FeatureFactory] | None = None,
     ) -> None:
         # A handler that raises is logged and skipped by the dispatcher, which would let a
         # broken handler pass a test that only checks what was said: unless the test says
@@ -60,6 +62,7 @@ class BotUnderTest:
                 clock=self.clock,
                 seed=seed,
                 pace_sim=pace,
+                features=features,
             ),
             world=self.world,
         )

@@ -31,7 +31,7 @@ from storage.models import (
 )
 
 AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
-NOT_PEOPLE = {"id", "room_id", "account_id", "event_id", "dialog_id", "request_id"}
+NOT_PEOPLE = {"id", "room_id", "account_id", "event_id", "dialog_id", "request_id", "tag_id"}
 
 
 def contact_columns() -> set[str]:

@@ -1,0 +1,1 @@
+"""Migration files: written by `python -m storage.migrate` (see storage/migrate.py)."""

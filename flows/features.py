@@ -1,0 +1,45 @@
+"""The features of flows/: info-collection dialogs, and stages over time.
+
+- dialogs: the intake and other dialogs from content/dialogs.toml, their reminders
+  (`dialog_due` work) and her dialog state in the key-value store (forgotten with her).
+- stage: the daily recompute of every stage (`stage_daily` work) and the birth question.
+"""
+
+from __future__ import annotations
+
+from bot.events import FriendRequest, MessageReceived
+from bot.features import Feature, On, Platform
+from flows.dialog import DialogEngine, DialogHandler, kv_key
+from flows.stage_tracker import StageTracker
+from storage.kv import KV
+
+
+def dialogs(p: Platform) -> Feature:
+    s = p.services
+    engine = DialogEngine(s.config, s.content, s.outbox, s.tags, s.kv, s.work)
+    handler = DialogHandler(engine, p.need("keywords", "handler"))
+
+    async def forget_state(contact: str, kv: KV | None) -> dict[str, int]:
+        return {"state": int(await kv.delete(kv_key(contact)))} if kv is not None else {}
+
+    async def start() -> None:
+        await engine.warm()  # the in-process store starts empty
+        await engine.plan()
+
+    return Feature(
+        name="dialogs",
+        handlers=[(handler, On((FriendRequest, MessageReceived)))],
+        content=["dialogs.toml"],
+        start=start,
+        forget=forget_state,
+        exports={"engine": engine},
+    )
+
+
+def stage(p: Platform) -> Feature:
+    s = p.services
+    assert s.work is not None
+    tracker = StageTracker(
+        s.config, s.content, p.need("dialogs", "engine"), s.tags, s.clock, s.work
+    )
+    return Feature(name="stage", start=tracker.plan, exports={"tracker": tracker})
