@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bot.app import App, AppSettings
@@ -25,7 +26,9 @@ from storage import work as store
 from storage.kv_redis import RedisKV
 from storage.models import OutboxMessage
 from tests import services
+from tests.fakes.puppet_service import FakePuppetService
 from tests.harness import REPO, START
+from tests.wechaty_harness import WechatyBot
 
 
 class Pair:
@@ -239,3 +242,39 @@ async def test_two_instances_together_keep_one_accounts_pacing() -> None:
         assert {who for who, _ in pair.actions} == {"a", "b"}  # both sent
         gaps = [(y - x).total_seconds() for x, y in itertools.pairwise(times)]
         assert min(gaps) >= a.config.outbox.pacing.min_interval_seconds, gaps
+
+
+async def test_over_grpc_a_held_send_is_not_resent_by_an_instance_starting(tmp_path: Path) -> None:
+    """The same, with both instances on the real wechaty channel against the fake puppet
+    service: the gateway holds the first instance's send mid-call."""
+    pg, redis = services.postgres_url(), services.redis_url()
+    prefix = f"mamabot-test-{uuid.uuid4().hex[:8]}:"
+    clock = FakeClock(START)
+    shared: dict[str, Any] = {"clock": clock, "database_url": pg, "redis_url": redis}
+    async with FakePuppetService() as fake:
+        fake.room("R1", "孕妈交流群", "owner1", ["owner1", "a"])
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        first = WechatyBot(tmp_path / "a", fake, kv_prefix=prefix, **shared)
+        async with first:
+            await first.app.db.truncate_all()
+            gate = fake.hold("MessageSendText")
+            await first.app.outbox.say(
+                account_id="brand", room_id="R1", contact_id=None, text="早安", dedupe_key="k1"
+            )
+            pumping = asyncio.create_task(first.app.outbox.pump())
+            await fake.wait_for_call("MessageSendText")
+            second = WechatyBot(tmp_path / "b", fake, kv_prefix=prefix, **shared)
+            async with second:
+                await second.app.outbox.pump()
+                sends = [c for c, _ in fake.calls if c == "MessageSendText"]
+                assert len(sends) == 1  # only the held one: the starting instance left it
+                gate.set()
+                await pumping
+                clock.set(START + timedelta(minutes=10))
+                await second.app.outbox.pump()
+                await first.app.outbox.pump()
+                assert [s["text"] for s in fake.sent] == ["早安"]
+        kv = RedisKV(redis, clock, prefix=prefix)
+        await kv.flush_prefix()
+        await kv.close()

@@ -81,6 +81,9 @@ class WechatyBot:
         admins: list[str] | None = None,
         clock: Clock | None = None,
         cooldowns: bool = True,
+        database_url: str | None = None,
+        redis_url: str = "",
+        kv_prefix: str = "mamabot:",
     ) -> None:
         self.fake = fake
         base = copy_project(tmp_path)
@@ -107,8 +110,9 @@ class WechatyBot:
         self.app = App.build(
             AppSettings(
                 base_dir=base,
-                database_url=f"sqlite://{tmp_path}/bot.sqlite3",
-                redis_url="",
+                database_url=database_url or f"sqlite://{tmp_path}/bot.sqlite3",
+                redis_url=redis_url,
+                kv_prefix=kv_prefix,
                 clock=self.clock,
                 seed=0,
                 wechaty_options=self.options,
