@@ -40,8 +40,9 @@ from bot.text import as_word
 from bot.work import Work, WorkQueue, work_key
 from flows import cities
 from flows.stage import parse_stage
-from storage import privacy
-from storage.models import Contact, DialogState, Profile
+from storage import dialogs, privacy, profiles
+from storage.dialogs import DialogState
+from storage.profiles import Profile
 
 if TYPE_CHECKING:
     from bot.config import AppConfig, Content
@@ -214,12 +215,12 @@ class DialogEngine:
             if isinstance(cached, dict) and isinstance(cached.get("dialogs"), list):
                 if not cached["dialogs"]:
                     return None  # known to be in no dialog: no database query
-                state = await DialogState.get_or_none(id=cached["dialogs"][0].get("id"))
+                state = await dialogs.by_id(cached["dialogs"][0].get("id"))
                 if state is not None:
                     return state
         # No key (never seen, expired, evicted, flushed) or a stale one: the table decides,
         # and the key is written again.
-        state = await DialogState.filter(contact_id=contact_id).order_by("-asked_at").first()
+        state = await dialogs.active_for(contact_id)
         if self.kv is not None:
             await self.sync(contact_id)
         return state
@@ -234,7 +235,7 @@ class DialogEngine:
         if lock is None:
             lock = self._locks[contact_id] = asyncio.Lock()
         async with lock:
-            rows = await DialogState.filter(contact_id=contact_id).order_by("-asked_at")
+            rows = await dialogs.all_of(contact_id)
             await self._write(contact_id, rows)
 
     async def _write(self, contact_id: str, rows: list[DialogState]) -> None:
@@ -260,19 +261,14 @@ class DialogEngine:
         contacts are in one."""
         if self.kv is None:
             return 0
-        by_contact: dict[str, list[DialogState]] = {}
-        for row in await DialogState.all().order_by("-asked_at"):  # one query, not one each
-            by_contact.setdefault(row.contact_id, []).append(row)
+        by_contact = await dialogs.in_progress_by_contact()  # one query, not one each
         for contact_id, rows in by_contact.items():
             await self._write(contact_id, rows)
         return len(by_contact)
 
     @staticmethod
     async def profile(contact_id: str, now: datetime) -> Profile:
-        profile, _ = await Profile.get_or_create(
-            contact_id=contact_id, defaults={"updated_at": now, "extra": {}}
-        )
-        return profile
+        return await profiles.get_or_create(contact_id, now)
 
     def known(self, profile: Profile, step: DialogStep, now: datetime) -> bool:
         if not step.skip_if_known or not step.field:
@@ -298,11 +294,11 @@ class DialogEngine:
     async def _may_start(self, spec: DialogSpec, contact_id: str, now: datetime) -> bool:
         """Not while one of its flow runs, not after 退订, and not again soon after she
         ended or ignored it (a friend re-adding the bot is not asked all over)."""
-        if await DialogState.filter(contact_id=contact_id, flow=spec.flow).exists():
+        if await dialogs.running(contact_id, spec.flow):
             return False
         if not await privacy.can_market(contact_id):
             return False
-        profile = await Profile.get_or_none(contact_id=contact_id)
+        profile = await profiles.get(contact_id)
         closed = (profile.extra or {}).get(f"closed:{spec.id}") if profile else None
         if closed:
             days = (now.date() - date.fromisoformat(closed)).days
@@ -313,10 +309,7 @@ class DialogEngine:
     async def _closed(self, state: DialogState, now: datetime) -> None:
         """Remember that she ended or ignored this dialog."""
         profile = await self.profile(state.contact_id, now)
-        extra = dict(profile.extra or {})
-        extra[f"closed:{state.dialog_id}"] = now.date().isoformat()
-        profile.extra = extra
-        await profile.save(update_fields=["extra"])
+        await profiles.set_extra(profile, f"closed:{state.dialog_id}", now.date().isoformat())
 
     async def start(self, spec: DialogSpec, ctx: Context, contact_id: str) -> bool:
         """Begin the dialog unless one of its flow is running or she answered it all."""
@@ -326,7 +319,7 @@ class DialogEngine:
         first = await self._next_step(spec, contact_id, -1, now)
         if first < 0:
             return False  # she already told us everything it asks
-        state = await DialogState.create(
+        state = await dialogs.start(
             contact_id=contact_id,
             flow=spec.flow,
             account_id=ctx.event.account_id,
@@ -353,7 +346,7 @@ class DialogEngine:
         first = await self._next_step(spec, contact_id, -1, now)
         if first < 0:
             return False
-        state = await DialogState.create(
+        state = await dialogs.start(
             contact_id=contact_id,
             flow=spec.flow,
             account_id=account_id,
@@ -364,8 +357,7 @@ class DialogEngine:
         )
         await self._arm(state)
         await self.sync(contact_id)
-        contact = await Contact.get_or_none(contact_id=contact_id)
-        name = contact.name if contact else ""
+        name = await profiles.name_of(contact_id)
         prompt = spec.steps[first].prompts[state.id % len(spec.steps[first].prompts)]
         text = f"{spec.intro}\n{prompt}".strip()
         await self.outbox.say(
@@ -396,18 +388,18 @@ class DialogEngine:
     ) -> bool:
         spec = ctx.content.dialogs.get(state.dialog_id)
         if spec is None or state.step >= len(spec.steps):
-            await state.delete()  # the dialog was removed from content/
+            await dialogs.end(state)  # the dialog was removed from content/
             return False
         plain = as_word(event.text)
-        dialogs = ctx.content.dialogs
-        if plain in {as_word(w) for w in dialogs.cancel_words}:
-            await state.delete()
+        words = ctx.content.dialogs
+        if plain in {as_word(w) for w in words.cancel_words}:
+            await dialogs.end(state)
             await self._closed(state, ctx.clock.now())
             if spec.cancelled:
                 await ctx.reply(self._fill(spec.cancelled, ctx))
             log.info("dialog %s cancelled at step %s", spec.id, spec.steps[state.step].id)
             return True
-        if plain in {as_word(w) for w in dialogs.skip_words}:
+        if plain in {as_word(w) for w in words.skip_words}:
             await self._advance(spec, state, ctx)
             return True
         step = spec.steps[state.step]
@@ -415,25 +407,21 @@ class DialogEngine:
         answer = read_answer(step, event.text, now.date(), self.config.stage.boundaries())
         if answer is not None:
             await self._store(step, answer, spec, ctx, event.sender_id)
-            state.answered += 1
-            await self._advance(spec, state, ctx)
+            await self._advance(spec, state, ctx, answered=True)
             return True
         if await answer_question(event, ctx):
             # A question of her own: answered, then the step again, with no try counted.
-            state.asked_at = now
-            state.due_at = now + timedelta(seconds=spec.reminder_after_seconds)
-            await state.save()
+            due = now + timedelta(seconds=spec.reminder_after_seconds)
+            await dialogs.ask_again(state, now, due, count_try=False)
             await self._arm(state)
             await ctx.reply(self._prompt(step, ctx))
             return True
-        state.tries += 1
-        if state.tries >= spec.max_tries:
+        if state.tries + 1 >= spec.max_tries:
             log.info("dialog %s: step %s unreadable, moving on", spec.id, step.id)
             await self._advance(spec, state, ctx)
             return True
-        state.asked_at = now
-        state.due_at = now + timedelta(seconds=spec.reminder_after_seconds)
-        await state.save()
+        due = now + timedelta(seconds=spec.reminder_after_seconds)
+        await dialogs.ask_again(state, now, due, count_try=True)
         await self._arm(state)
         hint = self._fill(step.hint, ctx)
         await ctx.reply(
@@ -441,43 +429,35 @@ class DialogEngine:
         )
         return True
 
-    async def _advance(self, spec: DialogSpec, state: DialogState, ctx: Context) -> None:
+    async def _advance(
+        self, spec: DialogSpec, state: DialogState, ctx: Context, *, answered: bool = False
+    ) -> None:
+        """On to the next step she has not told us yet, or the end. `answered`: she
+        answered the step it leaves."""
         now = ctx.clock.now()
         following = await self._next_step(spec, state.contact_id, state.step, now)
         if following < 0:
-            await state.delete()
-            if spec.done and state.answered:  # no thanks for nothing, no 恭喜 for a skip
+            await dialogs.end(state)
+            # No thanks for nothing, no 恭喜 for a skip.
+            if spec.done and (answered or state.answered):
                 await ctx.reply(self._fill(spec.done, ctx))
             log.info("dialog %s finished", spec.id)
             return
-        state.step, state.tries, state.reminded = following, 0, False
-        state.asked_at = now
-        state.due_at = now + timedelta(seconds=spec.reminder_after_seconds)
-        await state.save()
+        due = now + timedelta(seconds=spec.reminder_after_seconds)
+        await dialogs.advance(state, following, now, due, answered=answered)
         await self._arm(state)
         await ctx.reply(self._prompt(spec.steps[following], ctx))
 
     async def _store(
         self, step: DialogStep, answer: Answer, spec: DialogSpec, ctx: Context, contact_id: str
     ) -> None:
-        now = ctx.clock.now()
-        profile = await self.profile(contact_id, now)
-        columns = {"due_date", "birth_date", "stage", "children", "city", "province", "family"}
-        extra = dict(profile.extra or {})
-        for name, value in answer.fields.items():
-            if not name:
-                continue
-            if name in columns:
-                setattr(profile, name, value)
-            else:
-                extra[name] = value
-        if step.field == "stage":  # a new answer replaces both dates
-            profile.due_date = answer.fields.get("due_date")
-            profile.birth_date = answer.fields.get("birth_date")
-        profile.extra = extra
-        profile.account_id = ctx.event.account_id
-        profile.updated_at = now
-        await profile.save()
+        await profiles.record_answer(
+            contact_id,
+            answer.fields,
+            ctx.clock.now(),
+            account_id=ctx.event.account_id,
+            replace_dates=step.field == "stage",  # a new answer replaces both dates
+        )
         if not answer.value:
             return
         detail = f"{spec.id}:{step.id}"
@@ -511,12 +491,12 @@ class DialogEngine:
         """At start: a queue row for every dialog in progress (those from before the queue
         held them; the others exist already). Returns how many were added."""
         added = 0
-        for state in await DialogState.all():
+        for state in await dialogs.in_progress():
             added += await self._arm(state)
         return added
 
     async def _due(self, item: Work) -> None:
-        state = await DialogState.get_or_none(id=item.payload.get("state"))
+        state = await dialogs.by_id(item.payload.get("state"))
         now = self.outbox.clock.now()
         if state is None or state.due_at > now:
             return  # ended, or moved on to a later due time that has its own row
@@ -528,23 +508,18 @@ class DialogEngine:
         quiet = not await privacy.can_market(state.contact_id)  # 退订: no reminders
         # Every write is conditional on the row being as loaded: if she answered in the
         # meantime (asked_at moved), her answer wins and the timer does nothing.
-        unchanged = DialogState.filter(
-            id=state.id, asked_at=state.asked_at, reminded=state.reminded
-        )
         if spec is None or state.reminded or not spec.reminder or quiet:
-            if await unchanged.delete():
+            if await dialogs.close_if_unchanged(state):
                 await self._closed(state, now)
                 await self.sync(state.contact_id)
                 log.info("dialog %s closed after silence", state.dialog_id)
             return
         due = now + timedelta(seconds=spec.close_after_seconds)
-        if not await unchanged.update(reminded=True, due_at=due):
+        if not await dialogs.remind_if_unchanged(state, due):
             return
-        state.reminded, state.due_at = True, due
         await self._arm(state)
         await self.sync(state.contact_id)
-        contact = await Contact.get_or_none(contact_id=state.contact_id)
-        name = contact.name if contact else ""
+        name = await profiles.name_of(state.contact_id)
         text = render(spec.reminder, {"name": name, "bot": self.config.bot.name})
         await self.outbox.say(
             account_id=state.account_id,

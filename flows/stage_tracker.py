@@ -19,12 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from tortoise.expressions import Q
-
 from bot.work import CronSchedule, Work, WorkQueue, work_key
 from flows.stage import stage_for
-from storage import privacy
-from storage.models import Interaction, Profile
+from storage import privacy, profiles
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -101,13 +98,7 @@ class StageTracker:
         changed = 0
         last_id = 0
         while True:
-            batch = (
-                await Profile.filter(
-                    Q(due_date__isnull=False) | Q(birth_date__isnull=False), id__gt=last_id
-                )
-                .order_by("id")
-                .limit(BATCH)
-            )
+            batch = await profiles.dated(last_id, BATCH)
             if not batch:
                 return changed
             last_id = batch[-1].id
@@ -118,9 +109,7 @@ class StageTracker:
                 if new == profile.stage:
                     continue
                 old = profile.stage
-                profile.stage = new
-                profile.updated_at = now
-                await profile.save(update_fields=["stage", "updated_at"])
+                await profiles.set_stage(profile, new, now)
                 if old:
                     await self.tags.remove(profile.contact_id, prefix + old, source="stage")
                 if new:
@@ -139,21 +128,14 @@ class StageTracker:
             return 0
         limit = now.date() - timedelta(days=self.config.stage.ask_birth_after_days)
         asked = 0
-        for profile in await Profile.filter(due_date__lte=limit, birth_date__isnull=True):
-            extra = dict(profile.extra or {})
-            if extra.get("birth_asked") or not await privacy.can_market(profile.contact_id):
+        for profile in await profiles.due_by_unborn(limit):
+            asked_before = (profile.extra or {}).get("birth_asked")
+            if asked_before or not await privacy.can_market(profile.contact_id):
                 continue  # asked once: never again; and never after 退订
-            account = profile.account_id
-            if not account:
-                last = (
-                    await Interaction.filter(contact_id=profile.contact_id).order_by("-id").first()
-                )
-                if last is None:
-                    continue  # we never heard from her on any account
-                account = last.account_id
+            account = await profiles.account_for(profile)
+            if account is None:
+                continue  # we never heard from her on any account
             if await self.dialogs.start_from_job(spec, profile.contact_id, account, now):
                 asked += 1
-            extra["birth_asked"] = now.date().isoformat()
-            profile.extra = extra
-            await profile.save(update_fields=["extra"])
+            await profiles.set_extra(profile, "birth_asked", now.date().isoformat())
         return asked
