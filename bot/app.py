@@ -183,9 +183,7 @@ class App:
             forget=self.forget,
         )
         self.self_ids = {ch.self_id for ch in channels.values()}
-        platform = Platform(
-            self.services, self.self_ids, content.content_dir, features or FEATURES
-        )
+        platform = Platform(self.services, self.self_ids, content.content_dir, features or FEATURES)
         self.features: list[Feature] = platform.build_all()
         for feature in self.features:
             for kind, runner in feature.work.items():

@@ -155,6 +155,12 @@ class CronSchedule:
         return fire.astimezone(self.tz)
 
 
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    return a if b is None or a <= b else b
+
+
 class WorkQueue:
     def __init__(
         self,
@@ -171,6 +177,14 @@ class WorkQueue:
         self._wake = asyncio.Event()
         self._stopping = False
         self._run_lock = asyncio.Lock()
+        # The earliest time a row may be claimable, as far as this instance knows: from
+        # the table at the last look, lowered by what it scheduled since. Until then
+        # run_due() asks the database nothing (it runs after every batch of events).
+        # Rows other instances schedule are seen at the next look: next_due(), which
+        # driven mode asks before every step and the live loop after every round.
+        self._hint: datetime | None = None
+        self._hint_known = False
+        self._scheduled_since_look: datetime | None = None
         self.done = 0
         self.failed = 0
 
@@ -210,8 +224,14 @@ class WorkQueue:
             contact_id=contact_id,
         )
         if added:
+            self._hint = _earliest(self._hint, due_at) if self._hint_known else None
+            self._scheduled_since_look = _earliest(self._scheduled_since_look, due_at)
             self._wake.set()
         return added
+
+    async def cancel(self, keys: list[str]) -> int:
+        """Drop rows still pending under these keys (their work was done another way)."""
+        return await store.cancel(keys)
 
     # ------------------------------------------------------------------ running
 
@@ -219,6 +239,8 @@ class WorkQueue:
         """Claim and run everything due now. Returns how many rows ran."""
         ran = 0
         async with self._run_lock:
+            if self._hint_known and (self._hint is None or self.clock.now() < self._hint):
+                return 0
             while True:
                 now = self.clock.now()
                 lease_until = now + timedelta(seconds=self.cfg.lease_seconds)
@@ -226,6 +248,7 @@ class WorkQueue:
                     self.kinds, self.owner, now, lease_until, self.cfg.claim_batch
                 )
                 if not batch:
+                    await self.next_due()  # look again: when is the next one?
                     return ran
                 for item in batch:
                     await self._run(item)
@@ -270,7 +293,14 @@ class WorkQueue:
             log.error("work %s gave up after %d attempts", item.key, item.attempts, exc_info=exc)
 
     async def next_due(self) -> datetime | None:
-        return await store.next_due(self.kinds)
+        """MIN(due_at) of what this instance can run, from the table."""
+        # A row scheduled while the query runs may be missing from its answer: it is
+        # remembered apart and counted in.
+        self._scheduled_since_look = None
+        due = await store.next_due(self.kinds)
+        self._hint = _earliest(due, self._scheduled_since_look)
+        self._hint_known = True
+        return due
 
     # ------------------------------------------------------------------ live loop
 

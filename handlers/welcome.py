@@ -218,6 +218,12 @@ class WelcomeBatcher:
             )
         await self.outbox.persist()
         await parked.welcomed([m.id for m in members])
+        if len(members) > 1:
+            # The other joins of this batch each have a row; they would find nothing to do.
+            # (The row running now is not pending, so it is not touched.)
+            await self.work.cancel(
+                [work_key("welcome", account_id, room_id, m.event_id) for m in members]
+            )
 
 
 def feature(p: Platform) -> Feature:

@@ -17,13 +17,14 @@ module only; the loop that runs the rows is bot/work.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q
+from tortoise.expressions import F
 
 from storage import sql
 from storage.models import WorkItem
@@ -31,16 +32,38 @@ from storage.models import WorkItem
 KEY_MAX = 191
 
 _TABLE = WorkItem._meta.db_table
-# PostgreSQL: one statement claims a batch; SKIP LOCKED lets two instances claim
-# different rows at the same moment instead of waiting on each other.
-_CLAIM_PG = (
+_RETURNING = '"id", "kind", "key", "due_at", "payload", "account_id", "contact_id", "attempts"'
+# One statement claims a batch and returns it. On PostgreSQL, SKIP LOCKED lets two
+# instances claim different rows at the same moment instead of waiting on each other;
+# SQLite has one writer at a time, so the statement is atomic as it stands.
+_CLAIM = (
     f'UPDATE "{_TABLE}" SET "status" = \'running\', "lease_owner" = ?, "lease_until" = ?, '
     '"attempts" = "attempts" + 1 WHERE "id" IN ('
-    f'SELECT "id" FROM "{_TABLE}" WHERE "kind" = ANY(?) AND ('
+    f'SELECT "id" FROM "{_TABLE}" WHERE "kind" {{kinds}} AND ('
     '("status" = \'pending\' AND "due_at" <= ?) OR '
     '("status" = \'running\' AND "lease_until" < ?)) '
-    'ORDER BY "due_at", "id" LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING "id"'
+    f'ORDER BY "due_at", "id" LIMIT ?{{lock}}) RETURNING {_RETURNING}'
 )
+_NEXT_DUE = (
+    'SELECT MIN("at") AS "at" FROM ('
+    f'SELECT MIN("due_at") AS "at" FROM "{_TABLE}" WHERE "status" = \'pending\' '
+    'AND "kind" {kinds} UNION ALL '
+    f'SELECT MIN("lease_until") AS "at" FROM "{_TABLE}" WHERE "status" = \'running\' '
+    'AND "kind" {kinds}) AS "due"'
+)
+
+
+def _kinds_sql(dialect: str, count: int) -> str:
+    return "= ANY(?)" if dialect == "postgres" else "IN (" + ",".join("?" * count) + ")"
+
+
+def _kinds_params(dialect: str, kinds: Sequence[str]) -> list[Any]:
+    return [list(kinds)] if dialect == "postgres" else list(kinds)
+
+
+def _as_datetime(value: Any) -> datetime:
+    # PostgreSQL hands back datetimes; SQLite the UTC text tortoise wrote.
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 @dataclass(frozen=True)
@@ -99,53 +122,37 @@ async def schedule(
     return True
 
 
-def _claimable(kinds: Sequence[str], now: datetime) -> Q:
-    return Q(kind__in=list(kinds)) & (
-        Q(status="pending", due_at__lte=now) | Q(status="running", lease_until__lt=now)
-    )
-
-
 async def claim(
     kinds: Sequence[str], owner: str, now: datetime, lease_until: datetime, limit: int
 ) -> list[Work]:
     """Take up to `limit` due rows of these kinds for `owner` until `lease_until`."""
     if not kinds:
         return []
-    if sql.dialect_of(WorkItem) == "postgres":
-        rows = await sql.fetch(
-            WorkItem, _CLAIM_PG, [owner, lease_until, list(kinds), now, now, limit]
+    dialect = sql.dialect_of(WorkItem)
+    statement = _CLAIM.format(
+        kinds=_kinds_sql(dialect, len(kinds)),
+        lock=" FOR UPDATE SKIP LOCKED" if dialect == "postgres" else "",
+    )
+    params = [owner, lease_until, *_kinds_params(dialect, kinds), now, now, limit]
+    rows = await sql.fetch(WorkItem, statement, params)
+    claimed = [
+        Work(
+            id=int(r["id"]),
+            kind=str(r["kind"]),
+            key=str(r["key"]),
+            due_at=_as_datetime(r["due_at"]),
+            payload=dict(
+                json.loads(r["payload"])
+                if isinstance(r["payload"], str | bytes)
+                else r["payload"] or {}
+            ),
+            account_id=r["account_id"],
+            contact_id=r["contact_id"],
+            attempts=int(r["attempts"]),
         )
-        ids = [r["id"] for r in rows]
-    else:
-        ids = []
-        tried: set[int] = set()
-        while len(ids) < limit:
-            candidates = (
-                await WorkItem.filter(_claimable(kinds, now))
-                .exclude(id__in=list(tried) or [0])
-                .order_by("due_at", "id")
-                .limit(limit - len(ids))
-                .values_list("id", flat=True)
-            )
-            if not candidates:
-                break
-            for row_id in candidates:
-                assert isinstance(row_id, int)
-                tried.add(row_id)
-                # The same condition again, on this one row: whoever updates it first has
-                # it; one that lost a row looks further instead of coming back empty.
-                taken = await WorkItem.filter(_claimable(kinds, now), id=row_id).update(
-                    status="running",
-                    lease_owner=owner,
-                    lease_until=lease_until,
-                    attempts=F("attempts") + 1,
-                )
-                if taken:
-                    ids.append(row_id)
-    if not ids:
-        return []
-    claimed = await WorkItem.filter(id__in=ids).order_by("due_at", "id")
-    return [_work(row) for row in claimed]
+        for r in rows
+    ]
+    return sorted(claimed, key=lambda w: (w.due_at, w.id))
 
 
 async def finish(item: Work, owner: str, now: datetime) -> bool:
@@ -186,24 +193,15 @@ async def fail(item: Work, owner: str, error: str, now: datetime) -> bool:
 
 async def next_due(kinds: Sequence[str]) -> datetime | None:
     """When the next row of these kinds becomes claimable: the earliest pending due time,
-    or the earliest lease of a running row to expire."""
+    or the earliest lease of a running row to expire. One statement."""
     if not kinds:
         return None
-    pending = (
-        await WorkItem.filter(kind__in=list(kinds), status="pending")
-        .order_by("due_at")
-        .limit(1)
-        .values_list("due_at", flat=True)
-    )
-    leased = (
-        await WorkItem.filter(kind__in=list(kinds), status="running", lease_until__isnull=False)
-        .order_by("lease_until")
-        .limit(1)
-        .values_list("lease_until", flat=True)
-    )
-    times: list[Any] = [*pending, *leased]
-    present: list[datetime] = [t for t in times if isinstance(t, datetime)]
-    return min(present) if present else None
+    dialect = sql.dialect_of(WorkItem)
+    kinds_sql = _kinds_sql(dialect, len(kinds))
+    params = _kinds_params(dialect, kinds) * 2
+    rows = await sql.fetch(WorkItem, _NEXT_DUE.format(kinds=kinds_sql), params)
+    at = rows[0]["at"] if rows else None
+    return None if at is None else _as_datetime(at)
 
 
 async def get(key: str) -> WorkItem | None:
