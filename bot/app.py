@@ -52,7 +52,8 @@ from handlers.guard import feature as guard
 from storage import people
 from storage.db import Database
 from storage.interactions import InteractionWriter
-from storage.kv import KV, make_kv
+from storage.kv import KV
+from storage.kv_backend import make_kv
 from storage.tags import TagChange, TagStore
 
 log = logging.getLogger(__name__)

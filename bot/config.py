@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.rooms import RoomSelector
+from bot.selector import RoomSelector
 from bot.stages import StageBoundaries
 
 

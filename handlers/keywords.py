@@ -25,7 +25,7 @@ from bot.events import Event, MessageReceived, MessageType
 from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
 from bot.privacy import mask_id
-from bot.rooms import RoomSelector
+from bot.selector import RoomSelector
 from bot.templates import render
 from bot.text import normalize, strip_punctuation, word_boundaries
 

@@ -21,7 +21,8 @@ from bot.events import Event, FriendRequest, MemberJoined
 from bot.features import Feature, On, Platform
 from bot.handler import ContentSource, Context, Flow
 from bot.outbox import Outbox
-from bot.rooms import RoomDirectory, RoomSelector
+from bot.rooms import RoomDirectory
+from bot.selector import RoomSelector
 from bot.templates import render
 from bot.work import Defer, Work, WorkQueue, work_key
 from storage import people

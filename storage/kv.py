@@ -1,8 +1,8 @@
 """The key-value store: short-lived state that does not belong in the database.
 
 This module owns the `KV` interface (values with expiry, fixed-window counters, sliding
-windows, JSON state, locks), the in-process `MemoryKV` backend and `make_kv`, which picks
-a backend from configuration. `storage.kv_redis.RedisKV` is the shared backend.
+windows, JSON state, locks) and the in-process `MemoryKV` backend. `storage.kv_redis.RedisKV`
+is the shared backend, and `storage.kv_backend.make_kv` picks one from configuration.
 
 Every expiry is measured on the injected clock, never on the wall clock, so a `FakeClock`
 moved three days ahead expires keys exactly as three real days would.
@@ -285,13 +285,3 @@ class MemoryKV(KV):
         self._values.clear()
         self._expires.clear()
         self._heap.clear()
-
-
-def make_kv(clock: Clock, redis_url: str | None, prefix: str = "mamabot:") -> KV:
-    """Redis when a URL is configured (several processes share state), else in-process."""
-    if redis_url:
-        # Imported here so a deployment without Redis never imports the client.
-        from storage.kv_redis import RedisKV
-
-        return RedisKV(redis_url, clock, prefix)
-    return MemoryKV(clock)

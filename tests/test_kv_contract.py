@@ -17,7 +17,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from bot.clock import FakeClock
-from storage.kv import KV, MemoryKV, make_kv
+from storage.kv import KV, MemoryKV
+from storage.kv_backend import make_kv
 from storage.kv_redis import GC_MARGIN, RedisKV
 from tests import services
 

@@ -7,7 +7,8 @@ from datetime import datetime
 from bot.channels.base import RoomInfo
 from bot.clock import FakeClock
 from bot.config import AppConfig, RoomSection
-from bot.rooms import RoomDirectory, RoomSelector
+from bot.rooms import RoomDirectory
+from bot.selector import RoomSelector
 
 AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
 
