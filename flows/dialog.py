@@ -200,9 +200,7 @@ class DialogEngine:
         self.outbox = outbox
         self.tags = tags
         self.kv = kv
-        self.work = work
-        if work is not None:
-            work.register(DIALOG_DUE, self._due)
+        self.work = work  # its kind, DIALOG_DUE, runs `due` (declared by the feature)
         self._seq = 0
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -495,7 +493,8 @@ class DialogEngine:
             added += await self._arm(state)
         return added
 
-    async def _due(self, item: Work) -> None:
+    async def due(self, item: Work) -> None:
+        """Runs `dialog_due` work: the reminder or the quiet close, if still due."""
         state = await dialogs.by_id(item.payload.get("state"))
         now = self.outbox.clock.now()
         if state is None or state.due_at > now:

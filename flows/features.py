@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from bot.events import FriendRequest, MessageReceived
 from bot.features import Feature, On, Platform
-from flows.dialog import DialogEngine, DialogHandler, kv_key
-from flows.stage_tracker import StageTracker
+from flows.dialog import DIALOG_DUE, DialogEngine, DialogHandler, kv_key
+from flows.stage_tracker import STAGE_DAILY, StageTracker
 from storage.kv import KV
 
 
@@ -30,6 +30,7 @@ def dialogs(p: Platform) -> Feature:
         name="dialogs",
         handlers=[(handler, On((FriendRequest, MessageReceived)))],
         content=["dialogs.toml"],
+        work={DIALOG_DUE: engine.due},
         start=start,
         forget=forget_state,
         exports={"engine": engine},
@@ -42,4 +43,9 @@ def stage(p: Platform) -> Feature:
     tracker = StageTracker(
         s.config, s.content, p.need("dialogs", "engine"), s.tags, s.clock, s.work
     )
-    return Feature(name="stage", start=tracker.plan, exports={"tracker": tracker})
+    return Feature(
+        name="stage",
+        work={STAGE_DAILY: tracker.run_work},
+        start=tracker.plan,
+        exports={"tracker": tracker},
+    )

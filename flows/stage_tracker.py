@@ -65,7 +65,6 @@ class StageTracker:
         self.work = work
         self.listeners: list[Callable[[StageEntered], None]] = []
         self.schedule = CronSchedule(config.stage.recompute_at, clock.tz)
-        work.register(STAGE_DAILY, self._run_work)
 
     async def plan(self) -> bool:
         """Today's run into the queue (it is due now if its time has passed and it has not
@@ -79,7 +78,8 @@ class StageTracker:
             STAGE_DAILY, work_key(STAGE_DAILY, fire.date().isoformat()), fire
         )
 
-    async def _run_work(self, item: Work) -> None:
+    async def run_work(self, item: Work) -> None:
+        """Runs `stage_daily` work."""
         # Tomorrow first: a run that fails for good must not end the daily chain.
         await self._schedule(self.schedule.next_after(item.due_at))
         await self.run(self.clock.now())
