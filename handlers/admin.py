@@ -108,8 +108,7 @@ class AdminHandler:
         self.permissions = guard.permissions
 
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
-        if not isinstance(event, MessageReceived) or event.type is not MessageType.TEXT:
-            return None
+        assert isinstance(event, MessageReceived)  # a text message: the feature's filter
         match = _COMMAND.match(event.text.strip())
         if match is None:
             return None

@@ -16,9 +16,8 @@ class FallbackHandler:
     name = "fallback"
 
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
-        if not isinstance(event, MessageReceived) or not event.is_dm:
-            return None
-        if event.type is not MessageType.TEXT or not event.text.strip():
+        assert isinstance(event, MessageReceived)  # a text DM: the feature's filter says so
+        if not event.text.strip():
             return None
         fallback = ctx.content.fallback
         if not fallback.enabled or not fallback.dm_reply.strip():

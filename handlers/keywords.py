@@ -142,8 +142,7 @@ class KeywordHandler:
         return self._index
 
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
-        if not isinstance(event, MessageReceived) or event.type is not MessageType.TEXT:
-            return None
+        assert isinstance(event, MessageReceived)  # a text message: the feature's filter
         matched = self.index_for(ctx).match(event.text)
         if not matched:
             return None

@@ -38,10 +38,7 @@ class PrivacyHandler:
     name = "privacy"
 
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
-        if not isinstance(event, MessageReceived) or not event.is_dm:
-            return None
-        if event.type is not MessageType.TEXT:
-            return None
+        assert isinstance(event, MessageReceived)  # a text DM: the feature's filter says so
         word = as_word(event.text)
         contact = event.sender_id
         now = ctx.clock.now()
