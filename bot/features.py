@@ -4,7 +4,9 @@ A feature (guard, admin, welcome, keywords, dialogs, privacy, stage, and later p
 nurture, care, web) declares in one place, its module's `feature(platform)` function:
 - its handlers, each with a filter (`On`: event types, group or DM, message types) that
   the dispatcher checks before calling it, so handlers need no preamble of their own;
-- the content files it reads (what ops edit for it);
+- its content: each file under content/ it owns and the model that validates it (the
+  models live in bot/config.py, which loads and hot-reloads them all as one `Content`;
+  a test checks every file there is owned by exactly one feature with that model);
 - its work kinds and their runners (the durable work queue);
 - its HTTP routes (none yet);
 - its forget hook (what it keeps about a mother outside the tables storage forgets);
@@ -74,7 +76,7 @@ ForgetHook = Callable[[str, "KV | None"], Awaitable[Mapping[str, int]]]
 class Feature:
     name: str
     handlers: Sequence[tuple[Handler, On]] = ()
-    content: Sequence[str] = ()
+    content: Mapping[str, type[Any]] = field(default_factory=dict)
     work: Mapping[str, Runner] = field(default_factory=dict)
     routes: Sequence[Route] = ()
     forget: ForgetHook | None = None

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from bot.config import DialogsContent
 from bot.events import FriendRequest, MessageReceived
 from bot.features import Feature, On, Platform
 from flows.dialog import DIALOG_DUE, DialogEngine, DialogHandler, kv_key
@@ -29,7 +30,7 @@ def dialogs(p: Platform) -> Feature:
     return Feature(
         name="dialogs",
         handlers=[(handler, On((FriendRequest, MessageReceived)))],
-        content=["dialogs.toml"],
+        content={"dialogs.toml": DialogsContent},
         work={DIALOG_DUE: engine.due},
         start=start,
         forget=forget_state,

@@ -445,5 +445,4 @@ def feature(p: Platform) -> Feature:
     return Feature(
         name="admin",
         handlers=[(handler, On((MessageReceived,), types=(MessageType.TEXT,)))],
-        content=["guard.toml"],
     )

@@ -6,6 +6,7 @@ most once per cooldown, so an ongoing chat with a human advisor is not interrupt
 
 from __future__ import annotations
 
+from bot.config import FallbackContent
 from bot.events import Event, MessageReceived, MessageType
 from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
@@ -33,4 +34,8 @@ class FallbackHandler:
 
 def feature(p: Platform) -> Feature:
     on = On((MessageReceived,), chat="dm", types=(MessageType.TEXT,))
-    return Feature(name="fallback", handlers=[(FallbackHandler(), on)], content=["fallback.toml"])
+    return Feature(
+        name="fallback",
+        handlers=[(FallbackHandler(), on)],
+        content={"fallback.toml": FallbackContent},
+    )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from bot.config import KeywordRule
+from bot.config import KeywordRule, KeywordsContent
 from bot.events import Event, MessageReceived, MessageType
 from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
@@ -191,6 +191,6 @@ def feature(p: Platform) -> Feature:
     return Feature(
         name="keywords",
         handlers=[(handler, On((MessageReceived,), types=(MessageType.TEXT,)))],
-        content=["keywords.toml"],
+        content={"keywords.toml": KeywordsContent},
         exports={"handler": handler},
     )

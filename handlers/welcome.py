@@ -16,7 +16,7 @@ import logging
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.config import ChannelCode, Content, WelcomeContent
+from bot.config import ChannelCode, ChannelsContent, Content, WelcomeContent
 from bot.events import Event, FriendRequest, MemberJoined
 from bot.features import Feature, On, Platform
 from bot.handler import ContentSource, Context, Flow
@@ -243,7 +243,7 @@ def feature(p: Platform) -> Feature:
     return Feature(
         name="welcome",
         handlers=[(WelcomeHandler(p.self_ids), On((MemberJoined, FriendRequest)))],
-        content=["welcome.toml", "channels.toml"],
+        content={"welcome.toml": WelcomeContent, "channels.toml": ChannelsContent},
         work={WELCOME_BATCH: batcher.run},
         start=batcher.plan,
         exports={"batcher": batcher},

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.app import FEATURES
+from bot.config import CONTENT_FILES
 from bot.events import MemberJoined, MessageReceived, MessageType
 from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
@@ -75,6 +76,17 @@ async def test_a_new_feature_is_one_line_in_the_list() -> None:
         done = await bot.app.forget("a")
         assert store["forgot"] == ["a"] and done["notes.notes"] == 1
         assert "guard.warnings" in done and "dialogs.state" in done  # the built-in hooks
+
+
+async def test_every_content_file_is_owned_by_one_feature_with_its_model() -> None:
+    async with BotUnderTest() as bot:
+        owners: dict[str, list[str]] = {}
+        for feature in bot.app.features:
+            for filename, model in feature.content.items():
+                assert CONTENT_FILES.get(filename) is model, (feature.name, filename)
+                owners.setdefault(filename, []).append(feature.name)
+    assert sorted(owners) == sorted(CONTENT_FILES)
+    assert all(len(names) == 1 for names in owners.values()), owners
 
 
 def test_the_filter_checks_event_chat_and_message_type() -> None:

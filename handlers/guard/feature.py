@@ -13,6 +13,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
+from bot.config import GuardContent
 from bot.events import MemberJoined, MessageReceived
 from bot.features import Feature, On, Platform
 from handlers.guard.handler import GuardHandler
@@ -97,7 +98,8 @@ def feature(p: Platform) -> Feature:
     return Feature(
         name="guard",
         handlers=[(handler, On((MessageReceived, MemberJoined), chat="group"))],
-        content=["guard.toml", "guard_examples.tsv"],
+        content={"guard.toml": GuardContent},
+        # content/guard_examples.tsv (the corpus) is read by GuardModel, retrained on edits.
         start=model.sync,
         reloaded=reloaded,
         # Lessons another instance was taught reach this one within seconds.
