@@ -308,6 +308,7 @@ class App:
         """Storage up and pending work resumed; nothing consumes events yet."""
         await self.db.open()
         await self.outbox.resume()
+        await self.work.plan()
         # Each feature's start: lessons learned, dialog state warmed, its recurring work
         # and anything kept from before the queue held it planned. Every row is keyed, so
         # an instance starting next to a running one adds nothing twice.

@@ -76,6 +76,10 @@ class WorkSection(Strict):
     # Live mode looks for work other instances scheduled at least this often.
     poll_seconds: float = Field(5.0, gt=0, le=300)
     claim_batch: int = Field(50, ge=1, le=1000)
+    # Finished rows are kept this long for ops to read, then deleted by a daily prune.
+    keep_done_days: int = Field(7, ge=1)
+    keep_failed_days: int = Field(30, ge=1)
+    prune_at: str = Field("04:10", pattern=r"^\d{1,2}:\d{2}$")
 
 
 class AccountSection(Strict):

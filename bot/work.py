@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 KEY_MAX = 191
+PRUNE = "work_prune"
 
 
 def work_key(*parts: object) -> str:
@@ -173,7 +174,8 @@ class WorkQueue:
         self.cfg = cfg
         self.owner = owner or instance_id()
         self.rng = rng or random.Random()
-        self.runners: dict[str, Runner] = {}
+        self.runners: dict[str, Runner] = {PRUNE: self._prune}
+        self._prune_schedule = CronSchedule(cfg.prune_at, clock.tz)
         self._wake = asyncio.Event()
         self._stopping = False
         self._run_lock = asyncio.Lock()
@@ -232,6 +234,24 @@ class WorkQueue:
     async def cancel(self, keys: list[str]) -> int:
         """Drop rows still pending under these keys (their work was done another way)."""
         return await store.cancel(keys)
+
+    async def plan(self) -> None:
+        """The queue's own housekeeping: today's prune of finished rows (one per day)."""
+        now = self.clock.now()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        await self._plan_prune(self._prune_schedule.first_from(midnight))
+
+    async def _plan_prune(self, fire: datetime) -> None:
+        await self.schedule(PRUNE, work_key(PRUNE, fire.date().isoformat()), fire)
+
+    async def _prune(self, item: Work) -> None:
+        await self._plan_prune(self._prune_schedule.next_after(item.due_at))
+        now = self.clock.now()
+        dropped = await store.prune(
+            now - timedelta(days=self.cfg.keep_done_days),
+            now - timedelta(days=self.cfg.keep_failed_days),
+        )
+        log.info("work queue: pruned %d finished rows", dropped)
 
     # ------------------------------------------------------------------ running
 

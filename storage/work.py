@@ -226,6 +226,14 @@ async def cancel(keys: Iterable[str]) -> int:
     return int(await WorkItem.filter(key__in=keys, status="pending").delete())
 
 
+async def prune(done_before: datetime, failed_before: datetime) -> int:
+    """Delete finished rows: done ones before `done_before`, failed ones (kept longer, for
+    ops to read their errors) before `failed_before`. Pending and running rows stay."""
+    done = await WorkItem.filter(status="done", finished_at__lt=done_before).delete()
+    failed = await WorkItem.filter(status="failed", finished_at__lt=failed_before).delete()
+    return int(done) + int(failed)
+
+
 async def forget_contact(contact_id: str) -> int:
     """Her pending and past work rows: they may carry what she said."""
     return int(await WorkItem.filter(contact_id=contact_id).delete())

@@ -210,3 +210,30 @@ def test_cron_fire_times_in_the_bot_timezone() -> None:
     assert crontab_weekdays("*/2") == "sun,tue,thu,sat"
     with pytest.raises(ValueError):
         CronSchedule("0 8 * *", clock.tz)
+
+
+async def test_finished_rows_are_pruned_daily_failed_ones_kept_longer(db: Database) -> None:
+    clock = FakeClock(AT)
+    q = queue(clock, "a", max_attempts=1)
+    q.register("ping", Recorder())
+
+    async def broken(item: Work) -> None:
+        raise RuntimeError("bad")
+
+    q.register("bad", broken)
+    await q.schedule("ping", "ping:old", AT)
+    await q.schedule("bad", "bad:old", AT)
+    await q.schedule("ping", "ping:later", AT + timedelta(days=20))
+    await q.run_due()
+    await q.plan()
+    await q.plan()  # a second instance starting: still one prune row for the day
+    prunes = await store.rows("work_prune")
+    assert [r.key for r in prunes] == ["work_prune:2026-11-25"]  # today's, due at once
+    clock.set(AT + timedelta(days=8))
+    await q.run_due()
+    assert {r.key for r in await store.rows("ping")} == {"ping:later"}  # done, 8 days: gone
+    assert [r.key for r in await store.rows("bad")] == ["bad:old"]  # failed: kept 30 days
+    clock.set(AT + timedelta(days=31))
+    await q.run_due()
+    assert await store.rows("bad") == []
+    assert [r.key for r in await store.rows("ping")] == ["ping:later"]  # still pending
