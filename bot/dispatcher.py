@@ -119,7 +119,13 @@ class Dispatcher:
         queue = self._queues[key]
         try:
             while queue:
-                await self.process(queue.popleft())
+                event = queue.popleft()
+                try:
+                    await self.process(event)
+                except Exception:
+                    # A store outage costs this event, not every later one of its room.
+                    self.errors += 1
+                    log.exception("dispatching %s %s failed", type(event).__name__, event.event_id)
         finally:
             del self._queues[key]
             del self._workers[key]

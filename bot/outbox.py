@@ -50,9 +50,11 @@ CLAIM_SQL = (
     f'UPDATE "{_TABLE}" SET "status" = \'sending\', "attempts" = "attempts" + 1, '
     '"lease_owner" = ?, "lease_until" = ? WHERE "id" = ? AND "status" = \'pending\''
 )
+# Only while this instance still holds the send: one that outlived its lease may have
+# been settled by another instance meanwhile, and must not overwrite what that one did.
 SENT_SQL = (
     f'UPDATE "{_TABLE}" SET "status" = \'sent\', "sent_at" = ?, "lease_owner" = NULL, '
-    '"lease_until" = NULL WHERE "id" = ?'
+    '"lease_until" = NULL WHERE "id" = ? AND "status" = \'sending\' AND "lease_owner" = ?'
 )
 HOUR = 3600.0
 # At the hourly cap, look again after this long (the window does not say when its oldest
@@ -290,7 +292,7 @@ class Outbox:
                 continue
             done = await channel.already_done(row.dedupe_key)
             if done:
-                await OutboxMessage.filter(id=row.id).update(
+                await OutboxMessage.filter(id=row.id, lease_owner=self.owner).update(
                     status="sent", sent_at=now, lease_owner=None, lease_until=None
                 )
                 log.info("outbox: %s was already done before its instance stopped", row.dedupe_key)
@@ -301,7 +303,7 @@ class Outbox:
                         "resending",
                         row.dedupe_key,
                     )
-                await OutboxMessage.filter(id=row.id).update(
+                await OutboxMessage.filter(id=row.id, lease_owner=self.owner).update(
                     status="pending", lease_owner=None, lease_until=None
                 )
             settled += 1
@@ -357,7 +359,8 @@ class Outbox:
             retryable = not isinstance(exc, ChannelError) or exc.retryable
             await self._failed(row, exc, retryable)
             return
-        await sql.execute(OutboxMessage, SENT_SQL, [now, row.id])
+        if not await sql.execute(OutboxMessage, SENT_SQL, [now, row.id, self.owner]):
+            log.warning("outbox: %s was sent after its lease was taken over", row.dedupe_key)
         self.sent += 1
         record = action_record(row, now)
         for observer in self.observers:
@@ -376,7 +379,7 @@ class Outbox:
             )
             delay *= 1 + self.rng.uniform(0, 0.2)
             due = self.clock.now() + timedelta(seconds=delay)
-            await OutboxMessage.filter(id=row.id).update(
+            await OutboxMessage.filter(id=row.id, status="sending", lease_owner=self.owner).update(
                 status="pending", due_at=due, last_error=error, lease_owner=None, lease_until=None
             )
             log.warning(
@@ -388,7 +391,7 @@ class Outbox:
                 error,
             )
         else:
-            await OutboxMessage.filter(id=row.id).update(
+            await OutboxMessage.filter(id=row.id, status="sending", lease_owner=self.owner).update(
                 status="failed", last_error=error, lease_owner=None, lease_until=None
             )
             self.failed += 1

@@ -275,7 +275,22 @@ class WorkQueue:
                     ran += 1
 
     async def _run(self, item: Work) -> None:
+        # The batch was leased when it was claimed; rows late in it may have waited. Each
+        # row's lease is renewed before it runs (skipped if another instance took it
+        # meanwhile) and kept alive while its runner runs, however long that is.
+        if not await store.renew(item, self.owner, self._lease_until()):
+            log.info("work %s: taken over by another instance before it ran", item.key)
+            return
+        if item.attempts > self.cfg.max_attempts:
+            # Claimed again after each expired lease: its runs keep dying with their
+            # instance (a crash, a kill). Stop before it takes another one down.
+            error = f"its lease expired {item.attempts - 1} times without an end"
+            await store.fail(item, self.owner, error, self.clock.now())
+            self.failed += 1
+            log.error("work %s gave up: %s", item.key, error)
+            return
         runner = self.runners[item.kind]
+        heartbeat = asyncio.create_task(self._keep_lease(item), name=f"lease:{item.key}")
         try:
             await runner(item)
         except Defer as later:
@@ -286,10 +301,27 @@ class WorkQueue:
         except Exception as exc:
             await self._failed(item, exc)
             return
+        finally:
+            heartbeat.cancel()
         if await store.finish(item, self.owner, self.clock.now()):
             self.done += 1
         else:
             log.warning("work %s finished after its lease was taken over", item.key)
+
+    def _lease_until(self) -> datetime:
+        return self.clock.now() + timedelta(seconds=self.cfg.lease_seconds)
+
+    async def _keep_lease(self, item: Work) -> None:
+        """Renew the lease every third of it, in real time, while the runner runs (a
+        runner in tests ends long before the first renewal)."""
+        while True:
+            await asyncio.sleep(self.cfg.lease_seconds / 3)
+            try:
+                if not await store.renew(item, self.owner, self._lease_until()):
+                    log.warning("work %s: lease lost while running", item.key)
+                    return
+            except Exception:
+                log.exception("work %s: renewing its lease failed", item.key)
 
     async def _failed(self, item: Work, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]

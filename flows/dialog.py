@@ -471,15 +471,16 @@ class DialogEngine:
 
     # ------------------------------------------------------------------ timeouts
 
-    async def _arm(self, state: DialogState) -> bool:
-        """Its due time into the work queue (a reminder, or the quiet close after one).
-        True if that row was not there yet."""
+    async def _arm(self, state: DialogState, due: datetime | None = None) -> bool:
+        """Its due time (or `due`) into the work queue: a reminder, or the quiet close after
+        one. True if that row was not there yet."""
         if self.work is None:
             return False
+        due = due or state.due_at
         return await self.work.schedule(
             DIALOG_DUE,
-            work_key("dialog", state.id, state.due_at.astimezone(UTC).isoformat()),
-            state.due_at,
+            work_key("dialog", state.id, due.astimezone(UTC).isoformat()),
+            due,
             account_id=state.account_id,
             contact_id=state.contact_id,
             payload={"state": state.id},
@@ -514,9 +515,11 @@ class DialogEngine:
                 log.info("dialog %s closed after silence", state.dialog_id)
             return
         due = now + timedelta(seconds=spec.close_after_seconds)
+        # The close's row first: if the update below goes through and anything after it
+        # fails, the dialog still closes on time (a row whose state moved on does nothing).
+        await self._arm(state, due)
         if not await dialogs.remind_if_unchanged(state, due):
             return
-        await self._arm(state)
         await self.sync(state.contact_id)
         name = await profiles.name_of(state.contact_id)
         text = render(spec.reminder, {"name": name, "bot": self.config.bot.name})

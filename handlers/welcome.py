@@ -88,6 +88,8 @@ class WelcomeHandler:
                 work_key("welcome", event.account_id, event.room, event.event_id),
                 event.at + window,
                 account_id=event.account_id,
+                # Her id is in the key (the join's event id): forgotten with her.
+                contact_id=event.member_id,
                 payload={"room": event.room},
             )
 
@@ -168,6 +170,7 @@ class WelcomeBatcher:
                 work_key("welcome", first.account_id, first.room_id, first.event_id),
                 first.joined_at + self._window(),
                 account_id=first.account_id,
+                contact_id=first.contact_id,
                 payload={"room": first.room_id},
             )
         return added

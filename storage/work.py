@@ -155,6 +155,14 @@ async def claim(
     return sorted(claimed, key=lambda w: (w.due_at, w.id))
 
 
+async def renew(item: Work, owner: str, lease_until: datetime) -> bool:
+    """Extend the lease, if `owner` still holds it (False: another instance took it)."""
+    changed = await WorkItem.filter(id=item.id, status="running", lease_owner=owner).update(
+        lease_until=lease_until
+    )
+    return bool(changed)
+
+
 async def finish(item: Work, owner: str, now: datetime) -> bool:
     """Mark it done, if `owner` still holds it."""
     changed = await WorkItem.filter(id=item.id, status="running", lease_owner=owner).update(

@@ -269,3 +269,24 @@ async def test_a_re_delivered_event_after_a_database_error_answers_exactly_once(
         assert flaky.calls == 2
         echoes = [a for a in bot.said_to("b") if a["text"].startswith("echo:")]
         assert [a["text"] for a in echoes] == ["echo: 在吗"]
+
+
+async def test_a_store_outage_costs_one_event_not_the_rest_of_its_room() -> None:
+    class FlakyKV(MemoryKV):
+        def __init__(self) -> None:
+            super().__init__(FakeClock())
+            self.down_for: set[str] = set()
+
+        async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
+            if any(key.endswith(event_id) for event_id in self.down_for):
+                raise ConnectionError("store down")
+            return await super().set_if_absent(key, value, ttl)
+
+    kv = FlakyKV()
+    kv.down_for = {"e1"}
+    h = Recorder("h")
+    d, _ = make(h, kv=kv)
+    for event_id, text in (("e1", "一"), ("e2", "二"), ("e3", "三")):
+        d.feed(msg(event_id, "a", text, room="R1"))
+    await d.join()
+    assert h.seen == ["二", "三"] and d.errors == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage import privacy
+from storage import privacy, work
 from storage.db import Database
 from storage.models import (
     ALL_MODELS,
@@ -29,6 +29,7 @@ from storage.models import (
     TagEvent,
     WorkItem,
 )
+from tests.harness import BotUnderTest
 
 AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
 NOT_PEOPLE = {"id", "room_id", "account_id", "event_id", "dialog_id", "request_id", "tag_id"}
@@ -102,3 +103,13 @@ async def test_after_forget_no_row_carries_her_id(database_url: str) -> None:
     finally:
         await db.truncate_all()
         await db.close()
+
+
+async def test_a_welcome_row_naming_her_is_forgotten_with_her() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", "owner1", ["owner1", "m1"])
+        await bot.join("R1", "m1", "小美")
+        rows = await work.rows("welcome_batch")
+        assert rows and all(r.contact_id == "m1" for r in rows)
+        await bot.app.forget("m1")
+        assert [r.key for r in await work.rows() if "m1" in r.key] == []

@@ -237,3 +237,43 @@ async def test_finished_rows_are_pruned_daily_failed_ones_kept_longer(db: Databa
     await q.run_due()
     assert await store.rows("bad") == []
     assert [r.key for r in await store.rows("ping")] == ["ping:later"]  # still pending
+
+
+async def test_a_row_late_in_a_batch_is_not_run_again_after_another_took_it(db: Database) -> None:
+    """A claims two rows with one lease; the first one's run outlasts it, B takes the
+    second meanwhile and runs it; A then skips it instead of running it again."""
+    clock = FakeClock(AT)
+    a, b = queue(clock, "a"), queue(clock, "b")
+    runs: list[tuple[str, str]] = []
+
+    async def slow_first(item: Work) -> None:
+        runs.append(("a", item.key))
+        if item.key == "job:1":
+            clock.advance(timedelta(seconds=LEASE + 1))  # a slow first row
+            await b.run_due()  # B's loop polls meanwhile
+
+    async def on_b(item: Work) -> None:
+        runs.append(("b", item.key))
+
+    a.register("job", slow_first)
+    b.register("job", on_b)
+    await store.schedule("job", "job:1", AT, AT)
+    await store.schedule("job", "job:2", AT, AT)
+    await a.run_due()
+    assert [who for who, key in runs if key == "job:2"] == ["b"], runs
+
+
+async def test_a_row_whose_runs_keep_dying_is_failed_not_claimed_forever(db: Database) -> None:
+    clock = FakeClock(AT)
+    q = queue(clock, "survivor", max_attempts=3)
+    rec = Recorder()
+    q.register("job", rec)
+    await store.schedule("job", "poison", AT, AT)
+    for i in range(3):  # three instances each took it and died mid-run
+        now = clock.now()
+        assert await store.claim(["job"], f"dead{i}", now, now + timedelta(seconds=LEASE), 10)
+        clock.advance(timedelta(seconds=LEASE + 1))
+    await q.run_due()
+    assert rec.ran == []  # not a fourth run that may take this instance down too
+    (row,) = await store.rows("job")
+    assert row.status == "failed" and "lease expired 3 times" in (row.last_error or "")
