@@ -96,6 +96,12 @@ class Pacer:
             return None
         return max(await self.next_slot(now), now + MIN_WAIT)
 
+    async def refund(self) -> None:
+        """Give back a gap just reserved and not used (the hour's count keeps the hit:
+        stricter, never looser)."""
+        if self.cfg is not None:
+            await self.kv.delete(self.gap_key)
+
     async def next_slot(self, now: datetime) -> datetime:
         """When a slot may be free, without taking one."""
         if self.cfg is None:
@@ -343,14 +349,16 @@ class Outbox:
                 wait_until = await pacer.reserve(now)
                 if wait_until is not None:
                     return wait_until
-                await self._send(row)
+                if not await self._send(row):
+                    await pacer.refund()  # another instance had it: the slot is unused
 
-    async def _send(self, row: OutboxMessage) -> None:
+    async def _send(self, row: OutboxMessage) -> bool:
+        """Claim the row and perform it. False when another instance had claimed it."""
         now = self.clock.now()
         lease_until = now + timedelta(seconds=self.cfg.lease_seconds)
         claimed = await sql.execute(OutboxMessage, CLAIM_SQL, [self.owner, lease_until, row.id])
         if not claimed:
-            return  # another instance has it
+            return False
         row.attempts += 1
         channel = self.channels[row.account_id]
         try:
@@ -358,7 +366,7 @@ class Outbox:
         except Exception as exc:
             retryable = not isinstance(exc, ChannelError) or exc.retryable
             await self._failed(row, exc, retryable)
-            return
+            return True
         if not await sql.execute(OutboxMessage, SENT_SQL, [now, row.id, self.owner]):
             log.warning("outbox: %s was sent after its lease was taken over", row.dedupe_key)
         self.sent += 1
@@ -368,6 +376,7 @@ class Outbox:
                 observer(record)
             except Exception:
                 log.exception("outbox observer failed")
+        return True
 
     async def _failed(self, row: OutboxMessage, exc: Exception, retryable: bool) -> None:
         error = f"{type(exc).__name__}: {exc}"
