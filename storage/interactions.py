@@ -105,6 +105,11 @@ class InteractionWriter:
                 # Keep the unwritten rows for the next flush: nothing is lost to a blip.
                 self._buffer[:0] = batch[done:]
                 log.exception("writing %d interactions failed; will retry", len(batch) - done)
+            except BaseException:
+                # Cancelled (a shutdown stopping the periodic flush): the rows go back for
+                # the final flush. The chunk in flight may be written twice; never lost.
+                self._buffer[:0] = batch[done:]
+                raise
             self.written += done
             for row in batch[:done]:
                 if row.room_id and (row.account_id, row.room_id) not in self._rooms_seen:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from bot.clock import FakeClock
 from bot.dispatcher import interaction_row
 from bot.events import Event, MemberJoined, MessageReceived
 from storage import people
+from storage import sql as sql_module
 from storage.db import Database
 from storage.interactions import InteractionRow, InteractionWriter
 from storage.models import Interaction, OutboxMessage
@@ -223,3 +225,37 @@ async def test_groups_first_seen_are_handed_over_once_after_a_flush(db: Database
     )
     await writer.flush()
     assert len(handed) == 2  # a group recorded is handed over no more
+
+
+async def test_a_flush_cancelled_mid_write_keeps_its_rows_for_the_next(db: Database) -> None:
+    import asyncio
+
+    writer = InteractionWriter(batch_size=2)
+    for i in range(4):
+        writer.record(
+            _row(
+                MessageReceived(
+                    event_id=f"c{i}", account_id="a", at=AT, sender_id="s", text="hi", room="R1"
+                )
+            )
+        )
+    started, release = asyncio.Event(), asyncio.Event()
+    real = sql_module.execute_many
+
+    async def slow(model: Any, statement: str, rows: list[list[Any]]) -> None:
+        started.set()
+        await release.wait()
+        await real(model, statement, rows)
+
+    sql_module.execute_many = slow  # type: ignore[assignment]
+    try:
+        task = asyncio.create_task(writer.flush())
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        sql_module.execute_many = real  # type: ignore[assignment]
+    assert writer.pending == 4
+    await writer.flush()
+    assert await Interaction.filter(event_id__startswith="c").count() == 4
