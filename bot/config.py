@@ -584,11 +584,16 @@ def load_content(content_dir: Path) -> Content:
     )
 
 
+# The environment variables that point a running bot at its database and key-value store.
+DATABASE_URL_ENV = "DATABASE_URL"
+REDIS_URL_ENV = "REDIS_URL"
+
+
 def database_url(config: AppConfig, base_dir: Path) -> str:
-    url = os.environ.get("DATABASE_URL") or config.storage.database_url
+    url = os.environ.get(DATABASE_URL_ENV) or config.storage.database_url
     data_dir = base_dir / config.bot.data_dir
     return url.replace("{data_dir}", str(data_dir))
 
 
 def redis_url() -> str | None:
-    return os.environ.get("REDIS_URL") or None
+    return os.environ.get(REDIS_URL_ENV) or None

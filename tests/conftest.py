@@ -5,11 +5,12 @@ import os
 
 import pytest
 
+from bot.config import DATABASE_URL_ENV, REDIS_URL_ENV
 from tests import services
 
 # The tests reach services only through MAMABOT_TEST_* (tests/services.py). Production URLs
 # are dropped so no code path under test (config loading, App.build) can fall back on them.
-for _name in ("DATABASE_URL", "REDIS_URL"):
+for _name in (DATABASE_URL_ENV, REDIS_URL_ENV):
     os.environ.pop(_name, None)
 
 

@@ -289,12 +289,15 @@ def test_mamabot_migrate_applies_and_reports(
 def test_mamabot_run_refuses_a_postgres_database_that_is_behind(
     fresh_postgres: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    shutil.copy(REPO / "config.toml", tmp_path / "config.toml")
+    config = (REPO / "config.toml").read_text(encoding="utf-8")
+    local = 'database_url = "sqlite://{data_dir}/mamabot.sqlite3"'
+    assert local in config
+    (tmp_path / "config.toml").write_text(
+        config.replace(local, f'database_url = "{fresh_postgres}"'), encoding="utf-8"
+    )
     shutil.copytree(REPO / "content", tmp_path / "content")
-    monkeypatch.setenv("DATABASE_URL", fresh_postgres)
     assert main(["run", "--dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "database is behind" in err and "run `mamabot migrate`" in err
