@@ -68,6 +68,17 @@ class FakeClock:
         await asyncio.sleep(0)
 
 
+async def sleep_or_wake(clock: Clock, when: datetime, wake: asyncio.Event) -> None:
+    """Wait until `when` on the clock, or until `wake` is set, whichever comes first."""
+    sleep = asyncio.ensure_future(clock.sleep_until(when))
+    woken = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleep.cancel()
+        woken.cancel()
+
+
 def parse_duration(text: str) -> timedelta:
     """Parse '30s', '5m', '2h', '3d', '1w' or a bare number of seconds."""
     text = text.strip().lower()

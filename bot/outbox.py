@@ -32,7 +32,7 @@ from typing import Any
 from tortoise.expressions import Q
 
 from bot.channels.base import Channel, ChannelError
-from bot.clock import Clock
+from bot.clock import Clock, sleep_or_wake
 from bot.config import OutboxSection, PacingSection
 from storage import sql
 from storage.kv import KV, MemoryKV
@@ -450,15 +450,8 @@ class Outbox:
                 return
             if self._buffer:
                 continue
-            sleep = asyncio.ensure_future(
-                self.clock.sleep_until(wake or self.clock.now() + timedelta(seconds=30))
-            )
-            woken = asyncio.ensure_future(self._wake.wait())
-            try:
-                await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleep.cancel()
-                woken.cancel()
+            when = wake or self.clock.now() + timedelta(seconds=30)
+            await sleep_or_wake(self.clock, when, self._wake)
 
     async def next_due(self) -> datetime | None:
         """When something queued can next be sent, pacing included, or when a send another

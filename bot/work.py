@@ -34,7 +34,7 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.clock import Clock
+from bot.clock import Clock, sleep_or_wake
 from bot.config import WorkSection
 from storage import work as store
 from storage.work import Work
@@ -375,10 +375,4 @@ class WorkQueue:
                 return
             poll = self.clock.now() + timedelta(seconds=self.cfg.poll_seconds)
             wake_at = poll if due is None else min(due, poll)
-            sleep = asyncio.ensure_future(self.clock.sleep_until(wake_at))
-            woken = asyncio.ensure_future(self._wake.wait())
-            try:
-                await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleep.cancel()
-                woken.cancel()
+            await sleep_or_wake(self.clock, wake_at, self._wake)
