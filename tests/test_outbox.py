@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
+from bot.channels.base import ChannelError
 from bot.channels.sim import SimChannel, SimWorld
 from bot.clock import FakeClock
 from bot.config import OutboxSection, PacingSection
@@ -181,3 +184,59 @@ async def test_restart_resends_when_the_channel_cannot_tell(tmp_path) -> None:  
         assert [a["text"] for a in again.channel.actions] == ["a"]
     finally:
         await again.db.close()
+
+
+async def test_a_send_that_outlived_its_lease_cannot_undo_the_instance_that_settled_it(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    url = f"sqlite://{tmp_path}/o.sqlite3"
+    a = Rig(url)
+    b = Rig(url)
+    a.outbox.owner, b.outbox.owner = "a", "b"
+    b.channel = a.channel  # one WeChat account
+    b.outbox.channels["acc"] = a.channel
+    await a.db.open()
+    try:
+        entered, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_then_fail(**kwargs: Any) -> None:
+            entered.set()
+            await release.wait()
+            raise ChannelError("timed out", retryable=True)
+
+        a.channel.say = slow_then_fail  # type: ignore[method-assign]
+        await a.say("k", "早安")
+        pumping = asyncio.create_task(a.outbox.pump())
+        await entered.wait()
+        # a is stuck past its lease; b settles the row (the channel cannot tell) and sends it.
+        b.clock.set(START + timedelta(seconds=a.outbox.cfg.lease_seconds + 1))
+        a.channel.say = SimChannel.say.__get__(a.channel)  # type: ignore[method-assign]
+        await b.outbox.settle_expired()
+        await b.outbox.pump()
+        row = await OutboxMessage.get(dedupe_key="k")
+        assert row.status == "sent"
+        release.set()
+        await pumping  # a's late failure arrives
+        row = await OutboxMessage.get(dedupe_key="k")
+        assert row.status == "sent"  # not put back to pending for a third send
+        assert [x["text"] for x in a.channel.actions] == ["早安"]
+    finally:
+        await a.db.close()
+
+
+async def test_a_gap_reserved_for_a_row_another_instance_claimed_is_given_back() -> None:
+    pacing = PacingSection(min_interval_seconds=2, jitter_seconds=0, max_per_hour=100)
+    rig = Rig("sqlite://:memory:", pacing)
+    await rig.db.open()
+    try:
+        await rig.say("k", "早安")
+        await rig.outbox.persist()
+        row = await OutboxMessage.get(dedupe_key="k")
+        await OutboxMessage.filter(id=row.id).update(status="sending", lease_owner="other")
+        pacer = rig.outbox.pacers["acc"]
+        assert await pacer.reserve(START) is None  # the gap is taken for this row...
+        assert not await rig.outbox._send(row)  # ...which the other instance had
+        await pacer.refund()
+        assert await pacer.next_slot(START) == START  # the next send need not wait
+    finally:
+        await rig.db.close()
