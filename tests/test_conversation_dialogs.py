@@ -241,3 +241,24 @@ async def test_two_syncs_at_once_leave_the_later_truth() -> None:
         assert state is not None and state.dialog_id == "birth_check"
         (cached,) = (await kv.get_json("dialog:c"))["dialogs"]
         assert cached["dialog"] == "birth_check"
+
+
+async def test_a_store_error_around_the_reminder_still_closes_the_dialog_on_time() -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        queue = bot.app.work
+        real_schedule = queue.schedule
+        failures = [1]
+
+        async def close_row_fails_once(kind: str, key: str, due_at: Any, **kw: Any) -> bool:
+            if kind == "dialog_due" and failures:
+                failures.pop()
+                raise ConnectionError("store down")
+            return await real_schedule(kind, key, due_at, **kw)
+
+        queue.schedule = close_row_fails_once  # type: ignore[method-assign]
+        reminders = texts(await bot.tick("25h"))  # queuing the quiet close failed once
+        queue.schedule = real_schedule  # type: ignore[method-assign]
+        assert any("有空再回复" in t for t in reminders)  # the retry still reminded her
+        await bot.tick("25h")  # past the quiet close
+        assert not await DialogState.filter(contact_id="c").exists()
