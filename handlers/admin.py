@@ -91,6 +91,9 @@ _COMMAND = re.compile(r"^[#/＃]\s*(\S+)\s*(.*)$", re.DOTALL)
 _MENTION_TEXT = re.compile(r"@\S+[\s\u2005]?")
 
 
+UNTOUCHABLE = "不能对群主、管理员或超级管理员执行这个操作哦"
+
+
 class AdminHandler:
     name = "admin"
 
@@ -245,6 +248,16 @@ class AdminHandler:
     ) -> None:
         await ctx.reply(HELP if event.room is not None else f"{HELP}\n\n{HELP_DM}")
 
+    async def _refuse_untouchable(self, ctx: Context, rooms: list[str], target: str) -> bool:
+        """Nobody acts on a super admin, or on the owner or an admin of a group the action
+        reaches (DESIGN: admin power). True, with a reply, when the target is one."""
+        if self.permissions.is_super_admin(ctx, target) or any(
+            [await self.permissions.may_command(ctx, room, target) for room in rooms]
+        ):
+            await ctx.reply(UNTOUCHABLE)
+            return True
+        return False
+
     async def _kick(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
     ) -> None:
@@ -252,6 +265,8 @@ class AdminHandler:
         if found is None:
             return
         room, target, reason = found
+        if await self._refuse_untouchable(ctx, [room], target):
+            return
         now = ctx.clock.now()
         verdict = Verdict(KICK, 1.0, [reason or "管理员移出"])
         await ctx.kick(room, target, reason or "管理员移出")
@@ -265,6 +280,8 @@ class AdminHandler:
         if found is None:
             return
         room, target, reason = found
+        if await self._refuse_untouchable(ctx, [room], target):
+            return
         rules = ctx.content.guard.for_room(room)
         count = await ctx.kv.incr(warn_key(room, target), ttl=rules.warning_memory_days * 86400)
         verdict = Verdict("warn", 1.0, [reason or "管理员警告"])
@@ -297,6 +314,10 @@ class AdminHandler:
     async def _ban(self, event: MessageReceived, ctx: Context, room: str | None, rest: str) -> None:
         target, reason = await self._need_target(event, ctx, rest)
         if target is None:
+            return
+        # A ban reaches every group she is in: she must command none of them.
+        rooms = {*([room] if room else []), *await people.rooms_of(target)}
+        if await self._refuse_untouchable(ctx, sorted(rooms), target):
             return
         verdict = Verdict(KICK, 1.0, [reason or "管理员拉黑"])
         await records.ban(target, reason or "管理员拉黑", ctx.clock.now())

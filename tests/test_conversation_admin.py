@@ -303,3 +303,27 @@ async def test_a_former_owner_has_no_power_by_dm() -> None:
         assert "宝妈辅食群" in ask and "孕妈交流群" not in ask  # o still runs R2 only
         done = await bot.says("o", "#踢 孕妈交流群 b")
         assert bot.of("kick") == [] and "不是这个群的群主或管理员" in says(done)[0]
+
+
+async def test_nobody_acts_on_owners_admins_or_super_admins(tmp_path: Path) -> None:
+    copy_project(tmp_path)
+    config = (tmp_path / "config.toml").read_text(encoding="utf-8")
+    config = config.replace("super_admins = []", 'super_admins = ["boss"]')
+    config = config.replace(
+        'match = "孕妈交流群"\ntags = ["孕妈群"]\nadmins = []',
+        'match = "孕妈交流群"\ntags = ["孕妈群"]\nadmins = ["a1"]',
+    )
+    assert 'admins = ["a1"]' in config
+    (tmp_path / "config.toml").write_text(config, encoding="utf-8")
+    async with BotUnderTest(tmp_path) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "a1", "boss", "c"])
+        for command in ("#踢 o", "#警告 o 别发了", "#拉黑 o"):
+            (refusal,) = says(await bot.says("a1", command, room="R1"))
+            assert "不能对群主、管理员或超级管理员" in refusal
+        (refusal,) = says(await bot.says("o", "#踢 a1", room="R1"))
+        assert "不能对群主" in refusal
+        (refusal,) = says(await bot.says("o", "#拉黑 boss", room="R1"))
+        assert "不能对群主" in refusal
+        assert bot.of("kick") == [] and await GuardBan.all().count() == 0
+        done = await bot.says("a1", "#踢 c", room="R1")  # a member: as before
+        assert [a["contact"] for a in done if a["action"] == "kick"] == ["c"]
