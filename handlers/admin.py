@@ -282,7 +282,8 @@ class AdminHandler:
         room, target, reason = found
         if await self._refuse_untouchable(ctx, [room], target):
             return
-        rules = ctx.content.guard.for_room(room)
+        info = await ctx.room_info(room)  # a group's rules may name it, not its id
+        rules = ctx.content.guard.for_room(room, info.topic if info else "")
         count = await ctx.kv.incr(warn_key(room, target), ttl=rules.warning_memory_days * 86400)
         verdict = Verdict("warn", 1.0, [reason or "管理员警告"])
         await audit(ctx.clock.now(), room, target, "warn", event.sender_id, verdict, None)

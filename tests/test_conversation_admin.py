@@ -327,3 +327,13 @@ async def test_nobody_acts_on_owners_admins_or_super_admins(tmp_path: Path) -> N
         assert bot.of("kick") == [] and await GuardBan.all().count() == 0
         done = await bot.says("a1", "#踢 c", room="R1")  # a member: as before
         assert [a["contact"] for a in done if a["action"] == "kick"] == ["c"]
+
+
+async def test_warn_applies_the_rules_of_a_group_named_in_guard_toml(tmp_path: Path) -> None:
+    copy_project(tmp_path)
+    with (tmp_path / "content" / "guard.toml").open("a", encoding="utf-8") as f:
+        f.write('\n[[rooms]]\nmatch = "孕妈交流群"\nwarnings_before_kick = 1\n')
+    async with BotUnderTest(tmp_path) as bot:
+        group(bot)
+        done = await bot.says("o", "#警告 c 不要发广告", room="R1")
+        assert [a["contact"] for a in done if a["action"] == "kick"] == ["c"]
