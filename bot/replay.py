@@ -133,7 +133,6 @@ async def apply_step(app: App, channel: SimChannel, step: Step) -> None:
             topic=room.topic,
             owner_id=room.owner_id,
         )
-        app.rooms.invalidate(room.room_id)
     elif step.kind == "join":
         if d["room"] not in world.rooms:
             world.add_room(d["room"], "", None)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.channels.base import Channel, RoomInfo
@@ -14,30 +13,20 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import AppConfig, RoomSection
 
-CACHE_TTL = timedelta(minutes=10)
-
 
 class RoomDirectory:
+    """Room facts come from the channel every time: the channel keeps the cache and drops
+    it when the platform says a room changed (a new owner, admins, members), so a change
+    of owner is seen at once. A second cache here would outlive those invalidations."""
+
     def __init__(self, config: AppConfig, clock: Clock, channels: dict[str, Channel]) -> None:
         self.config = config
         self.clock = clock
         self.channels = channels
-        self._cache: dict[tuple[str, str], tuple[datetime, RoomInfo | None]] = {}
 
     async def info(self, account_id: str, room_id: str) -> RoomInfo | None:
-        key = (account_id, room_id)
-        now = self.clock.now()
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         channel = self.channels.get(account_id)
-        info = await channel.room_info(room_id) if channel else None
-        self._cache[key] = (now + CACHE_TTL, info)
-        return info
-
-    def invalidate(self, room_id: str) -> None:
-        for key in [k for k in self._cache if k[1] == room_id]:
-            del self._cache[key]
+        return await channel.room_info(room_id) if channel else None
 
     async def settings(self, account_id: str, room_id: str) -> RoomSection | None:
         info = await self.info(account_id, room_id)

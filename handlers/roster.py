@@ -19,14 +19,12 @@ class RosterHandler:
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
         now = event.at
         if isinstance(event, MemberJoined):
-            ctx.services.rooms.invalidate(event.room)
             await self._record_room(event.room, ctx)
             await people.upsert_contact(event.member_id, now, name=event.member_name)
             await people.member_joined(
                 event.room, event.member_id, now, inviter_id=event.inviter_id
             )
         elif isinstance(event, MemberLeft):
-            ctx.services.rooms.invalidate(event.room)
             await people.member_left(event.room, event.member_id, now, remover_id=event.remover_id)
         elif isinstance(event, FriendRequest):
             await people.upsert_contact(event.requester_id, now, name=event.requester_name)

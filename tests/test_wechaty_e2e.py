@@ -485,3 +485,17 @@ async def test_an_image_url_that_redirects_or_is_too_big_is_not_followed(tmp_pat
         finally:
             wechaty_module.MAX_IMAGE_BYTES = limit
         assert served == ["/img/real.jpg", "/img/real.jpg"]
+
+
+async def test_a_handed_over_group_takes_the_former_owners_power_at_once(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+        fake.message("o", "#警告 b 第一次", room="R1")
+        await bot.deliver()
+        assert any("第1次" in s["text"] for s in fake.sent)  # o runs R1
+        fake.rooms["R1"].owner_id = "a"  # handed over to 阿芳
+        fake.push(pb.EventType.EVENT_TYPE_DIRTY, {"payloadType": 3, "payloadId": "R1"})
+        fake.message("o", "#踢 b", room="R1")
+        await bot.deliver()
+        assert fake.kicked == []  # o commands nothing here any more
+        assert "只有群主和管理员" in fake.sent[-1]["text"]
