@@ -515,7 +515,16 @@ class App:
         await self.dispatcher.join()
         left = await self.outbox.drain(self.clock.now() + timedelta(seconds=timeout))
         if left:
-            log.warning("%d actions still queued at shutdown; they resume on the next start", left)
+            await self.outbox.persist()
+            unstored = self.outbox.unpersisted
+            if left > unstored:
+                log.warning(
+                    "%d actions still queued at shutdown; they resume on the next start",
+                    left - unstored,
+                )
+            if unstored:
+                # Only a claim that is true: these were never written, so they are lost.
+                log.error("%d actions could not be stored before shutdown and are lost", unstored)
 
     # ------------------------------------------------------------------ driven mode
 

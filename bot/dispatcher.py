@@ -23,6 +23,7 @@ import dataclasses
 import logging
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 from bot.events import (
     Event,
@@ -35,6 +36,7 @@ from bot.events import (
 from bot.features import EVERY_EVENT, On
 from bot.handler import Context, Flow, Handler, Services
 from bot.privacy import mask_id
+from bot.text import storable
 from storage.interactions import MAX_EVENT_ID, MAX_TEXT, InteractionRow, InteractionWriter
 
 log = logging.getLogger(__name__)
@@ -206,7 +208,25 @@ class Dispatcher:
         return ok
 
     def _sanitize(self, event: Event) -> Event:
-        if isinstance(event, MessageReceived) and len(event.text) > self.max_text_chars:
-            log.info("truncating a %d-char message %s", len(event.text), event.event_id)
-            return dataclasses.replace(event, text=event.text[: self.max_text_chars])
-        return event
+        changes: dict[str, Any] = {}
+        # Every text the platform handed over (messages, names, topics, ids) must be
+        # storable, or one odd name would make the batch it lands in refuse to write.
+        for f in dataclasses.fields(event):
+            value = getattr(event, f.name)
+            clean: object
+            if isinstance(value, str):
+                clean = storable(value)
+            elif isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
+                clean = tuple(storable(v) for v in value)
+            else:
+                continue
+            if clean != value:
+                changes[f.name] = clean
+        if changes:
+            log.info("%s %s: unstorable characters replaced", type(event).__name__, event.event_id)
+        text = changes.get("text", getattr(event, "text", None))
+        too_long = isinstance(text, str) and len(text) > self.max_text_chars
+        if isinstance(event, MessageReceived) and isinstance(text, str) and too_long:
+            log.info("truncating a %d-char message %s", len(text), event.event_id)
+            changes["text"] = text[: self.max_text_chars]
+        return dataclasses.replace(event, **changes) if changes else event

@@ -22,6 +22,7 @@ Life of a send:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import random
@@ -34,6 +35,7 @@ from tortoise.expressions import Q
 from bot.channels.base import Channel, ChannelError
 from bot.clock import Clock, sleep_or_wake
 from bot.config import OutboxSection, PacingSection
+from bot.text import storable
 from storage import sql
 from storage.kv import KV, MemoryKV
 from storage.models import OutboxMessage
@@ -155,6 +157,16 @@ def action_record(row: OutboxMessage, at: datetime) -> dict[str, Any]:
     return record
 
 
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items()}
+    return value
+
+
 class Outbox:
     def __init__(
         self,
@@ -224,10 +236,17 @@ class Outbox:
         self._enqueue(account_id, "invite", payload, dedupe_key)
 
     def _enqueue(self, account_id: str, action: str, payload: dict[str, Any], key: str) -> None:
+        # Checked here, where a bad action costs only the handler that made it: a row the
+        # database refuses would hold back the whole batch it is written in.
+        payload = _storable(payload)
+        try:
+            json.dumps(payload)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"outbox {action} {key}: payload is not JSON: {exc}") from exc
         now = self.clock.now()
         self._buffer.append(
             OutboxMessage(
-                dedupe_key=key[:191],
+                dedupe_key=storable(key)[:191],
                 account_id=account_id,
                 action=action,
                 payload=payload,
@@ -237,6 +256,11 @@ class Outbox:
             )
         )
         self._wake.set()
+
+    @property
+    def unpersisted(self) -> int:
+        """Actions still only in memory (their write has not succeeded yet)."""
+        return len(self._buffer)
 
     async def persist(self) -> int:
         """Write buffered actions; nothing reaches a channel before this."""

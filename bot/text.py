@@ -22,6 +22,15 @@ _tokenizer: jieba.Tokenizer | None = None
 _tokenizer_lock = threading.Lock()
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """Text both databases accept: no NUL (PostgreSQL refuses it in text and JSON) and no
+    lone surrogate (neither encodes it as UTF-8), each replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
+
+
 def normalize(text: str) -> str:
     """NFKC (full-width to half-width), casefold, and collapse whitespace to one space."""
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
