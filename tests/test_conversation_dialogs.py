@@ -8,7 +8,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from storage.models import DialogState, Profile
+from tests import services
 from tests.harness import BotUnderTest, copy_project
 
 
@@ -262,3 +265,20 @@ async def test_a_store_error_around_the_reminder_still_closes_the_dialog_on_time
         assert any("有空再回复" in t for t in reminders)  # the retry still reminded her
         await bot.tick("25h")  # past the quiet close
         assert not await DialogState.filter(contact_id="c").exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_after_her_first_answer_silence_still_gets_a_reminder_then_a_close(
+    backend: str, tmp_path: Path
+) -> None:
+    url = f"sqlite://{tmp_path}/d.sqlite3" if backend == "sqlite" else services.postgres_url()
+    async with BotUnderTest(database_url=url) as bot:  # the clock runs on Asia/Shanghai
+        await bot.app.db.truncate_all()
+        await befriend(bot)
+        await bot.says("c", "宝宝8个月啦")  # answered the first step, asked the next
+        assert texts(await bot.tick("23h")) == []
+        (reminder,) = texts(await bot.tick("2h"))
+        assert "有空再回复" in reminder
+        await bot.tick("25h")
+        assert not await DialogState.filter(contact_id="c").exists()
+        await bot.app.db.truncate_all()
