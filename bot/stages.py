@@ -1,12 +1,15 @@
-"""Stage boundaries: where 孕早期 ends and 孕中期 begins, and so on.
+"""Stage boundaries (where 孕早期 ends and 孕中期 begins, and so on) and the event of a
+mother entering a stage.
 
-They are configuration (`[stage]` in config.toml), so the core owns their shape; the stage
-parser in flows/stage.py applies them.
+The boundaries are configuration (`[stage]` in config.toml), so the core owns their shape;
+the stage parser in flows/stage.py applies them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -19,3 +22,17 @@ class StageBoundaries:
     toddler_from_years: int = 1
     preschool_from_years: int = 3
     preschool_until_years: int = 6
+
+
+@dataclass(frozen=True)
+class StageEntered:
+    """A mother's stage changed: from the daily recompute, or from her own answer in a
+    dialog. Nurture sequences start from it."""
+
+    contact_id: str
+    old: str | None
+    new: str | None
+    at: datetime
+
+
+StageListener = Callable[[StageEntered], None]

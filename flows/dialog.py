@@ -35,6 +35,7 @@ import cn2an
 from bot.config import DialogSpec, DialogStep
 from bot.events import Event, FriendRequest, MessageReceived, MessageType
 from bot.handler import Context, Flow
+from bot.stages import StageEntered, StageListener
 from bot.templates import render
 from bot.text import as_word
 from bot.work import Work, WorkQueue, work_key
@@ -201,6 +202,8 @@ class DialogEngine:
         self.tags = tags
         self.kv = kv
         self.work = work  # its kind, DIALOG_DUE, runs `due` (declared by the feature)
+        # Told when her answer changes her stage, as the daily job tells its listeners.
+        self.stage_listeners: list[StageListener] = []
         self._seq = 0
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -449,13 +452,21 @@ class DialogEngine:
     async def _store(
         self, step: DialogStep, answer: Answer, spec: DialogSpec, ctx: Context, contact_id: str
     ) -> None:
-        await profiles.record_answer(
+        now = ctx.clock.now()
+        old_stage, new_stage = await profiles.record_answer(
             contact_id,
             answer.fields,
-            ctx.clock.now(),
+            now,
             account_id=ctx.event.account_id,
             replace_dates=step.field == "stage",  # a new answer replaces both dates
         )
+        if new_stage != old_stage:
+            entered = StageEntered(contact_id, old_stage, new_stage, now)
+            for listener in self.stage_listeners:
+                try:
+                    listener(entered)
+                except Exception:
+                    log.exception("stage listener failed")
         if not answer.value:
             return
         detail = f"{spec.id}:{step.id}"

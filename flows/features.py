@@ -41,9 +41,10 @@ def dialogs(p: Platform) -> Feature:
 def stage(p: Platform) -> Feature:
     s = p.services
     assert s.work is not None
-    tracker = StageTracker(
-        s.config, s.content, p.need("dialogs", "engine"), s.tags, s.clock, s.work
-    )
+    engine = p.need("dialogs", "engine")
+    tracker = StageTracker(s.config, s.content, engine, s.tags, s.clock, s.work)
+    # One list: a stage entered through her answer reaches the same listeners.
+    engine.stage_listeners = tracker.listeners
     return Feature(
         name="stage",
         work={STAGE_DAILY: tracker.run_work},

@@ -14,11 +14,10 @@ whether the baby has arrived; her answer records the birth date.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+from bot.stages import StageEntered, StageListener
 from bot.work import CronSchedule, Work, WorkQueue, work_key
 from flows.stage import stage_for
 from storage import privacy, profiles
@@ -35,14 +34,6 @@ log = logging.getLogger(__name__)
 BIRTH_CHECK = "birth_check"
 STAGE_DAILY = "stage_daily"
 BATCH = 500
-
-
-@dataclass(frozen=True)
-class StageEntered:
-    contact_id: str
-    old: str | None
-    new: str | None
-    at: datetime
 
 
 class StageTracker:
@@ -63,7 +54,8 @@ class StageTracker:
         self.tags = tags
         self.clock = clock
         self.work = work
-        self.listeners: list[Callable[[StageEntered], None]] = []
+        # Also handed to the dialog engine: a stage she tells us is entered the same way.
+        self.listeners: list[StageListener] = []
         self.schedule = CronSchedule(config.stage.recompute_at, clock.tz)
 
     async def plan(self) -> bool:

@@ -115,12 +115,13 @@ async def record_answer(
     *,
     account_id: str,
     replace_dates: bool,
-) -> None:
+) -> tuple[str | None, str | None]:
     """Her answer into her profile (created if need be): fields with a column of their own
     there, any other into `extra`; unnamed fields are ignored. `replace_dates`: the answer
     was her stage, which replaces both dates (one it does not give is cleared). She talks to
-    `account_id`."""
+    `account_id`. Returns her stage before and after."""
     row = _row(await get_or_create(contact_id, now))
+    before = row.stage
     extra = dict(row.extra or {})
     for name, value in fields.items():
         if not name:
@@ -136,6 +137,7 @@ async def record_answer(
     row.account_id = account_id
     row.updated_at = now
     await row.save()
+    return before, row.stage
 
 
 async def set_extra(profile: Profile, key: str, value: Any) -> None:
