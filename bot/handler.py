@@ -14,6 +14,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 from bot.events import Event, MessageReceived
+from storage import people
 
 if TYPE_CHECKING:
     from bot.channels.base import RoomInfo
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
     from storage.interactions import InteractionWriter
     from storage.kv import KV
     from storage.tags import TagStore
+
+
+# Who someone is when neither we nor the platform know her name.
+UNKNOWN_NAME = "这位成员"
 
 
 class Flow(Enum):
@@ -158,6 +163,15 @@ class Context:
         if self.services.media is None or not isinstance(self.event, MessageReceived):
             return None
         return await self.services.media.image(self.event)
+
+    async def display_name(self, contact_id: str) -> str:
+        """How a person is named in text a person reads: her display name (stored, or asked
+        of the channel), never her id."""
+        name = await people.name_of(contact_id)
+        if not name:
+            info = await self.services.rooms.contact_info(self.event.account_id, contact_id)
+            name = info.name if info else ""
+        return name or UNKNOWN_NAME
 
     async def room_info(self, room_id: str) -> RoomInfo | None:
         return await self.services.rooms.info(self.event.account_id, room_id)

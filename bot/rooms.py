@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.channels.base import Channel, RoomInfo
+from bot.channels.base import Channel, ContactInfo, RoomInfo
 from bot.selector import RoomSelector
 
 if TYPE_CHECKING:
@@ -27,6 +27,10 @@ class RoomDirectory:
     async def info(self, account_id: str, room_id: str) -> RoomInfo | None:
         channel = self.channels.get(account_id)
         return await channel.room_info(room_id) if channel else None
+
+    async def contact_info(self, account_id: str, contact_id: str) -> ContactInfo | None:
+        channel = self.channels.get(account_id)
+        return await channel.contact_info(contact_id) if channel else None
 
     async def settings(self, account_id: str, room_id: str) -> RoomSection | None:
         info = await self.info(account_id, room_id)

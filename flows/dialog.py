@@ -41,7 +41,7 @@ from bot.text import as_word
 from bot.work import Work, WorkQueue, work_key
 from flows import cities
 from flows.stage import parse_stage
-from storage import dialogs, privacy, profiles
+from storage import dialogs, people, privacy, profiles
 from storage.dialogs import DialogState
 from storage.profiles import Profile
 
@@ -358,7 +358,7 @@ class DialogEngine:
         )
         await self._arm(state)
         await self.sync(contact_id)
-        name = await profiles.name_of(contact_id)
+        name = await people.name_of(contact_id)
         prompt = spec.steps[first].prompts[state.id % len(spec.steps[first].prompts)]
         text = f"{spec.intro}\n{prompt}".strip()
         await self.outbox.say(
@@ -532,7 +532,7 @@ class DialogEngine:
         if not await dialogs.remind_if_unchanged(state, due):
             return
         await self.sync(state.contact_id)
-        name = await profiles.name_of(state.contact_id)
+        name = await people.name_of(state.contact_id)
         text = render(spec.reminder, {"name": name, "bot": self.config.bot.name})
         await self.outbox.say(
             account_id=state.account_id,

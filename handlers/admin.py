@@ -271,7 +271,8 @@ class AdminHandler:
         verdict = Verdict(KICK, 1.0, [reason or "管理员移出"])
         await ctx.kick(room, target, reason or "管理员移出")
         await audit(now, room, target, "kick", event.sender_id, verdict, None)
-        await ctx.reply(f"已将 {target} 移出{await self._group(ctx, event, room)}")
+        who = await ctx.display_name(target)  # a name, never an id
+        await ctx.reply(f"已将 {who} 移出{await self._group(ctx, event, room)}")
 
     async def _warn(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
@@ -290,14 +291,16 @@ class AdminHandler:
         if count >= rules.warnings_before_kick:
             await self.guard.kick(ctx, room, target, verdict, None, by=event.sender_id)
             where = await self._group(ctx, event, room)
-            await ctx.reply(f"{target} 已累计{count}次警告，已移出{where}")
+            who = await ctx.display_name(target)  # a name, never an id
+            await ctx.reply(f"{who} 已累计{count}次警告，已移出{where}")
             return
         allowed = rules.warnings_before_kick - 1
         warning = f"⚠️ 警告：{reason or '请遵守群规'}（第{count}次，共{allowed}次）"
         await ctx.say(room_id=room, text=warning, mentions=[target])
         if event.room is None:
             where = await self._group(ctx, event, room)
-            await ctx.reply(f"已在{where}警告 {target}（第{count}次，共{allowed}次）")
+            who = await ctx.display_name(target)  # a name, never an id
+            await ctx.reply(f"已在{where}警告 {who}（第{count}次，共{allowed}次）")
 
     async def _unwarn(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
@@ -310,7 +313,8 @@ class AdminHandler:
         await audit(
             ctx.clock.now(), room, target, "unwarn", event.sender_id, Verdict("pass", 0), None
         )
-        await ctx.reply(f"已撤销 {target} 在{await self._group(ctx, event, room)}的警告")
+        who = await ctx.display_name(target)  # a name, never an id
+        await ctx.reply(f"已撤销 {who} 在{await self._group(ctx, event, room)}的警告")
 
     async def _ban(self, event: MessageReceived, ctx: Context, room: str | None, rest: str) -> None:
         target, reason = await self._need_target(event, ctx, rest)
@@ -324,8 +328,9 @@ class AdminHandler:
         await records.ban(target, reason or "管理员拉黑", ctx.clock.now())
         await audit(ctx.clock.now(), room, target, "ban", event.sender_id, verdict, None)
         removed = await self.guard.kick(ctx, room, target, verdict, None, by=event.sender_id)
+        who = await ctx.display_name(target)  # a name, never an id
         await ctx.reply(
-            f"已将 {target} 拉黑，所有群都不能再进"
+            f"已将 {who} 拉黑，所有群都不能再进"
             + (f"（已从{len(removed)}个群移出）" if event.room is None else "")
         )
 
@@ -339,7 +344,8 @@ class AdminHandler:
         await audit(
             ctx.clock.now(), room, target, "unban", event.sender_id, Verdict("pass", 0), None
         )
-        await ctx.reply(f"已解除 {target} 的拉黑" if lifted else f"{target} 不在黑名单里")
+        who = await ctx.display_name(target)  # a name, never an id
+        await ctx.reply(f"已解除 {who} 的拉黑" if lifted else f"{who} 不在黑名单里")
 
     async def _allow(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
@@ -351,7 +357,8 @@ class AdminHandler:
         await audit(
             ctx.clock.now(), room, target, "allow", event.sender_id, Verdict("pass", 0), None
         )
-        await ctx.reply(f"已把 {target} 加入白名单")
+        who = await ctx.display_name(target)  # a name, never an id
+        await ctx.reply(f"已把 {who} 加入白名单")
 
     async def _learn(self, event: MessageReceived, ctx: Context, rest: str, label: str) -> None:
         text = rest.strip()
@@ -391,7 +398,8 @@ class AdminHandler:
             return
         await ctx.add_tag(target, tag, source="admin", detail=event.sender_id)
         await audit(ctx.clock.now(), event.room, target, "tag", event.sender_id, NOTHING, tag)
-        await ctx.reply(f"已给 {target} 打上标签「{tag}」")
+        who = await ctx.display_name(target)  # a name, never an id
+        await ctx.reply(f"已给 {who} 打上标签「{tag}」")
 
     async def _reload(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
@@ -416,8 +424,9 @@ class AdminHandler:
             return
         started = await self.dialogs.start_from_job(spec, target, event.account_id, ctx.clock.now())
         await audit(ctx.clock.now(), room, target, "ask", event.sender_id, NOTHING, spec.id)
+        who = await ctx.display_name(target)  # a name, never an id
         await ctx.reply(
-            f"已私聊 {target} 完善资料" if started else f"{target} 已经在对话中，或者资料已经齐全"
+            f"已私聊 {who} 完善资料" if started else f"{who} 已经在对话中，或者资料已经齐全"
         )
 
     async def _stats(

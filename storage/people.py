@@ -121,3 +121,9 @@ async def rooms_ever(contact_id: str) -> list[str]:
     """Every group she has been in, now or before."""
     rows = await RoomMembership.filter(contact_id=contact_id).values_list("room_id", flat=True)
     return sorted({str(r) for r in rows})
+
+
+async def name_of(contact_id: str) -> str:
+    """The name she goes by on the platform; "" when we do not know her."""
+    contact = await Contact.get_or_none(contact_id=contact_id)
+    return contact.name if contact else ""

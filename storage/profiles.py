@@ -90,12 +90,6 @@ async def due_by_unborn(day: date) -> list[Profile]:
     return list(await models.Profile.filter(due_date__lte=day, birth_date__isnull=True))
 
 
-async def name_of(contact_id: str) -> str:
-    """The name she goes by on the platform; "" when we do not know her."""
-    contact = await models.Contact.get_or_none(contact_id=contact_id)
-    return contact.name if contact else ""
-
-
 async def account_for(profile: Profile) -> str | None:
     """The account to write to her from: the one she talks to, else the one we last heard
     her on; None when we never heard from her on any account."""

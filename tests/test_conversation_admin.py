@@ -180,12 +180,13 @@ async def test_dm_ban_removes_her_from_every_group_and_needs_no_group_name() -> 
         await bot.tick("31s")
         done = await bot.says("o", "#拉黑 x 卖货")
         assert sorted(a["room"] for a in done if a["action"] == "kick") == ["R1", "R2"]
-        assert "已将 x 拉黑，所有群都不能再进（已从2个群移出）" in says(done)
+        # She is named as people see her (小广告), never by her id (x).
+        assert "已将 小广告 拉黑，所有群都不能再进（已从2个群移出）" in says(done)
         assert await GuardBan.filter(contact_id="x").exists()
         audits = await GuardAudit.filter(contact_id="x").values_list("action", "room_id")
         assert ("ban", None) in audits and ("kick", "R1") in audits
         (lifted,) = says(await bot.says("o", "#unban x"))
-        assert lifted == "已解除 x 的拉黑"
+        assert lifted == "已解除 小广告 的拉黑"
         (hint,) = says(await bot.says("o", "#拉黑"))
         assert "微信ID" in hint  # no @ by DM
 
@@ -336,3 +337,11 @@ async def test_warn_applies_the_rules_of_a_group_named_in_guard_toml(tmp_path: P
         group(bot)
         done = await bot.says("o", "#警告 c 不要发广告", room="R1")
         assert [a["contact"] for a in done if a["action"] == "kick"] == ["c"]
+
+
+async def test_replies_name_people_never_by_their_id() -> None:
+    async with BotUnderTest() as bot:
+        two_groups(bot)
+        await bot.says("b", "大家好呀", room="R1")
+        (reply,) = says(await bot.says("o", "#拉黑 wxid_ghost 卖货"))
+        assert "这位成员" in reply and "wxid_ghost" not in reply
