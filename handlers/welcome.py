@@ -13,6 +13,7 @@ codes (活码) to tag where she came from, and she gets the greeting of that cha
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
@@ -30,6 +31,7 @@ from storage import welcome as parked
 from storage.kv import KV
 
 WELCOME_BATCH = "welcome_batch"
+_EMPTY_BRACKETS = re.compile(r"【\s*】|「\s*」|《\s*》|\[\s*\]")
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +214,8 @@ class WelcomeBatcher:
                     "bot": self.bot_name,
                 },
             )
+            if not topic:  # a group with no name: no empty 【】 around it
+                text = _EMPTY_BRACKETS.sub("", text)
             await self.outbox.say(
                 account_id=account_id,
                 room_id=room_id,

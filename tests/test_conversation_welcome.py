@@ -130,3 +130,12 @@ async def test_joining_a_channel_group_tags_her_and_keeps_her_first_channel() ->
         bot.room("R1", "孕妈交流群", owner="o", members=["o"])
         await bot.join("R1", "d", "豆豆妈")
         assert await bot.app.tags.tags_of("d") == {}
+
+
+async def test_a_group_without_a_name_is_not_welcomed_as_empty_brackets() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R9", "", "owner1", ["owner1", "m1"])
+        await bot.join("R9", "m1", "小美")
+        said = await bot.tick("1m")
+        (welcome,) = [a["text"] for a in said if a["action"] == "say" and a["room"] == "R9"]
+        assert "@小美" in welcome and "【】" not in welcome
