@@ -172,3 +172,15 @@ async def test_a_mother_correcting_her_group_buy_line_is_not_repeating_herself(
         bot.room("R1", "小区团购群", owner="o", members=["o", "b"])
         for text in ["3号楼2单元 要2份", "3号楼2单元 要3份", "3号楼2单元 要1份"]:
             assert await bot.says("b", text, room="R1") == [], text
+
+
+async def test_a_warning_says_why_in_plain_words_and_where_she_stands() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        (first,) = await bot.says("b", "帮我砍一刀谢谢姐妹们", room="R1", name="小美")
+        assert "第1次提醒，累计3次将被移出群聊" in first["text"]
+        (second,) = await bot.says("b", "好物分享 http://xyz.top/p", room="R1")
+        assert "发了外部链接" in second["text"] and "xyz.top" not in second["text"]
+        assert "第2次提醒，再违规将被移出群聊" in second["text"]
+        for warning in (first, second):
+            assert "模型" not in warning["text"] and "0." not in warning["text"]

@@ -46,6 +46,40 @@ def shape(folded: str) -> str:
     return _IDS.sub("#", folded)
 
 
+# What a mother reads about why she was warned: what she did, in her words. The audit
+# keeps the detector's own reason (and score) for ops.
+_PLAIN = (
+    ("像广告", "内容像广告"),
+    ("外部链接", "发了外部链接"),
+    ("留微信号", "留了联系方式"),
+    ("手机号", "留了手机号"),
+    ("招揽加微信", "拉人加微信"),
+    ("引导私下购买", "引导私下购买"),
+    ("引导私聊", "引导私聊"),
+    ("淘口令", "发了购物口令"),
+    ("违禁词", "含有本群不允许的词"),
+    ("刷屏", "刷屏"),
+)
+
+
+def plain_reason(reason: str) -> str:
+    """The detector's reason in words a mother understands, never a score."""
+    if reason.startswith("非管理员发"):  # a type the group allows only admins: 二维码, 小程序
+        return "发了" + reason.removeprefix("非管理员发")
+    for marker, plain in _PLAIN:
+        if marker in reason:
+            return plain
+    return reason.split("（")[0].split("(")[0].strip() or "违反群规"
+
+
+def ladder(count: int, kick_at: int) -> str:
+    """Where she stands on the warning ladder, as it works: the last warning says the
+    next time means removal."""
+    if count >= kick_at - 1:
+        return f"第{count}次提醒，再违规将被移出群聊"
+    return f"第{count}次提醒，累计{kick_at}次将被移出群聊"
+
+
 class GuardHandler:
     name = "guard"
 
@@ -172,11 +206,11 @@ class GuardHandler:
             await self.kick(ctx, room, who, verdict, event.text, by="guard")
             return
         await audit(ctx.clock.now(), room, who, WARN, "guard", verdict, event.text)
-        reason = "、".join(verdict.reasons[:2])
-        name = event.sender_name or who
+        reason = "、".join(dict.fromkeys(plain_reason(r) for r in verdict.reasons[:2]))
+        name = event.sender_name or await ctx.display_name(who)
         await ctx.reply(
             f"@{name} 温馨提醒：{reason}。本群不允许广告和引流哦，"
-            f"再违规会被请出群（第{count}次提醒，共{rules.warnings_before_kick - 1}次）",
+            f"{ladder(count, rules.warnings_before_kick)}",
             mentions=[who],
         )
 
