@@ -34,6 +34,9 @@ class BotSection(Strict):
     name: str = "小助手"
     timezone: str = "Asia/Shanghai"
     super_admins: list[str] = Field(default_factory=list)
+    # On-duty staff (contact ids): a mother's private question no rule answered is sent to
+    # them, so the fallback's "顾问会尽快回复" reaches a person.
+    staff: list[str] = Field(default_factory=list)
     # A content edit refused at reload is sent to the super admins (at most hourly).
     tell_admins_content_errors: bool = True
     content_dir: str = "content"

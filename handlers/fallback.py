@@ -20,6 +20,7 @@ class FallbackHandler:
         assert isinstance(event, MessageReceived)  # a text DM: the feature's filter says so
         if not event.text.strip():
             return None
+        await self._tell_staff(event, ctx)
         fallback = ctx.content.fallback
         if not fallback.enabled or not fallback.dm_reply.strip():
             return None
@@ -30,6 +31,18 @@ class FallbackHandler:
         values = {"name": event.sender_name, "bot": ctx.services.config.bot.name}
         await ctx.reply(render(fallback.dm_reply, values))
         return Flow.STOP
+
+    @staticmethod
+    async def _tell_staff(event: MessageReceived, ctx: Context) -> None:
+        """Her question reaches a person: every on-duty staff member gets it by DM, with
+        her name (never her id)."""
+        staff = [s for s in ctx.services.config.bot.staff if s != event.sender_id]
+        if not staff:
+            return
+        who = event.sender_name or await ctx.display_name(event.sender_id)
+        text = f"📩 {who} 私聊提问，还没有自动回答：\n{event.text.strip()}"
+        for member in staff:
+            await ctx.say(contact_id=member, text=text)
 
 
 def feature(p: Platform) -> Feature:

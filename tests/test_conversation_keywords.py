@@ -189,3 +189,20 @@ async def test_the_material_promised_by_the_xiaohongshu_greeting_exists() -> Non
         await bot.says("c", "不用了")
         (answer,) = [a for a in await bot.says("c", "资料") if a["action"] == "say"]
         assert "资料包" in answer["text"]
+
+
+async def test_an_unanswered_private_question_reaches_the_staff_on_duty(tmp_path: Path) -> None:
+    base = project(tmp_path)
+    config = (base / "config.toml").read_text(encoding="utf-8")
+    assert "staff = []" in config
+    (base / "config.toml").write_text(config.replace("staff = []", 'staff = ["s1"]'), "utf-8")
+    async with BotUnderTest(base) as bot:
+        done = await bot.says("b", "宝宝晚上老是醒怎么办呀", name="小美")
+        (to_staff,) = [a for a in done if a["action"] == "say" and a["to"] == "s1"]
+        assert "小美" in to_staff["text"] and "宝宝晚上老是醒" in to_staff["text"]
+        assert "b" not in to_staff["text"].split("：")[0]  # named, not by id
+        assert any(a["to"] == "b" and "顾问" in a["text"] for a in done)  # her ack, as before
+        later = await bot.says("b", "还有辅食的问题")  # no second ack in the cooldown...
+        assert [a["to"] for a in later if a["action"] == "say"] == ["s1"]  # ...staff still hear
+        answered = await bot.says("b", "湿疹")  # a rule answers it: nobody is bothered
+        assert not any(a.get("to") == "s1" for a in answered)
