@@ -80,6 +80,9 @@ class Context:
     event: Event
     services: Services
     handler_name: str = ""
+    # Replies go to the sender by DM even when the event came from a group (an admin's
+    # command: the group sees only what members need).
+    private_replies: bool = False
     _seq: int = 0
 
     @property
@@ -101,8 +104,9 @@ class Context:
         return f"{self.event.event_id}:{self.handler_name}:{action}:{self._seq}"
 
     async def reply(self, text: str, mentions: Sequence[str] = ()) -> None:
-        """Answer where the event came from: in its room, or by DM to the contact."""
-        room = self.event.room_id
+        """Answer where the event came from: in its room, or by DM to the contact (always
+        by DM with `private_replies`)."""
+        room = None if self.private_replies else self.event.room_id
         await self.say(
             room_id=room,
             contact_id=None if room else self.event.contact_id,

@@ -122,6 +122,9 @@ class AdminHandler:
         room = event.room
         if not await self.is_admin(ctx, room, event.sender_id):
             return await self._refuse(event, ctx, command, room)
+        # Confirmations, help, stats and errors are for her, not for every mother in the
+        # group: what members need (a warning, a notice) is posted to the group explicitly.
+        ctx.private_replies = True
         if command is None:
             await ctx.reply(f"没有“{word}”这个命令，发 #帮助 看看能用的命令～")
             return Flow.STOP

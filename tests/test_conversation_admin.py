@@ -116,7 +116,8 @@ async def test_an_admin_can_start_the_intake_for_a_member() -> None:
     async with BotUnderTest() as bot:
         group(bot)
         done = await bot.says("o", "#问询 @小美", room="R1", mentions=["b"])
-        (answer,) = [a["text"] for a in done if a["action"] == "say" and a["room"] == "R1"]
+        # Her confirmation is for her, by DM: the group does not read admin chatter.
+        (answer,) = [a["text"] for a in done if a["action"] == "say" and a["to"] == "o"]
         assert "已私聊" in answer
         (question,) = bot.said_to("b")
         assert "预产期" in question["text"] and question["room"] is None
@@ -345,3 +346,21 @@ async def test_replies_name_people_never_by_their_id() -> None:
         await bot.says("b", "大家好呀", room="R1")
         (reply,) = says(await bot.says("o", "#拉黑 wxid_ghost 卖货"))
         assert "这位成员" in reply and "wxid_ghost" not in reply
+
+
+async def test_admin_replies_go_to_the_admin_and_reload_errors_never_to_the_group(
+    tmp_path: Path,
+) -> None:
+    copy_project(tmp_path)
+    async with BotUnderTest(tmp_path) as bot:
+        group(bot)
+        for command in ("#帮助", "#统计", "#标签 b 高意向"):
+            done = await bot.says("o", command, room="R1")
+            assert [a for a in done if a["action"] == "say" and a["room"] == "R1"] == []
+            assert any(a["action"] == "say" and a["to"] == "o" for a in done), command
+        (tmp_path / "content" / "keywords.toml").write_text("[[rules]]\nid = 3\n", "utf-8")
+        done = await bot.says("o", "#重载", room="R1")
+        (error,) = [a for a in done if a["action"] == "say"]
+        assert error["to"] == "o" and error["room"] is None and "keywords.toml" in error["text"]
+        (warning,) = [a for a in await bot.says("o", "#警告 b 别发链接", room="R1")]
+        assert warning["room"] == "R1" and "别发链接" in warning["text"]  # members see this
