@@ -276,6 +276,8 @@ class AdminHandler:
         await audit(now, room, target, "kick", event.sender_id, verdict, None)
         who = await ctx.display_name(target)  # a name, never an id
         await ctx.reply(f"已将 {who} 移出{await self._group(ctx, event, room)}")
+        if event.room is not None:  # the group sees that she left, never why
+            await ctx.say(room_id=room, text=f"已将 {who} 移出群聊")
 
     async def _warn(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str

@@ -364,3 +364,7 @@ async def test_admin_replies_go_to_the_admin_and_reload_errors_never_to_the_grou
         assert error["to"] == "o" and error["room"] is None and "keywords.toml" in error["text"]
         (warning,) = [a for a in await bot.says("o", "#警告 b 别发链接", room="R1")]
         assert warning["room"] == "R1" and "别发链接" in warning["text"]  # members see this
+        done = await bot.says("o", "#踢 c 发广告", room="R1")
+        (notice,) = [a for a in done if a["action"] == "say" and a["room"] == "R1"]
+        assert notice["text"].startswith("已将") and "移出群聊" in notice["text"]
+        assert "发广告" not in notice["text"]  # never why, in front of everyone
