@@ -31,6 +31,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/keywords.py
 	$(BIN)/python bench/guard_quality.py
+	$(BIN)/python bench/guard_worst.py
 	$(BIN)/python bench/stage_compare.py
 	$(BIN)/python bench/pipeline.py --wechaty
 

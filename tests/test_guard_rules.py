@@ -216,3 +216,12 @@ def test_selling_through_herself_warns_with_the_model_but_a_question_or_a_favour
         "我老公单位发了内部价的电影票",
     ]:
         assert leaning.judge(text, rules).verdict == "pass", text
+
+
+def test_host_like_runs_are_read_once_and_hosts_still_found() -> None:
+    judge = Judge()
+    # A run of host characters that never reaches a top-level domain is no link (and is
+    # scanned once, not from every "a": bench/guard_worst.py prints the time).
+    assert judge.judge("a." * 2000, RULES).verdict == "pass"
+    hits = judge.judge("团购链接 a.b.shop.xyz/p 快来", RULES).reasons
+    assert any("外部链接 a.b.shop.xyz" in r for r in hits), hits

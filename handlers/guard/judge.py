@@ -77,8 +77,10 @@ _ADD_AT_END = re.compile(
     r"(?<![我你她他要让叫说么样能会])(?:加|➕|\+)\s*(?:v|vx|wx|微信|薇|威信)[\s❤️💕✨~～]*$"
 )
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# A bare host starts only where a run of host characters starts (not after "." or "-"),
+# so each run is scanned once: "a." * 2000 took 0.9 s when every "a" was a start.
 _URL = re.compile(
-    r"(?:https?://|www\.)[^\s，。]+|(?<![@\w])[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
+    r"(?:https?://|www\.)[^\s，。]+|(?<![@\w.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
     r"(?:com|cn|net|top|xyz|vip|cc|club|shop|site|ink|link|me|io|co|info)(?:/[^\s，。]*)?",
     re.IGNORECASE,
 )
