@@ -89,6 +89,8 @@ ROOM_COMMANDS = {"kick", "warn", "unwarn", "stats", "notice"}
 NOTHING = Verdict("pass", 0.0)
 _COMMAND = re.compile(r"^[#/＃]\s*(\S+)\s*(.*)$", re.DOTALL)
 _MENTION_TEXT = re.compile(r"@\S+[\s\u2005]?")
+# "@小红 不要发广告" typed by hand: a name, then the words after it.
+_TYPED_MENTION = re.compile(r"@([^\s\u2005]+)[\s\u2005]*(.*)", re.DOTALL)
 
 
 UNTOUCHABLE = "不能对群主、管理员或超级管理员执行这个操作哦"
@@ -210,11 +212,14 @@ class AdminHandler:
         return await self.permissions.may_command(ctx, room, contact)
 
     def _target(self, event: MessageReceived, rest: str) -> tuple[str | None, str]:
-        """The @mentioned contact (or a contact id written first), and the words after."""
+        """The @mentioned contact (or a contact id written first), and the words after.
+        A hand-typed "@名字" (no mention id) gives no target here: see `_named_target`."""
         others = [m for m in event.mentions if m not in self.self_ids]
         text = _MENTION_TEXT.sub(" ", rest).strip()
         if others:
             return others[0], text
+        if _TYPED_MENTION.match(rest.strip()):
+            return None, text
         parts = text.split(maxsplit=1)
         if parts:
             return parts[0], parts[1] if len(parts) > 1 else ""
@@ -233,15 +238,50 @@ class AdminHandler:
             )
         return target, words
 
+    async def _named_target(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> tuple[str | None, str]:
+        """The target of a command about one group's member, and the words after it.
+
+        Mention ids win. A hand-typed "@名字" is looked up among the group's members by
+        display name; a word written first is read as a contact id. Either way she must be
+        a member of the group: the reason is never read as the target, and nobody outside
+        the group is acted on. Replies (and gives None) when that fails."""
+        target, words = self._target(event, rest)
+        typed = _TYPED_MENTION.match(rest.strip()) if target is None else None
+        if target is None and typed is None:
+            await self._need_target(event, ctx, rest)  # asks for an @mention
+            return None, words
+        mentioned = any(m not in self.self_ids for m in event.mentions)
+        if room is None or mentioned:
+            return target, words  # the platform's mention ids are members by construction
+        info = await ctx.room_info(room)
+        members = list(info.member_ids) if info else []
+        if typed is not None:
+            name = typed.group(1)
+            found = [m for m in members if await ctx.display_name(m) == name]
+            if len(found) != 1:
+                await ctx.reply(
+                    f"群里没有叫“{name}”的人，请在群里@她"
+                    if not found
+                    else f"群里有{len(found)}个人都叫“{name}”，请在群里直接@选择要处理的人"
+                )
+                return None, words
+            return found[0], typed.group(2).strip()
+        if target is not None and target not in members:
+            await ctx.reply("她不在这个群里，请在群里@要处理的人")
+            return None, words
+        return target, words
+
     async def _member_of(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
     ) -> tuple[str, str, str] | None:
         """For #踢 #警告 #撤销警告: the group (always known: one of ROOM_COMMANDS), the target
-        and the words after it; None when she named no one (she was asked to)."""
-        target, words = await self._need_target(event, ctx, rest)
+        (a member of it) and the words after it; None when there is none (she was told)."""
+        assert room is not None
+        target, words = await self._named_target(event, ctx, room, rest)
         if target is None:
             return None
-        assert room is not None
         return room, target, words
 
     # ------------------------------------------------------------------ commands
@@ -397,8 +437,13 @@ class AdminHandler:
             await ctx.reply(f"已在{await self._group(ctx, event, room)}发布公告")
 
     async def _tag(self, event: MessageReceived, ctx: Context, room: str | None, rest: str) -> None:
-        target, tag = self._target(event, rest)
-        if target is None or not tag:
+        if not rest.strip() and not event.mentions:
+            await ctx.reply("用法：#标签 @某人 标签")
+            return
+        target, tag = await self._named_target(event, ctx, event.room, rest)
+        if target is None:
+            return
+        if not tag:
             await ctx.reply("用法：#标签 @某人 标签")
             return
         await ctx.add_tag(target, tag, source="admin", detail=event.sender_id)
@@ -419,9 +464,11 @@ class AdminHandler:
 
     async def _ask(self, event: MessageReceived, ctx: Context, room: str | None, rest: str) -> None:
         """Start a dialog with her by DM (the intake unless another dialog id is given)."""
-        target, dialog_id = self._target(event, rest)
-        if target is None:
+        if not rest.strip() and not event.mentions:
             await ctx.reply("用法：#问询 @某人 [对话名]")
+            return
+        target, dialog_id = await self._named_target(event, ctx, event.room, rest)
+        if target is None:
             return
         spec = ctx.content.dialogs.get(dialog_id or "intake")
         if spec is None or self.dialogs is None:

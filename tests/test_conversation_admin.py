@@ -368,3 +368,21 @@ async def test_admin_replies_go_to_the_admin_and_reload_errors_never_to_the_grou
         (notice,) = [a for a in done if a["action"] == "say" and a["room"] == "R1"]
         assert notice["text"].startswith("已将") and "移出群聊" in notice["text"]
         assert "发广告" not in notice["text"]  # never why, in front of everyone
+
+
+async def test_a_hand_typed_at_name_is_looked_up_among_the_members() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b", "c", "d"])
+        for contact, name in (("b", "小红"), ("c", "小张"), ("d", "小张")):
+            bot.world.add_contact(contact, name)
+        # No mention ids: the owner typed "@小红" by hand. The reason is never the target.
+        (warning,) = says(await bot.says("o", "#警告 @小红 不要发广告", room="R1"))
+        assert "不要发广告" in warning
+        assert bot.said_in("R1")[-1]["mentions"] == ["b"]
+        (reply,) = says(await bot.says("o", "#踢 @小张 发广告", room="R1"))  # two 小张
+        assert "2个人都叫“小张”" in reply
+        (reply,) = says(await bot.says("o", "#踢 @小李 发广告", room="R1"))  # nobody
+        assert "没有叫“小李”" in reply
+        (reply,) = says(await bot.says("o", "#问询 不存在的人", room="R1"))
+        assert "不在这个群里" in reply
+        assert bot.of("kick") == [] and bot.said_to("不存在的人") == []
