@@ -148,6 +148,13 @@ class CronSchedule:
             raise ValueError(f"cron {self.spec!r} never fires again")
         return fire.astimezone(self.tz)
 
+    def first_today(self, now: datetime) -> datetime:
+        """Today's first fire time (in the past if it has gone by): a daily job planned at
+        start runs today's fire even when the bot was down at its time."""
+        return self.first_from(
+            now.astimezone(self.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        )
+
     def first_from(self, moment: datetime) -> datetime:
         """The first fire time at or after `moment`."""
         fire = self.trigger.get_next_fire_time(None, moment)
@@ -237,9 +244,7 @@ class WorkQueue:
 
     async def plan(self) -> None:
         """The queue's own housekeeping: today's prune of finished rows (one per day)."""
-        now = self.clock.now()
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        await self._plan_prune(self._prune_schedule.first_from(midnight))
+        await self._plan_prune(self._prune_schedule.first_today(self.clock.now()))
 
     async def _plan_prune(self, fire: datetime) -> None:
         await self.schedule(PRUNE, work_key(PRUNE, fire.date().isoformat()), fire)

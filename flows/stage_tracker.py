@@ -14,7 +14,7 @@ whether the baby has arrived; her answer records the birth date.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.stages import StageEntered, StageListener
@@ -61,9 +61,7 @@ class StageTracker:
     async def plan(self) -> bool:
         """Today's run into the queue (it is due now if its time has passed and it has not
         run yet today). True if it was not there."""
-        now = self.clock.now()
-        midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
-        return await self._schedule(self.schedule.first_from(midnight))
+        return await self._schedule(self.schedule.first_today(self.clock.now()))
 
     async def _schedule(self, fire: datetime) -> bool:
         return await self.work.schedule(

@@ -294,12 +294,14 @@ class AdminHandler:
     async def _refuse_untouchable(self, ctx: Context, rooms: list[str], target: str) -> bool:
         """Nobody acts on a super admin, or on the owner or an admin of a group the action
         reaches (DESIGN: admin power). True, with a reply, when the target is one."""
-        if self.permissions.is_super_admin(ctx, target) or any(
-            [await self.permissions.may_command(ctx, room, target) for room in rooms]
-        ):
+        untouchable = self.permissions.is_super_admin(ctx, target)
+        for room in rooms:
+            if untouchable:
+                break
+            untouchable = await self.permissions.may_command(ctx, room, target)
+        if untouchable:
             await ctx.reply(UNTOUCHABLE)
-            return True
-        return False
+        return untouchable
 
     async def _kick(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str

@@ -53,6 +53,25 @@ def group_template(welcome: WelcomeContent, room_id: str, topic: str) -> str:
     return welcome.group_template
 
 
+def batch_key(account_id: str, room_id: str, event_id: str) -> str:
+    """The work row of one parked join, keyed by the event id as parked (cut to the column)."""
+    return work_key("welcome", account_id, room_id, event_id[: parked.EVENT_ID_MAX])
+
+
+async def schedule_batch(
+    work: WorkQueue, account_id: str, room_id: str, event_id: str, contact_id: str, due: datetime
+) -> bool:
+    """A join's row: when it comes due, the room's parked joins are welcomed in one message."""
+    return await work.schedule(
+        WELCOME_BATCH,
+        batch_key(account_id, room_id, event_id),
+        due,
+        account_id=account_id,
+        contact_id=contact_id,  # her id is in the key (the join's event id): forgotten with her
+        payload={"room": room_id},
+    )
+
+
 class WelcomeHandler:
     name = "welcome"
 
@@ -85,14 +104,13 @@ class WelcomeHandler:
         work = ctx.services.work
         if work is not None:
             window = timedelta(seconds=ctx.content.welcome.batch_window_seconds)
-            await work.schedule(
-                WELCOME_BATCH,
-                work_key("welcome", event.account_id, event.room, event.event_id),
+            await schedule_batch(
+                work,
+                event.account_id,
+                event.room,
+                event.event_id,
+                event.member_id,
                 event.at + window,
-                account_id=event.account_id,
-                # Her id is in the key (the join's event id): forgotten with her.
-                contact_id=event.member_id,
-                payload={"room": event.room},
             )
 
     async def _room_channel(self, event: MemberJoined, ctx: Context) -> None:
@@ -167,13 +185,13 @@ class WelcomeBatcher:
         """Rows for joins parked before the queue held them (an upgrade): one per room."""
         added = 0
         for first in await parked.first_of_each_room():
-            added += await self.work.schedule(
-                WELCOME_BATCH,
-                work_key("welcome", first.account_id, first.room_id, first.event_id),
+            added += await schedule_batch(
+                self.work,
+                first.account_id,
+                first.room_id,
+                first.event_id,
+                first.contact_id,
                 first.joined_at + self._window(),
-                account_id=first.account_id,
-                contact_id=first.contact_id,
-                payload={"room": first.room_id},
             )
         return added
 
@@ -229,9 +247,7 @@ class WelcomeBatcher:
         if len(members) > 1:
             # The other joins of this batch each have a row; they would find nothing to do.
             # (The row running now is not pending, so it is not touched.)
-            await self.work.cancel(
-                [work_key("welcome", account_id, room_id, m.event_id) for m in members]
-            )
+            await self.work.cancel([batch_key(account_id, room_id, m.event_id) for m in members])
 
 
 def feature(p: Platform) -> Feature:

@@ -38,24 +38,24 @@ class GuardModel:
     async def sync(self) -> int:
         """Learn the lessons saved since the last sync (by any instance). Returns how many."""
         async with self._lock:
-            lessons = await records.feedback_after(self._seen)
-            for row_id, label, text in lessons:
-                if row_id > self._seen:
-                    self.judge.learn(text, label)
-                    self._seen = row_id
-            return len(lessons)
+            return await self._learn_new()
 
     async def teach(self, label: str, text: str, by: str, now: datetime) -> None:
         """An admin's lesson: saved for every instance, learned here at once."""
         async with self._lock:
             # Lessons other instances saved before this one are learned first, in order,
             # so this instance never skips them when it marks its own as seen.
-            for row_id, old_label, old_text in await records.feedback_after(self._seen):
-                self.judge.learn(old_text, old_label)
-                self._seen = row_id
+            await self._learn_new()
             row_id = await records.learned(label, text, by, now)
             self.judge.learn(text, label)
             self._seen = max(self._seen, row_id)
+
+    async def _learn_new(self) -> int:
+        lessons = await records.feedback_after(self._seen)
+        for row_id, label, text in lessons:
+            self.judge.learn(text, label)
+            self._seen = row_id
+        return len(lessons)
 
     async def retrain(self, content_dir: Path | None = None) -> bool:
         """Retrain when guard_examples.tsv changed; the lessons are learned again on top.
