@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.config import DATABASE_URL_ENV, REDIS_URL_ENV
+from storage.db import Database
 from tests import services
 
 # The tests reach services only through MAMABOT_TEST_* (tests/services.py). Production URLs
@@ -20,6 +22,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: igno
     if request.param == "sqlite":
         return f"sqlite://{tmp_path}/test.sqlite3"
     return services.postgres_url()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """An open, empty database of each kind, emptied again afterwards."""
+    database = Database(database_url)
+    await database.open()
+    await database.truncate_all()
+    try:
+        yield database
+    finally:
+        await database.truncate_all()
+        await database.close()
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,18 +25,6 @@ def _row(event: Event) -> InteractionRow:
     row = interaction_row(event)
     assert row is not None
     return row
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.open()
-    await database.truncate_all()
-    try:
-        yield database
-    finally:
-        await database.truncate_all()
-        await database.close()
 
 
 async def test_tags_have_source_and_history(db: Database) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -22,18 +21,6 @@ from storage.db import Database
 
 AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
 LEASE = 300.0
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.open()
-    await database.truncate_all()
-    try:
-        yield database
-    finally:
-        await database.truncate_all()
-        await database.close()
 
 
 def queue(clock: FakeClock, owner: str, **cfg: float) -> WorkQueue:
