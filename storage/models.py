@@ -280,6 +280,24 @@ class GuardFeedback(Model):
         table = "guard_feedback"
 
 
+class DeadLetter(Model):
+    """A row the database refused, set aside so the rest of its batch goes through.
+
+    `payload` is the row as ASCII-escaped JSON (always storable, whatever it held), `kind`
+    says which writer refused it (outbox, interaction...), `error` what the database said.
+    Ops read them in this table; nothing reads them back automatically.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=32, db_index=True)
+    payload = fields.TextField()
+    error = fields.TextField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "dead_letter"
+
+
 ALL_MODELS = [
     Contact,
     Room,
@@ -297,4 +315,5 @@ ALL_MODELS = [
     GuardBan,
     GuardAllow,
     GuardFeedback,
+    DeadLetter,
 ]

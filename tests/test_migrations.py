@@ -120,7 +120,8 @@ async def _old_schema(url: str) -> None:
     try:
         client = db.client
         await generate_schema_for_client(client, safe=True)
-        await client.execute_script('DROP TABLE "work"')
+        for table in ("work", "dead_letter"):
+            await client.execute_script(f'DROP TABLE "{table}"')
         for table, column in [
             ("outbox_message", "lease_owner"),
             ("outbox_message", "lease_until"),
