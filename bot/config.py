@@ -123,6 +123,25 @@ class RoomSection(Strict):
     managed: bool = True
 
 
+class AdminSection(Strict):
+    """Who may use the # commands beyond the super admins, and where.
+
+    Anyone can add the bot as a friend and pull it into a group of her own, where she is
+    the owner: that must give her no power over the brand's groups. So a group's owner
+    and its [[rooms]] admins command only the groups listed under [[rooms]] (managed =
+    true), and what reaches beyond one group needs a super admin or a contact named here
+    for that scope. The guard checks every group the bot is in either way.
+    """
+
+    # Let the owner of a group not listed under [[rooms]] command that one group.
+    commands_in_unlisted_groups: bool = False
+    ban: list[str] = Field(default_factory=list)  # #拉黑 / #解除拉黑: every group
+    allow: list[str] = Field(default_factory=list)  # #白名单: the guard passes her everywhere
+    vip: list[str] = Field(default_factory=list)  # #标签 with a protected (VIP) tag
+    teach: list[str] = Field(default_factory=list)  # #垃圾 / #正常: the model of every group
+    ask: list[str] = Field(default_factory=list)  # #问询 someone in none of her groups
+
+
 class DispatcherSection(Strict):
     dedupe_ttl_seconds: int = Field(86400, ge=60)
     max_text_chars: int = Field(4000, ge=100)
@@ -170,6 +189,7 @@ class AppConfig(Strict):
     outbox: OutboxSection = OutboxSection()
     work: WorkSection = WorkSection()
     dispatcher: DispatcherSection = DispatcherSection()
+    admin: AdminSection = AdminSection()
     stage: StageSection = StageSection()
     accounts: list[AccountSection] = Field(default_factory=list)
     rooms: list[RoomSection] = Field(default_factory=list)
@@ -188,6 +208,14 @@ class AppConfig(Strict):
             if RoomSelector([room.match]).selects(room_id, topic):
                 return room
         return None
+
+    def commands_allowed(self, room_id: str, topic: str = "") -> bool:
+        """Whether a group's own owner and admins may command it: a group listed under
+        [[rooms]] and managed, or any group when [admin] commands_in_unlisted_groups."""
+        settings = self.room_settings(room_id, topic)
+        if settings is not None:
+            return settings.managed
+        return self.admin.commands_in_unlisted_groups
 
 
 # --------------------------------------------------------------------------- content/*.toml

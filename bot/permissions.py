@@ -4,6 +4,12 @@ A role is always decided by contact id (config, the channel's room facts, the al
 her tags), never by display name: a member renamed to the owner's name gets nothing.
 Roles combine with OR, and are checked cheapest first, so the database is asked only when
 the configuration and the room facts did not already answer.
+
+Holding a role is not the same as having power. Anyone can pull the bot into a group of
+her own and own it, so the owner and admins of a group command it only where the brand
+lets them (`AppConfig.commands_allowed`: groups listed under [[rooms]]), and a command
+that reaches beyond one group needs a super admin or a contact config.toml's [admin]
+names for that `Scope`.
 """
 
 from __future__ import annotations
@@ -31,7 +37,18 @@ class Role(Enum):
 # Checked in this order: set lookups, then the (cached) room facts, then the database.
 _ORDER = (Role.BOT, Role.SUPER_ADMIN, Role.OWNER, Role.ADMIN, Role.ALLOWED, Role.VIP)
 
-# Who may type the admin commands in a group.
+
+class Scope(Enum):
+    """What reaches beyond one group; the names are [admin]'s keys in config.toml."""
+
+    BAN = "ban"  # #拉黑 / #解除拉黑: out of every group, kept out
+    ALLOW = "allow"  # #白名单: the guard passes her in every group
+    VIP = "vip"  # a protected tag: the same
+    TEACH = "teach"  # #垃圾 / #正常: the model judges every group
+    ASK = "ask"  # #问询 of someone in none of her groups: the bot DMs a stranger
+
+
+# The roles of the people who command a group (and whom no admin may act on).
 COMMANDERS = frozenset({Role.SUPER_ADMIN, Role.OWNER, Role.ADMIN})
 # Whom the guard never warns or kicks.
 PROTECTED = frozenset(_ORDER)
@@ -57,8 +74,34 @@ class Permissions:
         return False
 
     async def may_command(self, ctx: Context, room: str, contact: str) -> bool:
-        """A super admin, the group's owner or one of its configured admins."""
+        """Whether her commands act in this group: a super admin's anywhere, the owner's
+        and the configured admins' only in a group the brand lets them command."""
+        if self.is_super_admin(ctx, contact):
+            return True
+        if not await self.commands_allowed(ctx, room):
+            return False
+        return await self.has_any(ctx, room, contact, (Role.OWNER, Role.ADMIN))
+
+    async def commands_allowed(self, ctx: Context, room: str) -> bool:
+        """Whether the group's own owner and admins may command it (config.toml)."""
+        config = ctx.services.config
+        by_id = config.room_settings(room)
+        if by_id is not None:
+            return by_id.managed
+        info = await ctx.room_info(room)  # listed groups may be matched by name
+        return config.commands_allowed(room, info.topic if info else "")
+
+    async def is_commander(self, ctx: Context, room: str, contact: str) -> bool:
+        """Whether she holds a commanding role in the group (super admin, owner, configured
+        admin), whether or not the brand lets her command it: nobody acts on her."""
         return await self.has_any(ctx, room, contact, COMMANDERS)
+
+    @staticmethod
+    def may_reach(ctx: Context, contact: str, scope: Scope) -> bool:
+        """Whether she may act beyond one group in `scope`: a super admin, or named for it
+        under [admin] in config.toml."""
+        config = ctx.services.config
+        return contact in config.bot.super_admins or contact in getattr(config.admin, scope.value)
 
     async def is_protected(
         self, ctx: Context, room: str, contact: str, vip_tags: Collection[str]

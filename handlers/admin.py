@@ -6,6 +6,11 @@ owner (from the channel), the room's configured admins and the super admins; a m
 renamed to the owner's name gets nothing. A non-admin gets one polite refusal, then her
 tries are ignored. Every action is audited and answered where the command was typed.
 
+Power only where it was given (bot.permissions): an owner commands her group only when
+config.toml lists it under [[rooms]]; a ban, the allow list, a VIP tag, a lesson for the
+model and #问询 of someone outside her groups reach every group, so they need a super
+admin or a contact named for that scope under [admin].
+
 By DM, the commands about one group (#踢 #警告 #撤销警告 #统计 #公告) take the group's name
 or id first ("#统计 孕妈交流群"), unless she runs only one group; the others (#拉黑,
 #垃圾, #重载...) need none. A warning and a notice are posted in the group itself.
@@ -20,6 +25,7 @@ from datetime import datetime, time, timedelta
 from bot.events import Event, MessageReceived, MessageType
 from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
+from bot.permissions import Scope
 from flows.dialog import DialogEngine
 from handlers.guard.classifier import HAM, SPAM
 from handlers.guard.feature import GuardModel
@@ -94,6 +100,16 @@ _TYPED_MENTION = re.compile(r"@([^\s\u2005]+)[\s\u2005]*(.*)", re.DOTALL)
 
 
 UNTOUCHABLE = "不能对群主、管理员或超级管理员执行这个操作哦"
+NOT_MANAGED = "这个群不归品牌管理，群管命令在这里用不了哦。需要的话请联系运营"
+# Commands that reach every group: what each needs, and the refusal.
+BEYOND_ONE_GROUP = "会影响所有群，只有超级管理员或运营指定的管理员可以用哦🙏"
+SCOPE_WORDS = {
+    Scope.BAN: "拉黑",
+    Scope.ALLOW: "白名单",
+    Scope.VIP: "受保护的标签",
+    Scope.TEACH: "教群管家认广告",
+    Scope.ASK: "私聊不在你群里的人",
+}
 
 
 class AdminHandler:
@@ -123,6 +139,10 @@ class AdminHandler:
             return await self._private(event, ctx, word, command, rest)
         room = event.room
         if not await self.is_admin(ctx, room, event.sender_id):
+            if command is not None and await self.permissions.is_commander(
+                ctx, room, event.sender_id
+            ):
+                return await self._refuse(event, ctx, command, room, NOT_MANAGED)
             return await self._refuse(event, ctx, command, room)
         # Confirmations, help, stats and errors are for her, not for every mother in the
         # group: what members need (a warning, a notice) is posted to the group explicitly.
@@ -134,14 +154,26 @@ class AdminHandler:
         return Flow.STOP
 
     async def _refuse(
-        self, event: MessageReceived, ctx: Context, command: str | None, where: str
+        self,
+        event: MessageReceived,
+        ctx: Context,
+        command: str | None,
+        where: str,
+        why: str = "抱歉，这个命令只有群主和管理员可以用哦🙏",
     ) -> Flow | None:
         if command is None:
             return None  # "#话题" from a member is just a message
         key = f"admin:refused:{where}:{event.sender_id}"
         if await ctx.kv.set_if_absent(key, "1", ttl=86400):
-            await ctx.reply("抱歉，这个命令只有群主和管理员可以用哦🙏", [event.sender_id])
+            await ctx.reply(why, [event.sender_id])
         return Flow.STOP
+
+    async def _beyond_one_group(self, ctx: Context, sender: str, scope: Scope) -> bool:
+        """Whether the sender may act in `scope` (every group); tells her when not."""
+        if self.permissions.may_reach(ctx, sender, scope):
+            return True
+        await ctx.reply(f"{SCOPE_WORDS[scope]}{BEYOND_ONE_GROUP}")
+        return False
 
     async def _private(
         self, event: MessageReceived, ctx: Context, word: str, command: str | None, rest: str
@@ -151,7 +183,9 @@ class AdminHandler:
         if ctx.services.interactions is not None:
             await ctx.services.interactions.flush()  # groups seen so far are in the room table
         rooms = await self.rooms_run_by(ctx, event.sender_id)
-        if not rooms and event.sender_id not in ctx.services.config.bot.super_admins:
+        if not rooms and not any(
+            self.permissions.may_reach(ctx, event.sender_id, scope) for scope in Scope
+        ):
             return await self._refuse(event, ctx, command, "dm")
         if command is None:
             await ctx.reply(f"没有“{word}”这个命令，发 #帮助 看看能用的命令～")
@@ -179,18 +213,19 @@ class AdminHandler:
         return Flow.STOP
 
     async def rooms_run_by(self, ctx: Context, contact: str) -> list[KnownRoom]:
-        """The managed groups of this account she may command: all of them for a super
-        admin, else those she owns or is a configured admin of. By name, longest first.
-        The recorded owner may be out of date (a group handed over): each group found by
-        it is checked again against the channel's room facts."""
+        """The groups of this account she may command: all of them for a super admin, else
+        those the brand lets their owners command (bot.permissions) that she owns or is a
+        configured admin of. By name, longest first. The recorded owner may be out of
+        date (a group handed over): each group found by it is checked again against the
+        channel's room facts."""
         config = ctx.services.config
         permissions = self.permissions
         everything = permissions.is_super_admin(ctx, contact)
         mine = []
         for room in await people.rooms_on(ctx.event.account_id):
-            settings = config.room_settings(room.room_id, room.topic)
-            if settings is not None and not settings.managed:
+            if not everything and not config.commands_allowed(room.room_id, room.topic):
                 continue
+            settings = config.room_settings(room.room_id, room.topic)
             configured = permissions.is_configured_admin(settings, contact)
             owner = room.owner_id == contact and await self.is_admin(ctx, room.room_id, contact)
             if everything or configured or owner:
@@ -298,7 +333,7 @@ class AdminHandler:
         for room in rooms:
             if untouchable:
                 break
-            untouchable = await self.permissions.may_command(ctx, room, target)
+            untouchable = await self.permissions.is_commander(ctx, room, target)
         if untouchable:
             await ctx.reply(UNTOUCHABLE)
         return untouchable
@@ -364,6 +399,8 @@ class AdminHandler:
         await ctx.reply(f"已撤销 {who} 在{await self._group(ctx, event, room)}的警告")
 
     async def _ban(self, event: MessageReceived, ctx: Context, room: str | None, rest: str) -> None:
+        if not await self._beyond_one_group(ctx, event.sender_id, Scope.BAN):
+            return
         target, reason = await self._need_target(event, ctx, rest)
         if target is None:
             return
@@ -384,6 +421,8 @@ class AdminHandler:
     async def _unban(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
     ) -> None:
+        if not await self._beyond_one_group(ctx, event.sender_id, Scope.BAN):
+            return
         target, _ = await self._need_target(event, ctx, rest)
         if target is None:
             return
@@ -397,6 +436,8 @@ class AdminHandler:
     async def _allow(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
     ) -> None:
+        if not await self._beyond_one_group(ctx, event.sender_id, Scope.ALLOW):
+            return
         target, _ = await self._need_target(event, ctx, rest)
         if target is None:
             return
@@ -408,6 +449,8 @@ class AdminHandler:
         await ctx.reply(f"已把 {who} 加入白名单")
 
     async def _learn(self, event: MessageReceived, ctx: Context, rest: str, label: str) -> None:
+        if not await self._beyond_one_group(ctx, event.sender_id, Scope.TEACH):
+            return
         text = rest.strip()
         if not text:
             await ctx.reply("请在命令后面附上内容，比如：#垃圾 加我V看朋友圈")
@@ -448,6 +491,12 @@ class AdminHandler:
         if not tag:
             await ctx.reply("用法：#标签 @某人 标签")
             return
+        guard_rules = ctx.content.guard
+        protected = {*guard_rules.guard.protected_tags}
+        for rules in guard_rules.rooms:
+            protected.update(rules.protected_tags)
+        if tag in protected and not await self._beyond_one_group(ctx, event.sender_id, Scope.VIP):
+            return
         await ctx.add_tag(target, tag, source="admin", detail=event.sender_id)
         await audit(ctx.clock.now(), event.room, target, "tag", event.sender_id, NOTHING, tag)
         who = await ctx.display_name(target)  # a name, never an id
@@ -471,6 +520,14 @@ class AdminHandler:
             return
         target, dialog_id = await self._named_target(event, ctx, event.room, rest)
         if target is None:
+            return
+        # By DM the target can be anyone: a stranger is DM'd by the bot only on the word of
+        # someone trusted with every group.
+        if (
+            event.room is None
+            and not await self._in_her_groups(ctx, event.sender_id, target)
+            and not await self._beyond_one_group(ctx, event.sender_id, Scope.ASK)
+        ):
             return
         spec = ctx.content.dialogs.get(dialog_id or "intake")
         if spec is None or self.dialogs is None:
@@ -504,6 +561,14 @@ class AdminHandler:
                 f"退群{seen.leaves}人，警告{seen.warnings}次，移出{seen.kicks}人"
             )
         await ctx.reply("\n".join(lines))
+
+    async def _in_her_groups(self, ctx: Context, commander: str, target: str) -> bool:
+        """Whether `target` is a member of one of the groups `commander` may command."""
+        for room in await self.rooms_run_by(ctx, commander):
+            info = await ctx.room_info(room.room_id)
+            if info is not None and target in info.member_ids:
+                return True
+        return False
 
     @staticmethod
     async def _group(ctx: Context, event: MessageReceived, room: str) -> str:

@@ -9,7 +9,10 @@ async with BotUnderTest() as bot:
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,31 @@ def copy_project(tmp: Path) -> Path:
     """A private copy of config.toml and content/ that a test may edit."""
     shutil.copy(REPO / "config.toml", tmp / "config.toml")
     shutil.copytree(REPO / "content", tmp / "content")
+    return tmp
+
+
+def configure(
+    tmp: Path,
+    *,
+    super_admins: Sequence[str] = (),
+    rooms: Sequence[str] = (),
+    admin: dict[str, Any] | None = None,
+) -> Path:
+    """A private project (copy_project) whose config.toml names super admins, lists more
+    groups under [[rooms]] (the brand's groups for the # commands), and sets [admin]."""
+    copy_project(tmp)
+    path = tmp / "config.toml"
+    text = path.read_text(encoding="utf-8")
+    if super_admins:
+        listed = ", ".join(f'"{c}"' for c in super_admins)
+        text = text.replace("super_admins = []", f"super_admins = [{listed}]", 1)
+    for name in rooms:
+        text += f'\n[[rooms]]\nmatch = "{name}"\n'
+    for key, value in (admin or {}).items():
+        line = json.dumps(value, ensure_ascii=False)  # a TOML-compatible literal
+        text, found = re.subn(rf"(?m)^{key} = .*$", f"{key} = {line}", text, count=1)
+        assert found, f"[admin] has no {key}"
+    path.write_text(text, encoding="utf-8")
     return tmp
 
 

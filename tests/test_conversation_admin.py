@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from storage.models import GuardAudit, GuardBan, GuardFeedback
-from tests.harness import BotUnderTest, copy_project
+from tests.harness import BotUnderTest, configure, copy_project
 
 
 def says(actions: list[dict[str, Any]]) -> list[str]:
@@ -60,8 +60,9 @@ async def test_kick_warn_and_tag() -> None:
         ]
 
 
-async def test_ban_follows_her_and_unban_lifts_it() -> None:
-    async with BotUnderTest() as bot:
+async def test_ban_follows_her_and_unban_lifts_it(tmp_path: Path) -> None:
+    # A ban reaches every group: the owner may ban because ops named her for it.
+    async with BotUnderTest(configure(tmp_path, admin={"ban": ["o"]})) as bot:
         group(bot)
         bot.room("R2", "宝妈辅食群", owner="o", members=["o"])
         await bot.join("R2", "c", "小蓝")
@@ -77,8 +78,9 @@ async def test_ban_follows_her_and_unban_lifts_it() -> None:
         assert not [a for a in bot.actions[before:] if a["action"] == "kick"]
 
 
-async def test_allowlist_and_feedback_teach_the_guard() -> None:
-    async with BotUnderTest() as bot:
+async def test_allowlist_and_feedback_teach_the_guard(tmp_path: Path) -> None:
+    ops = configure(tmp_path, admin={"allow": ["o"], "teach": ["o"]})
+    async with BotUnderTest(ops) as bot:
         group(bot)
         await bot.says("o", "#白名单 @小美", room="R1", mentions=["b"])
         assert [
@@ -135,8 +137,8 @@ def two_groups(bot: BotUnderTest) -> None:
     bot.room("R2", "宝妈辅食群", owner="o", members=["o", "c"])
 
 
-async def test_an_owner_names_the_group_in_a_dm_command() -> None:
-    async with BotUnderTest() as bot:
+async def test_an_owner_names_the_group_in_a_dm_command(tmp_path: Path) -> None:
+    async with BotUnderTest(configure(tmp_path, rooms=["宝妈辅食群"])) as bot:
         two_groups(bot)
         await bot.says("b", "大家好呀", room="R1")  # the bot learns of both groups
         await bot.says("c", "早上好", room="R2")
@@ -154,8 +156,8 @@ async def test_an_owner_names_the_group_in_a_dm_command() -> None:
         ]
 
 
-async def test_dm_warn_is_posted_in_the_group_and_dm_kick_removes_her() -> None:
-    async with BotUnderTest() as bot:
+async def test_dm_warn_is_posted_in_the_group_and_dm_kick_removes_her(tmp_path: Path) -> None:
+    async with BotUnderTest(configure(tmp_path, rooms=["宝妈辅食群"])) as bot:
         two_groups(bot)
         await bot.says("b", "大家好呀", room="R1")
         await bot.says("c", "早上好", room="R2")
@@ -173,8 +175,11 @@ async def test_dm_warn_is_posted_in_the_group_and_dm_kick_removes_her() -> None:
         assert (row.room_id, row.by) == ("R2", "o")
 
 
-async def test_dm_ban_removes_her_from_every_group_and_needs_no_group_name() -> None:
-    async with BotUnderTest() as bot:
+async def test_dm_ban_removes_her_from_every_group_and_needs_no_group_name(
+    tmp_path: Path,
+) -> None:
+    ops = configure(tmp_path, rooms=["宝妈辅食群"], admin={"ban": ["o"]})
+    async with BotUnderTest(ops) as bot:
         two_groups(bot)
         await bot.join("R1", "x", "小广告")
         await bot.join("R2", "x", "小广告")
@@ -221,8 +226,8 @@ async def test_a_super_admin_by_dm_and_the_dm_help(tmp_path: Path) -> None:
         assert "内容已重新加载" in reloaded
 
 
-async def test_every_admin_action_is_audited_with_who_and_where() -> None:
-    async with BotUnderTest() as bot:
+async def test_every_admin_action_is_audited_with_who_and_where(tmp_path: Path) -> None:
+    async with BotUnderTest(configure(tmp_path, admin={"allow": ["o"], "teach": ["o"]})) as bot:
         group(bot)
         await bot.says("o", "#标签 @小美 高意向", room="R1", mentions=["b"])
         await bot.says("o", "#公告 今晚8点直播", room="R1")
@@ -294,8 +299,8 @@ async def test_a_refused_content_edit_is_sent_to_the_super_admins_once_an_hour(
         assert len(bot.said_to("boss")) == 2
 
 
-async def test_a_former_owner_has_no_power_by_dm() -> None:
-    async with BotUnderTest() as bot:
+async def test_a_former_owner_has_no_power_by_dm(tmp_path: Path) -> None:
+    async with BotUnderTest(configure(tmp_path, rooms=["宝妈辅食群"])) as bot:
         two_groups(bot)
         await bot.says("b", "大家好呀", room="R1")
         await bot.says("c", "早上好", room="R2")
@@ -307,9 +312,8 @@ async def test_a_former_owner_has_no_power_by_dm() -> None:
 
 
 async def test_nobody_acts_on_owners_admins_or_super_admins(tmp_path: Path) -> None:
-    copy_project(tmp_path)
+    configure(tmp_path, super_admins=["boss"], admin={"ban": ["a1", "o"]})  # may ban, not them
     config = (tmp_path / "config.toml").read_text(encoding="utf-8")
-    config = config.replace("super_admins = []", 'super_admins = ["boss"]')
     config = config.replace(
         'match = "孕妈交流群"\ntags = ["孕妈群"]\nadmins = []',
         'match = "孕妈交流群"\ntags = ["孕妈群"]\nadmins = ["a1"]',
@@ -340,8 +344,8 @@ async def test_warn_applies_the_rules_of_a_group_named_in_guard_toml(tmp_path: P
         assert [a["contact"] for a in done if a["action"] == "kick"] == ["c"]
 
 
-async def test_replies_name_people_never_by_their_id() -> None:
-    async with BotUnderTest() as bot:
+async def test_replies_name_people_never_by_their_id(tmp_path: Path) -> None:
+    async with BotUnderTest(configure(tmp_path, admin={"ban": ["o"]})) as bot:
         two_groups(bot)
         await bot.says("b", "大家好呀", room="R1")
         (reply,) = says(await bot.says("o", "#拉黑 wxid_ghost 卖货"))
