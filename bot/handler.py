@@ -121,9 +121,12 @@ class Context:
         contact_id: str | None = None,
         text: str,
         mentions: Sequence[str] = (),
+        account_id: str | None = None,
     ) -> None:
+        """Send through `account_id` (an account that is in the group), by default the
+        one that received the event."""
         await self.services.outbox.say(
-            account_id=self.event.account_id,
+            account_id=account_id or self.event.account_id,
             room_id=room_id,
             contact_id=contact_id,
             text=text,
@@ -131,9 +134,11 @@ class Context:
             dedupe_key=self._dedupe_key("say"),
         )
 
-    async def kick(self, room_id: str, contact_id: str, reason: str) -> None:
+    async def kick(
+        self, room_id: str, contact_id: str, reason: str, account_id: str | None = None
+    ) -> None:
         await self.services.outbox.kick(
-            account_id=self.event.account_id,
+            account_id=account_id or self.event.account_id,
             room_id=room_id,
             contact_id=contact_id,
             reason=reason,

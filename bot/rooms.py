@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.channels.base import Channel, ContactInfo, RoomInfo
+from bot.channels.base import Channel, ChannelError, ContactInfo, RoomInfo
 from bot.selector import RoomSelector
+from storage import people
 
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import AppConfig, RoomSection
+
+log = logging.getLogger(__name__)
 
 
 class RoomDirectory:
@@ -39,6 +43,33 @@ class RoomDirectory:
     async def is_managed(self, account_id: str, room_id: str) -> bool:
         settings = await self.settings(account_id, room_id)
         return settings.managed if settings else True
+
+    async def groups_of(self, contact_id: str) -> list[tuple[str, str]]:
+        """Every recorded group she is in now, as (room id, account id) with the account
+        that is in the group: by the channel's member list of each group (it names the
+        members from before the bot arrived too), or by the roster when the channel
+        cannot say."""
+        roster = set(await people.rooms_of(contact_id))
+        found = []
+        for room_id, account_id in await people.all_rooms():
+            try:
+                info = await self.info(account_id, room_id)
+            except ChannelError as exc:
+                log.warning("member list of a group unavailable: %s", exc)
+                info = None
+            if info is not None and info.member_ids:
+                if contact_id in info.member_ids:
+                    found.append((room_id, account_id))
+            elif room_id in roster:
+                found.append((room_id, account_id))
+        return found
+
+    async def refresh_roster(self, account_id: str, room_id: str) -> tuple[int, int]:
+        """The roster of one group made to match its member list on the channel."""
+        info = await self.info(account_id, room_id)
+        if info is None:
+            return 0, 0
+        return await people.sync_members(room_id, info.member_ids, self.clock.now())
 
     async def selects(self, account_id: str, room_id: str, selector: RoomSelector) -> bool:
         """Whether the selector picks this group. The room facts are looked up only when

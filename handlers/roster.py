@@ -3,14 +3,34 @@
 First in the chain and never stops it. Plain messages cost nothing here (a group first seen
 through a message is recorded after the interaction log's next flush, see
 storage/interactions.py); joins, leaves and friend events touch the database.
+
+Events alone would miss everyone who was in a group before the bot arrived, and what
+happened while it was down, so the roster is also refreshed from the channels' member
+lists: a group's whole list when it is first recorded at a join, and every group's once
+a day (work kind `roster_sync`, at ROSTER_AT local time, or at start when today's run
+is still to do).
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.channels.base import ChannelError
 from bot.events import Event, FriendAdded, FriendRequest, MemberJoined, MemberLeft
 from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
+from bot.work import CronSchedule, Work, WorkQueue, work_key
 from storage import people
+
+if TYPE_CHECKING:
+    from bot.rooms import RoomDirectory
+
+log = logging.getLogger(__name__)
+
+ROSTER_SYNC = "roster_sync"
+ROSTER_AT = "04:30"  # a quiet hour: one member-list lookup per group
 
 
 class RosterHandler:
@@ -19,7 +39,8 @@ class RosterHandler:
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
         now = event.at
         if isinstance(event, MemberJoined):
-            await self._record_room(event.room, ctx)
+            if await self._record_room(event.room, ctx):
+                await self._sync(ctx.services.rooms, event.account_id, event.room)
             await people.upsert_contact(event.member_id, now, name=event.member_name)
             await people.member_joined(
                 event.room, event.member_id, now, inviter_id=event.inviter_id
@@ -35,7 +56,9 @@ class RosterHandler:
         return None
 
     @staticmethod
-    async def _record_room(room: str, ctx: Context) -> None:
+    async def _record_room(room: str, ctx: Context) -> bool:
+        """Record the group; True when it was not recorded before."""
+        known = await people.room_known(room)
         info = await ctx.room_info(room)
         await people.upsert_room(
             room,
@@ -44,9 +67,52 @@ class RosterHandler:
             topic=info.topic if info else "",
             owner_id=info.owner_id if info else None,
         )
+        return not known
+
+    @staticmethod
+    async def _sync(rooms: RoomDirectory, account_id: str, room_id: str) -> None:
+        try:
+            opened, closed = await rooms.refresh_roster(account_id, room_id)
+        except ChannelError as exc:
+            log.warning("roster of a group not refreshed: %s", exc)
+            return
+        if opened or closed:
+            log.info("roster refreshed from the member list: %d in, %d out", opened, closed)
+
+
+class RosterSync:
+    """Once a day, every recorded group's roster from its account's member list."""
+
+    def __init__(self, rooms: RoomDirectory, work: WorkQueue) -> None:
+        self.rooms = rooms
+        self.work = work
+        self.schedule = CronSchedule(ROSTER_AT, rooms.clock.tz)
+
+    async def plan(self) -> bool:
+        return await self._schedule(self.schedule.first_today(self.rooms.clock.now()))
+
+    async def _schedule(self, fire: datetime) -> bool:
+        return await self.work.schedule(
+            ROSTER_SYNC, work_key(ROSTER_SYNC, fire.date().isoformat()), fire
+        )
+
+    async def run_work(self, item: Work) -> None:
+        await self._schedule(self.schedule.next_after(item.due_at))  # tomorrow first
+        for room_id, account_id in await people.all_rooms():
+            if account_id in self.rooms.channels:
+                await RosterHandler._sync(self.rooms, account_id, room_id)
 
 
 def feature(p: Platform) -> Feature:
     """First in the chain: who is who and who is where."""
     on = On((MemberJoined, MemberLeft, FriendRequest, FriendAdded))
-    return Feature(name="roster", handlers=[(RosterHandler(), on)])
+    work = p.services.work
+    if work is None:
+        return Feature(name="roster", handlers=[(RosterHandler(), on)])
+    sync = RosterSync(p.services.rooms, work)
+    return Feature(
+        name="roster",
+        handlers=[(RosterHandler(), on)],
+        work={ROSTER_SYNC: sync.run_work},
+        start=sync.plan,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,6 +75,10 @@ async def upsert_room(
     return room
 
 
+async def room_known(room_id: str) -> bool:
+    return await Room.exists(room_id=room_id)
+
+
 async def rooms_on(account_id: str) -> list[KnownRoom]:
     """Every group recorded for the account."""
     rows = await Room.filter(account_id=account_id).values_list("room_id", "topic", "owner_id")
@@ -115,6 +120,35 @@ async def members_of(room_id: str) -> list[str]:
         "contact_id", flat=True
     )
     return sorted(str(r) for r in rows)
+
+
+async def all_rooms() -> list[tuple[str, str]]:
+    """Every recorded group, with the account recorded for it: (room id, account id)."""
+    rows = await Room.all().order_by("room_id").values_list("room_id", "account_id")
+    return [(str(room), str(account)) for room, account in rows]
+
+
+async def sync_members(room_id: str, member_ids: Sequence[str], now: datetime) -> tuple[int, int]:
+    """Make the roster of a group match the channel's member list: a stint is opened for
+    each listed member without one (members from before the bot arrived, joins it
+    missed) and closed for each one no longer listed (leaves it missed). An empty list
+    says nothing (the channel could not tell) and changes nothing. Returns (opened,
+    closed)."""
+    if not member_ids:
+        return 0, 0
+    listed = set(member_ids)
+    current = set(await members_of(room_id))
+    gone = sorted(current - listed)
+    if gone:
+        await RoomMembership.filter(
+            room_id=room_id, contact_id__in=gone, left_at__isnull=True
+        ).update(left_at=now)
+    new = sorted(listed - current)
+    if new:
+        await RoomMembership.bulk_create(
+            [RoomMembership(room_id=room_id, contact_id=c, joined_at=now) for c in new]
+        )
+    return len(new), len(gone)
 
 
 async def rooms_ever(contact_id: str) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from storage import guard
-from storage.models import Interaction, RoomMembership
+from storage.models import Interaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +26,10 @@ async def room_activity(room: str, since: datetime) -> RoomActivity:
     return RoomActivity(
         messages=await messages.count(),
         active=len(set(await messages.values_list("contact_id", flat=True))),
-        joins=await RoomMembership.filter(room_id=room, joined_at__gte=since).count(),
-        leaves=await RoomMembership.filter(room_id=room, left_at__gte=since).count(),
+        # Join and leave events, not roster stints: a roster refreshed from the member
+        # list opens and closes stints for what happened unseen, at the refresh.
+        joins=await Interaction.filter(room_id=room, kind="join", at__gte=since).count(),
+        leaves=await Interaction.filter(room_id=room, kind="leave", at__gte=since).count(),
         warnings=await guard.actions_since(room, since, "warn"),
         kicks=await guard.actions_since(room, since, "kick"),
     )

@@ -26,7 +26,6 @@ from handlers.guard import qr
 from handlers.guard.judge import KICK, PASS, WARN, WEAK, Hit, Judge, Verdict
 from handlers.guard.normalize import fold
 from storage import guard as records
-from storage import people
 from storage.guard import warn_key
 
 log = logging.getLogger(__name__)
@@ -225,25 +224,31 @@ class GuardHandler:
         by: str,
     ) -> list[str]:
         """Kick her from `room` and blacklist her: she is also removed from every other
-        managed group she is in (all of them when `room` is None, for a ban by DM).
-        Returns the groups she was removed from."""
+        managed group she is in (all of them when `room` is None, for a ban by DM), each
+        through the account that is in that group. Returns the groups she was removed
+        from."""
         reason = "、".join(verdict.reasons[:3]) or "违反群规"
         now = ctx.clock.now()
-        removed = []
+        removed: list[tuple[str, str]] = []
         if room is not None:
             await ctx.kick(room, who, reason)
             await audit(now, room, who, KICK, by, verdict, text)
-            removed.append(room)
+            removed.append((room, ctx.event.account_id))
         await records.ban(who, reason, now)
-        # The blacklist follows her: out of every other managed group she is in.
-        for other in await people.rooms_of(who):
-            if other != room and await ctx.services.rooms.is_managed(ctx.event.account_id, other):
-                await ctx.kick(other, who, f"黑名单：{reason}")
+        # The blacklist follows her: out of every other managed group she is in, by the
+        # groups' member lists (she may never have spoken there).
+        rooms = ctx.services.rooms
+        if ctx.services.interactions is not None:
+            await ctx.services.interactions.flush()  # groups seen so far are recorded
+        for other, account in await rooms.groups_of(who):
+            if other != room and await rooms.is_managed(account, other):
+                await ctx.kick(other, who, f"黑名单：{reason}", account_id=account)
                 await audit(now, other, who, KICK, by, verdict, None)
-                removed.append(other)
-        for where in removed if room is None else [room]:
-            await self.notify(ctx, where, f"已将 {who} 移出群聊，原因：{reason}", skip=by)
-        return removed
+                removed.append((other, account))
+        name = await ctx.display_name(who)  # a name, never an id
+        for where, account in removed:  # each group's owner learns why she is gone
+            await self.notify(ctx, where, f"已将 {name} 移出群聊，原因：{reason}", by, account)
+        return [where for where, _ in removed]
 
     async def _joined(self, event: MemberJoined, ctx: Context) -> Flow | None:
         banned = await records.ban_reason(event.member_id)
@@ -257,21 +262,28 @@ class GuardHandler:
         await ctx.kick(event.room, event.member_id, f"黑名单：{banned}")
         verdict = Verdict(KICK, 1.0, ["黑名单成员重新入群"])
         await audit(ctx.clock.now(), event.room, event.member_id, KICK, "guard", verdict, None)
-        await self.notify(ctx, event.room, f"黑名单成员 {event.member_id} 重新入群，已移出")
+        name = event.member_name or await ctx.display_name(event.member_id)
+        await self.notify(ctx, event.room, f"黑名单成员 {name} 重新入群，已移出")
         return Flow.STOP  # no welcome for her
 
-    async def notify(self, ctx: Context, room: str, text: str, skip: str = "") -> None:
-        """A short DM to the group's owner and admins (not to `skip`, who did it)."""
-        info = await ctx.room_info(room)
+    async def notify(
+        self, ctx: Context, room: str, text: str, skip: str = "", account: str | None = None
+    ) -> None:
+        """A short DM to the group's owner and admins (not to `skip`, who did it), from
+        `account` (one that is in the group; by default the event's)."""
+        account = account or ctx.event.account_id
+        info = await ctx.services.rooms.info(account, room)
         rules = ctx.content.guard.for_room(room, info.topic if info else "")
         if not rules.notify_admins:
             return
-        settings = await ctx.room_settings(room)
+        settings = await ctx.services.rooms.settings(account, room)
         admins = {info.owner_id} if info and info.owner_id else set()
         admins |= set(settings.admins if settings else [])
-        topic = info.topic if info else room
+        topic = info.topic if info and info.topic else "群聊"
         for admin in sorted(a for a in admins if a and a != skip and a not in self.self_ids):
-            await ctx.say(contact_id=admin, text=f"【群管家】「{topic}」：{text}")
+            await ctx.say(
+                contact_id=admin, text=f"【群管家】「{topic}」：{text}", account_id=account
+            )
 
 
 async def audit(
