@@ -97,7 +97,11 @@ class Repl:
             return True
         if line.startswith("/"):
             return await self.command(line)
-        self.channel.push(self.channel.message(self.persona, line, room_id=self.room))
+        # "@名字" picked from the member list, as WeChat sends it: with the mention ids.
+        mentions = self.world.picked_mentions(self.room, line)
+        self.channel.push(
+            self.channel.message(self.persona, line, room_id=self.room, mentions=mentions)
+        )
         return True
 
     async def command(self, line: str) -> bool:

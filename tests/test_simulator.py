@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from bot.app import App, AppSettings
 from bot.channels.sim import SimWorld
@@ -140,3 +141,34 @@ async def test_a_logout_is_reported_to_admins_through_another_account(tmp_path: 
         assert "bot-a1" in app.self_ids
     finally:
         await app.stop()
+
+
+async def test_the_simulator_sends_a_picked_at_name_with_its_mention_id() -> None:
+    app = App.build(
+        AppSettings(
+            base_dir=REPO, database_url="sqlite://:memory:", redis_url="", clock=FakeClock(START)
+        ),
+        world=SimWorld(),
+    )
+    await app.open()
+    try:
+        repl = Repl(app)
+        await repl.setup()
+        room = repl.world.rooms[repl.room or ""]
+        for contact, name in (("m1", "小红"), ("m2", "小张"), ("m3", "小张")):
+            repl.world.add_contact(contact, name)
+            room.members.append(contact)
+        pushed: list[Any] = []
+        real_push = repl.channel.push
+        repl.channel.push = lambda event: pushed.append(event) or real_push(event)  # type: ignore[method-assign]
+        await repl.handle_line("/as 群主")
+        await repl.handle_line("#警告 @小红 不要发广告")
+        await repl.handle_line("@小张 @小红\u2005@不认识 你们好")
+        await app.settle()
+    finally:
+        await app.stop()
+    assert pushed[0].mentions == ("m1",) or list(pushed[0].mentions) == ["m1"]
+    # Two 小张: WeChat's list would make her pick one; typed, it stays text.
+    assert list(pushed[1].mentions) == ["m1"]
+    warned = [a for a in repl.channel.actions if a["action"] == "say" and a["room"] == room.room_id]
+    assert warned and warned[0]["mentions"] == ["m1"] and "不要发广告" in warned[0]["text"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from bot.events import (
     MessageReceived,
     MessageType,
 )
+
+# "@名字" up to a space or WeChat's mention separator (U+2005).
+_AT_NAME = re.compile(r"@([^\s\u2005@]+)")
 
 
 @dataclass
@@ -56,6 +60,20 @@ class SimWorld:
             self.add_contact(member)
         self.rooms[room_id] = room
         return room
+
+    def picked_mentions(self, room_id: str | None, text: str) -> list[str]:
+        """The mention ids WeChat attaches when "@名字" is picked from the member list:
+        each "@name" that is exactly one member's display name (a name shared by several
+        members, or nobody's, stays plain text, as when typed by hand)."""
+        room = self.rooms.get(room_id) if room_id else None
+        if room is None:
+            return []
+        picked: list[str] = []
+        for name in _AT_NAME.findall(text):
+            found = [m for m in room.members if self.contacts.get(m, m) == name]
+            if len(found) == 1 and found[0] not in picked:
+                picked.append(found[0])
+        return picked
 
     def room_by_topic(self, topic: str) -> SimRoom | None:
         for room in self.rooms.values():
