@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
-from datetime import datetime
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from typing import Any, TextIO
 
 from bot.app import App
 from bot.channels.sim import SimChannel
@@ -20,15 +24,22 @@ from storage import people
 
 HELP = """\
 命令 (commands):
-  /as 名字            switch persona (她是谁)
-  /room 群名          switch to a group (created if new); /dm for a private chat with the bot
-  /join  /leave       the persona joins / leaves the current group
-  /friend 打招呼的话   the persona sends a friend request with this hello text
-  /tick 3d            move the clock ahead (s m h d w)
-  /tags               the persona's tags
-  /reload             reload content/
-  /quit               leave
-Anything else is a message from the persona."""
+  /as 名字            换一个人说话 (switch persona)；/as 群主 就是群主，可以用 #帮助 等群管命令
+  /room 群名          换到一个群 (新名字会新建一个群，群主是“群主”)；/dm 和机器人私聊
+  /join  /leave       当前的人加入 / 退出当前的群
+  /friend 打招呼的话   当前的人加机器人为好友，附上这句话
+  /tick 3d            时间快进 (s 秒 m 分 h 时 d 天 w 周)
+  /tags               当前的人的标签
+  /cast               列出所有群、群主和成员
+  /reload             重新加载 content/
+  /quit               退出
+其他输入都是当前的人发的消息；写 @名字 就像在微信里从成员列表里选了她。"""
+
+USAGE = {
+    "/as": "用法：/as 名字   比如 /as 小丽  （/as 群主 切换成群主）",
+    "/room": "用法：/room 群名   比如 /room 孕妈交流群",
+    "/tick": "用法：/tick 30s | 5m | 2h | 3d | 1w",
+}
 
 
 def describe(
@@ -43,7 +54,16 @@ def describe(
             if record["room"]
             else f"私聊 {names.get(record['to'], record['to'])}"
         )
-        return f"[{at}] 🤖 → {where}: {record['text']}"
+        text = record["text"]
+        # Mentions the text does not show already, as WeChat shows them: "@名字 " first.
+        shown = [
+            f"@{names.get(m, m)}"
+            for m in record.get("mentions") or []
+            if f"@{names.get(m, m)}" not in text
+        ]
+        if shown:
+            text = " ".join(shown) + " " + text
+        return f"[{at}] 🤖 → {where}: {text}"
     if action == "tag":
         sign = "+" if record["op"] == "add" else "-"
         who = names.get(record["contact"], record["contact"])
@@ -55,6 +75,38 @@ def describe(
     if action == "accept_friend":
         return f"[{at}] 🤝 通过好友 {names.get(record['contact'], record['contact'])}"
     return f"[{at}] {action}: {record}"
+
+
+class _AbovePrompt:
+    """A log stream for a terminal: each line is written over the prompt (cleared
+    first) and the prompt is drawn again after it, so logs never run into what she types."""
+
+    def __init__(self, stream: TextIO, prompt: Callable[[], str]) -> None:
+        self.stream = stream
+        self.prompt = prompt
+
+    def write(self, text: str) -> int:
+        self.stream.write("\r\x1b[K" + text)
+        if text.endswith("\n"):
+            self.stream.write(self.prompt())
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def logs_for_the_terminal(tz: tzinfo, prompt: Callable[[], str] | None = None) -> None:
+    """Log times on the bot's clock zone (the replies' times are), and, on a terminal,
+    log lines above the prompt."""
+
+    def converter(seconds: float | None) -> time.struct_time:
+        return datetime.fromtimestamp(seconds or 0.0, tz).timetuple()
+
+    for handler in logging.getLogger().handlers:
+        if handler.formatter is not None:
+            handler.formatter.converter = converter
+        if prompt is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(_AbovePrompt(handler.stream, prompt))
 
 
 class Repl:
@@ -70,6 +122,24 @@ class Repl:
     def describe(self, record: dict[str, Any]) -> str:
         topics = {room_id: room.topic for room_id, room in self.world.rooms.items()}
         return describe(record, self.world.contacts, topics)
+
+    def cast(self) -> str:
+        """Who is where: each group with its owner and members, and who is typing."""
+        names = self.world.contacts
+        lines = ["演员表 (cast):"]
+        for room in self.world.rooms.values():
+            members = [
+                names.get(m, m)
+                for m in room.members
+                if m != room.owner_id and m != self.channel.self_id
+            ]
+            owner = names.get(room.owner_id or "", room.owner_id or "（无）")
+            lines.append(
+                f"  群「{room.topic}」 群主：{owner}  成员：{'、'.join(members) or '（无）'}"
+            )
+        where = f"群「{self.world.rooms[self.room].topic}」" if self.room else "私聊"
+        lines.append(f"  你现在是 {names.get(self.persona, self.persona)}，在{where}")
+        return "\n".join(lines)
 
     async def setup(self) -> None:
         room = self.world.add_room(
@@ -97,6 +167,10 @@ class Repl:
             return True
         if line.startswith("/"):
             return await self.command(line)
+        if self.room is not None and self.persona not in self.world.rooms[self.room].members:
+            topic = self.world.rooms[self.room].topic
+            print(f"{self.persona} 不在群「{topic}」里，先 /join 加入，或 /dm 私聊")
+            return True
         # "@名字" picked from the member list, as WeChat sends it: with the mention ids.
         mentions = self.world.picked_mentions(self.room, line)
         self.channel.push(
@@ -112,10 +186,14 @@ class Repl:
             return False
         if name == "/help":
             print(HELP)
-        elif name == "/as" and arg:
+        elif name in USAGE and not arg:
+            print(USAGE[name])
+        elif name == "/cast":
+            print(self.cast())
+        elif name == "/as":
             self.persona = arg
             world.add_contact(arg, arg)
-        elif name == "/room" and arg:
+        elif name == "/room":
             room = world.room_by_topic(arg) or world.rooms.get(arg)
             if room is None:
                 room = world.add_room(
@@ -128,20 +206,35 @@ class Repl:
                     topic=room.topic,
                     owner_id="群主",
                 )
+                print(
+                    f"新建了群「{arg}」，群主是“群主”。它不在 config.toml 的 [[rooms]] 里："
+                    "群主的 # 命令只在列出的群里有效"
+                )
             self.room = room.room_id
         elif name == "/dm":
             self.room = None
-        elif name == "/join" and self.room:
-            ch.push(ch.join(self.room, self.persona, self.persona))
-        elif name == "/leave" and self.room:
-            ch.push(ch.leave(self.room, self.persona))
+        elif name in ("/join", "/leave") and self.room is None:
+            print(f"{name} 要在群里用：先 /room 群名")
+        elif name == "/join" and self.room is not None:
+            room = world.rooms[self.room]
+            if self.persona in room.members:
+                print(f"{self.persona} 已经在群「{room.topic}」里了")
+            else:
+                ch.push(ch.join(room.room_id, self.persona, self.persona))
+        elif name == "/leave" and self.room is not None:
+            room = world.rooms[self.room]
+            if self.persona not in room.members:
+                print(f"{self.persona} 不在群「{room.topic}」里")
+            else:
+                ch.push(ch.leave(room.room_id, self.persona))
+                print(f"👋 {self.persona} 退出了群「{room.topic}」")
         elif name == "/friend":
             ch.push(ch.friend_request(self.persona, self.persona, arg))
-        elif name == "/tick" and arg:
+        elif name == "/tick":
             try:
                 delta = parse_duration(arg)
             except ValueError:
-                print("用法: /tick 30s | 5m | 2h | 3d | 1w")
+                print(USAGE["/tick"])
                 return True
             await self.app.advance_to(self.app.clock.now() + delta)
             print(f"⏰ {self.app.clock.now():%Y-%m-%d %H:%M}")
@@ -160,8 +253,19 @@ async def run_repl(app: App) -> int:
     await app.open()
     repl = Repl(app)
     await repl.setup()
+    logs_for_the_terminal(app.clock.tz, repl.prompt if sys.stdin.isatty() else None)
     print(HELP, flush=True)
+    print(repl.cast(), flush=True)
     loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    def read_stdin() -> None:
+        # A daemon thread: Ctrl-C ends the simulator without waiting for a last Enter.
+        for typed in sys.stdin:
+            loop.call_soon_threadsafe(lines.put_nowait, typed)
+        loop.call_soon_threadsafe(lines.put_nowait, "")
+
+    threading.Thread(target=read_stdin, name="sim-stdin", daemon=True).start()
 
     async def ticker() -> None:
         # Time passes in the simulator too: batched welcomes and retries fire on their own.
@@ -175,13 +279,15 @@ async def run_repl(app: App) -> int:
         while True:
             if sys.stdin.isatty():
                 print(repl.prompt(), end="", flush=True)
-            line = await loop.run_in_executor(None, sys.stdin.readline)
+            line = await lines.get()
             if not line:
                 break
             async with repl.lock:
                 if not await repl.handle_line(line):
                     break
                 await app.settle()
+    except asyncio.CancelledError:  # Ctrl-C
+        print("\n再见 👋", flush=True)
     finally:
         tick_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

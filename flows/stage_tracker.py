@@ -77,8 +77,12 @@ class StageTracker:
     async def run(self, now: datetime) -> None:
         changed = await self.recompute(now)
         asked = await self.ask_births(now)
-        log.info(
-            "stage recompute: %d changed, %d asked whether the baby has arrived", changed, asked
+        # A quiet day is not news: at INFO it would fill the simulator's screen on /tick 10d.
+        log.log(
+            logging.INFO if changed or asked else logging.DEBUG,
+            "stage recompute: %d changed, %d asked whether the baby has arrived",
+            changed,
+            asked,
         )
 
     async def recompute(self, now: datetime) -> int:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.app import App, AppSettings
 from bot.channels.sim import SimWorld
 from bot.clock import FakeClock
-from bot.simrepl import Repl
+from bot.simrepl import Repl, describe, logs_for_the_terminal
 from tests.harness import REPO, START, copy_project
 
 
@@ -172,3 +176,67 @@ async def test_the_simulator_sends_a_picked_at_name_with_its_mention_id() -> Non
     assert list(pushed[1].mentions) == ["m1"]
     warned = [a for a in repl.channel.actions if a["action"] == "say" and a["room"] == room.room_id]
     assert warned and warned[0]["mentions"] == ["m1"] and "不要发广告" in warned[0]["text"]
+
+
+async def test_the_simulator_commands_say_how_to_use_them_and_leave_means_gone(
+    capsys, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    app = App.build(
+        AppSettings(
+            base_dir=REPO, database_url="sqlite://:memory:", redis_url="", clock=FakeClock(START)
+        ),
+        world=SimWorld(),
+    )
+    await app.open()
+    try:
+        repl = Repl(app)
+        await repl.setup()
+        capsys.readouterr()
+        for line in ("/as", "/room", "/tick", "/tick 3x"):
+            await repl.handle_line(line)
+        out = capsys.readouterr().out
+        assert "用法：/as 名字" in out and "用法：/room 群名" in out
+        assert out.count("用法：/tick") == 2 and "不认识的命令" not in out
+        print(repl.cast())
+        cast = capsys.readouterr().out
+        assert "群「孕妈交流群」 群主：群主  成员：小美" in cast and "你现在是 小美" in cast
+        await repl.handle_line("/leave")
+        assert "👋 小美 退出了群「孕妈交流群」" in capsys.readouterr().out
+        await app.settle()
+        before = len(repl.channel.actions)
+        await repl.handle_line("宝宝湿疹怎么办")
+        await app.settle()
+        assert "小美 不在群「孕妈交流群」里" in capsys.readouterr().out
+        assert len(repl.channel.actions) == before  # she is gone: nothing she says arrives
+        await repl.handle_line("/dm")
+        await repl.handle_line("/join")
+        assert "/join 要在群里用" in capsys.readouterr().out
+        caplog.set_level(logging.INFO)
+        await repl.handle_line("/tick 10d")
+        assert not [r for r in caplog.records if "stage recompute" in r.getMessage()]
+    finally:
+        await app.stop()
+
+
+def test_the_simulator_shows_mentions_and_logs_on_the_bots_clock() -> None:
+    record = {
+        "at": "2026-11-25T09:00:00+08:00",
+        "action": "say",
+        "room": "R1",
+        "to": None,
+        "text": "可以看看这个",
+        "mentions": ["m1"],
+    }
+    line = describe(record, {"m1": "小美"}, {"R1": "孕妈交流群"})
+    assert line.endswith("🤖 → 群 孕妈交流群: @小美 可以看看这个")
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        logs_for_the_terminal(ZoneInfo("Asia/Shanghai"))
+        entry = logging.LogRecord("x", logging.INFO, __file__, 1, "hi", None, None)
+        entry.created = datetime(2026, 11, 25, 1, 0, tzinfo=UTC).timestamp()
+        assert handler.format(entry).startswith("2026-11-25 09:00:00")
+    finally:
+        root.removeHandler(handler)
