@@ -67,6 +67,8 @@ COMMANDS: dict[str, str] = {
     "reload": "reload",
     "问询": "ask",
     "ask": "ask",
+    "我的id": "myid",
+    "myid": "myid",
 }
 
 HELP = """群管家命令（只有群主和管理员可用）：
@@ -81,7 +83,8 @@ HELP = """群管家命令（只有群主和管理员可用）：
 #公告 内容 — 发一条群公告
 #标签 @某人 标签
 #重载 — 重新加载内容配置
-#问询 @某人 [对话名] — 私聊她完善资料（默认 intake）"""
+#问询 @某人 [对话名] — 私聊她完善资料（默认 intake）
+#我的ID — 私聊告诉你自己的ID（填配置用）"""
 
 HELP_DM = """私聊我也可以用：#统计、#公告、#踢、#警告、#撤销警告 后面先写群名，比如：
 #统计 孕妈交流群
@@ -138,6 +141,8 @@ class AdminHandler:
         if event.room is None:
             return await self._private(event, ctx, word, command, rest)
         room = event.room
+        if command == "myid":
+            return await self._myid(event, ctx)
         if not await self.is_admin(ctx, room, event.sender_id):
             if command is not None and await self.permissions.is_commander(
                 ctx, room, event.sender_id
@@ -180,6 +185,8 @@ class AdminHandler:
     ) -> Flow | None:
         """A command typed to the bot by DM: allowed to the super admins and to whoever runs
         at least one group; the commands about one group name it first."""
+        if command == "myid":
+            return await self._myid(event, ctx)
         if ctx.services.interactions is not None:
             await ctx.services.interactions.flush()  # groups seen so far are in the room table
         rooms = await self.rooms_run_by(ctx, event.sender_id)
@@ -320,6 +327,16 @@ class AdminHandler:
         return room, target, words
 
     # ------------------------------------------------------------------ commands
+
+    @staticmethod
+    async def _myid(event: MessageReceived, ctx: Context) -> Flow:
+        """Anyone may ask for her own contact id (ops need theirs for config.toml); the
+        answer goes by DM, never to the group."""
+        ctx.private_replies = True
+        await ctx.reply(
+            f"你的ID：{event.sender_id}\n（填在 config.toml 的 super_admins 或 admins 里）"
+        )
+        return Flow.STOP
 
     async def _help(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str

@@ -390,3 +390,14 @@ async def test_a_hand_typed_at_name_is_looked_up_among_the_members() -> None:
         (reply,) = says(await bot.says("o", "#问询 不存在的人", room="R1"))
         assert "不在这个群里" in reply
         assert bot.of("kick") == [] and bot.said_to("不存在的人") == []
+
+
+async def test_anyone_can_ask_for_her_own_id_by_dm_never_in_the_group() -> None:
+    async with BotUnderTest() as bot:
+        group(bot)
+        (answer,) = [a for a in await bot.says("b", "#我的ID") if a["action"] == "say"]
+        assert answer["to"] == "b" and answer["text"].startswith("你的ID：b")
+        (alias,) = [a for a in await bot.says("b", "#myid") if a["action"] == "say"]
+        assert alias["text"] == answer["text"]
+        done = await bot.says("c", "#我的ID", room="R1")
+        assert [(a["room"], a["to"]) for a in done if a["action"] == "say"] == [(None, "c")]
