@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.ops_regex import OpsPatternError, compile_ops
 from bot.selector import RoomSelector
 from bot.stages import StageBoundaries
 
@@ -249,6 +250,9 @@ class WelcomeContent(Strict):
     group_template: str = "欢迎 {names} 加入{room}！"
     group_rules: str = ""
     batch_window_seconds: float = Field(30.0, ge=0)
+    # A join wave: the first max_names are @mentioned, the rest counted in more_names.
+    max_names: int = Field(20, ge=1, le=100)
+    more_names: str = "等{count}位新朋友"
     overrides: list[WelcomeOverride] = Field(default_factory=list)
     accept_friends: bool = True
     friend_greeting: str = "你好呀，我是{bot}～"
@@ -257,6 +261,11 @@ class WelcomeContent(Strict):
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
         return check_placeholders(value, {"names", "room", "rules", "bot", "name"})
+
+    @field_validator("more_names")
+    @classmethod
+    def _count_placeholder(cls, value: str) -> str:
+        return check_placeholders(value, {"count"})
 
 
 class FallbackContent(Strict):
@@ -298,9 +307,10 @@ class KeywordRule(Strict):
             if not self.pattern:
                 raise ValueError("mode 'regex' needs a non-empty 'pattern'")
             try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern is not a valid regular expression: {exc}") from exc
+                compile_ops(self.pattern)
+            except OpsPatternError as exc:
+                what = f"pattern {exc.verdict} (rule '{self.id}')"
+                raise ValueError(f"{what}: {exc.advice}") from None
         elif not any(k.strip() for k in self.keywords):
             raise ValueError(f"mode '{self.mode}' needs at least one non-empty keyword")
         if not self.replies and not self.tags:

@@ -1,8 +1,10 @@
 """Keyword replies from content/keywords.toml.
 
 Matching cost does not grow with the number of rules: every `contains` and `word` keyword
-goes into one Aho-Corasick automaton, `exact` rules are a dict lookup, and only `regex`
-rules are tried one by one (ops are told to keep those few). A `word` keyword matches only
+goes into one Aho-Corasick automaton, `exact` rules are a dict lookup, and `regex` rules
+run on RE2 (bot/ops_regex.py: time linear in the message, whatever ops wrote): one
+alternation of them all tells in one pass whether any matches, and only then is each tried
+(ops are told to keep those few). A `word` keyword matches only
 where it starts and ends on jieba word boundaries, so 奶 does not fire inside 奶粉.
 
 The handler picks the highest-priority matching rule that applies in this chat (file order
@@ -13,17 +15,18 @@ rule are written, even while the answer is cooling down: the interest is real ei
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import ahocorasick
+import re2
 
 from bot.config import KeywordRule, KeywordsContent
 from bot.events import Event, MessageReceived, MessageType
 from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
+from bot.ops_regex import compile_ops, options, translate
 from bot.privacy import mask_id
 from bot.selector import RoomSelector
 from bot.templates import render
@@ -46,7 +49,7 @@ class KeywordIndex:
     def __init__(self, rules: Iterable[KeywordRule]) -> None:
         self.rules: list[KeywordRule] = [r for r in rules if r.enabled]
         self._exact: dict[str, list[int]] = defaultdict(list)
-        self._regex: list[tuple[int, re.Pattern[str]]] = []
+        self._regex: list[tuple[int, re2._Regexp]] = []
         self._needed: list[int] = []  # distinct keywords a rule needs (1 for "any")
         self._has_words = False
         entries: dict[str, list[_Hit]] = defaultdict(list)
@@ -57,13 +60,13 @@ class KeywordIndex:
                 for key in keys:
                     self._exact[strip_punctuation(key) or key].append(i)
             elif rule.mode == "regex":
-                self._regex.append((i, re.compile(rule.pattern, re.IGNORECASE)))
+                self._regex.append((i, compile_ops(rule.pattern)))  # checked when loaded
             else:
                 whole = rule.mode == "word"
                 self._has_words |= whole
                 for k, key in enumerate(keys):
                     entries[key].append(_Hit(i, k, len(key), whole))
-        self._regex_any = _combine([pattern for _, pattern in self._regex])
+        self._regex_any = _combine([self.rules[i].pattern for i, _ in self._regex])
         self._automaton: ahocorasick.Automaton | None = None
         if entries:
             automaton = ahocorasick.Automaton()
@@ -82,10 +85,10 @@ class KeywordIndex:
             return []
         found: set[int] = set()
         found.update(self._exact.get(strip_punctuation(norm) or norm, ()))
-        if self._regex and (self._regex_any is None or self._regex_any.search(norm)):
-            for i, pattern in self._regex:
-                if pattern.search(norm):
-                    found.add(i)
+        if self._regex:
+            data = norm.encode("utf-8", "surrogatepass")  # RE2 reads UTF-8: encode once
+            if self._regex_any is None or self._regex_any.search(data):
+                found.update(i for i, pattern in self._regex if pattern.search(data))
         if self._automaton is not None:
             found.update(self._scan(norm))
         return [self.rules[i] for i in sorted(found, key=lambda i: (-self.rules[i].priority, i))]
@@ -108,21 +111,15 @@ class KeywordIndex:
         return {rule for rule, keys in seen.items() if len(keys) >= self._needed[rule]}
 
 
-_BACKREFERENCE = re.compile(r"\\\d|\(\?P=|\(\?\(")
-
-
-def _combine(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
-    """One alternation of all patterns: a single C-level pass tells whether any can match.
-
-    None when there is nothing to gain or the patterns cannot be joined safely (numbered
-    back-references would point at the wrong group, inline global flags must come first);
-    then every pattern is simply tried.
-    """
-    if len(patterns) < 2 or any(_BACKREFERENCE.search(p.pattern) for p in patterns):
+def _combine(patterns: list[str]) -> re2._Regexp | None:
+    """One RE2 alternation of all patterns: a single linear pass tells whether any can
+    match. None when there is nothing to gain (fewer than two) or RE2 cannot build it (too
+    large): then every pattern is simply tried."""
+    if len(patterns) < 2:
         return None
     try:
-        return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
-    except re.error:
+        return re2.compile("|".join(f"(?:{translate(p)})" for p in patterns), options())
+    except re2.error:
         return None
 
 

@@ -100,3 +100,24 @@ def test_an_unknown_message_type_in_guard_policy_is_refused(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as err:
         load_content(tmp_path / "content")
     assert "guard.toml: guard.types: unknown message type 'mini_progam'" in str(err.value)
+
+
+def test_check_and_reload_refuse_a_pattern_re2_cannot_run(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Ops' regexes run on RE2 (linear time): a look-around is refused by name and rule id,
+    and a reload keeps the rules in force."""
+    copy_project(tmp_path)
+    holder = ContentHolder(tmp_path / "content", load_content(tmp_path / "content"))
+    before = holder.current
+    kw = tmp_path / "content" / "keywords.toml"
+    kw.write_text(
+        kw.read_text(encoding="utf-8")
+        + '\n[[rules]]\nid = "not-returns"\nmode = "regex"\npattern = "(?<!不)退货"\n'
+        'replies = ["x"]\n',
+        encoding="utf-8",
+    )
+    assert main(["check", "--dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "pattern cannot be used (rule 'not-returns'): negative lookbehind" in out
+    problems = holder.reload()
+    assert problems and "rule 'not-returns'" in problems[0]
+    assert holder.current is before

@@ -9,8 +9,9 @@ import pytest
 from bot.cli import main
 from bot.config import GuardRules
 from bot.events import MessageType
+from handlers.guard import judge as judge_module
 from handlers.guard.classifier import NaiveBayes
-from handlers.guard.judge import Hit, Judge
+from handlers.guard.judge import RULES_SEE, WORDS_SEE, Hit, Judge, _is_question
 from handlers.guard.normalize import digits, fold
 from tests.harness import REPO
 
@@ -77,7 +78,23 @@ def test_history_and_newcomers_weigh_in() -> None:
     judge = Judge()
     flood = [Hit(0.7, "刷屏")]
     assert judge.judge("好的", RULES, history=flood).verdict == "warn"
-    assert judge.judge("加 我 微 信 了解一下", RULES, newcomer=True).verdict == "kick"
+    # A newcomer's evidence weighs more: enough for a warning ...
+    wave = [Hit(0.55, "同一内容在3个群发送")]
+    assert judge.judge("好的", RULES, history=wave).verdict == "pass"
+    assert judge.judge("好的", RULES, history=wave, newcomer=True).verdict == "warn"
+    # ... never, by itself, for a kick (0.85 + 0.15 is past the kick line).
+    newcomer = judge.judge("加 我 微 信 了解一下", RULES, newcomer=True)
+    assert newcomer.verdict == "warn" and newcomer.score >= RULES.kick_at
+    assert judge.judge("加我V❤信 mama88", RULES, newcomer=True).verdict == "kick"  # on its own
+
+
+def test_a_newcomer_leaving_her_own_phone_number_with_a_question_is_not_kicked() -> None:
+    rules = GuardRules()  # the shipped thresholds and bonus, and the model
+    judge = Judge.for_content(REPO / "content")
+    text = "我的电话13812345678，宝宝湿疹怎么办"
+    assert judge.judge(text, rules).verdict == "warn"
+    v = judge.judge(text, rules, newcomer=True)
+    assert v.verdict == "warn", v
 
 
 def test_ordinary_messages_pass() -> None:
@@ -225,3 +242,70 @@ def test_host_like_runs_are_read_once_and_hosts_still_found() -> None:
     assert judge.judge("a." * 2000, RULES).verdict == "pass"
     hits = judge.judge("团购链接 a.b.shop.xyz/p 快来", RULES).reasons
     assert any("外部链接 a.b.shop.xyz" in r for r in hits), hits
+
+
+# ---------------------------------------------------------------- no message can freeze it
+
+# The worst inputs we know for the guard's patterns (bench/guard_worst.py times them).
+WORST = {
+    "host-like run": "a." * 50_000,
+    "question marks then a letter": "?" * 50_000 + "a",
+    "full-width question marks then a digit": "？" * 50_000 + "1",
+    "negated blocked word, repeated": "不要刷单" * 25_000,
+    "plus-v then spaces": "加v" + " " * 100_000 + "x",
+    "digits": "1" * 100_000,
+    "emoji": "😊" * 100_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(WORST))
+def test_the_worst_inputs_are_judged(name: str) -> None:
+    judge = Judge.for_content(REPO / "content")
+    assert judge.judge(WORST[name], GuardRules()).verdict in ("pass", "warn", "kick")
+
+
+def test_the_question_check_reads_the_tail_once() -> None:
+    # The regex it replaces retried the tail from every "?": this took hours.
+    assert _is_question("?" * 1_000_000 + "a") is False
+    assert _is_question("宝宝几个月了呢～～😊")
+    assert _is_question("能报门诊吗 ? ")
+    assert not _is_question("吗的")
+
+
+def test_every_stage_reads_a_bounded_part_of_a_huge_message(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The budget: rules read the first RULES_SEE characters, jieba's stages WORDS_SEE."""
+    judge = Judge.for_content(REPO / "content")
+    seen: dict[str, int] = {}
+
+    def spy(name: str, real):  # type: ignore[no-untyped-def]
+        def wrapped(text, *args, **kw):  # type: ignore[no-untyped-def]
+            seen[name] = max(seen.get(name, 0), len(text))
+            return real(text, *args, **kw)
+
+        return wrapped
+
+    monkeypatch.setattr(judge_module, "fold", spy("fold", judge_module.fold))
+    monkeypatch.setattr(judge_module, "digits", spy("digits", judge_module.digits))
+    monkeypatch.setattr(judge_module, "_word_edges", spy("edges", judge_module._word_edges))
+    model = judge.model
+    monkeypatch.setattr(model, "spam_probability", spy("model", model.spam_probability))
+    huge = "宝宝今天吃了辅食 刷单 " * 100_000  # 1.2 million characters
+    judge.judge(huge, GuardRules(blocked_words={"刷单": 0.9}))
+    assert set(seen) == {"fold", "digits", "edges", "model"}
+    assert RULES_SEE <= 10_000 and WORDS_SEE <= 2_000  # tens of milliseconds at most
+    assert seen["fold"] <= RULES_SEE and seen["digits"] <= RULES_SEE
+    assert seen["edges"] <= WORDS_SEE and seen["model"] <= WORDS_SEE
+
+
+def test_an_ad_at_the_start_of_a_100_kb_message_is_still_caught() -> None:
+    judge = Judge.for_content(REPO / "content")
+    filler = "".join(text[:15_000] for text in WORST.values())  # 105,000 characters
+    assert judge.judge("加我V❤信 mama88 " + filler, GuardRules()).verdict == "kick"
+    assert (
+        judge.judge("宝妈在家刷单 日结 " + filler, GuardRules(blocked_words={"刷单": 0.9})).verdict
+        == "kick"
+    )
+    # ... and a contact left further on, within what the rules read, too.
+    late = "宝宝今天吃了辅食睡得很好。" * 200 + "加我V❤信 mama88"
+    assert WORDS_SEE < len(late) < RULES_SEE
+    assert judge.judge(late, GuardRules()).verdict == "kick"

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bot.config import KeywordRule, load_content
+from bot.ops_regex import compile_ops
 from bot.text import normalize, strip_punctuation
 from handlers.keywords import KeywordIndex
 from tests.harness import REPO
@@ -163,12 +164,12 @@ def test_shipped_content_covers_the_promised_topics() -> None:
     assert ids(index, "今天天气真好") == []
 
 
-def test_many_regex_rules_including_ones_that_cannot_be_combined() -> None:
+def test_many_regex_rules_combined_into_one_pass() -> None:
     index = KeywordIndex(
         [
             rule("order", mode="regex", pattern=r"订单号?\s*\d{10,}"),
             rule("phone", mode="regex", pattern=r"1[3-9]\d{9}"),
-            rule("repeat", mode="regex", pattern=r"(哈)\1{4,}"),  # back-reference
+            rule("repeat", mode="regex", pattern=r"(哈){5,}"),
             rule("named", mode="regex", pattern=r"(?P<n>\d+)元"),
             rule("named2", mode="regex", pattern=r"(?P<n>\d+)块"),  # same group name
         ]
@@ -183,3 +184,74 @@ def test_many_regex_rules_including_ones_that_cannot_be_combined() -> None:
     )
     assert ids(combinable, "vip价39元") == ["a", "b"]
     assert ids(combinable, "普通价") == []
+
+
+# ---------------------------------------------------------------- ops' regexes run on RE2
+
+# A pattern Python's re accepts and then backtracks on: 8 s on 26 characters, hours on 60.
+CATASTROPHIC = r"(\w+\s?)+吗$"
+
+
+def test_a_catastrophic_pattern_runs_in_linear_time_and_keeps_its_meaning() -> None:
+    index = KeywordIndex([rule("ask", mode="regex", pattern=CATASTROPHIC)])
+    # With Python's re this line alone would take longer than the age of the universe.
+    assert ids(index, "宝宝" * 30 + " 湿疹" * 30 + "！") == []
+    assert ids(index, "a" * 100_000 + "!") == []
+    assert ids(index, "宝宝湿疹 怎么办吗") == ["ask"]  # \w and \s are Unicode, as in Python
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "matches"),
+    [
+        (r"\d{3}", "宝宝３个月", False),  # normalised to ASCII first: one digit
+        (r"\d{3}", "出生体重３２００克", True),
+        (r"^\w+$", "宝宝湿疹", True),
+        (r"宝宝\s湿疹", "宝宝\u3000湿疹", True),
+        (r"[\s,]", "a b", True),
+        (r"[^\d]+元", "九十九元", True),
+        (r"\D", "123", False),
+        (r"\u5b9d\u5b9d", "宝宝", True),
+        (r"SKU-\d+\Z", "sku-42", True),
+        (r"a{,2}b", "aaab", True),
+        (r"[]x]", "]", True),
+    ],
+)
+def test_python_meaning_of_classes_is_kept_on_re2(pattern: str, text: str, matches: bool) -> None:
+    index = KeywordIndex([rule("r", mode="regex", pattern=pattern)])
+    assert (ids(index, text) == ["r"]) is matches
+
+
+def test_classes_are_unicode_wide_before_normalisation_too() -> None:
+    assert compile_ops(r"宝\s宝").search("宝\u2003宝")  # an em space, as in Python
+    assert compile_ops(r"^[\w\s]+$").search("宝宝 mama_1\u00a0")
+    assert not compile_ops(r"\W").search("宝宝mama")
+    assert compile_ops(r"\d").search("٣")  # any decimal digit, as in Python
+
+
+@pytest.mark.parametrize(
+    ("pattern", "advice"),
+    [
+        (r"(哈)\1{4,}", "back-references"),
+        (r"(?P<x>哈)(?P=x)", "back-references by name"),
+        (r"(?<!不)买", "negative lookbehind"),
+        (r"(?<=订单)\d+", "lookbehind"),
+        (r"奶粉(?=多少钱)", "lookahead"),
+        (r"奶粉(?!过敏)", "negative lookahead"),
+        (r"(?>a+)b", "atomic groups"),
+        (r"a*+b", "a quantifier may not follow a quantifier"),
+        (r"[\W]", "\\W inside [...]"),
+        (r"a{2000}", "may not exceed 1000"),
+    ],
+)
+def test_patterns_re2_cannot_run_are_refused_with_advice(pattern: str, advice: str) -> None:
+    with pytest.raises(ValueError) as err:
+        rule("order-ref", mode="regex", pattern=pattern)
+    message = str(err.value)
+    assert "pattern cannot be used (rule 'order-ref')" in message
+    assert advice in message
+
+
+def test_an_invalid_pattern_is_still_called_invalid() -> None:
+    with pytest.raises(ValueError) as err:
+        rule("broken", mode="regex", pattern="([unclosed")
+    assert "pattern is not a valid regular expression (rule 'broken')" in str(err.value)

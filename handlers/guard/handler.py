@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from bot.config import GuardRules
@@ -23,16 +24,32 @@ from bot.events import Event, MemberJoined, MessageReceived, MessageType
 from bot.handler import Context, Flow
 from bot.permissions import Permissions
 from handlers.guard import qr
-from handlers.guard.judge import KICK, PASS, WARN, WEAK, Hit, Judge, Verdict
+from handlers.guard.judge import KICK, PASS, RULES_SEE, WARN, WEAK, Hit, Judge, Verdict
 from handlers.guard.normalize import fold
 from storage import guard as records
 from storage.guard import warn_key
+from storage.kv import KV
 
 log = logging.getLogger(__name__)
 
 MIN_REPEAT_CHARS = 6  # "好的" said three times is not spam
 MIN_WAVE_CHARS = 12
 NEWCOMER_TTL = 7 * 86400
+
+
+def newcomer_keys(room: str, who: str) -> tuple[str, str]:
+    """Her join in `room` (g:joined) and her messages there since (g:new), kept for
+    NEWCOMER_TTL: the newcomer bonus reads them, and forgetting her deletes them."""
+    return f"g:joined:{room}:{who}", f"g:new:{room}:{who}"
+
+
+async def forget_newcomer(contact: str, rooms: Iterable[str], kv: KV) -> int:
+    """Delete her newcomer keys in `rooms`; returns how many there were."""
+    dropped = 0
+    for room in rooms:
+        for key in newcomer_keys(room, contact):
+            dropped += await kv.delete(key)
+    return dropped
 
 
 _IDS = re.compile(r"[0-9a-z]+")
@@ -139,7 +156,7 @@ class GuardHandler:
             count = await kv.window_hit(f"g:flood:{room}:{who}", rules.flood_seconds)
             if count >= rules.flood_messages:
                 hits.append(Hit(0.7, f"刷屏（{count}条/{rules.flood_seconds:.0f}秒）"))
-        folded = fold(event.text)
+        folded = fold(event.text[:RULES_SEE])  # the judge's budget: a huge text is cut
         if event.type is MessageType.TEXT and len(folded) >= MIN_REPEAT_CHARS:
             # Her own repeats compare the text itself: a mother correcting her 接龙 line
             # ("3号楼 要2份" -> "要3份") is not repeating herself. Waves compare the shape.
@@ -182,9 +199,10 @@ class GuardHandler:
         """Whether this is one of her first messages since she joined (in the last week)."""
         if not rules.newcomer_messages:
             return False
-        if await ctx.kv.get(f"g:joined:{event.room}:{event.sender_id}") is None:
+        joined, new = newcomer_keys(event.room or "", event.sender_id)
+        if await ctx.kv.get(joined) is None:
             return False
-        said = await ctx.kv.incr(f"g:new:{event.room}:{event.sender_id}", ttl=NEWCOMER_TTL)
+        said = await ctx.kv.incr(new, ttl=NEWCOMER_TTL)
         return said <= rules.newcomer_messages
 
     # ------------------------------------------------------------------ actions
@@ -253,9 +271,9 @@ class GuardHandler:
     async def _joined(self, event: MemberJoined, ctx: Context) -> Flow | None:
         banned = await records.ban_reason(event.member_id)
         if banned is None or event.member_id in self.self_ids:
-            key = f"g:joined:{event.room}:{event.member_id}"
-            await ctx.kv.set(key, "1", ttl=NEWCOMER_TTL)
-            await ctx.kv.delete(f"g:new:{event.room}:{event.member_id}")
+            joined, new = newcomer_keys(event.room, event.member_id)
+            await ctx.kv.set(joined, "1", ttl=NEWCOMER_TTL)
+            await ctx.kv.delete(new)
             return None
         if not await ctx.services.rooms.is_managed(event.account_id, event.room):
             return None

@@ -10,7 +10,21 @@ History checks (flood, repeats, waves across groups, newcomers) need the key-val
 and come from the caller as `history` hits.
 
 The score is the strongest layer's score; when two independent layers agree it rises a
-little. `warn_at` and `kick_at` turn it into a verdict.
+little. `warn_at` and `kick_at` turn it into a verdict. A newcomer's first messages weigh
+`newcomer_bonus` more, enough for a warning but never by itself for a kick: a new mother
+who leaves her own phone number with a question is warned, not thrown out.
+
+Budget: one message costs bounded work, whatever its length or content. Every pattern
+here runs in time linear in the text it reads (they are audited against the worst inputs
+in bench/guard_worst.py: no nested quantifiers, no unbounded run that can fail and be
+retried from every position), and each stage reads a bounded part of the message:
+- the rule layers (contacts, links, 淘口令) read its first RULES_SEE characters;
+- the stages that segment words with jieba, which costs most per character (blocked
+  words' word edges, the model), read its first WORDS_SEE characters; a blocked word
+  further on is only a weak sign.
+Ads show themselves early, every row of the corpus is far shorter than either bound, and
+the dispatcher keeps 4000 characters of a message by default. bench/guard_worst.py prints
+the time per message for the worst inputs (tens of milliseconds at most).
 """
 
 from __future__ import annotations
@@ -37,6 +51,8 @@ PASS, WARN, KICK = "pass", "warn", "kick"
 MODEL_FROM = 0.95  # the model's probability from which it counts on its own
 SELL_MODEL_FROM = 0.4  # ... and when it sells through the writer (内部价, 链接私我)
 SOFT_MODEL_FROM = 0.6  # ... and from which it counts when the text also asks to be contacted
+RULES_SEE = 4000  # characters of a message the rule layers read (see the budget above)
+WORDS_SEE = 1000  # ... and the stages that segment words (blocked-word edges, the model)
 
 
 @dataclass(frozen=True)
@@ -126,7 +142,25 @@ QUESTION_MAX = 45  # a question to the group is short; an ad asking one goes on
 # ... and an ad's question is a pitch ("想了解吗？", "有兴趣的吗", "想在家赚钱吗").
 _PITCH = re.compile(r"(?:想了解|了解一下|有兴趣的?|感兴趣的?|赚钱|想做|心动|要不要|想不想)吗")
 _ASKS_THE_GROUP = re.compile(r"^(?:有没有|谁|哪位|请问|求)")  # a question, not a pitch
-_QUESTION = re.compile(r"(?:吗|呢|么|嘛|[?？])[^\w\u4e00-\u9fff]*$")
+_QUESTION_ENDS = frozenset("吗呢么嘛")
+_QUESTION_MARKS = frozenset("?？")
+
+
+def _is_question(text: str) -> bool:
+    r"""Whether the text ends as a question: 吗 / 呢 / 么 / 嘛, or a question mark, followed
+    by nothing but punctuation, spaces or emoji. A scan back from the end: the regex
+    `(?:吗|[?？])[^\w]*$` retried the whole tail from every "?" ("?" * 8000 + "a": 0.45 s)."""
+    end = len(text)
+    while end > 0 and not _wordlike(text[end - 1]):
+        if text[end - 1] in _QUESTION_MARKS:
+            return True
+        end -= 1
+    return end > 0 and text[end - 1] in _QUESTION_ENDS
+
+
+def _wordlike(char: str) -> bool:
+    r"""A character of Python's regex \w, or a common CJK character."""
+    return char.isalnum() or char == "_" or "\u4e00" <= char <= "\u9fff"
 
 
 class Judge:
@@ -183,9 +217,13 @@ class Judge:
         # and a weak rule (a link, say) together stay a warning.
         if len(rules_hit) >= 2 or (model_hit and any(h.score >= 0.8 for h in rules_hit)):
             score = min(1.0, score + 0.1)
+        verdict = KICK if score >= rules.kick_at else WARN if score >= rules.warn_at else PASS
         if newcomer and rules.newcomer_bonus and score >= 0.5:  # real evidence, made stronger
             score = min(1.0, score + rules.newcomer_bonus)
-        verdict = KICK if score >= rules.kick_at else WARN if score >= rules.warn_at else PASS
+            # ... up to a warning: her own phone number with a question is no reason to
+            # throw a new mother out. A kick needs the evidence itself to reach kick_at.
+            if verdict == PASS and score >= rules.warn_at:
+                verdict = WARN
         return Verdict(verdict, score, [h.reason for h in hits])
 
     def layers(self, text: str, rules: GuardRules, type: MessageType) -> list[Hit]:
@@ -198,6 +236,7 @@ class Judge:
             hits.append(Hit(0.95 if policy == "kick" else 0.7, f"非管理员发{name}"))
         if type is not MessageType.TEXT and type is not MessageType.LINK:
             return hits
+        text = text[:RULES_SEE]  # the budget (module docstring)
         folded = fold(text)
         if rules.contacts:
             # Without the links: "mp.weixin.qq.com" is an address, not a QQ number.
@@ -216,13 +255,13 @@ class Judge:
             blocked = self._blocked(text, folded, rules.blocked_words)
             hits += [Hit(h.score * 0.5, h.reason) for h in blocked] if reporting else blocked
         if rules.classifier and self.model.trained and folded:
-            p = self.model.spam_probability(text)
+            p = self.model.spam_probability(text[:WORDS_SEE])
             # A question to the group ("儿童保险一年几百块，能报门诊吗") is how mothers talk
             # about products; the model alone does not act on it.
             strong = any(h.score >= 0.8 for h in hits)
             offer = not _NOT_AN_OFFER.search(folded) or strong
             asking = (
-                bool(_QUESTION.search(text))
+                _is_question(text)
                 and len(folded) <= QUESTION_MAX
                 and not strong
                 and (_ASKS_THE_GROUP.match(folded) or not _PITCH.search(folded))
@@ -256,7 +295,7 @@ class Judge:
         elif (
             _SELL_VIA_ME.search(folded)
             and not _NOT_AN_OFFER.search(folded)
-            and not _QUESTION.search(plain)
+            and not _is_question(plain)
         ):
             hits.append(Hit(0.45, _SELL_REASON))
         elif _SOFT_ASK.search(folded):
@@ -285,32 +324,35 @@ class Judge:
         """On the folded text, so "刷 单" and "刷❤单" count, and on jieba words. A word that
         does not start and end where the text's words do ("日入" in 生日入园, "带单" in
         带单车, "刷单" in 刷单词卡), or that she says no to ("不要刷单那种"), is only a weak
-        sign (WEAK, below what agrees with another layer or draws the newcomer bonus). One
-        hit, the strongest word's: overlapping words ("帮我砍" in "帮我砍一刀") are one piece
-        of evidence, not two layers agreeing."""
+        sign (WEAK, below what agrees with another layer or draws the newcomer bonus), and
+        so is one past the first WORDS_SEE characters, where no word edges are computed.
+        One hit, the strongest word's: overlapping words ("帮我砍" in "帮我砍一刀") are one
+        piece of evidence, not two layers agreeing."""
         keys = {word: w for word, score in blocked.items() if score > 0 and (w := fold(word))}
         candidates = [word for word, key in keys.items() if key in folded]
         if not candidates:
             return []
-        edges = _word_edges(folded, frozenset(keys.values()))
+        edges = _word_edges(folded[:WORDS_SEE], frozenset(keys.values()))
         found = []
         for word in candidates:
             key = keys[word]
             score = min(WEAK, blocked[word])
-            start = folded.find(key)
+            start = folded.find(key, 0, WORDS_SEE)
             while start >= 0:
                 aligned = start in edges and start + len(key) in edges
-                if aligned and not _NEGATED_BEFORE.search(folded, 0, start):
+                if aligned and not folded.endswith(_NEGATIONS, 0, start):
                     score = blocked[word]
                     break
-                start = folded.find(key, start + 1)
+                start = folded.find(key, start + 1, WORDS_SEE)
             found.append((score, word))
         found.sort(key=lambda f: -f[0])
         return [Hit(found[0][0], "、".join(f"违禁词「{word}」" for _, word in found[:2]))]
 
 
 WEAK = 0.45  # a sign that never acts alone, nor with another layer, nor for a newcomer
-_NEGATED_BEFORE = re.compile(r"(?:不要|不做|不是|别|拒绝|不搞|不碰)$")
+# Said just before a blocked word, they say no to it. (A regex ending in `$` searched in
+# folded[:start] scanned the text from its start for each occurrence: quadratic.)
+_NEGATIONS = ("不要", "不做", "不是", "别", "拒绝", "不搞", "不碰")
 # A blocked word is a word of its own to jieba, as rare as an uncommon word: where the text
 # has a common word across it (生日 in 生日入园, 单车 in 带单车) the common word wins.
 _BLOCKED_WORD_FREQ = 100

@@ -78,15 +78,18 @@ _QQ = re.compile(r"扣扣|企鹅号?|qq号?|q号")
 _PLUS_V = re.compile(r"[+十]\s*(?=v|微)")
 
 
+# Circled digits (①, ❶) as ASCII digits; ⑩ and above stay as they are.
+_CIRCLED = str.maketrans(
+    {
+        chr(code): str(unicodedata.digit(chr(code)))
+        for code in (*range(0x2460, 0x2474), *range(0x2776, 0x2780))
+        if unicodedata.digit(chr(code), -1) >= 0
+    }
+)
+
+
 def circled_digits(text: str) -> str:
-    out = []
-    for char in text:
-        if "\u2460" <= char <= "\u2473" or "\u2776" <= char <= "\u277f":
-            value = unicodedata.digit(char, -1)
-            out.append(str(value) if value >= 0 else char)
-        else:
-            out.append(char)
-    return "".join(out)
+    return text.translate(_CIRCLED)
 
 
 @functools.lru_cache(maxsize=8192)
