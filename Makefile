@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/guard_worst.py
 	$(BIN)/python bench/stage_compare.py
 	$(BIN)/python bench/pipeline.py --wechaty
+	$(BIN)/python bench/welcome_wave.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

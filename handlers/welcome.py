@@ -12,6 +12,7 @@ codes (活码) to tag where she came from, and she gets the greeting of that cha
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from datetime import datetime, timedelta
@@ -51,6 +52,19 @@ def group_template(welcome: WelcomeContent, room_id: str, topic: str) -> str:
         if RoomSelector(override.rooms).selects(room_id, topic):
             return override.template
     return welcome.group_template
+
+
+def welcome_names(names: list[str], welcome: WelcomeContent) -> str:
+    """The {names} of a welcome: the first `max_names` @mentioned, the wave counted after
+    them ("@a @b 等35位新朋友"), so a join wave makes one message of bounded size."""
+    shown = " ".join(f"@{name}" for name in names[: welcome.max_names])
+    if len(names) <= welcome.max_names:
+        return shown
+    return f"{shown} {render(welcome.more_names, {'count': str(len(names))})}"
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def batch_key(account_id: str, room_id: str, event_id: str) -> str:
@@ -223,10 +237,11 @@ class WelcomeBatcher:
         unique = list({m.contact_id: m for m in members_here}.values())
         if unique:
             topic = info.topic if info else ""
+            named = unique[: welcome.max_names]
             text = render(
                 group_template(welcome, room_id, topic),
                 {
-                    "names": " ".join(f"@{m.name}" for m in unique),
+                    "names": welcome_names([m.name for m in unique], welcome),
                     "room": topic,
                     "rules": welcome.group_rules,
                     "bot": self.bot_name,
@@ -239,15 +254,19 @@ class WelcomeBatcher:
                 room_id=room_id,
                 contact_id=None,
                 text=text,
-                mentions=[m.contact_id for m in unique],
-                dedupe_key=f"welcome:{room_id}:{members[0].event_id}",
+                mentions=[m.contact_id for m in named],
+                # A digest: the event id of a join carries the member's id (wechaty), and
+                # the key outlives her in the outbox.
+                dedupe_key=f"welcome:{room_id}:{digest(members[0].event_id)}",
             )
         await self.outbox.persist()
         await parked.welcomed([m.id for m in members])
         if len(members) > 1:
             # The other joins of this batch each have a row; they would find nothing to do.
             # (The row running now is not pending, so it is not touched.)
-            await self.work.cancel([batch_key(account_id, room_id, m.event_id) for m in members])
+            keys = [batch_key(account_id, room_id, m.event_id) for m in members]
+            for chunk in parked.chunks(keys):
+                await self.work.cancel(list(chunk))
 
 
 def feature(p: Platform) -> Feature:

@@ -5,20 +5,35 @@ private messages sent to her and her contact row, and anonymises what must stay 
 group statistics: her interactions (text removed) and room memberships get one random id
 that cannot be traced back to her (her rows stay linked to each other, so counts such as
 "active members" remain right).
+
+Her id and name also sit inside other rows: the group's welcome that @mentioned her, the
+owner's notice "已将 <id> 移出群聊", an admin's "#踢 <id>", dedupe keys and work keys built
+from event ids, a refused row set aside in dead_letter. `forget` scrubs every text and JSON
+column of every table (SCRUB_SKIPS lists the few it leaves alone, and why): her id becomes
+the same random id, her name becomes FORGOTTEN_NAME, and she leaves every list of people
+(the @mentions of a send). The group keeps its record of what was said, without her.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import secrets
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
+from tortoise import fields
+from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from storage import sql
+from storage import dead_letter
 from storage.models import (
+    ALL_MODELS,
     Contact,
     ContactTag,
+    DeadLetter,
     DialogState,
     GuardAllow,
     GuardAudit,
@@ -57,8 +72,24 @@ FORGET_COVERS: dict[str, str] = {
     "guard_feedback.by": "anonymised",
     "guard_allow.contact_id": "deleted",
     "guard_ban.contact_id": "kept: a ban survives deletion, or it would be a way back in",
-    "outbox_message.payload": "private sends to her deleted; group sends stay",
+    "outbox_message.payload": "private sends to her deleted; group sends stay, scrubbed",
 }
+
+# How she is named in the group's records once she is forgotten.
+FORGOTTEN_NAME = "某成员"
+# A name this short is scrubbed only as an @mention: as a bare word it is too common.
+MIN_BARE_NAME = 2
+# Text columns `forget` does not scrub, and why. Every other text or JSON column of every
+# table is scrubbed of her id and name (a test walks the models).
+SCRUB_SKIPS: dict[str, str] = {
+    "contact.name": "other people's names: hers goes with her row",
+    "pending_welcome.name": "other people's names: hers goes with her row",
+    "room.topic": "a group's name, which room selectors match",
+    "tag.name": "ops' words for a segment, shared by many",
+    "guard_ban.contact_id": "kept: a ban survives deletion (FORGET_COVERS)",
+}
+_ID_CHARS = re.compile(r"[A-Za-z0-9_\-]")
+_PAGE = 1000
 
 
 async def opt_out(contact_id: str, now: datetime) -> bool:
@@ -91,17 +122,21 @@ async def can_market(contact_id: str) -> bool:
     return not await Contact.filter(contact_id=contact_id, opted_out_at__isnull=False).exists()
 
 
-async def forget(contact_id: str) -> dict[str, int]:
+async def forget(contact_id: str, names: Iterable[str] = ()) -> dict[str, int]:
     """Delete and anonymise everything about her, in one transaction; returns what was
     done, by table. A 退订 survives: her id stays only as a bare suppression entry, so
     deleting her data never turns marketing back on. So does a ban from the groups
     (guard_ban: her id and the reason), so deleting her data is no way back in for a
-    spammer."""
+    spammer. `names`: names she went by that the tables may not know (the channel's)."""
     anonymous = f"anon-{secrets.token_hex(8)}"
     connection = Interaction._meta.default_connection
     async with in_transaction(connection):
         contact = await Contact.get_or_none(contact_id=contact_id)
         opted_out_at = contact.opted_out_at if contact else None
+        known = await PendingWelcome.filter(contact_id=contact_id).values_list("name", flat=True)
+        scrub = Scrubber(
+            contact_id, anonymous, [*names, contact.name if contact else "", *map(str, known)]
+        )
         done = {
             "profile": await Profile.filter(contact_id=contact_id).delete(),
             "tags": await ContactTag.filter(contact_id=contact_id).delete(),
@@ -123,18 +158,13 @@ async def forget(contact_id: str) -> dict[str, int]:
             "allowlist": await GuardAllow.filter(contact_id=contact_id).delete(),
             "work": await WorkItem.filter(contact_id=contact_id).delete(),
         }
-        # Her id inside event ids (room joins and leaves carry it) and other people's rows.
-        await sql.execute(
-            Interaction,
-            'UPDATE "interaction" SET "event_id" = REPLACE("event_id", ?, ?) '
-            'WHERE "contact_id" = ?',
-            [contact_id, anonymous, anonymous],
-        )
         await RoomMembership.filter(inviter_id=contact_id).update(inviter_id=anonymous)
         await RoomMembership.filter(remover_id=contact_id).update(remover_id=anonymous)
         await Room.filter(owner_id=contact_id).update(owner_id=anonymous)
         await GuardAudit.filter(by=contact_id).update(by=anonymous)  # as an admin
         await GuardFeedback.filter(by=contact_id).update(by=anonymous)
+        # Her id and name inside other rows: event ids, keys, texts, payloads.
+        done["scrubbed"] = await scrub_everywhere(scrub)
         if opted_out_at is not None:
             await Contact.create(
                 contact_id=contact_id,
@@ -169,3 +199,145 @@ async def _forget_sends(contact_id: str) -> int:
         ]
         if mine:
             deleted += await OutboxMessage.filter(id__in=mine).delete()
+
+
+class Scrubber:
+    """Takes her id and her names out of a text or a JSON value."""
+
+    def __init__(self, contact_id: str, anonymous: str, names: Iterable[str]) -> None:
+        self.contact_id = contact_id
+        self.anonymous = anonymous
+        found = [(contact_id, anonymous)]
+        # Longest first, so "小美妈妈" goes whole before "小美" is looked for.
+        for name in sorted({n.strip() for n in names if n and n.strip()}, key=len, reverse=True):
+            if name == contact_id:
+                continue
+            if len(name) < MIN_BARE_NAME:
+                found.append(("@" + name, "@" + FORGOTTEN_NAME))
+            else:
+                found.append((name, FORGOTTEN_NAME))
+        self.rules = [
+            (_mention(what) if what.startswith("@") else _bounded(what), replacement)
+            for what, replacement in found
+        ]
+        # What a LIKE must find for a row to be worth reading (plain and JSON-escaped).
+        self.needles = sorted({what for what, _ in found})
+        self.escaped_needles = sorted({_json_escaped(n) for n in self.needles})
+
+    def text(self, value: str) -> str:
+        for pattern, replacement in self.rules:
+            value = pattern.sub(replacement, value)
+        return value
+
+    def json(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            # A list of people (the @mentions of a send) goes on without her.
+            return [self.json(v) for v in value if v != self.contact_id]
+        if isinstance(value, dict):
+            return {self.text(str(k)): self.json(v) for k, v in value.items()}
+        return value
+
+    def escaped_text(self, value: str) -> str:
+        """A dead letter's payload: ASCII-escaped JSON, scrubbed as JSON when it is."""
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return self.text(value)
+        scrubbed = self.json(parsed)
+        return value if scrubbed == parsed else dead_letter.encode(scrubbed)
+
+
+def _bounded(text: str) -> re.Pattern[str]:
+    """`text` where it stands alone: an id "b" is not the b of "bb" or "wxid_b1"."""
+    before = r"(?<![A-Za-z0-9_\-])" if _ID_CHARS.match(text[0]) else ""
+    after = r"(?![A-Za-z0-9_\-])" if _ID_CHARS.match(text[-1]) else ""
+    return re.compile(before + re.escape(text) + after)
+
+
+def _mention(text: str) -> re.Pattern[str]:
+    """An @mention of a short name: it ends where the mention does (a space, or WeChat's
+    U+2005 after the name), so "@琳" is not the start of "@琳达"."""
+    return re.compile(re.escape(text) + r"(?=\s|$)")
+
+
+def _json_escaped(text: str) -> str:
+    return json.dumps(text, ensure_ascii=True)[1:-1]
+
+
+def text_columns(model: type[Model]) -> list[tuple[str, str, bool]]:
+    """(field name, db column, is JSON) of every column of `model` that holds text."""
+    found = []
+    for name, field in model._meta.fields_map.items():
+        column = model._meta.fields_db_projection.get(name)
+        if column is None:
+            continue
+        if isinstance(field, fields.JSONField):
+            found.append((name, column, True))
+        elif isinstance(field, fields.CharField | fields.TextField):
+            found.append((name, column, False))
+    return found
+
+
+def scrubbed_columns() -> list[str]:
+    """table.column of every column `forget` scrubs."""
+    return [
+        f"{model._meta.db_table}.{column}"
+        for model in ALL_MODELS
+        for _name, column, _json in text_columns(model)
+        if f"{model._meta.db_table}.{column}" not in SCRUB_SKIPS
+    ]
+
+
+async def scrub_everywhere(scrub: Scrubber) -> int:
+    """Scrub every text and JSON column of every table; returns the rows changed."""
+    changed = 0
+    for model in ALL_MODELS:
+        table = model._meta.db_table
+        for name, column, is_json in text_columns(model):
+            if f"{table}.{column}" in SCRUB_SKIPS:
+                continue
+            if is_json:
+                changed += await _scrub_json_column(model, name, scrub.json)
+            elif model is DeadLetter and name == "payload":
+                changed += await _scrub_text_column(
+                    model, name, scrub.escaped_needles, scrub.escaped_text
+                )
+            else:
+                changed += await _scrub_text_column(model, name, scrub.needles, scrub.text)
+    return changed
+
+
+async def _scrub_text_column(
+    model: type[Model], name: str, needles: list[str], change: Callable[[str], str]
+) -> int:
+    ids: set[Any] = set()
+    for needle in needles:
+        ids.update(await model.filter(**{f"{name}__contains": needle}).values_list("id", flat=True))
+    changed = 0
+    for chunk in _chunks(sorted(ids)):
+        for pk, value in await model.filter(id__in=chunk).values_list("id", name):
+            new = change(value) if isinstance(value, str) else value
+            if new != value:
+                changed += await model.filter(pk=pk).update(**{name: new})
+    return changed
+
+
+async def _scrub_json_column(model: type[Model], name: str, change: Callable[[Any], Any]) -> int:
+    """JSON has no portable substring filter: every row is read, a page at a time."""
+    changed, last = 0, None
+    while True:
+        query = model.all() if last is None else model.filter(id__gt=last)
+        rows = await query.order_by("id").limit(_PAGE).values_list("id", name)
+        if not rows:
+            return changed
+        last = rows[-1][0]
+        for pk, value in rows:
+            new = change(value)
+            if new != value:
+                changed += await model.filter(pk=pk).update(**{name: new})
+
+
+def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

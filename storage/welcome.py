@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
+
+from tortoise.transactions import in_transaction
 
 from storage.models import PendingWelcome
 
 EVENT_ID_MAX = 191
+CHUNK = 500
+T = TypeVar("T")
 
 
 async def park(
@@ -43,8 +49,18 @@ async def first_of_each_room() -> list[PendingWelcome]:
     return list(first.values())
 
 
+def chunks(items: Sequence[T], size: int = CHUNK) -> list[Sequence[T]]:
+    """Bounded `IN (...)` lists: SQLite caps the variables of one statement, and a join
+    wave welcomes thousands at once."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 async def welcomed(ids: list[int]) -> None:
-    await PendingWelcome.filter(id__in=ids).delete()
+    """Their welcome went out: unpark them, all or none (a half-done unpark would welcome
+    the rest a second time)."""
+    async with in_transaction(PendingWelcome._meta.default_connection):
+        for chunk in chunks(ids):
+            await PendingWelcome.filter(id__in=chunk).delete()
 
 
 async def forget_contact(contact_id: str) -> int:

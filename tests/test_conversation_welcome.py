@@ -139,3 +139,40 @@ async def test_a_group_without_a_name_is_not_welcomed_as_empty_brackets() -> Non
         said = await bot.tick("1m")
         (welcome,) = [a["text"] for a in said if a["action"] == "say" and a["room"] == "R9"]
         assert "@小美" in welcome and "【】" not in welcome
+
+
+async def test_a_join_wave_names_twenty_and_counts_the_rest() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="owner1", members=["owner1"])
+        for i in range(35):
+            await bot.join("R1", f"m{i}", f"宝妈{i}")
+        await bot.tick("31s")
+        (welcome,) = bot.said_in("R1")
+        assert welcome["mentions"] == [f"m{i}" for i in range(20)]
+        named = " ".join(f"@宝妈{i}" for i in range(20))
+        assert welcome["text"].startswith(f"欢迎 {named} 等35位新朋友 加入【孕妈交流群】")
+        assert "@宝妈20" not in welcome["text"]
+        assert len(welcome["text"]) < 400
+
+
+async def test_a_wave_of_exactly_max_names_is_not_counted() -> None:
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="owner1", members=["owner1"])
+        for i in range(20):
+            await bot.join("R1", f"m{i}", f"宝妈{i}")
+        await bot.tick("31s")
+        (welcome,) = bot.said_in("R1")
+        assert len(welcome["mentions"]) == 20 and "等" not in welcome["text"].split("加入")[0]
+
+
+def test_the_count_text_knows_only_its_count() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from bot.config import WelcomeContent
+
+    assert WelcomeContent().max_names == 20
+    with pytest.raises(ValidationError, match="count"):
+        WelcomeContent(more_names="等{n}位新朋友")
+    with pytest.raises(ValidationError):
+        WelcomeContent(max_names=0)

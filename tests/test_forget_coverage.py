@@ -113,3 +113,43 @@ async def test_a_welcome_row_naming_her_is_forgotten_with_her() -> None:
         assert rows and all(r.contact_id == "m1" for r in rows)
         await bot.app.forget("m1")
         assert [r.key for r in await work.rows() if "m1" in r.key] == []
+
+
+def test_every_text_column_is_scrubbed_or_says_why_not() -> None:
+    """Her id and name can be inside any text (a notice, a dedupe key, a dead letter): every
+    text and JSON column is scrubbed by `forget`, or SCRUB_SKIPS says why it is not."""
+    every = {
+        f"{model._meta.db_table}.{column}"
+        for model in ALL_MODELS
+        for _name, column, _is_json in privacy.text_columns(model)
+    }
+    assert set(privacy.SCRUB_SKIPS) <= every, "SCRUB_SKIPS names columns that do not exist"
+    assert set(privacy.scrubbed_columns()) == every - set(privacy.SCRUB_SKIPS)
+    for place in (
+        "outbox_message.payload",
+        "outbox_message.dedupe_key",
+        "interaction.text",
+        "interaction.event_id",
+        "work.key",
+        "work.payload",
+        "dead_letter.payload",
+        "guard_audit.text",
+    ):
+        assert place in privacy.scrubbed_columns()
+
+
+def test_the_scrubber_takes_her_out_and_nobody_else() -> None:
+    scrub = privacy.Scrubber("b", "anon-1", ["小美", "琳"])
+    assert scrub.text("#踢 b 发广告") == "#踢 anon-1 发广告"
+    assert scrub.text("bb wxid_b1 b-2 join:R1:b:17") == "bb wxid_b1 b-2 join:R1:anon-1:17"
+    assert scrub.text("欢迎 @小美 @琳 @琳达") == f"欢迎 @{privacy.FORGOTTEN_NAME} @某成员 @琳达"
+    assert scrub.text("小琳和琳琳") == "小琳和琳琳"  # a one-character name only as an @mention
+    assert scrub.json({"to": "b", "mentions": ["b", "c"], "text": "@小美 你好"}) == {
+        "to": "anon-1",
+        "mentions": ["c"],
+        "text": "@某成员 你好",
+    }
+    letter = '{"name": "\\u5c0f\\u7f8e", "to": "b"}'
+    assert privacy.Scrubber("b", "anon-1", ["小美"]).escaped_text(letter) == (
+        '{"name": "\\u67d0\\u6210\\u5458", "to": "anon-1"}'
+    )

@@ -16,7 +16,7 @@ from pathlib import Path
 from bot.config import GuardContent
 from bot.events import MemberJoined, MessageReceived
 from bot.features import Feature, On, Platform
-from handlers.guard.handler import GuardHandler
+from handlers.guard.handler import GuardHandler, forget_keys
 from handlers.guard.judge import Judge
 from storage import guard as records
 from storage import people
@@ -78,13 +78,15 @@ class GuardModel:
 
 
 async def forget_warnings(contact: str, kv: KV | None) -> dict[str, int]:
-    """Her warning counts live in the key-value store, by group."""
+    """What the guard keeps about her in the key-value store, by group: warning counts,
+    newcomer marks and flood windows (her repeat windows are keyed by a digest)."""
     if kv is None:
         return {}
+    rooms = await people.rooms_ever(contact)  # before her memberships are anonymised
     dropped = 0
-    for room in await people.rooms_ever(contact):  # before her memberships are anonymised
+    for room in rooms:
         dropped += await kv.delete(records.warn_key(room, contact))
-    return {"warnings": dropped}
+    return {"warnings": dropped, "keys": await forget_keys(contact, rooms, kv)}
 
 
 def feature(p: Platform) -> Feature:

@@ -43,11 +43,23 @@ def newcomer_keys(room: str, who: str) -> tuple[str, str]:
     return f"g:joined:{room}:{who}", f"g:new:{room}:{who}"
 
 
-async def forget_newcomer(contact: str, rooms: Iterable[str], kv: KV) -> int:
-    """Delete her newcomer keys in `rooms`; returns how many there were."""
+def flood_key(room: str, who: str) -> str:
+    return f"g:flood:{room}:{who}"
+
+
+def repeat_key(who: str, folded: str) -> str:
+    """Her repeats of one text: a digest of her id and the text, so the key names
+    neither (it cannot be found to delete after she is forgotten; it expires within
+    repeat_seconds)."""
+    digest = hashlib.sha1(f"{who}\x00{folded}".encode()).hexdigest()[:20]
+    return f"g:rep:{digest}"
+
+
+async def forget_keys(contact: str, rooms: Iterable[str], kv: KV) -> int:
+    """Delete her newcomer and flood keys in `rooms`; returns how many there were."""
     dropped = 0
     for room in rooms:
-        for key in newcomer_keys(room, contact):
+        for key in (*newcomer_keys(room, contact), flood_key(room, contact)):
             dropped += await kv.delete(key)
     return dropped
 
@@ -153,17 +165,16 @@ class GuardHandler:
         kv, room, who = ctx.kv, event.room, event.sender_id
         hits: list[Hit] = []
         if rules.flood:
-            count = await kv.window_hit(f"g:flood:{room}:{who}", rules.flood_seconds)
+            count = await kv.window_hit(flood_key(room or "", who), rules.flood_seconds)
             if count >= rules.flood_messages:
                 hits.append(Hit(0.7, f"刷屏（{count}条/{rules.flood_seconds:.0f}秒）"))
         folded = fold(event.text[:RULES_SEE])  # the judge's budget: a huge text is cut
         if event.type is MessageType.TEXT and len(folded) >= MIN_REPEAT_CHARS:
             # Her own repeats compare the text itself: a mother correcting her 接龙 line
             # ("3号楼 要2份" -> "要3份") is not repeating herself. Waves compare the shape.
-            exact = hashlib.sha1(folded.encode()).hexdigest()[:16]
             digest = hashlib.sha1(shape(folded).encode()).hexdigest()[:16]
             if rules.repeats:
-                repeats = await kv.window_hit(f"g:rep:{who}:{exact}", rules.repeat_seconds)
+                repeats = await kv.window_hit(repeat_key(who, folded), rules.repeat_seconds)
                 if repeats >= rules.repeat_times:
                     hits.append(Hit(0.75, f"重复发送同一内容{repeats}次"))
             if rules.waves and len(folded) >= MIN_WAVE_CHARS:
