@@ -51,9 +51,11 @@ from handlers import admin, fallback, keywords, privacy, roster, welcome
 from handlers.guard import feature as guard
 from storage import people
 from storage.db import Database
+from storage.dead_letter import database_answers
 from storage.interactions import InteractionWriter
 from storage.kv import KV
 from storage.kv_backend import make_kv
+from storage.models import Interaction
 from storage.tags import TagChange, TagStore
 
 log = logging.getLogger(__name__)
@@ -167,7 +169,7 @@ class App:
         self.outbox = Outbox(clock, config.outbox, rng, kv=kv, owner=self.instance)
         self.tags = TagStore(clock, on_change=self._tag_changed)
         self.rooms = RoomDirectory(config, clock, channels)
-        self.interactions = InteractionWriter(config.storage.interaction_batch_size)
+        self.interactions = InteractionWriter(config.storage.interaction_batch_size, clock=clock)
         self.interactions.on_new_rooms = self._record_rooms
         self.services = Services(
             config=config,
@@ -197,6 +199,9 @@ class App:
             self_ids=self.self_ids,
             dedupe_ttl=config.dispatcher.dedupe_ttl_seconds,
             max_text_chars=config.dispatcher.max_text_chars,
+            # A handler error while the database does not answer is an outage: the event
+            # is held and its handler tried again, never answered by the fallback instead.
+            probes={"database": self.database_answers},
         )
         # What tests and tools reach into.
         self.dialogs = platform.need("dialogs", "engine")
@@ -425,6 +430,20 @@ class App:
             if feature.reloaded is not None:
                 await feature.reloaded(problems)
 
+    async def database_answers(self) -> bool:
+        return await database_answers(Interaction)
+
+    async def unreachable(self) -> list[str]:
+        """The services that do not answer, each named with its (password-free) URL."""
+        from storage.db import describe_url
+
+        away = []
+        if not await self.database_answers():
+            away.append(f"the database ({describe_url(self.db.url)})")
+        if not await self.kv.ping():
+            away.append(f"the key-value store ({self.kv.describe()})")
+        return away
+
     @property
     def judge(self) -> Any:
         """The guard's judge in force (tests and tools read its model)."""
@@ -503,7 +522,15 @@ class App:
             log.warning(
                 "shutdown time limit reached; unsent actions stay queued for the next start"
             )
-        await self.interactions.flush()
+        # Events still held for a store that stayed away are counted in the log, not lost
+        # without a word.
+        await self.dispatcher.close()
+        await self.interactions.flush(force=True)
+        if self.interactions.pending:
+            log.error(
+                "%d interactions could not be written before shutdown and are lost",
+                self.interactions.pending,
+            )
         await self.outbox.persist()
         for channel in self.channels.values():
             with contextlib.suppress(Exception):

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,17 +18,66 @@ if TYPE_CHECKING:
     from bot.replay import Step
 
 
-def _setup_logging(level: str) -> None:
+# mamabot's own packages log at --log-level. Everything else (hpack prints every HTTP/2
+# header at DEBUG, the gateway token among them) stays at WARNING unless named with
+# `mamabot run --debug-logger NAME`.
+OWN_LOGGERS = ("bot", "handlers", "flows", "storage", "mamabot", "__main__")
+QUIET_LOGGERS = (
+    "tortoise",
+    "aiosqlite",
+    "asyncpg",
+    "apscheduler",
+    "jieba",
+    "watchfiles",
+    "hpack",
+    "h2",
+    "grpclib",
+    "grpc",
+    "redis",
+    "asyncio",
+    "urllib3",
+    "httpx",
+    "httpcore",
+    "aiohttp",
+    "multipart",
+)
+
+
+def _named(name: str, prefixes: Sequence[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+class _ThirdPartyFilter(logging.Filter):
+    """Below WARNING, only our own loggers and those asked for by name get through: the
+    levels set on QUIET_LOGGERS spare their cost, this catches the loggers nobody listed."""
+
+    def __init__(self, asked: Sequence[str]) -> None:
+        super().__init__()
+        self.allowed = (*OWN_LOGGERS, *asked)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or _named(record.name, self.allowed)
+
+
+def _setup_logging(level: str, debug_loggers: Sequence[str] = ()) -> None:
     from bot.privacy import MaskingFilter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_ThirdPartyFilter(debug_loggers))
     handler.addFilter(MaskingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("tortoise", "aiosqlite", "asyncpg", "apscheduler", "jieba", "watchfiles"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in QUIET_LOGGERS:
+        if not _named(noisy, debug_loggers):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name in debug_loggers:
+        logging.getLogger(name).setLevel(level.upper())
+    logging.getLogger("mamabot").debug(
+        "third-party loggers log warnings only, except: %s (mamabot run --debug-logger NAME)",
+        ", ".join(debug_loggers) or "none",
+    )
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -80,7 +130,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 async def _replay(args: argparse.Namespace, steps: list[Step]) -> int:
     from bot.app import App, AppSettings
     from bot.clock import FakeClock
-    from bot.replay import run_script, to_json_line
+    from bot.replay import ReplayError, run_script, to_json_line
 
     base = Path(args.config).parent if args.config else Path.cwd()
     first_at = next((s.at for s in steps if s.at is not None), None)
@@ -103,6 +153,10 @@ async def _replay(args: argparse.Namespace, steps: list[Step]) -> int:
     await app.open()
     try:
         await run_script(app, steps, lambda record: print(to_json_line(record), flush=True))
+    except ReplayError as exc:
+        logging.getLogger("mamabot.replay").debug("replay stopped", exc_info=exc.__cause__)
+        print(f"replay: {args.script}: {exc} (--log-level DEBUG shows where)", file=sys.stderr)
+        return 1
     finally:
         await app.stop(timeout=5)
     return 0
@@ -112,6 +166,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import App, AppSettings
     from storage.db import DatabaseBehind
 
+    if args.debug_logger:
+        _setup_logging(args.log_level, args.debug_logger)
     try:
         app = App.build(AppSettings(base_dir=Path(args.dir)))
     except ConfigError as exc:
@@ -140,8 +196,46 @@ def _run(app: App) -> int:
         )
         from bot.simrepl import run_repl
 
-        return asyncio.run(run_repl(app))
+        async def sim() -> int:
+            if not await _services_answer(app, open_db=False):
+                return 1
+            return await run_repl(app)
+
+        return asyncio.run(sim())
     return asyncio.run(_run_live(app))
+
+
+async def _services_answer(app: App, *, open_db: bool = True) -> bool:
+    """Check the stores before anything starts; False (and which one, on stderr) when one
+    does not answer. `open_db`: open the database too (it stays open)."""
+    from storage.db import DatabaseBehind, describe_url
+
+    if not await app.kv.ping():
+        print(
+            f"mamabot: the key-value store is unreachable ({app.kv.describe()}): check "
+            "REDIS_URL and that Redis is running",
+            file=sys.stderr,
+        )
+        await app.kv.close()
+        return False
+    if not open_db:
+        return True
+    try:
+        await app.open()
+    except DatabaseBehind:
+        await app.kv.close()
+        raise
+    except Exception as exc:
+        if await app.database_answers():
+            raise  # the database is there: a bug, with its traceback
+        print(
+            f"mamabot: the database is unreachable ({describe_url(app.db.url)}): "
+            f"{type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        await app.kv.close()
+        return False
+    return True
 
 
 async def _run_live(app: App) -> int:
@@ -149,7 +243,8 @@ async def _run_live(app: App) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await app.open()
+    if not await _services_answer(app):
+        return 1
     await app.start_live()
     logging.getLogger("mamabot").info("running with accounts: %s", ", ".join(app.channels))
     await stop.wait()
@@ -289,6 +384,14 @@ def cmd_parse_stage(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"mamabot: --today must be YYYY-MM-DD, got {args.today!r}", file=sys.stderr)
             return 2
+        # The years the lunar calendar covers (农历八月十五 is read around today); past
+        # them, date arithmetic near the calendar's ends would overflow.
+        if not 1900 <= today.year <= 2099:
+            print(
+                f"mamabot: --today must be in the years 1900-2099, got {args.today!r}",
+                file=sys.stderr,
+            )
+            return 2
     else:
         today = SystemClock(ZoneInfo(config.bot.timezone)).now().date()
     bounds = config.stage.boundaries()
@@ -308,6 +411,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the bot (the simulator when no account is configured)")
     run.add_argument("--dir", default=".", help="folder with config.toml and content/")
+    run.add_argument(
+        "--debug-logger",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also log this third-party library (e.g. grpclib, hpack, redis) at --log-level; "
+        "they stay at WARNING otherwise, since some print secrets (hpack: the gateway "
+        "token). Repeat for several",
+    )
     run.set_defaults(func=cmd_run)
 
     sim = sub.add_parser("sim", help="terminal simulator: type as mothers, see what the bot does")

@@ -5,10 +5,18 @@ another in arrival order; different keys run concurrently. A handler that raises
 with the event's context and the chain goes on: one bad rule never stops the bot.
 
 An event is handled at least once and acts at most once. It is marked done only after a
-chain in which no handler raised; after a failure (the database went away mid-chain) a
+chain in which no handler raised; after a failure (a bug, a row the database refused) a
 re-delivery of the event runs the chain again, and the keys the context derives from the
 event make the outbox drop every send the first run already queued. While one run holds an
 event, another delivery of it (a second instance, a reconnect) is skipped.
+
+A store that does not answer (Redis or the database away) is not a failure of the event:
+the event is held where it is, in its chat's queue, and the step that met the outage (the
+dedupe claim, the handler that raised, marking it done) is tried again after a backoff on
+the injected clock, once the store answers. The handlers before it are not run again, the
+ones after it do not run on a half-handled event (no fallback answer instead of the real
+one), and the events queued behind it wait their turn: nothing is dropped. Each outage is
+logged once when it starts and once, with its duration, when it ends.
 
 The event's state is one key in the key-value store: absent (never seen), `handling` (a
 first run holds it, for `claim_ttl`), `failed` (a run ended with a handler error; the next
@@ -21,10 +29,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import secrets
 from collections import deque
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
+from bot.clock import sleep_or_wake
 from bot.events import (
     Event,
     FriendAdded,
@@ -42,6 +53,30 @@ from storage.interactions import MAX_EVENT_ID, MAX_TEXT, InteractionRow, Interac
 log = logging.getLogger(__name__)
 
 HANDLING, FAILED, DONE = "handling", "failed", "done"
+
+T = TypeVar("T")
+# Whether a store answers right now; the dispatcher asks after a step raised.
+Probe = Callable[[], Awaitable[bool]]
+KV_STORE = "key-value store"
+
+
+def _connection_error(exc: BaseException) -> bool:
+    """A network-level failure (a dropped connection, a timeout), as opposed to a store that
+    answered with an error. Named by class so that no client library is imported here."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(
+        names
+        & {
+            "ConnectionError",  # redis
+            "TimeoutError",  # redis
+            "DBConnectionError",  # tortoise
+            "PostgresConnectionError",  # asyncpg
+            "ConnectionDoesNotExistError",  # asyncpg
+            "InterfaceError",  # asyncpg: the connection is closed
+        }
+    )
 
 
 def interaction_row(event: Event) -> InteractionRow | None:
@@ -84,6 +119,9 @@ class Dispatcher:
         dedupe_ttl: float = 86400,
         max_text_chars: int = 4000,
         claim_ttl: float = 120,
+        probes: Mapping[str, Probe] | None = None,
+        retry_base: float = 0.5,
+        retry_max: float = 5.0,
     ) -> None:
         self.services = services
         # A handler with the filter its feature declared, or a bare one (every event).
@@ -99,10 +137,21 @@ class Dispatcher:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
+        # The stores to ask when a step raises: the key-value store always, the database
+        # when the app has one. One that does not answer makes the failure an outage.
+        self.probes: dict[str, Probe] = {KV_STORE: self.services.kv.ping, **(probes or {})}
+        # Backoff while a store is away: retry_base seconds, doubling up to retry_max.
+        self.retry_base = retry_base
+        self.retry_max = retry_max
+        self._away_since: dict[str, datetime] = {}  # store -> when its outage began
+        self._held_in_outage: dict[str, int] = {}  # store -> events held during it
+        self._wake = asyncio.Event()  # set by close(): stop waiting out an outage
         self.handled = 0
         self.duplicates = 0
         self.errors = 0
         self.retries = 0
+        self.held = 0  # events waiting for a store right now
+        self.outages = 0
 
     # ------------------------------------------------------------------ intake
 
@@ -139,27 +188,67 @@ class Dispatcher:
         while self._workers:
             await self._idle.wait()
 
+    @property
+    def queued(self) -> int:
+        """Events fed and not yet handled, the one in hand of each chat included."""
+        return sum(len(q) for q in self._queues.values()) + len(self._workers)
+
+    async def close(self) -> int:
+        """Stop every chat's worker (shutdown while a store is away). Returns the events
+        that were never handled; they are logged, never silently dropped."""
+        left = self.queued
+        self._wake.set()
+        workers = list(self._workers.values())
+        for task in workers:
+            task.cancel()
+        for task in workers:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("dispatch worker %s failed while stopping", task.get_name())
+        if left:
+            stores = ", ".join(sorted(self._away_since)) or "no store away"
+            log.error("%d events were not handled before shutdown (%s)", left, stores)
+        return left
+
     # ------------------------------------------------------------------ one event
 
     async def process(self, event: Event) -> None:
         kv = self.services.kv
         key = f"evt:{event.account_id}:{event.event_id}"
-        if await kv.set_if_absent(key, HANDLING, ttl=self.claim_ttl):
+        # Our own claim value: when the store took the claim but the answer was lost (the
+        # connection dropped), the retry recognises it instead of calling it a duplicate.
+        claim = f"{HANDLING}:{secrets.token_hex(8)}"
+
+        async def take_claim() -> bool:
+            return await kv.set_if_absent(key, claim, ttl=self.claim_ttl) or (
+                await kv.get(key) == claim
+            )
+
+        if await self._steady(take_claim):
             await self._first_run(key, event)
             return
-        if await kv.get(key) == FAILED:
-            retry = await kv.acquire_lock(f"{key}:retry", ttl=self.claim_ttl)
-            if retry is not None:
+        if await self._steady(lambda: kv.get(key)) == FAILED:
+            token = secrets.token_hex(16)
+
+            async def take_retry() -> bool:
+                lock = f"{key}:retry"
+                return await kv.set_if_absent(lock, token, ttl=self.claim_ttl) or (
+                    await kv.get(lock) == token
+                )
+
+            if await self._steady(take_retry):
                 try:
                     await self._retry(key, event)
                 finally:
-                    await kv.release_lock(f"{key}:retry", retry)
+                    await self._quietly(kv.release_lock(f"{key}:retry", token))
                 return
         self.duplicates += 1  # done, or another run holds it right now
 
     async def _first_run(self, key: str, event: Event) -> None:
         kv = self.services.kv
-        ok = False
         try:
             event = self._sanitize(event)
             row = interaction_row(event)
@@ -167,19 +256,22 @@ class Dispatcher:
                 self.interactions.record(row)
             self.handled += 1
             ok = await self._chain(event)
-        finally:
+        except BaseException:
             # Also when the run was cancelled (a shutdown mid-chain): an event left held
             # would make its re-delivery after the restart look like a duplicate.
-            await kv.set(key, DONE if ok else FAILED, ttl=self.dedupe_ttl)
+            await self._quietly(kv.set(key, FAILED, ttl=self.dedupe_ttl))
+            raise
+        await self._steady(lambda: kv.set(key, DONE if ok else FAILED, ttl=self.dedupe_ttl))
 
     async def _retry(self, key: str, event: Event) -> None:
         self.retries += 1
         log.info("handling %s %s again after a failure", type(event).__name__, event.event_id)
         if await self._chain(self._sanitize(event)):
-            await self.services.kv.set(key, DONE, ttl=self.dedupe_ttl)
+            await self._steady(lambda: self.services.kv.set(key, DONE, ttl=self.dedupe_ttl))
 
     async def _chain(self, event: Event) -> bool:
-        """Run the handlers; False when one of them raised."""
+        """Run the handlers; False when one of them raised. A handler that met a store
+        outage is run again once the store answers, and the chain goes on from there."""
         if isinstance(event, MessageReceived) and event.sender_id in self.self_ids:
             return True  # our own messages echo back from the platform: record, never answer
         ok = True
@@ -187,25 +279,105 @@ class Dispatcher:
             handler, on = entry if isinstance(entry, tuple) else (entry, EVERY_EVENT)
             if not on.accepts(event):
                 continue  # the feature declared it is not for this kind of event
-            ctx = Context(event=event, services=self.services, handler_name=handler.name)
-            try:
-                flow = await handler.handle(event, ctx)
-            except Exception:
-                ok = False
-                self.errors += 1
-                log.exception(
-                    "handler %s failed on %s %s (account %s, room %s, contact %s)",
-                    handler.name,
-                    type(event).__name__,
-                    event.event_id,
-                    event.account_id,
-                    event.room_id,
-                    mask_id(event.contact_id),
-                )
-                continue
+            attempt = 0
+            while True:
+                # A fresh context each try: the same dedupe keys for the same sends, so
+                # the outbox drops what the failed try already queued.
+                ctx = Context(event=event, services=self.services, handler_name=handler.name)
+                try:
+                    flow = await handler.handle(event, ctx)
+                except Exception as exc:
+                    store = await self._outage(exc, attempt)
+                    if store is not None:
+                        await self._hold(store, attempt)
+                        attempt += 1
+                        continue
+                    ok = False
+                    self.errors += 1
+                    log.exception(
+                        "handler %s failed on %s %s (account %s, room %s, contact %s)",
+                        handler.name,
+                        type(event).__name__,
+                        event.event_id,
+                        event.account_id,
+                        event.room_id,
+                        mask_id(event.contact_id),
+                    )
+                    flow = None
+                break
             if flow is Flow.STOP:
                 break
         return ok
+
+    # ------------------------------------------------------------------ outages
+
+    async def _steady(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run a store step, waiting out an outage; any other error is the caller's."""
+        attempt = 0
+        while True:
+            try:
+                return await step()
+            except Exception as exc:
+                store = await self._outage(exc, attempt)
+                if store is None:
+                    raise
+                await self._hold(store, attempt)
+                attempt += 1
+
+    async def _outage(self, exc: Exception, attempt: int) -> str | None:
+        """The store `exc` came from if it is away (or the connection dropped: tried a few
+        times); None when the stores answer and the error is the step's own."""
+        for store, answers in self.probes.items():
+            if not await self._answers(answers):
+                return store
+        if _connection_error(exc) and attempt < 3:
+            return "connection"  # a blip that is over already: one more try
+        return None
+
+    @staticmethod
+    async def _answers(probe: Probe) -> bool:
+        try:
+            return await probe()
+        except Exception:
+            return False
+
+    async def _hold(self, store: str, attempt: int) -> None:
+        """Wait a backoff on the clock, and on until `store` answers again."""
+        clock = self.services.clock
+        probe = self.probes.get(store)
+        if probe is not None and store not in self._away_since:
+            self._away_since[store] = clock.now()
+            self._held_in_outage[store] = 0
+            self.outages += 1
+            log.warning("%s is not answering: holding events until it is back", store)
+        if probe is not None:
+            self._held_in_outage[store] = self._held_in_outage.get(store, 0) + 1
+        self.held += 1
+        try:
+            while True:
+                delay = min(self.retry_max, self.retry_base * 2**attempt)
+                attempt += 1
+                await sleep_or_wake(clock, clock.now() + timedelta(seconds=delay), self._wake)
+                if self._wake.is_set():
+                    raise asyncio.CancelledError  # close(): shutting down
+                if probe is None or await self._answers(probe):
+                    break
+        finally:
+            self.held -= 1
+        since = self._away_since.pop(store, None)
+        if since is not None:
+            seconds = (clock.now() - since).total_seconds()
+            held = self._held_in_outage.pop(store, 0)
+            log.warning(
+                "%s is back after %.1f s; %d held events go on in order", store, seconds, held
+            )
+
+    @staticmethod
+    async def _quietly(step: Awaitable[object]) -> None:
+        try:
+            await step
+        except Exception as exc:
+            log.warning("could not update an event's state: %s", exc)
 
     def _sanitize(self, event: Event) -> Event:
         changes: dict[str, Any] = {}

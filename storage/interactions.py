@@ -2,10 +2,15 @@
 
 Rows arrive as plain data (the core builds an event's row: `bot.dispatcher.interaction_row`)
 and are only appended to a buffer, so recording costs no I/O on the hot path. A flush writes
-the buffer with batched inserts; a failed flush keeps the rows for the next try, and
-shutdown flushes. After a flush, the groups seen for the first time in this process are
-handed to `on_new_rooms` (the app records them in the room table), so a group's first
-message costs nothing either.
+the buffer with batched inserts, and shutdown flushes. After a flush, the groups seen for
+the first time in this process are handed to `on_new_rooms` (the app records them in the
+room table), so a group's first message costs nothing either.
+
+A chunk the database refuses is written again row by row (`storage.dead_letter`): a row it
+refuses is set aside in dead_letter with the error, the others go in. When the database
+does not answer at all, the unwritten rows are kept for a later flush, tried after a
+backoff on the clock; the outage is logged once when it starts and once, with its
+duration, when the rows go in again (never a traceback per try).
 """
 
 from __future__ import annotations
@@ -13,11 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import NamedTuple
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, NamedTuple
 
 from storage import sql
+from storage.dead_letter import DatabaseAway, database_answers, insert_each
 from storage.models import Interaction
+
+if TYPE_CHECKING:
+    from storage.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +36,9 @@ MAX_EVENT_ID = 191
 # Past this many unwritten rows (database down for long) the oldest are dropped, loudly,
 # rather than the bot running out of memory.
 MAX_BUFFER = 200_000
+# While the database is away, flushes wait this long after a failure, doubling up to the max.
+RETRY_BASE_SECONDS = 1.0
+RETRY_MAX_SECONDS = 60.0
 
 
 class InteractionRow(NamedTuple):
@@ -58,8 +70,14 @@ INSERT_SQL = (
 
 
 class InteractionWriter:
-    def __init__(self, batch_size: int = 500) -> None:
+    def __init__(self, batch_size: int = 500, clock: Clock | None = None) -> None:
         self.batch_size = batch_size
+        # Without a clock (unit tests) every flush tries at once.
+        self.clock = clock
+        self._away_since: datetime | None = None  # the database stopped answering then
+        self._failures = 0
+        self._retry_at: datetime | None = None
+        self.set_aside = 0
         self._buffer: list[InteractionRow] = []
         self._lock = asyncio.Lock()
         self.written = 0
@@ -85,10 +103,21 @@ class InteractionWriter:
     def wants_flush(self) -> bool:
         return len(self._buffer) >= self.batch_size
 
-    async def flush(self) -> int:
+    async def flush(self, force: bool = False) -> int:
+        """Write the buffer; the rows written. While the database is away, a flush before
+        the backoff has passed does nothing (`force`: try anyway, as at shutdown)."""
+        if not force and self._waiting():
+            return 0
         done = await self._write()
         await self._new_rooms()  # outside the write lock: it asks the channel
         return done
+
+    def _waiting(self) -> bool:
+        return (
+            self._retry_at is not None
+            and self.clock is not None
+            and self.clock.now() < self._retry_at
+        )
 
     async def _write(self) -> int:
         async with self._lock:
@@ -99,10 +128,13 @@ class InteractionWriter:
             try:
                 while done < len(batch):
                     chunk = batch[done : done + self.batch_size]
-                    await sql.execute_many(Interaction, INSERT_SQL, [list(row) for row in chunk])
-                    done += len(chunk)  # each chunk commits on its own
+                    done += await self._write_chunk(chunk)  # each chunk commits on its own
+            except DatabaseAway as away:
+                done += away.handled
+                # Keep the unwritten rows for the next flush: nothing is lost to an outage.
+                self._buffer[:0] = batch[done:]
+                self._outage(away, len(batch) - done)
             except Exception:
-                # Keep the unwritten rows for the next flush: nothing is lost to a blip.
                 self._buffer[:0] = batch[done:]
                 log.exception("writing %d interactions failed; will retry", len(batch) - done)
             except BaseException:
@@ -110,11 +142,66 @@ class InteractionWriter:
                 # the final flush. The chunk in flight may be written twice; never lost.
                 self._buffer[:0] = batch[done:]
                 raise
+            else:
+                self._back(done)
             self.written += done
             for row in batch[:done]:
                 if row.room_id and (row.account_id, row.room_id) not in self._rooms_seen:
                     self._rooms_pending.add((row.account_id, row.room_id))
             return done
+
+    async def _write_chunk(self, chunk: list[InteractionRow]) -> int:
+        """Write one chunk; rows it handled (written or set aside). Raises DatabaseAway."""
+        rows = [list(row) for row in chunk]
+        try:
+            await sql.execute_many(Interaction, INSERT_SQL, rows)
+            return len(chunk)
+        except Exception as exc:
+            # A dropped connection says nothing of the rows: keep them for a later try.
+            dropped = isinstance(exc, ConnectionError | TimeoutError)
+            if dropped or not await database_answers(Interaction):
+                raise DatabaseAway(0) from exc
+            log.warning(
+                "the database refused %d interactions (%s: %s); writing them one by one",
+                len(chunk),
+                type(exc).__name__,
+                exc,
+            )
+        at = self.clock.now() if self.clock is not None else chunk[-1].at
+        written, aside = await insert_each(
+            Interaction, INSERT_SQL, rows, kind="interaction", at=at, columns=COLUMNS
+        )
+        self.set_aside += aside
+        return written + aside
+
+    def _outage(self, away: DatabaseAway, kept: int) -> None:
+        self._failures += 1
+        if self.clock is None:
+            log.warning("writing interactions: %s; keeping %d rows", away, kept)
+            return
+        now = self.clock.now()
+        if self._away_since is None:
+            self._away_since = now
+            cause = away.__cause__
+            log.warning(
+                "the database is not answering (%s): keeping %d interactions until it is back",
+                f"{type(cause).__name__}: {cause}" if cause else away,
+                kept,
+            )
+        delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (self._failures - 1))
+        self._retry_at = now + timedelta(seconds=delay)
+
+    def _back(self, written: int) -> None:
+        if self._away_since is not None and self.clock is not None:
+            seconds = (self.clock.now() - self._away_since).total_seconds()
+            log.warning(
+                "the database is back after %.1f s: %d kept interactions written",
+                seconds,
+                written,
+            )
+        self._away_since = None
+        self._failures = 0
+        self._retry_at = None
 
     async def _new_rooms(self) -> None:
         if self.on_new_rooms is None or not self._rooms_pending:

@@ -89,6 +89,15 @@ class KV(ABC):
     async def close(self) -> None:
         """Release connections. The store is unusable afterwards."""
 
+    def describe(self) -> str:
+        """Where the state lives, for logs and start-up errors (never a password)."""
+        return "in-process"
+
+    async def ping(self) -> bool:
+        """Whether the store answers right now (an in-process one always does). Never
+        raises: a caller asks this after a failure, to tell an outage from a bug."""
+        return True
+
     async def get_json(self, key: str) -> Any | None:
         raw = await self.get(key)
         return None if raw is None else json.loads(raw)

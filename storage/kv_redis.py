@@ -20,6 +20,8 @@ import uuid
 from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from storage.kv import KV, check_ttl, check_window
 
@@ -27,6 +29,11 @@ if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
 
     from storage.clock import Clock
+
+# Seconds before a Redis that does not answer counts as away (a black-holed host, not one
+# that refuses the connection, which fails at once).
+CONNECT_TIMEOUT = 2.0
+COMMAND_TIMEOUT = 5.0
 
 # Real expiry = logical ttl + this. Generous, so a process whose clock runs slightly behind
 # Redis's (or a paused simulator) still finds its live keys.
@@ -133,7 +140,18 @@ class RedisKV(KV):
     def __init__(self, url: str, clock: Clock, prefix: str = "mamabot:") -> None:
         self._clock = clock
         self._prefix = prefix
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._url = url
+        # One immediate retry (a connection the server dropped while idle reconnects at
+        # once), no more: the client's default retries ten times with real sleeps, which
+        # would stall every message of a chat for seconds per call while Redis is away.
+        # Waiting out an outage is the caller's, on the injected clock (bot.dispatcher).
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 1),
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=COMMAND_TIMEOUT,
+        )
         # Registered once: later calls go by SHA (EVALSHA) and reload only after a flush.
         self._set = self._redis.register_script(_SET)
         self._set_if_absent = self._redis.register_script(_SET_IF_ABSENT)
@@ -243,6 +261,17 @@ class RedisKV(KV):
         if batch:
             deleted += await self._redis.unlink(*batch)
         return int(deleted)
+
+    def describe(self) -> str:
+        from storage.db import describe_url
+
+        return f"Redis at {describe_url(self._url)}"
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except Exception:
+            return False
 
     async def close(self) -> None:
         await self._redis.aclose()

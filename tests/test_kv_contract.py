@@ -516,3 +516,32 @@ async def test_redis_instances_with_one_prefix_share_state(
         assert await redis_kv.set_if_absent("evt:1", "1") is False
     finally:
         await other.close()
+
+
+# ---------------------------------------------------------------- reachability
+
+
+async def test_a_store_that_is_up_answers_a_ping(kv: KV) -> None:
+    assert await kv.ping() is True
+    assert "s3cret" not in kv.describe()
+
+
+async def test_redis_away_fails_fast_and_ping_says_so(clock: FakeClock) -> None:
+    import socket
+
+    import redis.exceptions
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = RedisKV(f"redis://:s3cret@127.0.0.1:{port}/4", clock)
+    try:
+        assert await store.ping() is False  # never raises: asked after a failure
+        # One immediate retry, not the client's default ten with real sleeps between: the
+        # caller (the dispatcher) waits out an outage on its own clock.
+        assert store._redis.get_retry().get_retries() == 1  # type: ignore[union-attr]
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await store.set("k", "v")
+        assert store.describe() == f"Redis at redis://:***@127.0.0.1:{port}/4"
+    finally:
+        await store.close()
