@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.cli import main
 from tests.harness import REPO
 
@@ -180,3 +182,194 @@ def test_the_guard_and_admin_commands_add_no_new_action_names(tmp_path: Path, ca
     )
     (kick,) = [o for o in out if o["action"] == "kick"]
     assert (kick["room"], kick["contact"]) == ("R1", "x")
+
+
+# Hostile or mistaken scripts: each is one clear `replay: FILE: line N: ...` error, before
+# anything runs, never a traceback and never a walk of centuries of daily jobs.
+ROOM = '{"kind":"room","id":"R1","topic":"孕妈交流群","owner":"o","members":["o"]}'
+HOSTILE_LINES = [
+    pytest.param("[" * 100_000 + "]" * 100_000, "nested too deeply", id="deep-array"),
+    pytest.param(
+        '{"kind":"message","from":"b","text":"x","x":' + "[" * 50_000 + "]" * 50_000 + "}",
+        "nested too deeply",
+        id="deep-field",
+    ),
+    pytest.param(
+        '{"kind":"message","from":"b","text":"x","n":' + "9" * 5000 + "}",
+        "a number of 5000 digits",
+        id="huge-integer",
+    ),
+    pytest.param(
+        '{"kind":"message","from":' + "9" * 40 + ',"text":"x"}',
+        "a number of 40 digits",
+        id="integer-id",
+    ),
+    pytest.param(
+        '{"kind":"message","room":5,"from":"b","text":"x"}',
+        "'room' must be a string, got int",
+        id="room-int",
+    ),
+    pytest.param(
+        '{"kind":"join","room":{"id":"R1"},"contact":"b"}',
+        "'room' must be a string, got dict",
+        id="room-object",
+    ),
+    pytest.param(
+        '{"kind":"room","id":"R1","owner":7}', "'owner' must be a string, got int", id="owner-int"
+    ),
+    pytest.param(
+        '{"kind":"room","id":"R1","topic":["t"]}',
+        "'topic' must be a string, got list",
+        id="topic-list",
+    ),
+    pytest.param(
+        '{"kind":"message","from":"b","text":"x","type":["text"]}',
+        "'type' must be a string, got list",
+        id="type-list",
+    ),
+    pytest.param(
+        '{"kind":"message","from":"b","text":"x","type":3}',
+        "'type' must be a string, got int",
+        id="type-int",
+    ),
+    pytest.param(
+        '{"kind":["message"],"from":"b","text":"x"}', "'kind' must be one of", id="kind-list"
+    ),
+    pytest.param(
+        '{"kind":"join","room":"R1","contact":"b","name":5}',
+        "'name' must be a string, got int",
+        id="name-int",
+    ),
+    pytest.param(
+        '{"kind":"join","room":"R1","contact":"b","inviter":true}',
+        "'inviter' must be a string, got bool",
+        id="inviter-bool",
+    ),
+    pytest.param(
+        '{"kind":"friend_request","from":"c","hello":5}',
+        "'hello' must be a string, got int",
+        id="hello-int",
+    ),
+    pytest.param(
+        '{"kind":"message","from":"","text":"x"}', "'from' must not be empty", id="empty-from"
+    ),
+    pytest.param(
+        '{"kind":"friend_request","from":"  "}', "'from' must not be empty", id="blank-from"
+    ),
+    pytest.param(
+        '{"kind":"join","room":"","contact":"b"}', "'room' must not be empty", id="empty-room"
+    ),
+    pytest.param(
+        '{"kind":"message","from":"b","text":"x","mentions":[""]}',
+        "an id in 'mentions' must not be empty",
+        id="empty-mention",
+    ),
+    pytest.param(
+        '{"kind":"message","from":"' + "b" * 129 + '","text":"x"}',
+        "'from' is 129 characters long, at most 128",
+        id="long-from",
+    ),
+    pytest.param(
+        '{"kind":"room","id":"' + "R" * 1000 + '"}',
+        "'id' is 1000 characters long, at most 128",
+        id="long-room",
+    ),
+    pytest.param(
+        '{"kind":"room","id":"R1","members":["' + "m" * 200 + '"]}',
+        "an id in 'members' is 200 characters long",
+        id="long-member",
+    ),
+    pytest.param(
+        '{"kind":"join","room":"R1","contact":"b","name":"' + "名" * 300 + '"}',
+        "'name' is 300 characters long, at most 255",
+        id="long-name",
+    ),
+    pytest.param(
+        '{"kind":"message","from":"b\\u0000","text":"x"}',
+        "'from' holds a control character",
+        id="nul-in-id",
+    ),
+    pytest.param(
+        '{"kind":"message","from":"b\\ud800","text":"x"}',
+        "'from' holds a control character or a lone surrogate",
+        id="surrogate-in-id",
+    ),
+    pytest.param(
+        '{"kind":"tick","at":"9999-12-31T23:59:59+08:00"}',
+        "'at' must be in the years 2000-2099",
+        id="year-9999",
+    ),
+    pytest.param(
+        '{"kind":"tick","at":"0001-01-01T00:00:00+14:00"}',
+        "'at' must be in the years 2000-2099",
+        id="year-1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "error"), HOSTILE_LINES)
+def test_a_hostile_line_is_a_clear_error(tmp_path: Path, capsys, line: str, error: str) -> None:  # type: ignore[no-untyped-def]
+    script = tmp_path / "hostile.jsonl"
+    script.write_text(ROOM + "\n" + line + "\n", encoding="utf-8")
+    assert main(["replay", str(script), "--config", str(REPO / "config.toml")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before anything ran
+    assert captured.err.startswith(f"replay: {script}: line 2: ")
+    assert error in captured.err and "Traceback" not in captured.err
+    assert captured.err.count("\n") == 1
+
+
+def test_a_jump_of_centuries_is_refused_not_walked(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # Every daily job between the two times would run: about two seconds a year.
+    script = tmp_path / "jump.jsonl"
+    script.write_text(
+        '{"kind":"message","from":"b","text":"x","at":"2026-11-25T09:00:00+08:00"}\n'
+        '{"kind":"tick","at":"2099-12-31T00:00:00+08:00"}\n',
+        encoding="utf-8",
+    )
+    assert main(["replay", str(script)]) == 1
+    err = capsys.readouterr().err
+    assert "line 2: 'at' is more than 10 years after the script's first time" in err
+
+
+def test_odd_text_is_made_storable_and_printable(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    lines = [
+        {
+            "kind": "room",
+            "id": "R1",
+            "topic": "孕妈\x00交流群\ud800",
+            "owner": "o",
+            "members": ["o"],
+            "at": "2026-11-25T09:00:00+08:00",
+        },
+        {"kind": "join", "room": "R1", "contact": "b", "name": "小\ud83d美\x00"},
+        {"kind": "message", "room": "R1", "from": "b", "text": "\u202e宝宝湿疹\x00怎么办\udc00"},
+    ]
+    script = tmp_path / "odd.jsonl"  # JSON escapes: the file itself is valid UTF-8
+    script.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    code = main(["replay", str(script), "--config", str(REPO / "config.toml")])
+    captured = capsys.readouterr()
+    assert code == 0 and "Traceback" not in captured.err
+    out = [json.loads(line) for line in captured.out.splitlines()]
+    (welcome,) = [o for o in out if o["action"] == "say" and "欢迎" in o["text"]]
+    assert "小\ufffd美\ufffd" in welcome["text"]
+
+
+def test_a_line_the_bot_cannot_take_stops_with_its_line_number(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # A line the checks let through but the bot fails on is our bug: still one clear line
+    # for the script's author, the trace only at --log-level DEBUG.
+    import bot.replay
+
+    async def fails(app, channel, step) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(bot.replay, "apply_step", fails)
+    script = tmp_path / "s.jsonl"
+    script.write_text("# a comment\n" + ROOM + "\n", encoding="utf-8")
+    assert main(["replay", str(script), "--config", str(REPO / "config.toml")]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"replay: {script}: line 2: stopped: RuntimeError: boom (--log-level DEBUG shows where)\n"
+    )

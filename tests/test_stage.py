@@ -152,3 +152,36 @@ def test_cli_reads_stdin_and_takes_a_hint() -> None:
 def test_cli_rejects_a_bad_date(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["parse-stage", "--today", "2026-02-30", "孕24周"]) == 2
     assert "--today must be YYYY-MM-DD" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("today", ["9999-12-31", "0001-01-01", "2100-01-01", "1899-12-31"])
+def test_cli_refuses_a_today_the_calendar_cannot_reach(capsys, today: str) -> None:  # type: ignore[no-untyped-def]
+    # 9999-12-31: a due date 40 weeks on is in year 10000 (a traceback before the check).
+    answers = ["孕24周", "宝宝8个月", "预产期2027年3月15日", "两岁半", "农历八月十五"]
+    assert main(["parse-stage", "--today", today, "--dir", str(REPO), *answers]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"--today must be in the years 1900-2099, got '{today}'" in captured.err
+
+
+@pytest.mark.parametrize("today", ["1900-01-01", "2099-12-31"])
+def test_cli_reads_answers_at_both_ends_of_the_calendar(capsys, today: str) -> None:  # type: ignore[no-untyped-def]
+    answers = [
+        "孕24周",
+        "宝宝8个月",
+        "预产期2月29日",
+        "农历八月十五",
+        "老大5岁老二5个月",
+        "预产期明年3月",
+    ]
+    assert main(["parse-stage", "--today", today, "--dir", str(REPO), *answers]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(answers)
+    assert json.loads(lines[0])["gestational_days"] == 168
+
+
+def test_a_long_text_is_read_only_at_its_start() -> None:
+    # "宝宝" x 20,000 took 0.9 s and x 100,000 twenty seconds (the 宝宝...生 cue is
+    # quadratic); an answer is a line, so the parser reads its first MAX_ANSWER characters.
+    assert parse_stage("孕24周" + "宝宝" * 20_000, TODAY).stage == "孕中期"
+    assert parse_stage("宝宝" * 300 + "孕24周", TODAY).empty
