@@ -11,12 +11,26 @@ Life of a send:
    lease (this instance, until when), so two instances never both send it.
 4. Success marks it sent and reports it to the observers. A retryable failure puts it back
    with exponential backoff; the last attempt, or a permanent failure, marks it failed.
-5. A row left in 'sending' whose lease has expired (its instance crashed mid-send) is
+5. A send whose outcome is unknown (the request reached the gateway and the answer was
+   lost: a dropped connection, a deadline) is neither retried nor given up. It stays
+   'sending' under this instance's lease for a grace period (`echo_grace`), waiting for the
+   platform's echo of the account's own message (same chat, same text): the echo marks it
+   sent; without one by the end of the grace it is sent again.
+6. A row left in 'sending' whose lease has expired (its instance crashed mid-send) is
    settled by whichever instance sees it first: at start and then every little while. The
-   channel is asked whether the action happened (`already_done`); when it cannot tell, the
-   row is sent again: a duplicate is better than a lost answer to a mother, and it is
+   channel is asked whether the action happened (`already_done`, then `echoed`); a channel
+   that sees echoes gets the same grace for one to arrive. When the channel cannot tell,
+   the row is sent again: a duplicate is better than a lost answer to a mother, and it is
    logged. A row whose lease still runs belongs to a live instance and is never touched,
    so an instance starting up does not resend another one's sends in flight.
+
+Rows are written in batches; a batch the database refuses is written row by row, and a row
+it refuses (one no cleaning foresaw) is set aside in dead_letter with its error, so it never
+holds back the others. While the database does not answer at all, rows stay in memory and
+the loop backs off, logging the outage once when it starts and once when it ends.
+
+Log lines name a row by its id and a masked form of its key (`mask_key`): keys are built
+from contact ids, some of which are self-chosen words no filter can recognise.
 """
 
 from __future__ import annotations
@@ -26,17 +40,20 @@ import json
 import logging
 import math
 import random
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import Q
 
-from bot.channels.base import Channel, ChannelError
+from bot.channels.base import Channel, ChannelError, OutcomeUnknown
 from bot.clock import Clock, sleep_or_wake
 from bot.config import OutboxSection, PacingSection
+from bot.privacy import mask_ids_in, mask_key
 from bot.text import storable
 from storage import sql
+from storage.dead_letter import DatabaseAway, database_answers, insert_each
 from storage.kv import KV, MemoryKV
 from storage.models import OutboxMessage
 
@@ -58,7 +75,32 @@ SENT_SQL = (
     f'UPDATE "{_TABLE}" SET "status" = \'sent\', "sent_at" = ?, "lease_owner" = NULL, '
     '"lease_until" = NULL WHERE "id" = ? AND "status" = \'sending\' AND "lease_owner" = ?'
 )
+# A row at a time, when a batch was refused: a repeated key is ignored, as in the batch.
+INSERT_COLUMNS = (
+    "dedupe_key",
+    "account_id",
+    "action",
+    "payload",
+    "status",
+    "attempts",
+    "due_at",
+    "created_at",
+)
+_QUOTED = ", ".join(f'"{c}"' for c in INSERT_COLUMNS)
+_MARKS = ", ".join("?" for _ in INSERT_COLUMNS)
+INSERT_SQL = (
+    f'INSERT INTO "{_TABLE}" ({_QUOTED}) VALUES ({_MARKS}) ON CONFLICT ("dedupe_key") DO NOTHING'
+)
 HOUR = 3600.0
+# How long a send whose outcome is unknown waits for the platform's echo before it is sent
+# again. Gateways echo within seconds; a minute covers a slow one and a reconnect.
+# (A config field, [outbox] echo_grace_seconds, would be the place for it.)
+ECHO_GRACE = timedelta(seconds=60)
+# While the database does not answer, the loop tries again after 1 s, 2 s, 4 s ... 60 s.
+OUTAGE_FIRST_WAIT = 1.0
+OUTAGE_MAX_WAIT = 60.0
+# After a failure that is not an outage (a bug), the loop tries again after this long.
+FAILURE_WAIT = timedelta(seconds=5)
 # At the hourly cap, look again after this long (the window does not say when its oldest
 # send slides out, and a minute late is harmless where an hour's cap is concerned).
 CAP_RECHECK = timedelta(seconds=60)
@@ -157,6 +199,21 @@ def action_record(row: OutboxMessage, at: datetime) -> dict[str, Any]:
     return record
 
 
+def _ids_of(row: OutboxMessage) -> list[str | None]:
+    """The ids a row's payload names (room, contact, mentions): masked wherever logged."""
+    p = row.payload if isinstance(row.payload, dict) else {}
+    ids = [p.get("room"), p.get("to"), p.get("contact")]
+    mentions = p.get("mentions")
+    if isinstance(mentions, list):
+        ids.extend(m for m in mentions if isinstance(m, str))
+    return [i if isinstance(i, str) else None for i in ids]
+
+
+def _named(row: OutboxMessage) -> str:
+    """A row as its log lines name it: id, action, masked key."""
+    return f"#{row.id} {row.action} {mask_key(row.dedupe_key)}"
+
+
 def _storable(value: Any) -> Any:
     if isinstance(value, str):
         return storable(value)
@@ -192,12 +249,21 @@ class Outbox:
         self.sent = 0
         self.failed = 0
         self._stopping = False
+        self._stop_signal = asyncio.Event()
+        self.echo_grace = ECHO_GRACE
+        # Unsure sends this instance waits on: row id -> (row, echoes count from, until).
+        self._awaiting: dict[int, tuple[OutboxMessage, datetime, datetime]] = {}
+        # The database outage in progress: since when, and how many tries failed.
+        self._away_since: datetime | None = None
+        self._away_tries = 0
+        self.set_aside = 0  # rows the database refused, kept in dead_letter
 
     # ------------------------------------------------------------------ setup
 
     def add_channel(self, channel: Channel, pacing: PacingSection | None) -> None:
         self.channels[channel.account_id] = channel
         self.pacers[channel.account_id] = Pacer(channel.account_id, pacing, self.rng, self.kv)
+        channel.watch_echoes(self._wake.set)
 
     # ------------------------------------------------------------------ enqueue
 
@@ -242,7 +308,9 @@ class Outbox:
         try:
             json.dumps(payload)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"outbox {action} {key}: payload is not JSON: {exc}") from exc
+            raise ValueError(
+                f"outbox {action} {mask_key(key)}: payload is not JSON: {exc}"
+            ) from exc
         now = self.clock.now()
         self._buffer.append(
             OutboxMessage(
@@ -263,18 +331,53 @@ class Outbox:
         return len(self._buffer)
 
     async def persist(self) -> int:
-        """Write buffered actions; nothing reaches a channel before this."""
+        """Write buffered actions; nothing reaches a channel before this. Returns how many
+        were written. A row the database refuses is set aside in dead_letter; while the
+        database does not answer, the rows stay buffered for the next try."""
         async with self._persist_lock:
             if not self._buffer:
                 return 0
             batch, self._buffer = self._buffer, []
             try:
                 await OutboxMessage.bulk_create(batch, ignore_conflicts=True)
+            except Exception as exc:
+                log.debug("outbox batch of %d refused (%s); writing row by row", len(batch), exc)
+            else:
+                return len(batch)
+            # A repeated key is ignored, so rows of the batch already written are harmless.
+            try:
+                written, aside = await insert_each(
+                    OutboxMessage,
+                    INSERT_SQL,
+                    [self._values(row) for row in batch],
+                    kind="outbox",
+                    at=self.clock.now(),
+                    columns=INSERT_COLUMNS,
+                )
+            except DatabaseAway as away:
+                self._buffer[:0] = batch[away.handled :]
+                log.debug("outbox: database away; %d rows kept", len(batch) - away.handled)
+                return 0
             except Exception:
                 self._buffer[:0] = batch
                 log.exception("persisting %d outbox rows failed; will retry", len(batch))
                 return 0
-            return len(batch)
+            self.set_aside += aside
+            return written
+
+    @staticmethod
+    def _values(row: OutboxMessage) -> list[Any]:
+        payload = OutboxMessage._meta.fields_map["payload"].to_db_value(row.payload, row)
+        return [
+            row.dedupe_key,
+            row.account_id,
+            row.action,
+            payload,
+            row.status,
+            row.attempts,
+            row.due_at,
+            row.created_at,
+        ]
 
     # ------------------------------------------------------------------ send
 
@@ -300,52 +403,129 @@ class Outbox:
     async def settle_expired(self) -> int:
         """Rows left in 'sending' whose lease has expired (or that carry none, from before
         leases): take each with a fresh lease, then ask its channel whether it happened.
-        Returns how many were settled."""
+        A channel that sees echoes gets the grace period for the echo to come. Returns how
+        many were settled (resolved, or waiting for an echo)."""
         now = self.clock.now()
         self._next_settle = now + SETTLE_EVERY
         stuck = await OutboxMessage.filter(
-            Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+            Q(lease_until__isnull=True) | Q(lease_until__lte=now),
             status="sending",
             account_id__in=list(self.channels),
         ).order_by("id")
         settled = 0
         for row in stuck:
             channel = self.channels[row.account_id]
+            waited = self._awaiting.pop(row.id, None)
+            since = waited[1] if waited else self._sent_off(row)
+            until = now + self.echo_grace
             # Conditional on the row as read: of two instances settling, one takes it.
             taken = await OutboxMessage.filter(
                 id=row.id, status="sending", lease_owner=row.lease_owner
-            ).update(
-                lease_owner=self.owner,
-                lease_until=now + timedelta(seconds=self.cfg.lease_seconds),
-            )
+            ).update(lease_owner=self.owner, lease_until=until)
             if not taken:
                 continue
+            settled += 1
             done = await channel.already_done(row.dedupe_key)
-            if done:
-                await OutboxMessage.filter(id=row.id, lease_owner=self.owner).update(
-                    status="sent", sent_at=now, lease_owner=None, lease_until=None
-                )
-                log.info("outbox: %s was already done before its instance stopped", row.dedupe_key)
-            else:
-                if done is None:
+            if done is None:
+                done = await self._echo_seen(channel, row, since)
+                if done is False and waited is None:
+                    self._awaiting[row.id] = (row, since, until)
+                    log.info(
+                        "outbox: %s was in flight when its instance stopped; waiting up to "
+                        "%.0fs for its echo",
+                        _named(row),
+                        self.echo_grace.total_seconds(),
+                    )
+                    continue
+                if done is False:
+                    log.warning(
+                        "outbox: no echo of %s within %.0fs; sending it again",
+                        _named(row),
+                        self.echo_grace.total_seconds(),
+                    )
+                elif done is None:
                     log.warning(
                         "outbox: cannot tell whether %s was sent before its instance stopped; "
                         "resending",
-                        row.dedupe_key,
+                        _named(row),
                     )
+            if done:
+                await self._mark_sent(row, "it had gone out (echo or channel record)")
+            else:
                 await OutboxMessage.filter(id=row.id, lease_owner=self.owner).update(
                     status="pending", lease_owner=None, lease_until=None
                 )
-            settled += 1
         return settled
+
+    def _sent_off(self, row: OutboxMessage) -> datetime:
+        """When a stuck row was (at the earliest) handed to the channel: echoes before
+        that belong to other sends. Its lease started lease_seconds before it ends, or
+        later; a grace lease taken by a settling instance is shorter, hence the margin."""
+        if row.lease_until is None:
+            return row.created_at
+        lease = timedelta(seconds=self.cfg.lease_seconds) + self.echo_grace
+        return max(row.created_at, row.lease_until - lease)
+
+    async def _echo_seen(
+        self, channel: Channel, row: OutboxMessage, since: datetime
+    ) -> bool | None:
+        """Whether the channel saw the echo of this send since `since` (None: it cannot)."""
+        if row.action != "say":
+            return None
+        p = row.payload
+        try:
+            return await channel.echoed(
+                room_id=p.get("room"),
+                contact_id=p.get("to"),
+                text=p["text"],
+                mentions=p.get("mentions", []),
+                since=since,
+            )
+        except ChannelError as exc:
+            log.info("outbox: looking for the echo of %s failed: %s", _named(row), exc)
+            return False
+
+    async def _mark_sent(self, row: OutboxMessage, how: str) -> None:
+        """A send found to have happened: sent, counted and reported, once."""
+        now = self.clock.now()
+        changed = await OutboxMessage.filter(
+            id=row.id, status="sending", lease_owner=self.owner
+        ).update(status="sent", sent_at=now, lease_owner=None, lease_until=None)
+        if not changed:
+            return
+        log.info("outbox: %s marked sent: %s", _named(row), how)
+        self._report(row, now)
+
+    def _report(self, row: OutboxMessage, at: datetime) -> None:
+        self.sent += 1
+        record = action_record(row, at)
+        for observer in self.observers:
+            try:
+                observer(record)
+            except Exception:
+                log.exception("outbox observer failed")
+
+    async def _confirm_echoes(self) -> None:
+        """Unsure sends whose echo has come are sent; those past their grace are settled."""
+        now = self.clock.now()
+        for row_id, (row, since, until) in list(self._awaiting.items()):
+            channel = self.channels.get(row.account_id)
+            if channel is None:
+                continue
+            if await self._echo_seen(channel, row, since):
+                del self._awaiting[row_id]
+                await self._mark_sent(row, "its echo came")
+            elif until <= now:
+                self._next_settle = now  # the grace is over: settle it this round
 
     async def pump(self) -> datetime | None:
         """Send everything due now that pacing allows. Returns when to call again."""
         async with self._pump_lock:
             await self.persist()
+            await self._confirm_echoes()
             if self._next_settle is None or self.clock.now() >= self._next_settle:
                 await self.settle_expired()
-            wake: datetime | None = None
+            wake: datetime | None = min((u for _, _, u in self._awaiting.values()), default=None)
             for account_id in self.channels:
                 next_at = await self._pump_account(account_id)
                 if next_at is not None and (wake is None or next_at < wake):
@@ -387,25 +567,43 @@ class Outbox:
         channel = self.channels[row.account_id]
         try:
             await self._perform(channel, row)
+        except OutcomeUnknown as exc:
+            if row.action == "say":
+                await self._await_echo(row, exc, since=now)
+            else:  # a kick, an accept or an invite done twice does no harm: retried
+                await self._failed(row, exc, retryable=True)
+            return True
         except Exception as exc:
             retryable = not isinstance(exc, ChannelError) or exc.retryable
             await self._failed(row, exc, retryable)
             return True
         if not await sql.execute(OutboxMessage, SENT_SQL, [now, row.id, self.owner]):
-            log.warning("outbox: %s was sent after its lease was taken over", row.dedupe_key)
-        self.sent += 1
-        record = action_record(row, now)
-        for observer in self.observers:
-            try:
-                observer(record)
-            except Exception:
-                log.exception("outbox observer failed")
+            log.warning("outbox: %s was sent after its lease was taken over", _named(row))
+        self._report(row, now)
         return True
+
+    async def _await_echo(self, row: OutboxMessage, exc: Exception, since: datetime) -> None:
+        """An unsure send: kept 'sending' under this instance's lease for the grace period,
+        waiting for its echo; the settling after the lease resends it if none came."""
+        until = self.clock.now() + self.echo_grace
+        error = f"{type(exc).__name__}: {exc}"
+        await OutboxMessage.filter(id=row.id, status="sending", lease_owner=self.owner).update(
+            lease_until=until, last_error=f"{error}; waiting for its echo"
+        )
+        self._awaiting[row.id] = (row, since, until)
+        log.warning(
+            "outbox: %s outcome unknown (%s); waiting up to %.0fs for its echo",
+            _named(row),
+            mask_ids_in(error, _ids_of(row)),
+            self.echo_grace.total_seconds(),
+        )
 
     async def _failed(self, row: OutboxMessage, exc: Exception, retryable: bool) -> None:
         error = f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, ChannelError):
-            log.exception("outbox: %s %s raised", row.action, row.dedupe_key)
+        shown = mask_ids_in(error, _ids_of(row))
+        if not isinstance(exc, ChannelError):  # ours: a stack trace, with her ids masked
+            trace = "".join(traceback.format_exception(exc))
+            log.error("outbox: %s raised:\n%s", _named(row), mask_ids_in(trace, _ids_of(row)))
         if retryable and row.attempts < self.cfg.max_attempts:
             delay = min(
                 self.cfg.retry_max_seconds, self.cfg.retry_base_seconds * 2 ** (row.attempts - 1)
@@ -416,19 +614,18 @@ class Outbox:
                 status="pending", due_at=due, last_error=error, lease_owner=None, lease_until=None
             )
             log.warning(
-                "outbox: %s %s failed (attempt %d), retry in %.0fs: %s",
-                row.action,
-                row.dedupe_key,
+                "outbox: %s failed (attempt %d), retry in %.0fs: %s",
+                _named(row),
                 row.attempts,
                 delay,
-                error,
+                shown,
             )
         else:
             await OutboxMessage.filter(id=row.id, status="sending", lease_owner=self.owner).update(
                 status="failed", last_error=error, lease_owner=None, lease_until=None
             )
             self.failed += 1
-            log.error("outbox: %s %s gave up: %s", row.action, row.dedupe_key, error)
+            log.error("outbox: %s gave up: %s", _named(row), shown)
 
     @staticmethod
     async def _perform(channel: Channel, row: OutboxMessage) -> None:
@@ -458,24 +655,66 @@ class Outbox:
     def request_stop(self) -> None:
         """Make run_forever return after the pump in hand; drain() still works after."""
         self._stopping = True
+        self._stop_signal.set()
         self._wake.set()
 
     async def run_forever(self) -> None:
-        """Production loop: pump, then wait for new work or the next due time."""
+        """Production loop: pump, then wait for new work or the next due time. While the
+        database is away, wait out the backoff: new work cannot be written anyway."""
         self._stopping = False
+        self._stop_signal.clear()
         while not self._stopping:
-            try:
-                wake = await self.pump()
-            except Exception:
-                log.exception("outbox pump failed; retrying shortly")
-                wake = self.clock.now() + timedelta(seconds=5)
+            when = await self.step()
             self._wake.clear()
             if self._stopping:
                 return
+            if self._away_since is not None:
+                await sleep_or_wake(self.clock, when, self._stop_signal)
+                continue
             if self._buffer:
                 continue
-            when = wake or self.clock.now() + timedelta(seconds=30)
             await sleep_or_wake(self.clock, when, self._wake)
+
+    async def step(self) -> datetime:
+        """One round of the loop: pump, and say when the next round is due. A database
+        outage is logged when it starts and when it ends, never once per try."""
+        try:
+            wake = await self.pump()
+        except Exception as exc:
+            if await database_answers(OutboxMessage):
+                self._outage_over()
+                log.exception("outbox pump failed; retrying shortly")
+                return self.clock.now() + FAILURE_WAIT
+            return self._outage(exc)
+        self._outage_over()
+        return wake or self.clock.now() + timedelta(seconds=30)
+
+    def _outage(self, exc: Exception) -> datetime:
+        now = self.clock.now()
+        if self._away_since is None:
+            self._away_since, self._away_tries = now, 0
+            log.warning(
+                "outbox: the database is not answering (%s); sends wait, retrying with backoff",
+                type(exc).__name__,
+            )
+        self._away_tries += 1
+        wait = min(OUTAGE_MAX_WAIT, OUTAGE_FIRST_WAIT * 2 ** (self._away_tries - 1))
+        return now + timedelta(seconds=wait)
+
+    def _outage_over(self) -> None:
+        if self._away_since is None:
+            return
+        lasted = (self.clock.now() - self._away_since).total_seconds()
+        log.warning(
+            "outbox: the database answers again after %.1fs away (%d tries)",
+            lasted,
+            self._away_tries,
+        )
+        self._away_since, self._away_tries = None, 0
+
+    @property
+    def database_away(self) -> bool:
+        return self._away_since is not None
 
     async def next_due(self) -> datetime | None:
         """When something queued can next be sent, pacing included, or when a send another

@@ -4,26 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import logging
 import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.channels.base import ChannelError
+import pytest
+
+import bot.outbox as outbox_module
+from bot.channels.base import ChannelError, OutcomeUnknown
 from bot.channels.sim import SimChannel, SimWorld
 from bot.clock import FakeClock
 from bot.config import OutboxSection, PacingSection
 from bot.outbox import Outbox
 from storage.db import Database
-from storage.models import OutboxMessage
+from storage.models import DeadLetter, OutboxMessage
 
 START = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
 
 
 class Rig:
     def __init__(
-        self, url: str, pacing: PacingSection | None = None, cfg: OutboxSection | None = None
+        self,
+        url: str,
+        pacing: PacingSection | None = None,
+        cfg: OutboxSection | None = None,
+        clock: FakeClock | None = None,
     ) -> None:
-        self.clock = FakeClock(START)
+        self.clock = clock or FakeClock(START)
         self.world = SimWorld()
         self.world.add_room("R1", "孕妈交流群", "owner")
         self.channel = SimChannel("acc", self.world, self.clock)
@@ -238,5 +247,160 @@ async def test_a_gap_reserved_for_a_row_another_instance_claimed_is_given_back()
         assert not await rig.outbox._send(row)  # ...which the other instance had
         await pacer.refund()
         assert await pacer.next_slot(START) == START  # the next send need not wait
+    finally:
+        await rig.db.close()
+
+
+# ---------------------------------------------------------------- refused rows and outages
+
+
+async def test_a_row_the_database_refuses_is_set_aside_and_the_rest_go_through(
+    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The edge cleaning is bypassed: this row is refused for a reason nobody foresaw (a
+    # lone surrogate in its key, which neither driver can encode).
+    monkeypatch.setattr(outbox_module, "storable", lambda text: text)
+    rig = Rig(database_url)
+    await rig.say("k1", "早安")
+    await rig.say("bad\ud800key", "坏行")
+    await rig.say("k3", "晚安")
+    await rig.outbox.pump()
+    assert [a["text"] for a in rig.channel.actions] == ["早安", "晚安"]
+    assert rig.outbox.unpersisted == 0 and rig.outbox.set_aside == 1
+    (letter,) = await DeadLetter.all()
+    assert letter.kind == "outbox" and json.loads(letter.payload)["dedupe_key"] == "bad\ud800key"
+    await rig.say("k4", "later")  # a later batch is not held back by it
+    await rig.outbox.pump()
+    assert [a["text"] for a in rig.channel.actions] == ["早安", "晚安", "later"]
+    assert {r.dedupe_key: r.status for r in await OutboxMessage.all()} == {
+        "k1": "sent",
+        "k3": "sent",
+        "k4": "sent",
+    }
+
+
+class _Refused:
+    async def __aenter__(self) -> None:
+        await asyncio.sleep(0)  # a connection attempt yields before it is refused
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class Outage:
+    """The database stops answering: every connection the client asks for is refused."""
+
+    def __init__(self) -> None:
+        self.client = OutboxMessage._meta.db
+
+    def start(self) -> None:
+        self.client.acquire_connection = _Refused  # type: ignore[method-assign,assignment]
+        self.client._in_transaction = _Refused  # type: ignore[method-assign,assignment]
+
+    def end(self) -> None:
+        del self.client.acquire_connection
+        del self.client._in_transaction
+
+
+class SteppingClock(FakeClock):
+    """A fake clock the loop's waits move (no real time passes). It records each wait and
+    stops at the `pause_at`-th until the test lets it go on."""
+
+    def __init__(self) -> None:
+        super().__init__(START)
+        self.waits: list[float] = []
+        self.pause_at = 0
+        self.paused = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def sleep_until(self, when: datetime) -> None:
+        self.waits.append((when - self.now()).total_seconds())
+        self.set(when)
+        if len(self.waits) == self.pause_at:
+            self.paused.set()
+            await self.go_on.wait()
+        await asyncio.sleep(0)
+
+
+async def test_a_database_outage_keeps_rows_backs_off_and_is_logged_once(
+    db: Database, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = SteppingClock()
+    rig = Rig(database_url, clock=clock)
+    outage = Outage()
+    outage.start()
+    loop: asyncio.Task[None] | None = None
+    try:
+        caplog.set_level(logging.DEBUG, logger="bot.outbox")
+        await rig.say("k1", "早安")
+        assert await rig.outbox.persist() == 0 and rig.outbox.unpersisted == 1  # kept
+        clock.pause_at = 10
+        loop = asyncio.create_task(rig.outbox.run_forever())
+        await asyncio.wait_for(clock.paused.wait(), 30)  # a bound only: no time passes here
+        await rig.say("k2", "午安")  # work arriving mid-outage does not cut the backoff short
+        assert clock.waits == [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]
+        assert rig.channel.actions == [] and rig.outbox.unpersisted == 2
+    finally:
+        outage.end()
+        clock.go_on.set()
+    for _ in range(1000):
+        if len(rig.channel.actions) == 2:
+            break
+        await asyncio.sleep(0)
+    rig.outbox.request_stop()
+    await asyncio.wait_for(loop, 30)
+    assert [a["text"] for a in rig.channel.actions] == ["早安", "午安"]  # nothing lost
+    told = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in told] == [
+        "outbox: the database is not answering (ConnectionRefusedError); sends wait, "
+        "retrying with backoff",
+        "outbox: the database answers again after 303.0s away (10 tries)",
+    ]
+    assert not any(r.exc_info or r.exc_text for r in caplog.records)  # no traceback per try
+
+
+# ---------------------------------------------------------------- ids in logged keys
+
+
+async def test_keys_and_errors_in_log_lines_never_show_a_self_chosen_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """lily1988 looks like any word, so no log filter can catch it: every line the outbox
+    writes about a send (sent, failed, retried, unsure, resent, raised) masks it."""
+    rig = Rig("sqlite://:memory:", cfg=OutboxSection(retry_base_seconds=1, max_attempts=3))
+    await rig.db.open()
+    caplog.set_level(logging.DEBUG)
+    real_say = rig.channel.say
+    faults: list[Exception] = [
+        ChannelError("MessageSendText: UNAVAILABLE no route to lily1988"),
+        OutcomeUnknown("MessageSendText: StreamTerminatedError sending to lily1988"),
+        ValueError("a bug while sending to lily1988"),
+    ]
+
+    async def flaky(**kwargs: Any) -> str | None:
+        if faults:
+            raise faults.pop(0)
+        return await real_say(**kwargs)
+
+    async def cannot_tell(key: str) -> bool | None:
+        return None
+
+    rig.channel.say = flaky  # type: ignore[method-assign]
+    rig.channel.already_done = cannot_tell  # type: ignore[method-assign]
+    try:
+        for key in ("msg:lily1988:keywords:say:1", "dialog-start:intake:lily1988:7"):
+            await rig.outbox.say(
+                account_id="acc", room_id=None, contact_id="lily1988", text="你好", dedupe_key=key
+            )
+        for _ in range(10):
+            wake = await rig.outbox.pump()
+            rig.clock.set((wake or rig.clock.now()) + timedelta(seconds=61))
+        assert len(rig.channel.actions) == 2
+        text = caplog.text
+        assert "failed (attempt 1)" in text and "outcome unknown" in text
+        assert "cannot tell whether" in text  # the unsure one, resent after its lease
+        assert "raised" in text and "Traceback" in text
+        assert "lily1988" not in text
     finally:
         await rig.db.close()

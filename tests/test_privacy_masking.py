@@ -87,3 +87,16 @@ def test_a_traceback_formatted_by_another_handler_first_is_masked_too() -> None:
         log.removeHandler(masked)
     out = masked.stream.getvalue()  # type: ignore[attr-defined]
     assert "RuntimeError" in out and "wxid_secret55" not in out and "13600003333" not in out
+
+
+def test_a_key_is_logged_as_its_kind_and_a_digest() -> None:
+    from bot.privacy import mask_ids_in, mask_key
+
+    key = "msg:lily1988:keywords:say:1"
+    assert mask_key(key) == mask_key(key)  # the same key: the same digest, to follow it
+    assert mask_key(key).startswith("msg…#") and "lily1988" not in mask_key(key)
+    assert mask_key("lily1988:x").startswith("key…#")  # a first part that is not a kind word
+    assert mask_key(key) != mask_key("msg:lily1989:keywords:say:1")
+    assert (
+        mask_ids_in("no contact lily1988 in R1", ["lily1988", None]) == "no contact li***88 in R1"
+    )

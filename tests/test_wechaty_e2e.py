@@ -344,10 +344,11 @@ async def test_a_transient_payload_failure_is_retried_not_lost(tmp_path: Path) -
     async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
         world(fake)
         fake.fail_next("MessagePayload", grpclib.const.Status.UNAVAILABLE)
-        fake.message("b", "宝宝湿疹怎么办", room="R1")
+        message_id = fake.message("b", "宝宝湿疹怎么办", room="R1")
         (event,) = await bot.deliver()
         assert isinstance(event, MessageReceived) and event.text == "宝宝湿疹怎么办"
-        assert sum(1 for name, _ in fake.calls if name == "MessagePayload") == 2
+        fetches = [r for name, r in fake.calls if name == "MessagePayload"]
+        assert sum(1 for r in fetches if r.get("id") == message_id) == 2
 
 
 async def test_stop_finishes_the_events_already_in_hand(tmp_path: Path) -> None:

@@ -7,6 +7,10 @@ async with FakePuppetService().start() as ..., WechatyBot(tmp_path, fake) as bot
 
 Nothing waits on real time: the watchdog ticks only when the test fires `bot.ticker`,
 reconnects wait zero seconds, and the clock is a FakeClock the test moves.
+
+The fake echoes every text the bot sends back as a message event, as a gateway does; the
+channel notes those echoes as they are read. `next_event` and `deliver` pass over them (a
+test about something else need not count them); `echoes=True` hands them out too.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 from bot.app import App, AppSettings
 from bot.channels.wechaty import WechatyChannel, WechatyOptions
 from bot.clock import Clock, FakeClock, parse_duration
-from bot.events import Event
+from bot.events import Event, MessageReceived
 from tests.fakes.puppet_service import FakePuppetService
 from tests.harness import START, copy_project
 
@@ -70,6 +74,11 @@ def account_config(base: Path, endpoint: str, *, admins: list[str] | None = None
         "tls = false\n"
     )
     (base / "config.toml").write_text(text, encoding="utf-8")
+
+
+def is_echo(event: Event) -> bool:
+    """The fake's echo of a text the bot sent (its ids start with "sent-")."""
+    return isinstance(event, MessageReceived) and event.event_id.startswith("msg:sent-")
 
 
 class WechatyBot:
@@ -147,15 +156,18 @@ class WechatyBot:
         else:
             os.environ[TOKEN_ENV] = self._old_token
 
-    async def next_event(self, timeout: float = 10.0) -> Event:
+    async def next_event(self, timeout: float = 10.0, *, echoes: bool = False) -> Event:
         assert self._events is not None
-        return await asyncio.wait_for(anext(self._events), timeout)
+        while True:
+            event = await asyncio.wait_for(anext(self._events), timeout)
+            if echoes or not is_echo(event):
+                return event
 
-    async def deliver(self, count: int = 1) -> list[Event]:
+    async def deliver(self, count: int = 1, *, echoes: bool = False) -> list[Event]:
         """Take `count` events off the channel, dispatch them, and send what follows."""
         events = []
         for _ in range(count):
-            event = await self.next_event()
+            event = await self.next_event(echoes=echoes)
             events.append(event)
             await self.app.receive(event)
         await self.app.settle()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot.events import Event, MessageReceived
 
@@ -30,6 +31,15 @@ class ChannelError(Exception):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class OutcomeUnknown(ChannelError):
+    """The request reached the platform (or may have), and no answer came back: the
+    connection dropped mid-call or the call timed out. The action may have happened, so it
+    is not retried blindly; the outbox waits for the platform's echo instead."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class Channel(ABC):
@@ -93,3 +103,21 @@ class Channel(ABC):
     async def already_done(self, dedupe_key: str) -> bool | None:
         """Whether the action with this key already happened; None when the channel cannot tell."""
         return None
+
+    async def echoed(
+        self,
+        *,
+        room_id: str | None,
+        contact_id: str | None,
+        text: str,
+        mentions: Sequence[str] = (),
+        since: datetime,
+    ) -> bool | None:
+        """Whether the platform echoed a message of this account with this chat and text
+        since `since` (a send whose outcome was unknown went out after all). True takes
+        that echo: it confirms one send only. False: not seen (yet). None: this channel
+        sees no echoes, so waiting for one is pointless."""
+        return None
+
+    def watch_echoes(self, seen: Callable[[], None]) -> None:  # noqa: B027 - optional hook
+        """Call `seen` whenever an echo of this account's own message arrives."""

@@ -12,6 +12,14 @@ event stream:
 
 Events carry ids derived from the service's own ids (message id, friendship id...), so
 an event the service re-delivers after a reconnect is dropped by the dispatcher's dedupe.
+
+Sends happen once. A send whose request left and whose answer never came (the connection
+dropped mid-call, or the deadline passed) raises `OutcomeUnknown`, not a retryable error;
+one that never left (a refused connection) stays retryable. The gateway echoes the
+account's own messages back as message events: the channel remembers those echoes, and
+`echoed` tells the outbox whether an unsure send went out after all. The protocol keeps no
+events for a client that is not connected, so an echo sent while the connection was down is
+gone: such a send is resent after the outbox's grace period.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import logging
 import random
 import ssl
 import sys
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,7 +49,7 @@ import grpclib.exceptions
 from wechaty_grpc.wechaty import PuppetStub
 from wechaty_grpc.wechaty import puppet as pb
 
-from bot.channels.base import Channel, ChannelError, ContactInfo, RoomInfo
+from bot.channels.base import Channel, ChannelError, ContactInfo, OutcomeUnknown, RoomInfo
 from bot.clock import Clock
 from bot.events import (
     AccountStatus,
@@ -90,6 +98,11 @@ IMAGE_TIMEOUT = 15.0
 FRIENDSHIP_CONFIRM, FRIENDSHIP_RECEIVE = 1, 2
 # Dirty payload types (wechaty.puppet.PayloadType).
 DIRTY_CONTACT, DIRTY_ROOM, DIRTY_ROOM_MEMBER = 2, 3, 4
+
+# Echoes of the account's own messages kept for unsure sends to look up, and sends confirmed
+# by the gateway's answer (their echoes confirm nothing else).
+ECHO_MEMORY = 5000
+CONFIRMED_MEMORY = 5000
 
 SCAN_STATUS = {0: "unknown", 1: "cancel", 2: "waiting", 3: "scanned", 4: "confirmed", 5: "timeout"}
 
@@ -167,6 +180,22 @@ def parse_payload(raw: str) -> dict[str, Any] | None:
 
 class WatchdogExpired(Exception):
     pass
+
+
+@dataclass
+class _Echo:
+    """A message of this account the gateway echoed back."""
+
+    conversation: str
+    text: str
+    message_id: str
+    at: datetime
+    used: bool = False
+
+
+def _plain(text: str) -> str:
+    """Text as compared with an echo: the mention separator and runs of space are one space."""
+    return " ".join(text.replace(MENTION_SEPARATOR, " ").split())
 
 
 @dataclass
@@ -277,6 +306,9 @@ class WechatyChannel(Channel):
         self.sessions = 0  # event streams opened so far
         self.logged_in = False
         self.connected = asyncio.Event()
+        self._echoes: deque[_Echo] = deque(maxlen=ECHO_MEMORY)
+        self._confirmed: OrderedDict[str, str] = OrderedDict()  # dedupe key -> message id
+        self._echo_watchers: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -588,6 +620,8 @@ class WechatyChannel(Channel):
             return []
         room = m.room_id or None
         sender = m.from_id
+        if self.self_id and sender == self.self_id:
+            self._note_echo(room or m.to_id, m.text or "", message_id)
         name = await self._display_name(sender, room)
         mentions = tuple(m.mention_ids)
         return [
@@ -604,6 +638,49 @@ class WechatyChannel(Channel):
                 mentions_self=bool(self.self_id) and self.self_id in mentions,
             )
         ]
+
+    def _note_echo(self, conversation: str, text: str, message_id: str) -> None:
+        self._echoes.append(_Echo(conversation, _plain(text), message_id, self.clock.now()))
+        for seen in self._echo_watchers:
+            seen()
+
+    def watch_echoes(self, seen: Callable[[], None]) -> None:
+        self._echo_watchers.append(seen)
+
+    async def echoed(
+        self,
+        *,
+        room_id: str | None,
+        contact_id: str | None,
+        text: str,
+        mentions: Sequence[str] = (),
+        since: datetime,
+    ) -> bool | None:
+        conversation = room_id or contact_id
+        if not conversation:
+            return False
+        # An echo of a send the gateway confirmed is that send's, never an unsure one's.
+        confirmed = set(self._confirmed.values())
+        candidates = [
+            echo
+            for echo in self._echoes
+            if not echo.used
+            and echo.at >= since
+            and echo.conversation == conversation
+            and echo.message_id not in confirmed
+        ]
+        if not candidates:
+            return False
+        ids = list(mentions) if room_id else []
+        wanted = _plain(await self.mention_text(conversation, text, ids) if ids else text)
+        for echo in candidates:
+            if echo.text == wanted:
+                echo.used = True
+                return True
+        return False
+
+    async def already_done(self, dedupe_key: str) -> bool | None:
+        return True if dedupe_key in self._confirmed else None
 
     async def _read_join(self, payload: dict[str, Any]) -> list[Event]:
         room_id = str(payload.get("roomId", ""))
@@ -685,9 +762,9 @@ class WechatyChannel(Channel):
 
     # ------------------------------------------------------------------ lookups
 
-    async def _call(self, name: str, call: Awaitable[T], *, sends: bool = False) -> T:
+    async def _call(self, name: str, call: Awaitable[T]) -> T:
         """A unary call; every failure becomes a ChannelError that says whether a retry
-        can help. A send that timed out may have gone out: it is not retried (`sends`)."""
+        can help. (Sends go through `_send_text`, which knows when a retry could repeat.)"""
         try:
             return await call
         except asyncio.CancelledError:
@@ -696,13 +773,11 @@ class WechatyChannel(Channel):
             retryable = exc.status not in PERMANENT and exc.message != (
                 "Missing content-type header"  # the service does not have this call
             )
-            if sends and exc.status is grpclib.const.Status.DEADLINE_EXCEEDED:
-                retryable = False
             raise ChannelError(
                 f"{name}: {exc.status.name} {exc.message or ''}".strip(), retryable=retryable
             ) from exc
         except TimeoutError as exc:
-            raise ChannelError(f"{name}: timed out", retryable=not sends) from exc
+            raise ChannelError(f"{name}: timed out") from exc
         except ssl.SSLCertVerificationError as exc:
             raise ChannelError(f"{name}: TLS certificate not trusted: {exc}") from exc
         except Exception as exc:  # connection errors, protocol errors, bad replies
@@ -813,12 +888,53 @@ class WechatyChannel(Channel):
         ids = list(mentions) if room_id else []
         if ids:
             text = await self.mention_text(conversation, text, ids)
-        reply = await self._call(
-            "MessageSendText",
-            self._stub.message_send_text(conversation_id=conversation, text=text, mentonal_ids=ids),
-            sends=True,
+        request = pb.MessageSendTextRequest(
+            conversation_id=conversation, text=text, mentonal_ids=ids
         )
+        reply = await self._send_text(request)
+        self._confirmed[dedupe_key] = reply.id or ""
+        while len(self._confirmed) > CONFIRMED_MEMORY:
+            self._confirmed.popitem(last=False)
         return reply.id or None
+
+    async def _send_text(self, request: pb.MessageSendTextRequest) -> pb.MessageSendTextResponse:
+        """MessageSendText, telling apart a request that never left (retryable) from one
+        whose answer was lost (OutcomeUnknown: the gateway may have sent it)."""
+        name = "MessageSendText"
+        left = False
+        try:
+            async with self._stub.channel.request(
+                f"/wechaty.Puppet/{name}",
+                grpclib.const.Cardinality.UNARY_UNARY,
+                pb.MessageSendTextRequest,
+                pb.MessageSendTextResponse,
+                timeout=self.options.call_timeout_seconds,
+                metadata=self._metadata,
+            ) as stream:
+                await stream.send_request()  # connects: a refusal here sent nothing
+                left = True
+                await stream.send_message(request, end=True)
+                reply = await stream.recv_message()
+        except asyncio.CancelledError:
+            raise
+        except grpclib.exceptions.GRPCError as exc:
+            # The gateway answered with a status: it says what happened, except a deadline.
+            if left and exc.status is grpclib.const.Status.DEADLINE_EXCEEDED:
+                raise OutcomeUnknown(f"{name}: deadline exceeded after the request left") from exc
+            retryable = exc.status not in PERMANENT
+            raise ChannelError(
+                f"{name}: {exc.status.name} {exc.message or ''}".strip(), retryable=retryable
+            ) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise ChannelError(f"{name}: TLS certificate not trusted: {exc}") from exc
+        except Exception as exc:  # the connection dropped, timed out, or never opened
+            what = f"{name}: {type(exc).__name__}: {exc}"
+            if left:
+                raise OutcomeUnknown(f"{what} (the request had left)") from exc
+            raise ChannelError(what, retryable=True) from exc
+        if reply is None:
+            raise OutcomeUnknown(f"{name}: the stream ended without an answer")
+        return reply
 
     async def image(self, message: MessageReceived) -> bytes | None:
         """The HD image of a message: MessageImage's FileBox (base64 inline, or a URL that

@@ -5,6 +5,16 @@ under test talks real HTTP/2 gRPC to it. Tests script a world (contacts, rooms, 
 push events, and read back what the bot did. It can drop the event stream, abort the
 connections (a crash), fail or hold a call, and re-send events on the next stream.
 
+Like a real gateway (wechaty-puppet-service's EventStreamManager):
+- every text the account sends is echoed back as a message event from the account itself
+  (`echo_sends`), once the fake has announced the login (a real gateway always has: it
+  logs in before the account can send, and tells each new stream so; a scripted world
+  that never logs in gets no echoes, which its client could not tell from a member's);
+- an event goes only to the streams open when it happens: one emitted while no client is
+  connected is gone, not kept for the next stream;
+- a call the gateway has received is carried out even if the client's connection drops
+  meanwhile (a held send still goes out, and is echoed, when released).
+
 Teardown: `close()` ends the event streams before closing the server; a client waiting on
 an open stream would otherwise hang.
 """
@@ -94,6 +104,9 @@ class FakePuppetService:
         self.answer_dings = True
         self.auto_login = False  # push a login event on every new stream
         self.login_on_start = False  # push a login event when Start is called
+        self.echo_sends = True  # echo every sent text back as a message from the account
+        self.announced = False  # a login event has been pushed: the client knows who it is
+        self._work: set[asyncio.Task[Any]] = set()  # calls carried out past their client
         self.event_deadlines: list[object] = []
         self.on_call: Callable[[str, dict[str, Any]], None] | None = None
         self._streams: list[asyncio.Queue[object]] = []
@@ -128,6 +141,8 @@ class FakePuppetService:
         return f"127.0.0.1:{self.port}"
 
     async def close(self) -> None:
+        for task in self._work:
+            task.cancel()
         self.end_streams()
         # Let each stream send its end before the server cancels the handlers; a client
         # whose stream is cut by cancellation instead waits forever.
@@ -208,6 +223,7 @@ class FakePuppetService:
         return f"{prefix}{self._seq}"
 
     def login(self) -> None:
+        self.announced = True
         self.push(pb.EventType.EVENT_TYPE_LOGIN, {"contactId": self.self_id})
 
     def message(
@@ -326,16 +342,28 @@ class FakePuppetService:
             self._pulse()
             if self.on_call is not None and name not in ("Ding",):
                 self.on_call(name, request.to_dict())
-            gate = self.holds.get(name)
-            if gate is not None:
-                await gate.wait()
-            failures = self.failures.get(name)
-            if failures:
-                raise failures.pop(0)
-            reply = await getattr(self, f"_{name}")(request)
+            # Carried out to the end even when the client's connection drops meanwhile.
+            work = asyncio.ensure_future(self._carry_out(name, request))
+            self._work.add(work)
+            work.add_done_callback(self._finished)
+            reply = await asyncio.shield(work)
             await stream.send_message(reply)
 
         return serve
+
+    def _finished(self, work: asyncio.Task[Any]) -> None:
+        self._work.discard(work)
+        if not work.cancelled():
+            work.exception()  # a client that left never reads it: it is retrieved here
+
+    async def _carry_out(self, name: str, request: Any) -> Any:
+        gate = self.holds.get(name)
+        if gate is not None:
+            await gate.wait()
+        failures = self.failures.get(name)
+        if failures:
+            raise failures.pop(0)
+        return await getattr(self, f"_{name}")(request)
 
     async def _event(self, stream: grpclib.server.Stream[Any, Any]) -> None:
         await stream.recv_message()
@@ -346,6 +374,7 @@ class FakePuppetService:
             queue.put_nowait(event)
         self.resend_on_connect = []
         if self.auto_login:
+            self.announced = True
             queue.put_nowait(
                 pb.EventResponse(
                     type=pb.EventType.EVENT_TYPE_LOGIN,
@@ -475,7 +504,25 @@ class FakePuppetService:
                 "id": message_id,
             }
         )
+        if self.echo_sends and self.announced:
+            self._echo(message_id, req)
         return pb.MessageSendTextResponse(id=message_id)
+
+    def _echo(self, message_id: str, req: pb.MessageSendTextRequest) -> None:
+        """The account's own message, as the gateway reports it to the open streams."""
+        room = req.conversation_id if req.conversation_id in self.rooms else ""
+        payload = pb.MessagePayloadResponse(
+            id=message_id,
+            text=req.text,
+            timestamp=1_764_032_400_000,
+            from_id=self.self_id,
+            room_id=room,
+            to_id="" if room else req.conversation_id,
+            mention_ids=list(req.mentonal_ids),
+        )
+        payload.type = TEXT_WIRE  # type: ignore[assignment]
+        self.messages[message_id] = payload
+        self.push(pb.EventType.EVENT_TYPE_MESSAGE, {"messageId": message_id})
 
     async def _RoomDel(self, req: pb.RoomDelRequest) -> pb.RoomDelResponse:
         room = self.rooms.get(req.id)
