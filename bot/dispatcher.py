@@ -79,6 +79,58 @@ def _connection_error(exc: BaseException) -> bool:
     )
 
 
+# The columns ids and names are stored in (storage/models.py): contact_id, room_id 128,
+# names 255.
+MAX_ID = 128
+MAX_NAME = 255
+
+
+def _id_fields(event: Event) -> list[str]:
+    return [
+        f.name
+        for f in dataclasses.fields(event)
+        if f.name not in ("event_id", "account_id")
+        and (f.name.endswith("_id") or f.name in ("room", "self_id"))
+    ]
+
+
+def unusable(event: Event) -> str | None:
+    """Why nothing can be done for this event (its contact or room id is empty, or longer
+    than any column holds), or None."""
+    try:
+        contact = event.contact_id
+    except NotImplementedError:
+        contact = None
+    if contact is not None and not contact.strip():
+        return "empty contact id"
+    for name in _id_fields(event):
+        value = getattr(event, name)
+        if isinstance(value, str) and len(value) > MAX_ID:
+            return f"{name} longer than {MAX_ID} characters"
+    room = event.room_id
+    if room is not None and not room.strip():
+        return "empty room id"
+    return None
+
+
+def fit_columns(event: Event) -> Event:
+    """Names cut to their column; an optional id (inviter, remover) or a mention that no
+    column could hold is dropped."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if f.name.endswith("_name") and isinstance(value, str) and len(value) > MAX_NAME:
+            changes[f.name] = value[:MAX_NAME]
+    for name in ("inviter_id", "remover_id"):
+        value = getattr(event, name, None)
+        if isinstance(value, str) and (not value.strip() or len(value) > MAX_ID):
+            changes[name] = None
+    mentions = getattr(event, "mentions", None)
+    if isinstance(mentions, tuple) and any(not m or len(m) > MAX_ID for m in mentions):
+        changes["mentions"] = tuple(m for m in mentions if m and len(m) <= MAX_ID)
+    return dataclasses.replace(event, **changes) if changes else event
+
+
 def interaction_row(event: Event) -> InteractionRow | None:
     """The interaction-log row of an event; None for kinds the log does not keep."""
     kind: str
@@ -151,6 +203,7 @@ class Dispatcher:
         self.errors = 0
         self.retries = 0
         self.held = 0  # events waiting for a store right now
+        self.refused = 0  # events with an id nothing can be stored under
         self.outages = 0
 
     # ------------------------------------------------------------------ intake
@@ -216,6 +269,13 @@ class Dispatcher:
     # ------------------------------------------------------------------ one event
 
     async def process(self, event: Event) -> None:
+        problem = unusable(event)
+        if problem is not None:
+            # Nothing can be stored or answered for it: it costs this event only.
+            self.refused += 1
+            log.warning("ignoring %s %s: %s", type(event).__name__, event.event_id[:64], problem)
+            return
+        event = fit_columns(event)
         kv = self.services.kv
         key = f"evt:{event.account_id}:{event.event_id}"
         # Our own claim value: when the store took the claim but the answer was lost (the

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from bot.channels.base import Channel, ChannelError, ContactInfo, RoomInfo
 from bot.selector import RoomSelector
+from bot.text import storable
 from storage import people
 
 if TYPE_CHECKING:
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from bot.config import AppConfig, RoomSection
 
 log = logging.getLogger(__name__)
+
+MAX_ID = 128  # the contact_id column (storage/models.py)
 
 
 class RoomDirectory:
@@ -69,7 +72,14 @@ class RoomDirectory:
         info = await self.info(account_id, room_id)
         if info is None:
             return 0, 0
-        return await people.sync_members(room_id, info.member_ids, self.clock.now())
+        # Ids as the platform lists them: one that no column can hold is left out, never
+        # allowed to fail the whole group's refresh.
+        members = [m for m in info.member_ids if m and len(m) <= MAX_ID and storable(m) == m]
+        if len(members) != len(info.member_ids):
+            log.warning(
+                "%d unusable ids left out of a member list", len(info.member_ids) - len(members)
+            )
+        return await people.sync_members(room_id, members, self.clock.now())
 
     async def selects(self, account_id: str, room_id: str, selector: RoomSelector) -> bool:
         """Whether the selector picks this group. The room facts are looked up only when
