@@ -67,6 +67,9 @@ class OutboxSection(Strict):
     # How long a claimed send belongs to the instance that claimed it. Past it (the instance
     # died mid-send) another instance settles the row by asking the channel.
     lease_seconds: float = Field(120.0, ge=10)
+    # A send whose outcome is unknown (the connection dropped while the gateway had it)
+    # waits this long for the gateway's echo of it before it is sent again.
+    echo_grace_seconds: float = Field(60.0, ge=1, le=3600)
 
 
 class WorkSection(Strict):

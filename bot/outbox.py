@@ -92,10 +92,6 @@ INSERT_SQL = (
     f'INSERT INTO "{_TABLE}" ({_QUOTED}) VALUES ({_MARKS}) ON CONFLICT ("dedupe_key") DO NOTHING'
 )
 HOUR = 3600.0
-# How long a send whose outcome is unknown waits for the platform's echo before it is sent
-# again. Gateways echo within seconds; a minute covers a slow one and a reconnect.
-# (A config field, [outbox] echo_grace_seconds, would be the place for it.)
-ECHO_GRACE = timedelta(seconds=60)
 # While the database does not answer, the loop tries again after 1 s, 2 s, 4 s ... 60 s.
 OUTAGE_FIRST_WAIT = 1.0
 OUTAGE_MAX_WAIT = 60.0
@@ -250,7 +246,7 @@ class Outbox:
         self.failed = 0
         self._stopping = False
         self._stop_signal = asyncio.Event()
-        self.echo_grace = ECHO_GRACE
+        self.echo_grace = timedelta(seconds=cfg.echo_grace_seconds)
         # Unsure sends this instance waits on: row id -> (row, echoes count from, until).
         self._awaiting: dict[int, tuple[OutboxMessage, datetime, datetime]] = {}
         # The database outage in progress: since when, and how many tries failed.
