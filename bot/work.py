@@ -36,6 +36,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock, sleep_or_wake
 from bot.config import WorkSection
+from bot.privacy import mask_key
 from storage import work as store
 from storage.work import Work
 
@@ -284,7 +285,7 @@ class WorkQueue:
         # row's lease is renewed before it runs (skipped if another instance took it
         # meanwhile) and kept alive while its runner runs, however long that is.
         if not await store.renew(item, self.owner, self._lease_until()):
-            log.info("work %s: taken over by another instance before it ran", item.key)
+            log.info("work %s: taken over by another instance before it ran", mask_key(item.key))
             return
         if item.attempts > self.cfg.max_attempts:
             # Claimed again after each expired lease: its runs keep dying with their
@@ -292,10 +293,10 @@ class WorkQueue:
             error = f"its lease expired {item.attempts - 1} times without an end"
             await store.fail(item, self.owner, error, self.clock.now())
             self.failed += 1
-            log.error("work %s gave up: %s", item.key, error)
+            log.error("work %s gave up: %s", mask_key(item.key), error)
             return
         runner = self.runners[item.kind]
-        heartbeat = asyncio.create_task(self._keep_lease(item), name=f"lease:{item.key}")
+        heartbeat = asyncio.create_task(self._keep_lease(item), name=f"lease:{mask_key(item.key)}")
         try:
             await runner(item)
         except Defer as later:
@@ -311,7 +312,7 @@ class WorkQueue:
         if await store.finish(item, self.owner, self.clock.now()):
             self.done += 1
         else:
-            log.warning("work %s finished after its lease was taken over", item.key)
+            log.warning("work %s finished after its lease was taken over", mask_key(item.key))
 
     def _lease_until(self) -> datetime:
         return self.clock.now() + timedelta(seconds=self.cfg.lease_seconds)
@@ -323,10 +324,10 @@ class WorkQueue:
             await asyncio.sleep(self.cfg.lease_seconds / 3)
             try:
                 if not await store.renew(item, self.owner, self._lease_until()):
-                    log.warning("work %s: lease lost while running", item.key)
+                    log.warning("work %s: lease lost while running", mask_key(item.key))
                     return
             except Exception:
-                log.exception("work %s: renewing its lease failed", item.key)
+                log.exception("work %s: renewing its lease failed", mask_key(item.key))
 
     async def _failed(self, item: Work, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -339,7 +340,7 @@ class WorkQueue:
             await store.retry(item, self.owner, due, error)
             log.warning(
                 "work %s failed (attempt %d), retry in %.0fs",
-                item.key,
+                mask_key(item.key),
                 item.attempts,
                 delay,
                 exc_info=exc,
@@ -347,7 +348,9 @@ class WorkQueue:
         else:
             await store.fail(item, self.owner, error, self.clock.now())
             self.failed += 1
-            log.error("work %s gave up after %d attempts", item.key, item.attempts, exc_info=exc)
+            log.error(
+                "work %s gave up after %d attempts", mask_key(item.key), item.attempts, exc_info=exc
+            )
 
     async def next_due(self) -> datetime | None:
         """MIN(due_at) of what this instance can run, from the table."""

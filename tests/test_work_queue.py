@@ -264,3 +264,23 @@ async def test_a_row_whose_runs_keep_dying_is_failed_not_claimed_forever(db: Dat
     assert rec.ran == []  # not a fourth run that may take this instance down too
     (row,) = await store.rows("job")
     assert row.status == "failed" and "lease expired 3 times" in (row.last_error or "")
+
+
+async def test_log_lines_never_show_the_ids_inside_a_work_key(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(AT)
+    q = queue(clock, "a", max_attempts=1)
+
+    async def broken(item: Work) -> None:
+        raise RuntimeError("store down")
+
+    q.register("dialog_due", broken)
+    key = work_key("dialog_due", "lily1988", "intake")  # a self-chosen WeChat id
+    await q.schedule("dialog_due", key, AT)
+    caplog.set_level("INFO")
+    await q.run_due()
+    clock.set(AT + timedelta(hours=1))
+    await q.run_due()
+    logged = [r.getMessage() for r in caplog.records if "work" in r.getMessage()]
+    assert logged and all("lily1988" not in line for line in logged), logged
