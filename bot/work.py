@@ -371,14 +371,24 @@ class WorkQueue:
     async def run_forever(self) -> None:
         """Run due work, then wait for the next due time, a local schedule, or the poll."""
         self._stopping = False
+        away_since: datetime | None = None
         while not self._stopping:
             self._wake.clear()
             try:
                 await self.run_due()
                 due = await self.next_due()
-            except Exception:
-                log.exception("work queue: claiming failed; trying again shortly")
+            except Exception as exc:
+                # One line when the database goes away, one when it is back: never a
+                # traceback every poll for the length of an outage.
+                if away_since is None:
+                    away_since = self.clock.now()
+                    log.warning("work queue: the database is not answering (%s); waiting", exc)
                 due = None
+            else:
+                if away_since is not None:
+                    gone = (self.clock.now() - away_since).total_seconds()
+                    log.warning("work queue: the database is back after %.0f s", gone)
+                    away_since = None
             if self._stopping:
                 return
             poll = self.clock.now() + timedelta(seconds=self.cfg.poll_seconds)

@@ -284,3 +284,52 @@ async def test_log_lines_never_show_the_ids_inside_a_work_key(
     await q.run_due()
     logged = [r.getMessage() for r in caplog.records if "work" in r.getMessage()]
     assert logged and all("lily1988" not in line for line in logged), logged
+
+
+class _StepClock(FakeClock):
+    """Each wait of the loop moves the clock to its end (no real time passes)."""
+
+    def __init__(self) -> None:
+        super().__init__(AT)
+        self.waits = 0
+
+    async def sleep_until(self, when: datetime) -> None:
+        self.waits += 1
+        self.set(max(when, self.now()))
+        await asyncio.sleep(0)
+
+
+async def test_a_database_outage_is_logged_once_each_way_by_the_loop(
+    db: Database, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = _StepClock()
+    q = queue(clock, "a", poll_seconds=5)
+    ran = Recorder()
+    q.register("job", ran)
+    await q.schedule("job", "job:1", AT + timedelta(seconds=60))
+    real_claim = store.claim
+    failing = {"left": 6}
+
+    async def claim(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if failing["left"] > 0:
+            failing["left"] -= 1
+            raise ConnectionRefusedError("connection refused")
+        return await real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(store, "claim", claim)
+    caplog.set_level("INFO", logger="bot.work")
+    q._hint_known = False  # ask the database each pass
+    loop = asyncio.create_task(q.run_forever())
+    for _ in range(10_000):
+        if ran.ran:
+            break
+        await asyncio.sleep(0)
+    q.request_stop()
+    await asyncio.wait_for(loop, 30)
+    assert ran.ran == ["job:1"]
+    told = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert told == [
+        "work queue: the database is not answering (connection refused); waiting",
+        "work queue: the database is back after 30 s",
+    ]
+    assert not any(r.exc_info for r in caplog.records)
