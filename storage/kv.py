@@ -98,6 +98,12 @@ class KV(ABC):
         raises: a caller asks this after a failure, to tell an outage from a bug."""
         return True
 
+    @abstractmethod
+    async def delete_naming(self, value: str) -> int:
+        """Delete every key that has `value` as one of its ":"-separated parts (her id in
+        a cooldown, a refusal mark, an event's dedupe key); the number deleted. For
+        forgetting a contact: it walks the whole store, so never on a hot path."""
+
     async def get_json(self, key: str) -> Any | None:
         raw = await self.get(key)
         return None if raw is None else json.loads(raw)
@@ -115,6 +121,11 @@ class KV(ABC):
             raise ValueError("a lock needs a ttl")
         token = secrets.token_hex(16)
         return token if await self.set_if_absent(key, token, ttl) else None
+
+
+def names(key: str, value: str) -> bool:
+    """Whether `value` is one of the ":"-separated parts of `key`."""
+    return value in key.split(":")
 
 
 class _Hits(dict[str, float]):
@@ -289,6 +300,13 @@ class MemoryKV(KV):
                 break
             count += 1
         return count
+
+    async def delete_naming(self, value: str) -> int:
+        doomed = [key for key in self._values if names(key, value)]
+        for key in doomed:
+            self._values.pop(key, None)
+            self._expires.pop(key, None)
+        return len(doomed)
 
     async def close(self) -> None:
         self._values.clear()

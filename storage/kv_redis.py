@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from storage.kv import KV, check_ttl, check_window
+from storage.kv import KV, check_ttl, check_window, names
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -261,6 +261,20 @@ class RedisKV(KV):
         if batch:
             deleted += await self._redis.unlink(*batch)
         return int(deleted)
+
+    async def delete_naming(self, value: str) -> int:
+        # SCAN with a glob that finds the candidates; the exact part test decides.
+        glob = self._escape(self._prefix) + "*" + self._escape(value) + "*"
+        deleted = 0
+        async for name in self._redis.scan_iter(match=glob, count=500):
+            key = name.decode() if isinstance(name, bytes) else str(name)
+            if names(key[len(self._prefix) :], value):
+                deleted += await self._redis.unlink(name)
+        return int(deleted)
+
+    @staticmethod
+    def _escape(text: str) -> str:
+        return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
     def describe(self) -> str:
         from storage.db import describe_url

@@ -96,6 +96,9 @@ async def live_through_it(bot: BotUnderTest) -> None:
     await bot.says(HER, "大家好，我是梅子妈妈，宝宝8个月", room=ROOM)
     await bot.friend_request(HER, NAME, "你好")
     await bot.says(HER, "宝宝8个月")
+    await bot.says(HER, "你们是做什么的呀")  # no rule answers: the fallback's mark
+    await bot.says(HER, "宝宝湿疹怎么办")  # a keyword in a DM: its cooldown
+    await bot.says(HER, "#踢 @小兰", room=ROOM)  # not an admin: the refusal's mark
     await bot.says("owner1", f"#标签 @{NAME} 杭州二胎", room=ROOM, mentions=[HER])
     await bot.says("owner1", f"#警告 @{NAME} 别发链接", room=ROOM, mentions=[HER])
     await bot.says("a", f"@{NAME} 你家宝宝睡整觉了吗", room=ROOM, mentions=[HER])

@@ -545,3 +545,28 @@ async def test_redis_away_fails_fast_and_ping_says_so(clock: FakeClock) -> None:
         assert store.describe() == f"Redis at redis://:***@127.0.0.1:{port}/4"
     finally:
         await store.close()
+
+
+async def test_delete_naming_deletes_the_keys_that_name_her_and_only_those(kv: KV) -> None:
+    for key in (
+        "fallback:acct:b",
+        "kw:cd:acct:b:rule-3",
+        "admin:refused:R1:b",
+        "evt:acct:join:R1:b:17",
+        "g:flood:R1:b*",  # a glob character in an id is only itself
+    ):
+        await kv.set(key, "1", ttl=3600)
+    await kv.window_hit("g:rep:R1:b", 60)
+    for key in ("fallback:acct:bb", "kw:cd:acct:wxid_b:rule", "b-side", "R1:ab:c"):
+        await kv.set(key, "1")
+    assert await kv.delete_naming("b") == 5
+    for kept in (
+        "fallback:acct:bb",
+        "kw:cd:acct:wxid_b:rule",
+        "b-side",
+        "R1:ab:c",
+        "g:flood:R1:b*",
+    ):
+        assert await kv.get(kept) == "1", kept
+    assert await kv.get("fallback:acct:b") is None and await kv.window_count("g:rep:R1:b", 60) == 0
+    assert await kv.delete_naming("b*") == 1
