@@ -2,8 +2,9 @@
 move on without nagging, remember where we were.
 
 A dialog is a list of steps (prompt variants, a parser, a hint, where the answer goes).
-At every step 跳过 skips it and 取消 / 不用了 ends the dialog; a question outside the dialog
-(one a keyword rule answers) is answered, then the step is asked again. After `max_tries`
+At every step 跳过 skips it and 取消 / 不用了 ends the dialog; a question of her own is
+answered (by a keyword rule) or, when nothing answers it, acknowledged and passed to the
+staff on duty (by the fallback), then the step is asked again. After `max_tries`
 answers it cannot read, it moves on. Silence gets one gentle reminder after
 `reminder_after_seconds`, then the dialog closes quietly. Each due time is a `dialog_due`
 row in the work queue, keyed by the state and the time; a row whose state has moved on
@@ -40,6 +41,7 @@ from bot.templates import render
 from bot.text import as_word
 from bot.work import Work, WorkQueue, work_key
 from flows import cities
+from flows.family import family_choice, family_size
 from flows.stage import parse_stage
 from storage import dialogs, people, privacy, profiles
 from storage.dialogs import DialogState
@@ -55,7 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _NEGATED = re.compile(r"^(?:不是|并不是|不算)")
-_AGE_UNIT = re.compile(r"(?:个)?(?:月|岁|天|周|多月)")
+_AGE_UNIT = re.compile(r"(?:个)?(?:月|岁|天|周|多月|人|小时|星期)")
 _PARTICLES = re.compile(r"[啊呀哦噢啦吧呢嘛的了哈呐~～]+$")
 _YES: tuple[str, ...] = (
     "是的",
@@ -116,6 +118,10 @@ def read_answer(step: DialogStep, text: str, today: Any, bounds: Any = None) -> 
             return None
         return Answer(city.name, {"city": city.name, "province": city.province})
     if step.parser == "choice":
+        if step.field == "family":
+            family = _family(step, text)
+            if family is not None:
+                return Answer(family, {step.field: family})
         if _NEGATED.match(plain):
             return None  # "不是第一个": says what it is not
         best: tuple[int, str] | None = None
@@ -126,7 +132,7 @@ def read_answer(step: DialogStep, text: str, today: Any, bounds: Any = None) -> 
                     continue
                 for found in re.finditer(re.escape(w), plain):
                     if _AGE_UNIT.match(plain, found.end()):
-                        continue  # "三个月" is an age, not "三个" children
+                        continue  # "三个月" is an age, "一个人" a person, not children
                     if best is None or len(w) > best[0]:
                         best = (len(w), value)
         return None if best is None else Answer(best[1], {step.field: best[1]})
@@ -149,6 +155,14 @@ def read_answer(step: DialogStep, text: str, today: Any, bounds: Any = None) -> 
     return Answer(text.strip(), {step.field: text.strip()})
 
 
+def _family(step: DialogStep, text: str) -> str | None:
+    """The family step's choice for how many children her answer counts (这是老二，老大3岁了;
+    一个男孩一个女孩; 双胞胎), when its choices name them by 一胎 / 二胎 / ...; None leaves
+    the answer to the choice words."""
+    size = family_size(text)
+    return None if size is None else family_choice(step.choices, size)
+
+
 def _number(text: str) -> float | None:
     match = re.search(r"\d+(?:\.\d+)?", text)
     if match:
@@ -161,6 +175,21 @@ def _number(text: str) -> float | None:
             return None
     return None
 
+
+# A birth told outside the birth question. Certain news: the baby has arrived.
+_BORN = re.compile(
+    r"生了(?![病气疹])|生啦|生咯|出生了|出生啦|已经出生|生完了|生下|卸货|顺产|剖了|剖腹产|剖宫产"
+    r"|报喜|母子平安|母女平安|降生|诞生|宝宝(?:出来|来)了"
+)
+# A birthday said without the news words: counts only with a date (12月3号出生的女宝).
+_BORN_DATED = re.compile(r"出生|生的|生于|生日")
+# Questions, worries and the future are not news: 生了吗, 还没生, 快生了怎么办.
+_NOT_NEWS = re.compile(
+    r"还没|没生|没有生|没出生|吗|[?？]|什么时候|怎么|如何|多久|会不会|能不能|要不要|快生|要生|就要|就生|待产|如果|万一|担心|害怕"
+)
+BIRTH_NEWS = "birth_news"
+# The earliest birthday that fits a due date: a baby born at 28 weeks.
+EARLIEST_BIRTH = timedelta(weeks=12)
 
 DIALOG_DUE = "dialog_due"
 KV_GRACE = timedelta(hours=6)  # the key outlives the quiet close the timer job will do
@@ -408,6 +437,7 @@ class DialogEngine:
         answer = read_answer(step, event.text, now.date(), self.config.stage.boundaries())
         if answer is not None:
             await self._store(step, answer, spec, ctx, event.sender_id)
+            await self._family_told(spec, step, answer, event.text, ctx, event.sender_id)
             await self._advance(spec, state, ctx, answered=True)
             return True
         if await answer_question(event, ctx):
@@ -479,6 +509,64 @@ class DialogEngine:
                     if old.startswith(prefix) and old != tag:
                         await ctx.remove_tag(contact_id, old, source="dialog", detail=detail)
             await ctx.add_tag(contact_id, tag, source="dialog", detail=detail)
+
+    async def _family_told(
+        self,
+        spec: DialogSpec,
+        step: DialogStep,
+        answer: Answer,
+        text: str,
+        ctx: Context,
+        contact_id: str,
+    ) -> None:
+        """A stage answer that says how many children she has (老大5岁老二5个月, 怀二胎24周)
+        answers the dialog's family step too, which is then not asked."""
+        if step.field != "stage":
+            return
+        family = next((s for s in spec.steps if s.field == "family" and s.parser == "choice"), None)
+        if family is None:
+            return
+        sizes = []
+        children = answer.fields.get("children")
+        if children:  # born ones; with a due date, the one on the way too
+            sizes.append(children + (1 if answer.fields.get("due_date") else 0))
+        told = family_size(text)
+        if told is not None:
+            sizes.append(told)
+        value = family_choice(family.choices, max(sizes)) if sizes else None
+        if value is not None:
+            await self._store(family, Answer(value, {family.field: value}), spec, ctx, contact_id)
+
+    # ------------------------------------------------------------------ news of a birth
+
+    async def birth_news(self, event: MessageReceived, ctx: Context) -> bool:
+        """A mother with a due date tells us, outside any dialog, that the baby has arrived
+        (生了生了，12月3号出生的女宝). A birthday that fits her due date is recorded like her
+        answer to the birth question and she is congratulated (the `birth_news` dialog's
+        `done`); news without a date that fits starts that dialog, which asks for it. Once
+        the birthday is known she is not congratulated again. True when it was news."""
+        strong = bool(_BORN.search(event.text))
+        if not (strong or _BORN_DATED.search(event.text)) or _NOT_NEWS.search(event.text):
+            return False
+        spec = ctx.content.dialogs.get(BIRTH_NEWS)
+        if spec is None or spec.steps[0].parser != "stage_date":
+            return False
+        profile = await profiles.get(event.sender_id)
+        if profile is None or profile.due_date is None or profile.birth_date is not None:
+            return False
+        step = spec.steps[0]
+        today = ctx.clock.now().date()
+        answer = read_answer(step, event.text, today, self.config.stage.boundaries())
+        born = answer.fields.get("birth_date") if answer is not None else None
+        fits = born is not None and profile.due_date - EARLIEST_BIRTH <= born <= today
+        if answer is not None and fits and answer.fields.get("due_date") is None:
+            await self._store(step, answer, spec, ctx, event.sender_id)
+            if spec.done:
+                await ctx.reply(self._fill(spec.done, ctx))
+            log.info("birth news recorded")
+            return True
+        # News, but no birthday we can be sure of: ask her for it.
+        return strong and await self.start(spec, ctx, event.sender_id)
 
     # ------------------------------------------------------------------ timeouts
 
@@ -553,14 +641,27 @@ class DialogEngine:
         return render(template, {"name": name, "bot": self.config.bot.name})
 
 
+# Her own question, not an answer: 你们是做什么的 / 可以退货吗 / 在哪买？
+_QUESTION = re.compile(
+    r"[?？]|吗|什么|啥|怎么|咋|为什么|为啥|哪|谁|多少|如何|能不能|可不可以|是不是|有没有"
+    r"|要不要|会不会|行不行|好不好|几[个点岁天号时次]"
+)
+
+
 class DialogHandler:
-    """Starts dialogs (new friend, keyword) and routes a mother's DMs into the one she is in."""
+    """Starts dialogs (new friend, keyword), routes a mother's DMs into the one she is in,
+    and hears the news of a birth."""
 
     name = "dialog"
 
-    def __init__(self, engine: DialogEngine, questions: Handler) -> None:
+    def __init__(
+        self, engine: DialogEngine, questions: Handler, unanswered: Handler | None = None
+    ) -> None:
         self.engine = engine
         self.questions = questions  # the keyword handler: answers her own questions
+        # The fallback handler: a question no keyword answers goes to the staff on duty
+        # and she gets its acknowledgement, as any unanswered private message does.
+        self.unanswered = unanswered
 
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
         if isinstance(event, FriendRequest):
@@ -583,7 +684,17 @@ class DialogHandler:
                 and await self.engine.start(spec, ctx, event.sender_id)
             ):
                 return Flow.STOP
+        if await self.engine.birth_news(event, ctx):
+            return Flow.STOP
         return None
 
     async def _answer_question(self, event: MessageReceived, ctx: Context) -> bool:
-        return await self.questions.handle(event, ctx) is Flow.STOP
+        """Her message in a dialog, when it is no answer: a question a keyword rule answers,
+        or one that goes on to the staff (with the fallback's acknowledgement to her). True
+        when it was a question, so the step is asked again without counting a try."""
+        if await self.questions.handle(event, ctx) is Flow.STOP:
+            return True
+        if self.unanswered is None or not _QUESTION.search(event.text):
+            return False
+        await self.unanswered.handle(event, ctx)  # within its cooldown: staff only
+        return True

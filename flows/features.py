@@ -1,7 +1,9 @@
 """The features of flows/: info-collection dialogs, and stages over time.
 
 - dialogs: the intake and other dialogs from content/dialogs.toml, their reminders
-  (`dialog_due` work) and her dialog state in the key-value store (forgotten with her).
+  (`dialog_due` work) and her dialog state in the key-value store (forgotten with her);
+  the news of a birth told outside them. A question in a dialog that no keyword rule
+  answers goes on to the fallback (the staff on duty), so the fallback is built first.
 - stage: the daily recompute of every stage (`stage_daily` work) and the birth question.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 from bot.config import DialogsContent
 from bot.events import FriendRequest, MessageReceived
 from bot.features import Feature, On, Platform
+from bot.handler import Handler
 from flows.dialog import DIALOG_DUE, DialogEngine, DialogHandler, kv_key
 from flows.stage_tracker import STAGE_DAILY, StageTracker
 from storage.kv import KV
@@ -18,7 +21,7 @@ from storage.kv import KV
 def dialogs(p: Platform) -> Feature:
     s = p.services
     engine = DialogEngine(s.config, s.content, s.outbox, s.tags, s.kv, s.work)
-    handler = DialogHandler(engine, p.need("keywords", "handler"))
+    handler = DialogHandler(engine, p.need("keywords", "handler"), _unanswered(p))
 
     async def forget_state(contact: str, kv: KV | None) -> dict[str, int]:
         return {"state": int(await kv.delete(kv_key(contact)))} if kv is not None else {}
@@ -36,6 +39,16 @@ def dialogs(p: Platform) -> Feature:
         forget=forget_state,
         exports={"engine": engine},
     )
+
+
+def _unanswered(p: Platform) -> Handler | None:
+    """The fallback's handler, which tells the staff about a question nothing answered (an
+    app built without the fallback feature has none)."""
+    try:
+        handler: Handler = p.need("fallback", "handler")
+    except KeyError:
+        return None
+    return handler
 
 
 def stage(p: Platform) -> Feature:

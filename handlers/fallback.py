@@ -47,8 +47,11 @@ class FallbackHandler:
 
 def feature(p: Platform) -> Feature:
     on = On((MessageReceived,), chat="dm", types=(MessageType.TEXT,))
+    handler = FallbackHandler()
     return Feature(
         name="fallback",
-        handlers=[(FallbackHandler(), on)],
+        handlers=[(handler, on)],
         content={"fallback.toml": FallbackContent},
+        # The dialogs hand it a question of hers no keyword answered mid-dialog.
+        exports={"handler": handler},
     )

@@ -282,3 +282,63 @@ async def test_after_her_first_answer_silence_still_gets_a_reminder_then_a_close
         await bot.tick("25h")
         assert not await DialogState.filter(contact_id="c").exists()
         await bot.app.db.truncate_all()
+
+
+@pytest.mark.parametrize(
+    ("answer", "family"),
+    [
+        ("这是老二，老大3岁了", "二胎"),
+        ("二宝，老大上小学了", "二胎"),
+        ("一个男孩一个女孩", "二胎"),
+        ("俩宝", "二胎"),
+        ("双胞胎", "二胎"),
+        ("就这一个宝贝", "一胎"),
+        ("第三个了，上面两个姐姐", "三胎及以上"),
+    ],
+)
+async def test_the_family_question_understands_how_mothers_count(answer: str, family: str) -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        await bot.says("c", "宝宝8个月啦")
+        await bot.says("c", "杭州")
+        done = await bot.says("c", answer)
+        assert tags(done) == [("add", f"家庭:{family}")]
+        assert "都记下啦" in texts(done)[-1]
+        assert (await Profile.get(contact_id="c")).family == family
+
+
+async def test_a_stage_answer_that_counts_the_children_answers_the_family_question() -> None:
+    async with BotUnderTest() as bot:
+        await befriend(bot)
+        done = await bot.says("c", "老大5岁老二5个月")
+        assert tags(done) == [("add", "阶段:婴儿期"), ("add", "家庭:二胎")]
+        assert "城市" in texts(done)[-1]
+        done = await bot.says("c", "杭州")
+        assert tags(done) == [("add", "城市:杭州")]
+        (thanks,) = texts(done)  # no family question: she told us already
+        assert "都记下啦" in thanks and "第几个" not in thanks
+        profile = await Profile.get(contact_id="c")
+        assert (profile.family, profile.children) == ("二胎", 2)
+
+
+async def test_her_own_question_mid_intake_is_acknowledged_and_goes_to_the_staff(
+    tmp_path: Path,
+) -> None:
+    copy_project(tmp_path)
+    config = tmp_path / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    assert "staff = []" in text
+    config.write_text(text.replace("staff = []", 'staff = ["s1"]'), encoding="utf-8")
+    async with BotUnderTest(tmp_path) as bot:
+        await befriend(bot)
+        done = await bot.says("c", "你们是做什么的？")
+        (to_staff,) = [a for a in done if a["action"] == "say" and a["to"] == "s1"]
+        assert "小红" in to_staff["text"] and "你们是做什么的" in to_staff["text"]
+        ack, again = [a["text"] for a in done if a["action"] == "say" and a["to"] == "c"]
+        assert "顾问" in ack and "没太看懂" not in ack + again
+        assert "预产期" in again  # the step again
+        # No try was used up: an unreadable answer still gets the hint, not the next step.
+        (hint,) = texts(await bot.says("c", "这个嘛"))
+        assert "没太看懂" in hint
+        done = await bot.says("c", "孕24周")
+        assert tags(done) == [("add", "阶段:孕中期")]
