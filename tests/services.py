@@ -2,8 +2,10 @@
 
 The URLs come from MAMABOT_TEST_DATABASE_URL and MAMABOT_TEST_REDIS_URL, never from the
 production DATABASE_URL / REDIS_URL, and a database whose name lacks "test" is refused:
-the tests truncate every table. Without MAMABOT_REQUIRE_SERVICES=1 (a newcomer's laptop) a
-test that cannot reach a service skips with the reason; with it (CI) the same test fails.
+the tests truncate every table. Nothing is assumed: without the variable, a test that needs
+the service is not run against whatever happens to listen on localhost. Without
+MAMABOT_REQUIRE_SERVICES=1 (a newcomer's laptop) a test whose service is not configured or
+not reachable skips with the reason; with it (CI) the same test fails.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/test"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+# What .ci/run sets (and a newcomer can export to run these tests locally).
+EXAMPLE_POSTGRES = "postgres://postgres@127.0.0.1:5432/test"
+EXAMPLE_REDIS = "redis://127.0.0.1:6379/15"
 
 
 def services_required() -> bool:
@@ -31,6 +34,13 @@ def _reachable(url: str, default_port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def _unset(name: str, env: str, example: str) -> None:
+    reason = f"{name} tests need {env} (e.g. {env}={example}); it is not set"
+    if services_required():
+        pytest.fail(f"MAMABOT_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
 
 
 def _need(name: str, url: str, default_port: int, env: str) -> str:
@@ -54,7 +64,9 @@ def check_test_database(url: str) -> str:
 
 
 def postgres_url() -> str:
-    url = os.environ.get("MAMABOT_TEST_DATABASE_URL", "") or DEFAULT_POSTGRES
+    url = os.environ.get("MAMABOT_TEST_DATABASE_URL", "")
+    if not url:
+        _unset("PostgreSQL", "MAMABOT_TEST_DATABASE_URL", EXAMPLE_POSTGRES)
     if not url.startswith("postgres"):
         raise RuntimeError(f"MAMABOT_TEST_DATABASE_URL must be a postgres:// URL, not {url!r}")
     check_test_database(url)
@@ -62,5 +74,7 @@ def postgres_url() -> str:
 
 
 def redis_url() -> str:
-    url = os.environ.get("MAMABOT_TEST_REDIS_URL") or DEFAULT_REDIS
+    url = os.environ.get("MAMABOT_TEST_REDIS_URL", "")
+    if not url:
+        _unset("Redis", "MAMABOT_TEST_REDIS_URL", EXAMPLE_REDIS)
     return _need("Redis", url, 6379, "MAMABOT_TEST_REDIS_URL")
