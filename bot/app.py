@@ -378,6 +378,7 @@ class App:
         if event.status == "login" and event.self_id:
             self.self_ids.discard("")
             self.self_ids.add(event.self_id)  # the dispatcher and handlers share this set
+            self.outbox.wake()  # sends that waited for the account go now
             if account in self._logged_out:
                 self._logged_out.discard(account)
                 await self._tell_admins(account, f"✅ 账号 {account} 已重新登录，恢复正常运行。")

@@ -530,6 +530,8 @@ class Outbox:
 
     async def _pump_account(self, account_id: str) -> datetime | None:
         pacer = self.pacers[account_id]
+        if not self.channels[account_id].can_send():
+            return None  # logged out: its sends wait, attempts unspent (wake() at login)
         while True:
             now = self.clock.now()
             rows = (
@@ -647,6 +649,10 @@ class Outbox:
             raise ChannelError(f"unknown outbox action {row.action!r}", retryable=False)
 
     # ------------------------------------------------------------------ loops
+
+    def wake(self) -> None:
+        """Pump now (an account logged in again: its waiting sends can go)."""
+        self._wake.set()
 
     def request_stop(self) -> None:
         """Make run_forever return after the pump in hand; drain() still works after."""

@@ -212,3 +212,21 @@ async def test_kill_9_mid_send_then_restart_delivers_the_answer_once(
             assert len(fake.sent) == 1 and fake.sent[0]["conversation"] == "R1"
             assert sends(fake) == (1 if gateway_sends else 2)
             assert (await OutboxMessage.get(action="say")).status == "sent"
+
+
+async def test_sends_wait_for_a_logged_out_account_and_go_once_it_is_back() -> None:
+    from storage.models import OutboxMessage
+    from tests.harness import BotUnderTest
+
+    async with BotUnderTest() as bot:
+        bot.channel.online = False  # logged out: nothing can be sent
+        done = await bot.says("b", "宝宝湿疹怎么办")
+        assert [a for a in done if a["action"] == "say"] == []
+        await bot.tick("3h")  # longer than every retry of a failing send
+        (row,) = await OutboxMessage.all()
+        assert (row.status, row.attempts) == ("pending", 0)  # waiting, nothing spent
+        bot.channel.online = True  # logged in again
+        bot.app.outbox.wake()
+        sent = await bot.tick("1s")
+        assert [a["to"] for a in sent if a["action"] == "say"] == ["b"]
+        assert [r.status for r in await OutboxMessage.all()] == ["sent"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import subprocess
 from pathlib import Path
@@ -94,9 +95,11 @@ def test_check_names_a_wechaty_account_without_endpoint_or_token_env(
     _write_account(tmp_path, 'id = "c"\nendpoint = "gw"\ntoken_env = "T"\n')
     assert main(["check", "--dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "config.toml: accounts[0]: " in out and "needs an endpoint" in out
-    assert "config.toml: accounts[1]: " in out and "needs token_env" in out
-    assert "config.toml: accounts[2]: " in out and "host:port" in out
+    lines = out.splitlines()
+    for account, says in (("a", "needs an endpoint"), ("b", "needs token_env"), ("c", "host:port")):
+        # By file, line and the account's id (issue 13: never `accounts[0]`).
+        (line,) = [x for x in lines if f"account '{account}': " in x]
+        assert re.match(r"error: .*config\.toml:\d+: ", line) and says in line, line
 
 
 def test_a_missing_token_variable_is_a_clear_error(tmp_path: Path) -> None:

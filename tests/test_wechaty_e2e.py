@@ -500,3 +500,22 @@ async def test_a_handed_over_group_takes_the_former_owners_power_at_once(tmp_pat
         await bot.deliver()
         assert fake.kicked == []  # o commands nothing here any more
         assert "只有群主和管理员" in fake.sent[-1]["text"]
+
+
+async def test_an_answer_due_while_logged_out_waits_and_goes_at_the_next_login(
+    tmp_path: Path,
+) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        world(fake)
+        fake.login()
+        await bot.deliver()
+        fake.push(pb.EventType.EVENT_TYPE_LOGOUT, {"contactId": "bot", "data": "被踢下线"})
+        await bot.deliver()
+        fake.message("b", "宝宝湿疹怎么办", room="R1")
+        await bot.deliver()
+        await bot.tick("3h")  # past every retry a failing send would get
+        assert fake.sent == []  # nothing tried, nothing failed
+        fake.login()
+        await bot.deliver()
+        (answer,) = [s for s in fake.sent if s["conversation"] == "R1"]
+        assert "湿疹" in answer["text"]

@@ -100,6 +100,11 @@ class Channel(ABC):
         the channel cannot fetch it. May raise ChannelError."""
         return None
 
+    def can_send(self) -> bool:
+        """Whether the account can act now. A logged-out account cannot: its sends wait
+        (without spending attempts) until it is logged in again, never failed for it."""
+        return True
+
     async def already_done(self, dedupe_key: str) -> bool | None:
         """Whether the action with this key already happened; None when the channel cannot tell."""
         return None

@@ -96,6 +96,7 @@ class SimChannel(Channel):
         # outbox derives its dedupe keys from them.
         self._run = secrets.token_hex(4)
         self._failures: list[ChannelError] = []
+        self.online = True  # False: logged out (tests of sends waiting for the account)
         world.add_contact(self.self_id, "小助手")
 
     # ------------------------------------------------------------------ events in
@@ -272,6 +273,9 @@ class SimChannel(Channel):
     async def contact_info(self, contact_id: str) -> ContactInfo | None:
         name = self.world.contacts.get(contact_id)
         return None if name is None else ContactInfo(contact_id, name)
+
+    def can_send(self) -> bool:
+        return self.online
 
     async def already_done(self, dedupe_key: str) -> bool | None:
         return dedupe_key in self._done_keys

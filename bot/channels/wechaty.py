@@ -305,6 +305,7 @@ class WechatyChannel(Channel):
         self._last_qr = ""
         self.sessions = 0  # event streams opened so far
         self.logged_in = False
+        self.logged_out = False  # the gateway said so; cleared by its next login
         self.connected = asyncio.Event()
         self._echoes: deque[_Echo] = deque(maxlen=ECHO_MEMORY)
         self._confirmed: OrderedDict[str, str] = OrderedDict()  # dedupe key -> message id
@@ -563,11 +564,18 @@ class WechatyChannel(Channel):
     async def _read_login(self, payload: dict[str, Any]) -> list[Event]:
         self.self_id = str(payload.get("contactId", "")) or self.self_id
         self.logged_in = True
+        self.logged_out = False
         log.info("wechaty %s: logged in as %s", self.account_id, mask_id(self.self_id))
         return await self._status("login", {})
 
+    def can_send(self) -> bool:
+        # Only a logout the gateway announced stops sends: a gateway whose puppet was
+        # logged in before we connected need not announce a login first.
+        return not self.logged_out
+
     async def _read_logout(self, payload: dict[str, Any]) -> list[Event]:
         self.logged_in = False
+        self.logged_out = True
         reason = str(payload.get("data", ""))
         log.error("wechaty %s: logged out (%s)", self.account_id, reason or "no reason given")
         return await self._status("logout", {"reason": reason})
