@@ -1,9 +1,10 @@
-"""The `mamabot` command: run, sim, replay, migrate, check."""
+"""The `mamabot` command: run, sim, replay, migrate, check, contacts, forget."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -81,31 +82,29 @@ def _setup_logging(level: str, debug_loggers: Sequence[str] = ()) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from bot.checkup import check_project
+    from handlers.keywords import KeywordIndex
+
     base = Path(args.dir)
-    problems: list[str] = []
-    config_path = Path(args.config) if args.config else base / "config.toml"
-    content_dir = base / "content"
-    try:
-        config = load_config(config_path)
-        content_dir = base / config.bot.content_dir
-    except ConfigError as exc:
-        problems.extend(str(i) for i in exc.issues)
-    try:
-        content = load_content(content_dir)
-    except ConfigError as exc:
-        problems.extend(str(i) for i in exc.issues)
-        content = None
-    for problem in problems:
-        print(f"error: {problem}")
-    if problems:
-        print(f"{len(problems)} error(s)")
+    config_path = Path(args.config) if args.config else None
+    findings = check_project(base, config_path, keyword_index=KeywordIndex)
+    errors = [f for f in findings if f.level == "error"]
+    warnings = [f for f in findings if f.level == "warning"]
+    if errors:
+        for finding in errors + warnings:
+            print(finding)
+        print(f"{len(errors)} error(s)" + (f", {len(warnings)} warning(s)" if warnings else ""))
         return 1
-    assert content is not None
+    config = load_config(config_path or base / "config.toml")
+    content_dir = base / config.bot.content_dir
+    content = load_content(content_dir)
     print(
-        f"ok: {config_path} and {content_dir}/ "
+        f"ok: {config_path or base / 'config.toml'} and {content_dir}/ "
         f"({len(content.keywords.rules)} keyword rules, "
         f"{len(content.channels.codes)} channel codes)"
     )
+    for finding in warnings:
+        print(finding)
     return 0
 
 
@@ -168,41 +167,75 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.debug_logger:
         _setup_logging(args.log_level, args.debug_logger)
+    base = Path(args.dir)
     try:
-        app = App.build(AppSettings(base_dir=Path(args.dir)))
+        config = load_config(base / "config.toml")
     except ConfigError as exc:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
         return 1
-    # SQLite (the simulator, or one instance on its own file) migrates itself at start, a
-    # copy of the file kept aside first. PostgreSQL is shared by several instances, and old
-    # ones may still run: it is migrated on purpose, with `mamabot migrate`; a database
-    # that is behind stops the start.
+    if not any(account.enabled for account in config.accounts):
+        return _simulate(base, None, "mamabot: no WeChat account configured in config.toml — ")
+    try:
+        app = App.build(AppSettings(base_dir=base))
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        return 1
+    # SQLite (one instance on its own file) migrates itself at start, a copy of the file
+    # kept aside first. PostgreSQL is shared by several instances, and old ones may still
+    # run: it is migrated on purpose, with `mamabot migrate`; a database that is behind
+    # stops the start.
     app.db.auto_migrate = app.db.is_sqlite
     try:
-        return _run(app)
+        return asyncio.run(_run_live(app))
     except DatabaseBehind as exc:
         print(f"mamabot: {exc}", file=sys.stderr)
         return 1
 
 
-def _run(app: App) -> int:
-    if not app.config.accounts:
-        print(
-            "mamabot: no WeChat account configured in config.toml — starting the simulator "
-            f"channel (database {app.db.url.split('://')[0]}, key-value store "
-            f"{type(app.kv).__name__}). Type /help.",
-            flush=True,
-        )
-        from bot.simrepl import run_repl
+def _simulate(base: Path, db: str | None, why: str = "mamabot: ") -> int:
+    """The simulator, for `mamabot sim` and for `mamabot run` without an account alike: a
+    clock /tick moves, the content watcher, the in-process key-value store, and its own
+    database (data/sim.sqlite3, which /reset empties; never the bot's), unless --db."""
+    from zoneinfo import ZoneInfo
 
-        async def sim() -> int:
-            if not await _services_answer(app, open_db=False):
-                return 1
-            return await run_repl(app)
+    from bot.app import App, AppSettings
+    from bot.clock import OffsetClock
+    from bot.config import sim_database_path
+    from bot.simrepl import run_repl
+    from storage.db import describe_url
 
-        return asyncio.run(sim())
-    return asyncio.run(_run_live(app))
+    try:
+        config = load_config(base / "config.toml")
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        return 1
+    path = sim_database_path(config, base)
+    url = db or f"sqlite://{path}"
+
+    def build() -> App:
+        clock = OffsetClock(ZoneInfo(config.bot.timezone))
+        return App.build(AppSettings(base_dir=base, database_url=url, redis_url="", clock=clock))
+
+    def fresh() -> App:
+        for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+        return build()
+
+    try:
+        app = build()
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        return 1
+    where = f"its own database {path} (/reset empties it)" if db is None else describe_url(url)
+    print(
+        f"{why}starting the simulator: {where}, the in-process key-value store. Type /help.",
+        flush=True,
+    )
+    return asyncio.run(run_repl(app, rebuild=fresh if db is None else None))
 
 
 async def _services_answer(app: App, *, open_db: bool = True) -> bool:
@@ -254,24 +287,7 @@ async def _run_live(app: App) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from bot.app import App, AppSettings
-    from bot.clock import OffsetClock
-    from bot.simrepl import run_repl
-
-    try:
-        app = App.build(
-            AppSettings(
-                base_dir=Path(args.dir),
-                database_url=args.db or "sqlite://:memory:",
-                redis_url="",
-                clock=OffsetClock(),
-            )
-        )
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(f"error: {issue}", file=sys.stderr)
-        return 1
-    return asyncio.run(run_repl(app))
+    return _simulate(Path(args.dir), args.db)
 
 
 def cmd_spam_check(args: argparse.Namespace) -> int:
@@ -292,7 +308,8 @@ def cmd_spam_check(args: argparse.Namespace) -> int:
     rules = content.guard.guard  # a regular member's text message in a group, no history
     texts = args.text if args.text else (line.rstrip("\n") for line in sys.stdin)
     for text in texts:
-        print(json.dumps(judge.judge(text, rules).to_json(), ensure_ascii=False), flush=True)
+        verdict = judge.judge(text, rules, newcomer=args.newcomer)
+        print(json.dumps(verdict.to_json(), ensure_ascii=False), flush=True)
     return 0
 
 
@@ -311,19 +328,113 @@ def cmd_forget(args: argparse.Namespace) -> int:
         return 1
 
     app.db.auto_migrate = app.db.is_sqlite  # as `run`: PostgreSQL is migrated on purpose
+    return asyncio.run(_forget(app, args.contact_id))
 
-    async def run() -> dict[str, int]:
-        await app.db.open()
+
+async def _forget(app: App, contact_id: str) -> int:
+    """All or nothing: both stores must answer before anything is deleted, and an id no
+    table knows is refused (a typo would otherwise report zeros and exit 0)."""
+    from storage.db import DatabaseBehind, describe_url
+    from storage.privacy import is_known
+
+    nothing = "nothing was deleted"
+    try:
+        if not await app.kv.ping():
+            print(
+                f"mamabot forget: the key-value store is unreachable ({app.kv.describe()}), "
+                f"{nothing}: start Redis or correct REDIS_URL, then run this again",
+                file=sys.stderr,
+            )
+            return 1
         try:
-            return await app.forget(args.contact_id)
-        finally:
+            await app.db.open()
+        except DatabaseBehind as exc:
+            print(f"mamabot forget: {exc}; {nothing}", file=sys.stderr)
+            return 1
+        except Exception as exc:
+            print(
+                f"mamabot forget: the database is unreachable ({describe_url(app.db.url)}: "
+                f"{type(exc).__name__}: {exc}), {nothing}",
+                file=sys.stderr,
+            )
+            return 1
+        if not await is_known(contact_id):
+            print(
+                f"mamabot forget: no contact with id {contact_id!r} in the database "
+                f"({describe_url(app.db.url)}), {nothing}. Ids are case-sensitive; "
+                "`mamabot contacts NAME` finds one by name",
+                file=sys.stderr,
+            )
+            return 1
+        try:
+            done = await app.forget(contact_id)
+        except Exception as exc:
+            # The hooks (key-value store) run first and the tables in one transaction: a
+            # store that fails now leaves the tables as they were.
+            logging.getLogger("mamabot.forget").debug("forget failed", exc_info=True)
+            print(
+                f"mamabot forget: stopped, a store failed ({type(exc).__name__}: {exc}); "
+                "her rows in the database are unchanged: run this again once it answers",
+                file=sys.stderr,
+            )
+            return 1
+    finally:
+        with contextlib.suppress(Exception):
             await app.kv.close()
+        with contextlib.suppress(Exception):
             await app.db.close()
-
-    done = asyncio.run(run())
     summary = ", ".join(f"{k}={v}" for k, v in done.items())
-    print(f"forgot {args.contact_id}: {summary}")
+    print(f"forgot {contact_id}: {summary}")
     return 0
+
+
+def cmd_contacts(args: argparse.Namespace) -> int:
+    from bot.config import AppConfig, database_url
+    from storage.contact_directory import find_contacts
+    from storage.db import Database, DatabaseBehind, describe_url
+
+    base = Path(args.dir)
+    try:
+        config = load_config(base / "config.toml")
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    url = args.db or database_url(config or AppConfig(), base)
+
+    async def run() -> int:
+        db = Database(url, auto_migrate=False)
+        try:
+            await db.open()
+        except DatabaseBehind as exc:
+            print(f"mamabot contacts: {exc}", file=sys.stderr)
+            return 1
+        except Exception as exc:
+            print(
+                f"mamabot contacts: the database is unreachable ({describe_url(url)}): "
+                f"{type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
+            return 1
+        try:
+            cards = await find_contacts(args.name, limit=args.limit)
+        finally:
+            await db.close()
+        if not cards:
+            who = f"named {args.name!r} " if args.name else ""
+            print(
+                f"mamabot contacts: no contact {who}in {describe_url(url)} (the bot records "
+                "her once she has written, joined a group or added it)",
+                file=sys.stderr,
+            )
+            return 1
+        for card in cards:
+            print(
+                f"{card.contact_id}\t{card.name or '-'}\t"
+                f"群: {'、'.join(card.groups) or '-'}\t标签: {'、'.join(card.tags) or '-'}"
+            )
+        return 0
+
+    return asyncio.run(run())
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -424,7 +535,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="terminal simulator: type as mothers, see what the bot does")
     sim.add_argument("--dir", default=".")
-    sim.add_argument("--db", help="database URL (default: a fresh in-memory one)")
+    sim.add_argument(
+        "--db",
+        help="database URL (default: data/sim.sqlite3, the simulator's own; "
+        "sqlite://:memory: for one that ends with the simulator)",
+    )
     sim.set_defaults(func=cmd_sim)
 
     replay = sub.add_parser(
@@ -451,6 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
     spam = sub.add_parser("spam-check", help="the guard's verdict on texts, one JSON line each")
     spam.add_argument("text", nargs="*", help="messages; none: one per line from stdin")
     spam.add_argument("--dir", default=".", help="folder with content/")
+    spam.add_argument(
+        "--newcomer", action="store_true", help="as one of a newcomer's first messages"
+    )
     spam.set_defaults(func=cmd_spam_check)
 
     forget = sub.add_parser("forget", help="delete a contact's data and anonymise her interactions")
@@ -458,6 +576,17 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--dir", default=".", help="folder with config.toml")
     forget.add_argument("--db", help="database URL (default: from config / DATABASE_URL)")
     forget.set_defaults(func=cmd_forget)
+
+    contacts = sub.add_parser(
+        "contacts",
+        help="find contact ids by name (for super_admins, admins, guard_allow): "
+        "id, name, groups, tags, tab-separated",
+    )
+    contacts.add_argument("name", nargs="?", default="", help="part of her name, or her id")
+    contacts.add_argument("--dir", default=".", help="folder with config.toml")
+    contacts.add_argument("--db", help="database URL (default: from config / DATABASE_URL)")
+    contacts.add_argument("--limit", type=int, default=50, help="at most this many (50)")
+    contacts.set_defaults(func=cmd_contacts)
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations")
     migrate.add_argument("--dir", default=".", help="folder with config.toml")
@@ -477,7 +606,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    quiet = args.command in ("replay", "check", "parse-stage", "forget", "spam-check", "migrate")
+    quiet = args.command in (
+        "replay",
+        "check",
+        "parse-stage",
+        "forget",
+        "spam-check",
+        "migrate",
+        "contacts",
+    )
     _setup_logging("WARNING" if quiet and args.log_level == "INFO" else args.log_level)
     result: int = args.func(args)
     return result

@@ -43,12 +43,47 @@ class BotSection(Strict):
     content_dir: str = "content"
     data_dir: str = "data"
 
+    @field_validator("timezone")
+    @classmethod
+    def _real_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(
+                f'{value!r} is not a time zone name: use one such as "Asia/Shanghai"'
+            ) from None
+        return value
+
+
+DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
+
+
+def database_scheme_problem(url: str) -> str | None:
+    """Why mamabot cannot use this database URL, or None."""
+    scheme = url.partition("://")[0] if "://" in url else ""
+    if scheme in DATABASE_SCHEMES:
+        return None
+    return (
+        f"unsupported database {scheme + '://' if scheme else repr(url)}: mamabot runs on "
+        "sqlite://path/file.sqlite3 or postgres://user@host:5432/name"
+    )
+
 
 class StorageSection(Strict):
     # DATABASE_URL overrides this; {data_dir} is replaced by [bot].data_dir.
     database_url: str = "sqlite://{data_dir}/mamabot.sqlite3"
     interaction_batch_size: int = Field(500, ge=1)
     interaction_flush_seconds: float = Field(2.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        problem = database_scheme_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class PacingSection(Strict):
@@ -301,6 +336,11 @@ class KeywordRule(Strict):
     replies: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     cooldown_seconds: float = Field(60.0, ge=0)
+    # Limits on the message itself, for keywords that also turn up in chatter (a long
+    # birth story that mentions 待产室 is no request for the 待产包 list). A message that
+    # fails them does not match the rule at all: no answer, no tags.
+    max_chars: int | None = Field(None, ge=1)
+    questions_only: bool = False
     priority: int = 0
     enabled: bool = True
 
@@ -322,11 +362,31 @@ class KeywordRule(Strict):
             if not reply.strip():
                 raise ValueError("a reply must not be empty")
             check_placeholders(reply, {"name", "bot"})
+        self._keywords_fit()
         return self
+
+    def _keywords_fit(self) -> None:
+        """A max_chars below the keywords' own length would silence the rule for good."""
+        if self.max_chars is None or self.mode == "regex":
+            return
+        keys = [k.strip() for k in self.keywords if k.strip()]
+        too_long = [k for k in keys if len(k) > self.max_chars]
+        if too_long and (self.require == "all" or len(too_long) == len(keys)):
+            raise ValueError(
+                f"max_chars = {self.max_chars} is shorter than the keyword '{too_long[0]}', "
+                "so the rule could never answer: raise max_chars or remove it"
+            )
 
 
 class KeywordsContent(Strict):
+    # What a repeat gets while a rule cools down in a chat: once per asker, then silence.
+    repeat_reply: str = "上面刚回复过哦👆"
     rules: list[KeywordRule] = Field(default_factory=list)
+
+    @field_validator("repeat_reply")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        return check_placeholders(value, {"name", "bot"})
 
     @field_validator("rules")
     @classmethod
@@ -458,6 +518,13 @@ class GuardRules(Strict):
     wave_seconds: float = Field(1800.0, gt=0)  # ... within this time
     newcomer_messages: int = Field(3, ge=0)  # her first messages after joining ...
     newcomer_bonus: float = Field(0.15, ge=0, le=1)  # ... weigh this much more
+    # A member present this many days or with this many messages in the group is warned
+    # before any kick, unless the text is an unmistakable commercial ad (0 = off).
+    established_days: float = Field(7.0, ge=0)
+    established_messages: int = Field(20, ge=0)
+    # Members asking each other to add them, with no commercial sign: allow (never acted
+    # on), or remind (one gentle, non-counting reminder a day, for groups that forbid it).
+    member_contact: Literal["allow", "remind"] = "allow"
     warnings_before_kick: int = Field(3, ge=1)  # the Nth warning is a kick
     warning_memory_days: float = Field(30.0, gt=0)  # warnings older than this are forgotten
     protected_tags: list[str] = Field(default_factory=lambda: ["VIP"])
@@ -637,6 +704,15 @@ def database_url(config: AppConfig, base_dir: Path) -> str:
     url = os.environ.get(DATABASE_URL_ENV) or config.storage.database_url
     data_dir = base_dir / config.bot.data_dir
     return url.replace("{data_dir}", str(data_dir))
+
+
+# The simulator's own database: never the one a real account uses (DATABASE_URL, or
+# [storage] database_url), so its made-up groups, bans and tags cannot carry over.
+SIM_DATABASE_FILE = "sim.sqlite3"
+
+
+def sim_database_path(config: AppConfig, base_dir: Path) -> Path:
+    return base_dir / config.bot.data_dir / SIM_DATABASE_FILE
 
 
 def redis_url() -> str | None:

@@ -2,7 +2,8 @@
 
 Lines starting with / are simulator commands; anything else is a message from the current
 persona in the current room (or DM). The bot's actions and the tags it writes are printed
-as they happen. The clock follows real time; /tick jumps it ahead.
+as they happen. The clock follows real time; /tick jumps it ahead. Edits to content/ are
+picked up by themselves, as in the running bot.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
 from bot.app import App
 from bot.channels.sim import SimChannel
 from bot.clock import parse_duration
+from bot.config import ConfigError
 from storage import people
 
 HELP = """\
@@ -31,7 +33,8 @@ HELP = """\
   /tick 3d            时间快进 (s 秒 m 分 h 时 d 天 w 周)
   /tags               当前的人的标签
   /cast               列出所有群、群主和成员
-  /reload             重新加载 content/
+  /reload             马上重新加载 content/ (改了文件会自动加载)
+  /reset              清空模拟器的数据库，从头再来
   /quit               退出
 其他输入都是当前的人发的消息；写 @名字 就像在微信里从成员列表里选了她。"""
 
@@ -106,12 +109,17 @@ def logs_for_the_terminal(tz: tzinfo, prompt: Callable[[], str] | None = None) -
         if handler.formatter is not None:
             handler.formatter.converter = converter
         if prompt is not None and isinstance(handler, logging.StreamHandler):
-            handler.setStream(_AbovePrompt(handler.stream, prompt))
+            stream = handler.stream
+            if isinstance(stream, _AbovePrompt):  # a second session, after /reset
+                stream = stream.stream
+            handler.setStream(_AbovePrompt(stream, prompt))
 
 
 class Repl:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, can_reset: bool = False) -> None:
         self.app = app
+        self.can_reset = can_reset
+        self.reset_requested = False
         self.channel: SimChannel = app.sim_channels()[0]
         self.world = self.channel.world
         self.persona = "小美"
@@ -242,30 +250,75 @@ class Repl:
             tags = await self.app.tags.tags_of(self.persona)
             print("、".join(f"{t}({s})" for t, s in tags.items()) or "(没有标签)")
         elif name == "/reload":
-            problems = self.app.content.reload()
+            problems = await self.app.content.reload_and_tell()
             print("\n".join(problems) if problems else "content reloaded")
+        elif name == "/reset":
+            if not self.can_reset:
+                print("这个数据库是用 --db 指定的，/reset 不清空它")
+                return True
+            self.reset_requested = True
+            return False
         else:
             print("不认识的命令，输入 /help 看看")
         return True
 
 
-async def run_repl(app: App) -> int:
-    await app.open()
-    repl = Repl(app)
-    await repl.setup()
-    logs_for_the_terminal(app.clock.tz, repl.prompt if sys.stdin.isatty() else None)
-    print(HELP, flush=True)
-    print(repl.cast(), flush=True)
+async def run_repl(
+    app: App,
+    *,
+    rebuild: Callable[[], App] | None = None,
+    lines: AsyncIterator[str] | None = None,
+    changes: AsyncIterable[object] | None = None,
+) -> int:
+    """The simulator, as `mamabot sim` and `make run` without an account both start it:
+    the clock moves (/tick), edits to content/ are picked up by themselves, and /reset
+    starts again on an empty database with `rebuild` (None: /reset is refused). `lines`
+    replaces the terminal and `changes` the file watcher (tests)."""
+    typed = lines if lines is not None else _terminal_lines()
+    while True:
+        repl = await _session(app, typed, changes, can_reset=rebuild is not None)
+        if repl is None or not repl.reset_requested or rebuild is None:
+            return 0
+        try:
+            app = rebuild()
+        except ConfigError as exc:
+            for issue in exc.issues:
+                print(f"error: {issue}", file=sys.stderr)
+            return 1
+        print("🧹 模拟器的数据库已清空，时间回到现在，重新开始", flush=True)
+
+
+async def _terminal_lines() -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[str] = asyncio.Queue()
+    queue: asyncio.Queue[str] = asyncio.Queue()
 
     def read_stdin() -> None:
         # A daemon thread: Ctrl-C ends the simulator without waiting for a last Enter.
         for typed in sys.stdin:
-            loop.call_soon_threadsafe(lines.put_nowait, typed)
-        loop.call_soon_threadsafe(lines.put_nowait, "")
+            loop.call_soon_threadsafe(queue.put_nowait, typed)
+        loop.call_soon_threadsafe(queue.put_nowait, "")
 
     threading.Thread(target=read_stdin, name="sim-stdin", daemon=True).start()
+    while line := await queue.get():
+        yield line
+
+
+async def _session(
+    app: App,
+    typed: AsyncIterator[str],
+    changes: AsyncIterable[object] | None,
+    *,
+    can_reset: bool,
+) -> Repl | None:
+    """One run of the simulator on `app`, until /quit, /reset or the end of input.
+    Returns the Repl (None: interrupted)."""
+    await app.open()
+    repl = Repl(app, can_reset=can_reset)
+    await repl.setup()
+    tty = sys.stdin.isatty() and changes is None
+    logs_for_the_terminal(app.clock.tz, repl.prompt if tty else None)
+    print(HELP, flush=True)
+    print(repl.cast(), flush=True)
 
     async def ticker() -> None:
         # Time passes in the simulator too: batched welcomes and retries fire on their own.
@@ -274,12 +327,16 @@ async def run_repl(app: App) -> int:
             async with repl.lock:
                 await app.settle()
 
-    tick_task = asyncio.create_task(ticker())
+    # The running bot's watcher: an edit to content/ is in force at the next message.
+    tasks = [
+        asyncio.create_task(ticker(), name="sim-ticker"),
+        asyncio.create_task(app.watch_content(changes), name="content-watch"),
+    ]
     try:
         while True:
-            if sys.stdin.isatty():
+            if tty:
                 print(repl.prompt(), end="", flush=True)
-            line = await lines.get()
+            line = await anext(typed, "")
             if not line:
                 break
             async with repl.lock:
@@ -288,9 +345,12 @@ async def run_repl(app: App) -> int:
                 await app.settle()
     except asyncio.CancelledError:  # Ctrl-C
         print("\n再见 👋", flush=True)
+        return None
     finally:
-        tick_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await tick_task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await app.stop(timeout=5)
-    return 0
+    return repl

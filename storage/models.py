@@ -6,10 +6,23 @@ before (or without) the contact's profile, and the hot path must not wait on loo
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
+
+
+def readable_json(value: Any) -> str:
+    """JSON as ops read it in sqlite3: Chinese as itself, not \\uXXXX escapes. Text that
+    is not valid Unicode (a lone surrogate) keeps its escapes, as before: it could not be
+    stored as UTF-8 otherwise."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"))
+    return text
 
 
 class Contact(Model):
@@ -124,7 +137,7 @@ class OutboxMessage(Model):
     dedupe_key = fields.CharField(max_length=191, unique=True)
     account_id = fields.CharField(max_length=64, db_index=True)
     action = fields.CharField(max_length=16)  # say | kick | accept_friend | invite
-    payload: Any = fields.JSONField()
+    payload: Any = fields.JSONField(encoder=readable_json)
     status = fields.CharField(max_length=12, default="pending", db_index=True)
     attempts = fields.IntField(default=0)
     due_at = fields.DatetimeField()
@@ -152,7 +165,7 @@ class WorkItem(Model):
     kind = fields.CharField(max_length=64)
     key = fields.CharField(max_length=191, unique=True)
     due_at = fields.DatetimeField()
-    payload: Any = fields.JSONField(default=dict)
+    payload: Any = fields.JSONField(default=dict, encoder=readable_json)
     account_id = fields.CharField(max_length=64, null=True)
     # The mother the work is about (a reminder to her): deleted when she is forgotten.
     contact_id = fields.CharField(max_length=128, null=True, db_index=True)
@@ -197,7 +210,9 @@ class Profile(Model):
     city = fields.CharField(max_length=64, null=True)
     province = fields.CharField(max_length=32, null=True)
     family = fields.CharField(max_length=64, null=True)
-    extra: Any = fields.JSONField(default=dict)  # answers to custom dialog steps
+    extra: Any = fields.JSONField(
+        default=dict, encoder=readable_json
+    )  # answers to custom dialog steps
     updated_at = fields.DatetimeField()
 
     class Meta:

@@ -122,6 +122,28 @@ async def can_market(contact_id: str) -> bool:
     return not await Contact.filter(contact_id=contact_id, opted_out_at__isnull=False).exists()
 
 
+async def is_known(contact_id: str) -> bool:
+    """Whether any table holds a row about her: `mamabot forget` with a mistyped id says
+    so instead of reporting zeros."""
+    about_her: list[type[Model]] = [
+        Contact,
+        Profile,
+        ContactTag,
+        TagEvent,
+        DialogState,
+        PendingWelcome,
+        Interaction,
+        RoomMembership,
+        GuardAudit,
+        GuardAllow,
+        WorkItem,
+    ]
+    for model in about_her:
+        if await model.filter(contact_id=contact_id).exists():
+            return True
+    return False
+
+
 async def forget(contact_id: str, names: Iterable[str] = ()) -> dict[str, int]:
     """Delete and anonymise everything about her, in one transaction; returns what was
     done, by table. A 退订 survives: her id stays only as a bare suppression entry, so

@@ -29,9 +29,10 @@ def test_errors_name_file_key_and_expectation(tmp_path: Path, capsys) -> None:  
     )
     assert main(["check", "--dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "config.toml: outbox.pacing.max_per_hour: Input should be a valid integer" in out
-    assert "config.toml: bot.nmae: unknown key" in out
-    assert "keywords.toml: rules[0]: pattern is not a valid regular expression" in out
+    assert "config.toml:2: [outbox.pacing] max_per_hour: Input should be a valid integer" in out
+    assert "config.toml:4: [bot]: unknown key 'nmae': did you mean 'name'?" in out
+    assert "keywords.toml:4: rule 'a': pattern is not a valid regular expression" in out
+    assert "([unclosed" not in out  # named by its rule, not printed raw
     assert "3 error(s)" in out
 
 
@@ -117,7 +118,67 @@ def test_check_and_reload_refuse_a_pattern_re2_cannot_run(tmp_path: Path, capsys
     )
     assert main(["check", "--dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "pattern cannot be used (rule 'not-returns'): negative lookbehind" in out
+    assert "rule 'not-returns': pattern cannot be used: negative lookbehind" in out
     problems = holder.reload()
     assert problems and "rule 'not-returns'" in problems[0]
     assert holder.current is before
+
+
+def test_check_reports_every_mistake_of_a_broken_project_in_one_run(capsys) -> None:  # type: ignore[no-untyped-def]
+    """tests/broken/ holds one mistake per file (see its files): each is reported, with
+    its file, line and rule id and what to do, in a single run."""
+    broken = REPO / "tests" / "broken"
+    assert main(["check", "--dir", str(broken)]) == 1
+    out = capsys.readouterr().out
+    expected = [
+        "config.toml:4: [bot] timezone: 'Beijing' is not a time zone name",
+        "config.toml:7: [storage] database_url: unsupported database mysql://",
+        "content/keyword.toml: unknown file, a misspelling of keywords.toml?",
+        "content/welcome.toml:1: group_template: unknown placeholder {nmaes}",
+        "content/channels.toml:1: channel code '小红书': a channel code needs",
+        "content/keywords.toml:17: rule 'broken-regex': pattern is not a valid regular",
+        "content/keywords.toml:24: rule 'two-mistakes': pattern cannot be used: negative",
+        "content/keywords.toml:25: rule 'two-mistakes': unknown key 'replys': did you mean",
+        "content/keywords.toml:27: rule 'eczema': the id is used twice (first at line 9)",
+        "content/fallback.toml:2: TOML syntax error",
+        "10 error(s), 2 warning(s)",
+    ]
+    for line in expected:
+        assert line in out, line
+    assert "rules[" not in out and "(退货|换货" not in out
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2
+    assert "config.toml: [bot] super_admins: empty" in warnings[0]
+    assert "keywords.toml:3: rule 'everything': would answer 33% of everyday" in warnings[1]
+
+
+def test_check_of_a_folder_that_does_not_exist_fails(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["check", "--dir", str(tmp_path / "nope")]) == 1
+    assert "folder not found" in capsys.readouterr().out
+
+
+def test_check_warns_without_failing(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A catch-all rule and a bot without super admins load: warnings, exit 0."""
+    copy_project(tmp_path)
+    kw = tmp_path / "content" / "keywords.toml"
+    kw.write_text(
+        kw.read_text(encoding="utf-8")
+        + '\n[[rules]]\nid = "baby"\nkeywords = ["宝宝"]\nreplies = ["在的"]\npriority = 9\n',
+        encoding="utf-8",
+    )
+    assert main(["check", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok:")
+    assert "warning: " in out and "rule 'baby': would answer" in out
+    assert "[bot] super_admins: empty" in out
+
+
+def test_a_zone_or_database_loading_cannot_use_is_refused(tmp_path: Path) -> None:
+    """`run` used to die on these (ZoneInfoNotFoundError, ModuleNotFoundError)."""
+    (tmp_path / "config.toml").write_text(
+        '[bot]\ntimezone = "Beijing"\n[storage]\ndatabase_url = "mysql://x@h/db"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "config.toml")
+    assert "bot.timezone" in str(err.value) and "storage.database_url" in str(err.value)

@@ -140,3 +140,75 @@ async def test_opt_out_ends_the_dialog_and_survives_deletion() -> None:
         assert [p["text"] for p in left if p.get("to") == "c"] == [  # type: ignore[index, union-attr]
             "已删除你的全部资料🙏 聊天里的记录已匿名化。以后有需要随时再找我。"
         ]
+
+
+def test_mamabot_forget_deletes_nothing_while_a_store_is_away(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """REDIS_URL set but Redis down: all or nothing, so nothing, and a sentence that says
+    why instead of a traceback after a partial delete."""
+    copy_project(tmp_path)
+    db = f"sqlite://{tmp_path}/bot.sqlite3"
+
+    async def before() -> None:
+        async with BotUnderTest(tmp_path, database_url=db) as bot:
+            await bot.friend_request("c", "小红", "我是从小红书来的")
+            await bot.says("c", "宝宝8个月")
+
+    async def kept() -> tuple[bool, bool]:
+        async with BotUnderTest(tmp_path, database_url=db):
+            return (
+                await Profile.filter(contact_id="c").exists(),
+                await ContactTag.filter(contact_id="c").exists(),
+            )
+
+    asyncio.run(before())
+    capsys.readouterr()
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    assert main(["forget", "c", "--dir", str(tmp_path), "--db", db]) == 1
+    err = capsys.readouterr().err
+    assert "key-value store is unreachable" in err and "nothing was deleted" in err
+    assert "Traceback" not in err
+    monkeypatch.delenv("REDIS_URL")
+    assert asyncio.run(kept()) == (True, True)
+
+
+def test_mamabot_forget_of_an_unknown_id_says_so(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    copy_project(tmp_path)
+    db = f"sqlite://{tmp_path}/bot.sqlite3"
+
+    async def before() -> None:
+        async with BotUnderTest(tmp_path, database_url=db) as bot:
+            await bot.says("c", "你好")
+
+    asyncio.run(before())
+    capsys.readouterr()
+    assert main(["forget", "C", "--dir", str(tmp_path), "--db", db]) == 1
+    captured = capsys.readouterr()
+    assert "no contact with id 'C'" in captured.err and "nothing was deleted" in captured.err
+    assert captured.out == ""
+    assert main(["forget", "c", "--dir", str(tmp_path), "--db", db]) == 0
+
+
+def test_mamabot_contacts_finds_her_id_by_name(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """config.toml names people by id; ops know them by name."""
+    copy_project(tmp_path)
+    db = f"sqlite://{tmp_path}/bot.sqlite3"
+
+    async def before() -> None:
+        async with BotUnderTest(tmp_path, database_url=db) as bot:
+            bot.room("R1", "孕妈交流群", "owner1", ["owner1"])
+            await bot.register_room("R1")
+            await bot.join("R1", "wxid_m1", "小美")
+            await bot.friend_request("wxid_m1", "小美", "我是从小红书来的")
+            await bot.says("wxid_m2", "你好", name="小丽")
+
+    asyncio.run(before())
+    capsys.readouterr()
+    assert main(["contacts", "小美", "--dir", str(tmp_path), "--db", db]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    contact_id, name, groups, tags = line.split("\t")
+    assert (contact_id, name, groups) == ("wxid_m1", "小美", "群: 孕妈交流群")
+    assert "渠道:小红书" in tags
+    assert main(["contacts", "小红", "--dir", str(tmp_path), "--db", db]) == 1
+    assert "no contact named '小红'" in capsys.readouterr().err

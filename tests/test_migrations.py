@@ -295,9 +295,10 @@ def test_mamabot_run_refuses_a_postgres_database_that_is_behind(
     config = (REPO / "config.toml").read_text(encoding="utf-8")
     local = 'database_url = "sqlite://{data_dir}/mamabot.sqlite3"'
     assert local in config
-    (tmp_path / "config.toml").write_text(
-        config.replace(local, f'database_url = "{fresh_postgres}"'), encoding="utf-8"
-    )
+    # An account (a simulated one): without any, `run` is the simulator, on its own database.
+    config = config.replace(local, f'database_url = "{fresh_postgres}"')
+    config += '\n[[accounts]]\nid = "a1"\nkind = "sim"\n'
+    (tmp_path / "config.toml").write_text(config, encoding="utf-8")
     shutil.copytree(REPO / "content", tmp_path / "content")
     assert main(["run", "--dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from bot.app import App, AppSettings
 from bot.channels.sim import SimWorld
 from bot.clock import FakeClock
-from bot.simrepl import Repl, describe, logs_for_the_terminal
-from tests.harness import REPO, START, copy_project
+from bot.simrepl import Repl, describe, logs_for_the_terminal, run_repl
+from tests.harness import REPO, START, BotUnderTest, copy_project
 
 
 async def test_typed_session_shows_replies_tags_and_time(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -64,7 +64,7 @@ def test_mamabot_run_without_accounts_starts_the_simulator(tmp_path: Path) -> No
     copy_project(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "bot", "run", "--dir", str(tmp_path)],
-        input="宝宝湿疹怎么办\n/quit\n",
+        input="/tick 1m\n宝宝湿疹怎么办\n/quit\n",
         capture_output=True,
         text=True,
         timeout=120,
@@ -75,7 +75,11 @@ def test_mamabot_run_without_accounts_starts_the_simulator(tmp_path: Path) -> No
     first = result.stdout.splitlines()[0]
     assert first.startswith("mamabot: no WeChat account configured") and "simulator" in first
     assert "湿疹" in result.stdout
-    assert (tmp_path / "data" / "mamabot.sqlite3").exists()
+    # The same simulator as `mamabot sim`: its clock moves (this crashed it once) ...
+    assert "⏰ " in result.stdout and "advance_to" not in result.stderr
+    # ... on its own database: the fake groups and bans never reach the real account's.
+    assert (tmp_path / "data" / "sim.sqlite3").exists()
+    assert not (tmp_path / "data" / "mamabot.sqlite3").exists()
 
 
 async def test_two_accounts_in_one_process_are_separate_channels(tmp_path: Path) -> None:
@@ -240,3 +244,76 @@ def test_the_simulator_shows_mentions_and_logs_on_the_bots_clock() -> None:
         assert handler.format(entry).startswith("2026-11-25 09:00:00")
     finally:
         root.removeHandler(handler)
+
+
+async def _typed(*lines: Any) -> Any:
+    """Typed lines; a coroutine function among them runs at its turn."""
+    for line in lines:
+        if callable(line):
+            await line()
+        else:
+            yield line + "\n"
+
+
+async def test_the_simulator_picks_up_content_edits_and_resets_its_database(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """run_repl as both `make run` and `mamabot sim` start it: an edit to content/ is in
+    force without /reload, and /reset starts again on an empty database."""
+    import asyncio
+
+    from storage.models import Interaction
+
+    copy_project(tmp_path)
+    path = tmp_path / "data" / "sim.sqlite3"
+    edited = asyncio.Event()
+
+    def build() -> App:
+        return App.build(
+            AppSettings(
+                base_dir=tmp_path,
+                database_url=f"sqlite://{path}",
+                redis_url="",
+                clock=FakeClock(START),
+            ),
+            world=SimWorld(),
+        )
+
+    def fresh() -> App:
+        path.unlink()
+        return build()
+
+    async def changes() -> Any:
+        await edited.wait()
+        yield {"keywords.toml"}
+
+    app = build()
+
+    async def edit() -> None:
+        kw = tmp_path / "content" / "keywords.toml"
+        kw.write_text(
+            kw.read_text(encoding="utf-8")
+            + '\n[[rules]]\nid = "mascot"\nkeywords = ["吉祥物"]\nreplies = ["是小海豚🐬"]\n',
+            encoding="utf-8",
+        )
+        reloaded = asyncio.Event()
+
+        async def mark(problems: list[str]) -> None:
+            reloaded.set()
+
+        app.content.after_reload.append(mark)
+        edited.set()
+        await reloaded.wait()  # the watcher's turn, no clock involved
+
+    async def spoke() -> None:
+        await app.interactions.flush(force=True)
+        assert await Interaction.all().count() > 0  # what /reset must take away
+
+    lines = _typed(edit, "吉祥物是什么", spoke, "/reset", "/quit")
+    assert await run_repl(app, rebuild=fresh, lines=lines, changes=changes()) == 0
+    out = capsys.readouterr().out
+    assert "是小海豚🐬" in out
+    assert "🧹 模拟器的数据库已清空" in out
+    assert out.count("演员表") == 2  # a fresh start after /reset
+    async with BotUnderTest(tmp_path, database_url=f"sqlite://{path}"):
+        assert await Interaction.all().count() == 0
