@@ -22,6 +22,7 @@ from bot.app import App
 from bot.channels.sim import SimChannel
 from bot.clock import parse_duration
 from bot.config import ConfigError
+from handlers.admin import COMMANDS as ADMIN_COMMANDS
 from storage import people
 
 HELP = """\
@@ -175,6 +176,10 @@ class Repl:
             return True
         if line.startswith("/"):
             return await self.command(line)
+        return await self.say(line)
+
+    async def say(self, line: str) -> bool:
+        """The persona sends `line` where she is."""
         if self.room is not None and self.persona not in self.world.rooms[self.room].members:
             topic = self.world.rooms[self.room].topic
             print(f"{self.persona} 不在群「{topic}」里，先 /join 加入，或 /dm 私聊")
@@ -258,6 +263,9 @@ class Repl:
                 return True
             self.reset_requested = True
             return False
+        elif name[1:].casefold() in ADMIN_COMMANDS:
+            # "/kick @x" is an admin command in WeChat (/ works like #), not the simulator's.
+            return await self.say(line)
         else:
             print("不认识的命令，输入 /help 看看")
         return True

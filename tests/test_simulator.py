@@ -317,3 +317,24 @@ async def test_the_simulator_picks_up_content_edits_and_resets_its_database(
     assert out.count("演员表") == 2  # a fresh start after /reset
     async with BotUnderTest(tmp_path, database_url=f"sqlite://{path}"):
         assert await Interaction.all().count() == 0
+
+
+async def test_an_english_admin_alias_with_a_slash_reaches_the_bot(capsys) -> None:  # type: ignore[no-untyped-def]
+    app = App.build(
+        AppSettings(
+            base_dir=REPO, database_url="sqlite://:memory:", redis_url="", clock=FakeClock(START)
+        ),
+        world=SimWorld(),
+    )
+    await app.open()
+    try:
+        repl = Repl(app)
+        await repl.setup()
+        await repl.handle_line("/as 群主")
+        await repl.handle_line("/stats")
+        await app.settle()
+    finally:
+        await app.stop()
+    assert "不认识的命令" not in capsys.readouterr().out
+    stats = [a for a in repl.channel.actions if a["action"] == "say" and a["to"] == "群主"]
+    assert stats and stats[0]["text"].startswith("📊")
