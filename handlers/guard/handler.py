@@ -17,7 +17,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.config import GuardRules
 from bot.events import Event, MemberJoined, MessageReceived, MessageType
@@ -27,6 +27,7 @@ from handlers.guard import qr
 from handlers.guard.judge import KICK, PASS, RULES_SEE, WARN, WEAK, Hit, Judge, Verdict
 from handlers.guard.normalize import fold
 from storage import guard as records
+from storage import guard_standing
 from storage.guard import warn_key
 from storage.kv import KV
 
@@ -41,6 +42,14 @@ def newcomer_keys(room: str, who: str) -> tuple[str, str]:
     """Her join in `room` (g:joined) and her messages there since (g:new), kept for
     NEWCOMER_TTL: the newcomer bonus reads them, and forgetting her deletes them."""
     return f"g:joined:{room}:{who}", f"g:new:{room}:{who}"
+
+
+def remind_key(room: str, day: str) -> str:
+    """The group's member-contact reminder of `day` (names nobody: one a day per group)."""
+    return f"g:remind:{room}:{day}"
+
+
+MEMBER_CONTACT_REMINDER = "温馨提醒：本群不建议群友私下互加好友，有问题欢迎在群里交流哦～"
 
 
 def flood_key(room: str, who: str) -> str:
@@ -145,9 +154,17 @@ class GuardHandler:
             event.text, rules, type=event.type, history=history, newcomer=newcomer
         )
         if verdict.verdict == PASS:
+            if verdict.contact_exchange and rules.member_contact == "remind":
+                await self._remind(ctx, room, event, rules)
             return None
         if not asked and await self.protected(ctx, room, event.sender_id, rules):
             return None
+        if verdict.verdict == KICK and not newcomer and await self._established(ctx, event, rules):
+            # She has been here a while: warned before any kick, unless the text is an
+            # unmistakable commercial ad with a contact or a link (Judge.judge).
+            verdict = self.judge.judge(
+                event.text, rules, type=event.type, history=history, established=True
+            )
         if verdict.verdict == KICK:
             await self.kick(ctx, room, event.sender_id, verdict, event.text, by="guard")
             return Flow.STOP
@@ -204,6 +221,32 @@ class GuardHandler:
             return [Hit(WEAK, f"图片含二维码（{kinds[0]}）")]
         score = 0.95 if rules.types.get("qr_image") == "kick" else 0.7
         return [Hit(score, f"非管理员发二维码图片（{soliciting[0]}）")]
+
+    @staticmethod
+    async def _established(ctx: Context, event: MessageReceived, rules: GuardRules) -> bool:
+        """Present for established_days, or established_messages messages, in the group."""
+        if not rules.established_days and not rules.established_messages:
+            return False
+        if ctx.services.interactions is not None:
+            await ctx.services.interactions.flush()  # her messages so far are counted
+        since = ctx.clock.now() - timedelta(days=rules.established_days)
+        return await guard_standing.established(
+            event.room or "", event.sender_id, since, rules.established_messages
+        )
+
+    async def _remind(
+        self, ctx: Context, room: str, event: MessageReceived, rules: GuardRules
+    ) -> None:
+        """In a group that forbids members adding each other: one gentle reminder a day
+        (the group's day), which is no warning and counts for nothing."""
+        today = ctx.clock.now().date().isoformat()
+        if not await ctx.kv.set_if_absent(remind_key(room, today), "1", ttl=2 * 86400):
+            return
+        if await self.protected(ctx, room, event.sender_id, rules):
+            return
+        name = event.sender_name or await ctx.display_name(event.sender_id)
+        log.info("guard: member-contact reminder in %s", room)
+        await ctx.reply(f"@{name} {MEMBER_CONTACT_REMINDER}", mentions=[event.sender_id])
 
     @staticmethod
     async def _newcomer(event: MessageReceived, ctx: Context, rules: GuardRules) -> bool:

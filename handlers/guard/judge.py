@@ -60,6 +60,14 @@ class Hit:
     score: float
     reason: str
     model: bool = False  # the statistical layer, as opposed to a rule
+    kind: str = ""  # what it found: one of the kinds below, "" for history and the rest
+
+
+# Hit kinds the verdict reasons about: a way to reach her (an id, a phone number), a call
+# to get in touch (加我微信, 私我), a link or 淘口令 outside the allowlist, a blocked word,
+# a message type, the model.
+DETAIL, ASK, SELL, LINK = "detail", "ask", "sell", "link"
+BLOCKED, TYPE, MODEL = "blocked", "type", "model"
 
 
 @dataclass
@@ -67,6 +75,9 @@ class Verdict:
     verdict: str
     score: float
     reasons: list[str] = field(default_factory=list)
+    # Members swapping contacts with no commercial sign: passed; a group that forbids it
+    # (member_contact = "remind") gets a gentle reminder (not in the spam-check line).
+    contact_exchange: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {"verdict": self.verdict, "score": round(self.score, 3), "reasons": self.reasons}
@@ -81,6 +92,12 @@ _ASK_CONTACT = re.compile(
 _CONTACT_ID = re.compile(
     r"(?:微信|qq|扣)(?:号|是|id|联系|加)?(?:是)?([a-z][a-z0-9_-]{3,19}|\d{5,11})"
     r"|(?:加|加我|联系|找)?微([a-z][a-z0-9_-]{3,19})"  # "微❤ party_mm" folds to 微partymm
+)
+# An id sent in pieces to get past a filter: "微信前面是lucky后面是mama", "后四位8891",
+# "去掉空格", "分开发防屏蔽". Bounded gap: linear.
+_SPLIT_ID = re.compile(
+    r"(?:微信|qq|号码|电话|手机)(?:号)?[^。！!]{0,16}?(?:前面是|后面是|前半|后半|前几位|后几位|后四位|前四位"
+    r"|去掉空格|去掉中间|分开发|防屏蔽|防和谐|拼起来|连起来|连在一起)"
 )
 # "加vx领小样", "加V详聊", "加我领": adding an account to get something is an ad's move.
 # Not when someone else says so ("医生让我加微信", "老师说要加微信", "我加微信问问").
@@ -104,7 +121,7 @@ _TAOKOULING = re.compile(r"[¥￥$€₤₳¢¤฿₵₡₫(（][a-zA-Z0-9]{8,14
 _REPORT = re.compile(
     r"(?<!不是)(?<!怕是)骗|不靠谱|别加|别点|别扫|别转|千万别|已经踢|踢了|拉黑了|靠谱吗|是真的吗"
     r"|真的假的|不对劲|觉得不对|大家小心|小心上当|小心被|别信|举报|防骗|能信吗|可信吗|正规吗"
-    r"|是套路|都是套路|套路贷"
+    r"|是套路|都是套路|套路贷|就删了|直接删了|没敢"
 )
 # "V我" (slang: get in touch on WeChat), on the text before folding: folded, "加她微信，我…"
 # would read the same.
@@ -127,7 +144,49 @@ _SELL_VIA_ME = re.compile(
     r"|(?:拿|给你们?|帮你们?拿)(?:内部价|团购价)|链接私我|私我(?:发链接|拿|报价|给你们?打折)"
     r"|找我拿|扣1(?:我)?发你|(?:可以|能)给(?:大家|你们)(?:便宜|优惠|打折)|给你们拿"
     r"|我(?:这|这边)?(?:还)?能(?:找她|帮你们?)?代购"
+    # A testimonial that ends in an offer: "我囤了好几箱，可以匀给你们".
+    r"|(?:匀|分|出)(?:几[瓶盒罐箱袋包个]|一些|点)?给(?:你们|大家|群里|有需要|需要的|姐妹)"
+    r"|分享给(?:有需要|需要)"
+    # An agent's or a seller's self-introduction (我是做童装的, 保险规划师): with a price or a
+    # product word (_SELF_INTRO_SELLS) it is an offer.
+    r"|保险规划|持证代理|保单检视|(?:出|做)(?:个)?(?:保险)?方案|出厂价|成本价"
+    r"|想要的?(?:说一声|扣1|留言)|我(?:这|这边)?(?:还)?有(?:现)?货|帮(?:你们|大家)(?:带|拿)"
 )
+# Offers with a known shape (issue 12), each a rule of its own on the folded text: a
+# giveaway behind following an account (0元领, 关注公众号回复…领取), paid liking and
+# following tasks (点赞员, 一个赞八毛, 日结), an insurance agent offering her services.
+_OFFER_SHAPES = (
+    (
+        re.compile(
+            r"关注(?:下方|我们的|我的)?(?:公众号|公主号|工众号|gzh|视频号|抖音号?)[^。！!]{0,24}?"
+            r"(?:回复|领|送|免费|抽奖|0元|零元|包邮)"
+            r"|(?:0元|零元|免费)(?:领|拿|购|送)[^。！!]{0,24}?(?:关注|公众号|公主号|gzh)"
+            r"|搜(?:索)?[^。！!]{0,16}?(?:公众号|公主号|gzh)[^。！!]{0,24}?(?:回复|免费|0元|零元)"
+        ),
+        0.7,
+        "关注公众号领福利",
+    ),
+    (
+        re.compile(
+            r"点赞员|点赞任务|点赞兼职|点赞收藏兼职"
+            r"|(?:点赞|点个赞|刷赞|关注|评论|收藏)[^。！!]{0,24}?(?:日结|当天结|结算|每天结"
+            r"|一单|[0-9一二两三四五六七八九十]+(?:毛|块|元)|赚)"
+        ),
+        0.7,
+        "有偿点赞任务",
+    ),
+    (
+        re.compile(
+            r"(?:我是|本人)(?:做|卖|干)保险|保险(?:规划师|代理人|经纪人)|持证代理"
+            r"|(?:平安|太平洋|人寿|泰康|友邦|新华|太平|国寿)(?:保险)?(?:做|干)了"
+        ),
+        0.45,
+        "保险代理推销",
+    ),
+)
+# "我是做母婴用品的" / "我是卖纸尿裤的" / "自我介绍一下": a seller introducing herself,
+# when the text also names a price or a way of buying (_COMMERCE).
+_SELF_INTRO = re.compile(r"我是(?:做|卖|干|搞)[^，。！!,]{1,10}的|自我介绍|新人报到")
 _SELL_REASON = "引导私下购买"
 _FIRST_PERSON_ASK = re.compile(r"(?:加|联系|找|私|滴滴|戳)(?:我|一下我)|微信我")
 _ASK_REASON = "招揽加微信/QQ"
@@ -161,6 +220,91 @@ def _is_question(text: str) -> bool:
 def _wordlike(char: str) -> bool:
     r"""A character of Python's regex \w, or a common CJK character."""
     return char.isalnum() or char == "_" or "\u4e00" <= char <= "\u9fff"
+
+
+# Commercial signs on the folded text: a price, a product pitch, earnings, an agent's or a
+# shop's words. A member asking another to add her with none of them is no ad (issue 12).
+_COMMERCE = re.compile(
+    r"[0-9]+(?:元|块|折|w|万)|价|优惠|包邮|秒杀|特价|折扣|福利|领取|免费领|0元|零元|白拿|返现|返利"
+    r"|佣金|提成|赚|收入|兼职|日结|代理|加盟|招募|招聘|创业|货源|厂家|批发|拿货|囤货|正品|代购"
+    r"|下单|购买|团购|链接|小样|试用|试吃|课程|工厂|出厂|成本价|原价|体验课|报名|保险|保障|理财|投资|贷款|额度|分期"
+    r"|了解|详聊|咨询|要的|有需要|感兴趣|店铺|店里|商品|产品|品牌|进群|拉你|拉群"
+    r"|朋友圈|公众号|关注|点赞|任务|推广|输赢|回收|收旧|收二手|想来的|想玩的|想加入|(?:微信|qq)(?:领|送|拿)"
+)
+# One member asking another to add her (加微信, 加个好友, 我加你, 互加): taken out before the
+# model judges what is left. Calls to every reader (私我, 滴滴我, 扫码) are not this.
+_EXCHANGE = re.compile(
+    r"(?:互|相互|我)?(?:加|添加)(?:一下|个|下)?"
+    r"(?:(?:我|你|她)(?:的)?(?:微信|好友|qq)?|微信|好友|qq)(?:吧|呀|哈|呗)?"
+)
+
+
+def _sells(folded: str) -> bool:
+    """Selling through herself, or a seller introducing herself with a price or product."""
+    return bool(
+        _SELL_VIA_ME.search(folded) or (_SELF_INTRO.search(folded) and _COMMERCE.search(folded))
+    )
+
+
+def _weak_sell(hit: Hit) -> bool:
+    """Selling through herself (引导私下购买, an agent's offer): acts with the model only."""
+    return hit.kind == SELL and hit.score < 0.6
+
+
+def _halved(hit: Hit) -> Hit:
+    """A hit in a message that reports a scam: it quotes the scam's words."""
+    return Hit(hit.score * 0.5, hit.reason, hit.model, hit.kind)
+
+
+def _commercial(folded: str) -> bool:
+    return bool(
+        _COMMERCE.search(folded)
+        or _PITCH.search(folded)
+        or _SELL_VIA_ME.search(folded)
+        or _ADD_FOR.search(folded)
+    )
+
+
+CONTACT_EXCHANGE = "群友互加（无推销迹象）"
+REST_MODEL_BELOW = 0.7  # what is left of an ask reads as an ad from here
+
+
+def _host(link: str) -> str:
+    return re.sub(r"^https?://", "", link.lower()).split("/")[0].removeprefix("www.")
+
+
+def _allowed(host: str, allowed: list[str]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in allowed)
+
+
+# Numbers that reach nobody (issue 12): a phone number written masked (139****2231, as 接龙
+# lists and parcel labels show it), an order or waybill number after its name (订单号 and
+# 12-20 digits: longer than any phone or QQ number), and a list's numbering (接龙 "3." or
+# "7、" at the start of an item; not "3.5元"). Each pattern is linear: bounded runs only.
+_MASKED_PHONE = re.compile(r"(?<![0-9])1[3-9][0-9]{1,7} ?[*xX×]{2,8} ?[0-9]{0,8}(?![0-9])")
+_ORDER_NUMBER = re.compile(
+    r"((?:订单|运单|快递|物流|单)(?:编号|号码|号)?(?:是|为)?[ :：]{0,3})"
+    r"[a-zA-Z]{0,4}[0-9][0-9 -]{8,28}[0-9](?![0-9])"
+)
+_LIST_NUMBER = re.compile(r"(?:^|(?<=[\s，,。；;]))[0-9]{1,3} ?[.、)](?![0-9])")
+# Circled and keycap digits (①, ❶, 1️⃣) number a list too; NFKC would make them digits.
+_LIST_MARK = re.compile("[\u2460-\u2473\u2776-\u277f]|[0-9]\ufe0f?\u20e3")
+
+
+def not_contacts(plain: str) -> str:
+    """The NFKC text without masked phone numbers, order numbers and list numbering."""
+    plain = _MASKED_PHONE.sub(" ", plain)
+    plain = _ORDER_NUMBER.sub(r"\1 ", plain)
+    return _LIST_NUMBER.sub(" ", plain)
+
+
+def model_view(text: str, allowed: list[str]) -> str:
+    """What the model reads: the text without links to the allowed domains (the brand's
+    shop, its articles: the model scored the address itself and called them ads) and
+    without the numbers that reach nobody (not_contacts)."""
+    plain = unicodedata.normalize("NFKC", _LIST_MARK.sub(" ", text))
+    plain = _URL.sub(lambda m: " " if _allowed(_host(m.group(0)), allowed) else m.group(0), plain)
+    return not_contacts(plain)
 
 
 class Judge:
@@ -204,11 +348,19 @@ class Judge:
         type: MessageType = MessageType.TEXT,
         history: Iterable[Hit] = (),
         newcomer: bool = False,
+        established: bool = False,
     ) -> Verdict:
+        """The verdict on a message. `newcomer`: one of her first messages since she
+        joined; `established`: she has been in the group long enough (GuardRules
+        established_days / established_messages) to be warned before any kick, unless the
+        text is an unmistakable commercial ad with a contact or a link."""
         hits = [*self.layers(text, rules, type), *history]
         hits = [h for h in hits if h.score > 0]
         if not hits:
             return Verdict(PASS, 0.0, [])
+        if type is MessageType.TEXT and self._contact_exchange(text, hits, rules):
+            # Two members swapping contacts (好的，加微信; 加个好友一起遛娃): never acted on.
+            return Verdict(PASS, 0.0, [CONTACT_EXCHANGE], contact_exchange=True)
         hits.sort(key=lambda h: -h.score)
         score = hits[0].score
         rules_hit = [h for h in hits if not h.model and h.score >= 0.5]
@@ -224,7 +376,39 @@ class Judge:
             # throw a new mother out. A kick needs the evidence itself to reach kick_at.
             if verdict == PASS and score >= rules.warn_at:
                 verdict = WARN
+        if established and verdict == KICK and not self._unmistakable(text, hits):
+            verdict = WARN  # she has been here a while: a warning first
         return Verdict(verdict, score, [h.reason for h in hits])
+
+    def _contact_exchange(self, text: str, hits: list[Hit], rules: GuardRules) -> bool:
+        """Whether all the message does is ask to get in touch, with no commercial sign:
+        no product or price words, no id, number, link or blocked word, no pitch, and
+        nothing the model calls an ad once the ask itself is taken out."""
+        if not any(h.kind == ASK for h in hits):
+            return False
+        if any(h.kind not in (ASK, MODEL) for h in hits):
+            return False
+        folded = fold(text[:RULES_SEE])
+        if _commercial(folded) or not _EXCHANGE.search(folded):
+            return False
+        rest = _EXCHANGE.sub(" ", folded)
+        if _SOFT_ASK.search(rest) or _ASK_CONTACT.search(rest):
+            return False  # a call to every reader (私我, 滴滴我, 看头像) besides the add
+        if not rules.classifier or not self.model.trained or not rest.strip():
+            return True
+        return self.model.spam_probability(rest[:WORDS_SEE]) < REST_MODEL_BELOW
+
+    def _unmistakable(self, text: str, hits: list[Hit]) -> bool:
+        """A commercial ad with a way to reach the writer (an id, a number, a call to add
+        her) or a link: what is kicked even from a member who has been here a while. Help
+        requests (砍一刀 with a pinduoduo link) and a link the model alone dislikes are not."""
+        reach = any(h.kind in (DETAIL, ASK, LINK) and h.score >= 0.6 for h in hits)
+        if not reach:
+            return False
+        if any(h.kind == BLOCKED and h.score >= 0.8 for h in hits):
+            return True
+        ad = any(h.kind == MODEL and h.score >= 0.6 for h in hits)
+        return ad and _commercial(fold(text[:RULES_SEE]))
 
     def layers(self, text: str, rules: GuardRules, type: MessageType) -> list[Hit]:
         hits: list[Hit] = []
@@ -233,14 +417,14 @@ class Judge:
             name = {"mini_program": "小程序", "card": "名片", "link": "链接卡片"}.get(
                 type.value, type.value
             )
-            hits.append(Hit(0.95 if policy == "kick" else 0.7, f"非管理员发{name}"))
+            hits.append(Hit(0.95 if policy == "kick" else 0.7, f"非管理员发{name}", kind=TYPE))
         if type is not MessageType.TEXT and type is not MessageType.LINK:
             return hits
         text = text[:RULES_SEE]  # the budget (module docstring)
         folded = fold(text)
         if rules.contacts:
             # Without the links: "mp.weixin.qq.com" is an address, not a QQ number.
-            bare = _URL.sub(" ", unicodedata.normalize("NFKC", text))
+            bare = not_contacts(_URL.sub(" ", unicodedata.normalize("NFKC", text)))
             hits += self._contacts(fold(bare), digits(bare), bare.casefold())
         if rules.links:
             hits += self._links(text, rules.allowed_domains)
@@ -250,12 +434,18 @@ class Judge:
         details = any(h.reason in _CONTACT_DETAILS for h in hits)
         reporting = bool(_REPORT.search(folded)) and not details
         if reporting and not _FIRST_PERSON_ASK.search(folded):  # 加我微信 is her own ask
-            hits = [Hit(h.score * 0.5, h.reason) if h.reason == _ASK_REASON else h for h in hits]
+            hits = [_halved(h) if h.reason == _ASK_REASON else h for h in hits]
+        for shape, score, reason in _OFFER_SHAPES:
+            if shape.search(folded[:WORDS_SEE]):
+                hit = Hit(score, reason, kind=SELL)
+                hits.append(_halved(hit) if reporting else hit)
         if rules.blocked_words:
             blocked = self._blocked(text, folded, rules.blocked_words)
-            hits += [Hit(h.score * 0.5, h.reason) for h in blocked] if reporting else blocked
+            hits += [_halved(h) for h in blocked] if reporting else blocked
         if rules.classifier and self.model.trained and folded:
-            p = self.model.spam_probability(text[:WORDS_SEE])
+            # The model reads what could be an ad's: not the links the group allows, masked
+            # numbers, order numbers nor a list's numbering (model_view).
+            p = self.model.spam_probability(model_view(text[:WORDS_SEE], rules.allowed_domains))
             # A question to the group ("儿童保险一年几百块，能报门诊吗") is how mothers talk
             # about products; the model alone does not act on it.
             strong = any(h.score >= 0.8 for h in hits)
@@ -271,37 +461,33 @@ class Judge:
             if p >= MODEL_FROM:
                 # The model alone can warn but never kick: a kick needs a rule to agree.
                 score = 0.6 + 0.25 * (p - MODEL_FROM) / (1 - MODEL_FROM)
-                hits.append(Hit(score, f"像广告（模型 {p:.2f}）", model=True))
+                hits.append(Hit(score, f"像广告（模型 {p:.2f}）", model=True, kind=MODEL))
             elif reporting:
                 pass  # a report quotes the ad's call to get in touch: not hers
             elif offer and p >= SOFT_MODEL_FROM and any(h.reason == _SOFT_REASON for h in hits):
-                hits.append(Hit(0.65, f"像广告（引导私聊，模型 {p:.2f}）", model=True))
-            elif offer and p >= SELL_MODEL_FROM and any(h.reason == _SELL_REASON for h in hits):
-                hits.append(Hit(0.65, f"像广告（私下卖货，模型 {p:.2f}）", model=True))
+                hits.append(Hit(0.65, f"像广告（引导私聊，模型 {p:.2f}）", model=True, kind=MODEL))
+            elif offer and p >= SELL_MODEL_FROM and any(_weak_sell(h) for h in hits):
+                hits.append(Hit(0.65, f"像广告（私下卖货，模型 {p:.2f}）", model=True, kind=MODEL))
         return hits
 
     @staticmethod
     def _contacts(folded: str, numbered: str, plain: str) -> list[Hit]:
         hits = []
-        if _has_contact_id(folded) or _has_contact_id(numbered):
-            hits.append(Hit(0.95, "留微信号/QQ号"))
+        if _has_contact_id(folded) or _has_contact_id(numbered) or _SPLIT_ID.search(folded):
+            hits.append(Hit(0.95, "留微信号/QQ号", kind=DETAIL))
         elif (
             _ASK_CONTACT.search(folded)
             or _ADD_FOR.search(folded)
             or _V_ME.search(plain)
             or _ADD_AT_END.search(plain)
         ):
-            hits.append(Hit(0.85, _ASK_REASON))
-        elif (
-            _SELL_VIA_ME.search(folded)
-            and not _NOT_AN_OFFER.search(folded)
-            and not _is_question(plain)
-        ):
-            hits.append(Hit(0.45, _SELL_REASON))
+            hits.append(Hit(0.85, _ASK_REASON, kind=ASK))
+        elif _sells(folded) and not _NOT_AN_OFFER.search(folded) and not _is_question(plain):
+            hits.append(Hit(0.45, _SELL_REASON, kind=SELL))
         elif _SOFT_ASK.search(folded):
-            hits.append(Hit(0.45, _SOFT_REASON))
+            hits.append(Hit(0.45, _SOFT_REASON, kind=ASK))
         if _PHONE.search(numbered):
-            hits.append(Hit(0.8, "手机号"))
+            hits.append(Hit(0.8, "手机号", kind=DETAIL))
         return hits
 
     @staticmethod
@@ -309,14 +495,13 @@ class Judge:
         plain = unicodedata.normalize("NFKC", text)
         hits = []
         for match in _URL.finditer(plain):
-            link = match.group(0).lower()
-            host = re.sub(r"^https?://", "", link).split("/")[0].removeprefix("www.")
-            if any(host == d or host.endswith("." + d) for d in allowed):
+            host = _host(match.group(0))
+            if _allowed(host, allowed):
                 continue
-            hits.append(Hit(0.6, f"外部链接 {host}"))
+            hits.append(Hit(0.6, f"外部链接 {host}", kind=LINK))
             break
         if _TAOKOULING.search(plain):
-            hits.append(Hit(0.75, "淘口令"))
+            hits.append(Hit(0.75, "淘口令", kind=LINK))
         return hits
 
     @staticmethod
@@ -346,7 +531,8 @@ class Judge:
                 start = folded.find(key, start + 1, WORDS_SEE)
             found.append((score, word))
         found.sort(key=lambda f: -f[0])
-        return [Hit(found[0][0], "、".join(f"违禁词「{word}」" for _, word in found[:2]))]
+        reason = "、".join(f"违禁词「{word}」" for _, word in found[:2])
+        return [Hit(found[0][0], reason, kind=BLOCKED)]
 
 
 WEAK = 0.45  # a sign that never acts alone, nor with another layer, nor for a newcomer

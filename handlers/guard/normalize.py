@@ -4,7 +4,7 @@
 - full-width to half-width, lower case, traditional variants of the key characters;
 - emoji, spaces and punctuation removed (加 我 ❤ 微 信 -> 加我微信);
 - homophones and look-alikes folded: 薇/威/維/徽/徵 -> 微, 芯/❤信 -> 信, 扣扣/企鹅 -> qq,
-  ➕/十/+ before a v -> 加, vx/wx/weixin/v信/v -> 微信;
+  ➕/十/+ before a v -> 加, vx/wx/weixin/v信/v and the slang 绿泡泡 / 绿色软件 -> 微信;
 - Chinese and circled digits to ASCII digits (一三八 -> 138, ① -> 1), so numbers written
   to dodge a regex become numbers again.
 """
@@ -66,7 +66,17 @@ _LOOKALIKES = str.maketrans(
         "話": "话",
         "鏈": "链",
         "開": "开",
+        "🐧": "qq",
     }
+)
+
+# 维 is folded to 微 (维信 = 微信), except where mothers mean a vitamin: 维生素, 维D, 维AD,
+# 维D3, 维C, alone or with a dose (维D 400IU, 维AD一天一粒). Only those letters, then
+# nothing that could continue an id, so "维d abc123" is still an id.
+_VITAMIN = re.compile(
+    r"[维維](?=生素|(?:ad|a|d3|d|c|e|k[12]?|b(?:1[2]|[126])?)"
+    r"(?:\s*\d+(?:\.\d+)?\s*(?:iu|国际单位|单位|mg|毫克|ug|μg|微克|滴|粒))?"
+    r"(?![a-z0-9])(?!\s*[a-z][a-z0-9_-]{5,}))"
 )
 
 # Anything that is not a letter, digit or CJK character is dropped: spaces, punctuation,
@@ -75,6 +85,8 @@ _NOISE = re.compile(r"[^0-9a-z\u4e00-\u9fff]+")
 _WECHAT = re.compile(r"(?<![a-z])(?:wei ?xin|wechat|v ?x|w ?x|v)(?![a-z])")
 _WECHAT_JOINED = re.compile(r"v信|vx信|微x|微信信|微微信")
 _QQ = re.compile(r"扣扣|企鹅号?|qq号?|q号")
+# Slang for WeChat (绿泡泡, 绿色软件: its green icon), after the noise is gone.
+_WECHAT_SLANG = re.compile(r"绿色?的?(?:聊天)?(?:泡泡|软件|app)|绿泡|小绿(?:泡|软件)|卫星号|微心")
 _PLUS_V = re.compile(r"[+十]\s*(?=v|微)")
 
 
@@ -97,11 +109,13 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = circled_digits(text)
     text = _PLUS_V.sub("加", text)
+    text = _VITAMIN.sub("vit", text)  # before 维 becomes 微
     text = text.translate(_LOOKALIKES)
     text = _WECHAT.sub("微信", text)  # while separators still mark where words end
     text = _NOISE.sub("", text)
     text = _WECHAT_JOINED.sub("微信", text)  # "v❤信" is only "v信" once the ❤ is gone
     text = _QQ.sub("qq", text)
+    text = _WECHAT_SLANG.sub("微信", text)
     return text
 
 
