@@ -184,3 +184,18 @@ async def test_a_warning_says_why_in_plain_words_and_where_she_stands() -> None:
         assert "第2次提醒，再违规将被移出群聊" in second["text"]
         for warning in (first, second):
             assert "模型" not in warning["text"] and "0." not in warning["text"]
+
+
+async def test_an_event_handled_again_is_one_warning_and_one_flood_hit() -> None:
+    """After a store outage the dispatcher runs the failed handler again on the same event:
+    its warning and its place in the flood window must not count twice."""
+    async with BotUnderTest() as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b"])
+        event = bot.channel.message("b", "帮我砍一刀谢谢姐妹们", room_id="R1")
+        for _ in range(3):  # the same event, handled three times
+            await bot.app.dispatcher._chain(event)
+        await bot.app.settle()
+        warnings = [a for a in bot.said_in("R1") if "提醒" in a["text"]]
+        assert len(warnings) == 1 and "第1次提醒" in warnings[0]["text"]
+        assert bot.of("kick") == []
+        assert await bot.app.kv.window_count("g:flood:R1:b", 60) == 1

@@ -182,7 +182,11 @@ class GuardHandler:
         kv, room, who = ctx.kv, event.room, event.sender_id
         hits: list[Hit] = []
         if rules.flood:
-            count = await kv.window_hit(flood_key(room or "", who), rules.flood_seconds)
+            # The event is the window's member: handling it again (after a store outage)
+            # does not count it twice.
+            count = await kv.window_hit(
+                flood_key(room or "", who), rules.flood_seconds, member=event.event_id
+            )
             if count >= rules.flood_messages:
                 hits.append(Hit(0.7, f"刷屏（{count}条/{rules.flood_seconds:.0f}秒）"))
         folded = fold(event.text[:RULES_SEE])  # the judge's budget: a huge text is cut
@@ -191,7 +195,9 @@ class GuardHandler:
             # ("3号楼 要2份" -> "要3份") is not repeating herself. Waves compare the shape.
             digest = hashlib.sha1(shape(folded).encode()).hexdigest()[:16]
             if rules.repeats:
-                repeats = await kv.window_hit(repeat_key(who, folded), rules.repeat_seconds)
+                repeats = await kv.window_hit(
+                    repeat_key(who, folded), rules.repeat_seconds, member=event.event_id
+                )
                 if repeats >= rules.repeat_times:
                     hits.append(Hit(0.75, f"重复发送同一内容{repeats}次"))
             if rules.waves and len(folded) >= MIN_WAVE_CHARS:
@@ -271,7 +277,12 @@ class GuardHandler:
     ) -> None:
         who = event.sender_id
         ttl = rules.warning_memory_days * 86400
-        count = await ctx.kv.incr(warn_key(room, who), ttl=ttl)
+        key = warn_key(room, who)
+        # Once per event: a message handled again after a store outage is one warning.
+        if await ctx.kv.set_if_absent(f"g:warned:{event.event_id}", "1", ttl=ttl):
+            count = await ctx.kv.incr(key, ttl=ttl)
+        else:
+            count = int(await ctx.kv.get(key) or 1)
         if count >= rules.warnings_before_kick:
             verdict = Verdict(KICK, verdict.score, [*verdict.reasons, f"第{count}次警告"])
             await self.kick(ctx, room, who, verdict, event.text, by="guard")
