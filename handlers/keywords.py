@@ -7,14 +7,22 @@ alternation of them all tells in one pass whether any matches, and only then is 
 (ops are told to keep those few). A `word` keyword matches only
 where it starts and ends on jieba word boundaries, so 奶 does not fire inside 奶粉.
 
+A rule can also be limited to short messages (`max_chars`) or to questions
+(`questions_only`): its keywords then match only in a message that fits, so a long birth
+story that mentions 待产室 neither gets the 待产包 list nor the tag.
+
 The handler picks the highest-priority matching rule that applies in this chat (file order
 breaks ties) and answers with one of its reply variants. Tags of every applicable matching
 rule are written, even while the answer is cooling down: the interest is real either way.
+While a rule cools down in a chat, whoever asks again gets a short pointer to the answer
+above (`repeat_reply`), once each, rather than silence: the second mother who asks the
+same thing minutes later is not ignored, and a chat that keeps asking is not flooded.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +42,35 @@ from bot.text import normalize, strip_punctuation, word_boundaries
 
 log = logging.getLogger(__name__)
 
+# She asks something: a question mark, a question word, or a request (求 / 请问 / 推荐).
+_QUESTION = re.compile(
+    r"[?？]|吗|呢|什么|啥|怎么|怎样|咋|为什么|为啥|哪|谁有|谁家|多少|如何|能不能|可不可以"
+    r"|是不是|有没有|要不要|会不会|用不用|需不需要|行不行|好不好|(?<![好没十])几[个岁周月种样件]"
+    r"|求|请问|想问|问下|问一下|推荐"
+)
+
+
+def reads_as_question(text: str) -> bool:
+    """Whether a normalised message asks something (a heuristic: 宝宝几个月了呢 yes,
+    昨天进了待产室 no)."""
+    return _QUESTION.search(text) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    """What a message must look like for a rule to match it (see KeywordRule)."""
+
+    max_chars: int | None
+    questions_only: bool
+    bare: frozenset[str]  # the keywords alone: "待产包" asks for it, question word or not
+
+    def fit(self, norm: str) -> bool:
+        if self.max_chars is not None and len(norm) > self.max_chars:
+            return False
+        if not self.questions_only:
+            return True
+        return reads_as_question(norm) or (strip_punctuation(norm) or norm) in self.bare
+
 
 @dataclass(frozen=True, slots=True)
 class _Hit:
@@ -51,11 +88,15 @@ class KeywordIndex:
         self._exact: dict[str, list[int]] = defaultdict(list)
         self._regex: list[tuple[int, re2._Regexp]] = []
         self._needed: list[int] = []  # distinct keywords a rule needs (1 for "any")
+        self._limits: dict[int, _Limits] = {}  # only the rules that have any
         self._has_words = False
         entries: dict[str, list[_Hit]] = defaultdict(list)
         for i, rule in enumerate(self.rules):
             keys = sorted({k for k in (normalize(k) for k in rule.keywords) if k})
             self._needed.append(len(keys) if rule.require == "all" else 1)
+            if rule.max_chars is not None or rule.questions_only:
+                bare = frozenset(strip_punctuation(k) or k for k in keys)
+                self._limits[i] = _Limits(rule.max_chars, rule.questions_only, bare)
             if rule.mode == "exact":
                 for key in keys:
                     self._exact[strip_punctuation(key) or key].append(i)
@@ -91,6 +132,8 @@ class KeywordIndex:
                 found.update(i for i, pattern in self._regex if pattern.search(data))
         if self._automaton is not None:
             found.update(self._scan(norm))
+        if self._limits:
+            found = {i for i in found if i not in self._limits or self._limits[i].fit(norm)}
         return [self.rules[i] for i in sorted(found, key=lambda i: (-self.rules[i].priority, i))]
 
     def _scan(self, norm: str) -> set[int]:
@@ -156,15 +199,31 @@ class KeywordHandler:
 
     async def _answer(self, rule: KeywordRule, event: MessageReceived, ctx: Context) -> None:
         chat = event.room or event.sender_id
+        cooldown = f"kw:cd:{event.account_id}:{chat}:{rule.id}"
         if rule.cooldown_seconds > 0 and not await ctx.kv.set_if_absent(
-            f"kw:cd:{event.account_id}:{chat}:{rule.id}", "1", ttl=rule.cooldown_seconds
+            cooldown, "1", ttl=rule.cooldown_seconds
         ):
+            await self._point_back(rule, event, ctx, chat, cooldown)
+            return
+        await self._say(ctx.services.random.choice(rule.replies), event, ctx)
+
+    async def _point_back(
+        self, rule: KeywordRule, event: MessageReceived, ctx: Context, chat: str, cooldown: str
+    ) -> None:
+        """A repeat within the cooldown: the pointer, once per asker for as long as this
+        cooldown lasts (her mark expires with it, so the next answer starts afresh)."""
+        pointer = ctx.content.keywords.repeat_reply
+        left = await ctx.kv.ttl(cooldown)
+        ttl = left if left is not None and left > 0 else rule.cooldown_seconds
+        mark = f"kw:pt:{event.account_id}:{chat}:{rule.id}:{event.sender_id}"
+        if not pointer.strip() or not await ctx.kv.set_if_absent(mark, "1", ttl=ttl):
             log.debug("rule %s cooling down in %s", rule.id, mask_id(chat))
             return
-        text = render(
-            ctx.services.random.choice(rule.replies),
-            {"name": event.sender_name, "bot": ctx.services.config.bot.name},
-        )
+        await self._say(pointer, event, ctx)
+
+    @staticmethod
+    async def _say(template: str, event: MessageReceived, ctx: Context) -> None:
+        text = render(template, {"name": event.sender_name, "bot": ctx.services.config.bot.name})
         mentions: Sequence[str] = () if event.is_dm else (event.sender_id,)
         await ctx.reply(text, mentions=mentions)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.harness import BotUnderTest, copy_project
 
@@ -61,16 +62,98 @@ async def test_question_in_a_group_is_answered_with_a_mention_and_tags_the_asker
         assert done[1]["text"].startswith("湿疹要保湿哦")
 
 
+def said(actions: list[dict[str, Any]]) -> list[tuple[str, tuple[str, ...]]]:
+    return [(a["text"], tuple(a["mentions"])) for a in actions if a["action"] == "say"]
+
+
+POINTER = "上面刚回复过哦👆"
+
+
 async def test_cooldown_per_rule_per_chat(tmp_path: Path) -> None:
     async with BotUnderTest(project(tmp_path)) as bot:
         bot.room("R1", "孕妈交流群", owner="o", members=["o", "b", "c"])
         bot.room("R2", "另一个群", owner="o", members=["o", "b"])
         assert len(await bot.says("b", "湿疹", room="R1")) == 2
         again = await bot.says("c", "湿疹又犯了", room="R1")
-        assert [a["action"] for a in again] == ["tag"]  # tagged, but no second answer
+        assert [a["action"] for a in again] == ["tag", "say"]  # tagged, and pointed up
+        assert said(again) == [(POINTER, ("c",))]
         assert [a["action"] for a in await bot.says("b", "湿疹", room="R2")] == ["say"]
         await bot.tick("11m")
-        assert [a["action"] for a in await bot.says("c", "湿疹", room="R1")] == ["say"]
+        (answer,) = said(await bot.says("c", "湿疹", room="R1"))
+        assert answer[0].startswith("湿疹要保湿哦")
+
+
+async def test_a_repeat_in_the_cooldown_gets_a_pointer_once_per_asker(tmp_path: Path) -> None:
+    async with BotUnderTest(project(tmp_path)) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b", "c", "d"])
+        (answer,) = said(await bot.says("b", "宝宝湿疹怎么办", room="R1", name="小美"))
+        assert answer[0].startswith("湿疹要保湿哦") and answer[1] == ("b",)
+        await bot.tick("3m")
+        assert said(await bot.says("c", "我家也湿疹，怎么弄呀", room="R1")) == [(POINTER, ("c",))]
+        assert await bot.says("c", "湿疹好难受", room="R1") == []  # once: no pointer storm
+        assert said(await bot.says("d", "湿疹", room="R1")) == [(POINTER, ("d",))]
+        assert said(await bot.says("b", "湿疹还是没好", room="R1")) == [(POINTER, ("b",))]
+        assert said(await bot.says("b", "湿疹", room="R1")) == []
+        # Her mark lasts as long as the cooldown it belongs to, no longer: the next
+        # answer (a new cooldown) starts afresh for everyone.
+        await bot.tick("6m")  # 9 minutes after the answer
+        assert said(await bot.says("c", "湿疹", room="R1")) == []
+        await bot.tick("2m")
+        (fresh,) = said(await bot.says("d", "湿疹", room="R1"))
+        assert fresh[0].startswith("湿疹要保湿哦") and fresh[1] == ("d",)
+        await bot.tick("1m")
+        assert said(await bot.says("c", "湿疹", room="R1")) == [(POINTER, ("c",))]
+
+
+async def test_a_repeat_in_a_private_chat_gets_the_pointer_once(tmp_path: Path) -> None:
+    async with BotUnderTest(project(tmp_path)) as bot:
+        (answer,) = said(await bot.says("b", "宝宝湿疹怎么办"))
+        assert answer[0].startswith("湿疹要保湿哦") and answer[1] == ()
+        assert said(await bot.says("b", "湿疹涂什么")) == [(POINTER, ())]
+        assert await bot.says("b", "湿疹") == []  # and no fallback acknowledgement either
+
+
+async def test_repeat_reply_can_be_reworded_or_switched_off(tmp_path: Path) -> None:
+    worded = 'repeat_reply = "{name}，{bot}刚在上面回答过啦，往上翻翻～"\n' + RULES
+    async with BotUnderTest(project(tmp_path, worded)) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b", "c"])
+        await bot.says("b", "湿疹", room="R1")
+        assert said(await bot.says("c", "湿疹", room="R1", name="小红")) == [
+            ("小红，小暖刚在上面回答过啦，往上翻翻～", ("c",))
+        ]
+    silent = 'repeat_reply = ""\n' + RULES
+    (tmp_path / "silent").mkdir()
+    async with BotUnderTest(project(tmp_path / "silent", silent)) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b", "c"])
+        await bot.says("b", "湿疹", room="R1")
+        assert said(await bot.says("c", "湿疹", room="R1")) == []
+
+
+BAG = """
+[[rules]]
+id = "hospital-bag"
+keywords = ["待产包", "待产"]
+replies = ["待产包清单：产褥垫、月子服……"]
+tags = ["关注:待产"]
+max_chars = 40
+questions_only = true
+"""
+
+
+async def test_a_birth_story_that_mentions_the_keyword_gets_no_list(tmp_path: Path) -> None:
+    async with BotUnderTest(project(tmp_path, BAG)) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "b", "c"])
+        story = (
+            "姐妹们我生啦！昨天半夜破水进了待产室，疼了一整晚，开到三指才打上无痛，"
+            "今天早上顺产一个7斤2两的男宝，谢谢大家之前的鼓励🥰"
+        )
+        assert await bot.says("b", story, room="R1") == []  # no list, no 关注:待产 tag
+        assert await bot.says("b", "终于进待产室了", room="R1") == []  # no question either
+        done = await bot.says("c", "待产包一般要准备些什么呀", room="R1")
+        assert [a["action"] for a in done] == ["tag", "say"]
+        assert done[1]["text"].startswith("待产包清单")
+        await bot.tick("30s")  # within the default 60 s cooldown
+        assert said(await bot.says("b", "待产包？", room="R1")) == [(POINTER, ("b",))]
 
 
 async def test_variants_are_picked_at_random(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from bot.config import KeywordRule, load_content
 from bot.ops_regex import compile_ops
 from bot.text import normalize, strip_punctuation
 from handlers.keywords import KeywordIndex
-from tests.harness import REPO
+from tests.harness import REPO, copy_project
 
 
 def rule(id: str, **fields: Any) -> KeywordRule:
@@ -255,3 +256,102 @@ def test_an_invalid_pattern_is_still_called_invalid() -> None:
     with pytest.raises(ValueError) as err:
         rule("broken", mode="regex", pattern="([unclosed")
     assert "pattern is not a valid regular expression (rule 'broken')" in str(err.value)
+
+
+def test_max_chars_and_questions_only_limit_what_a_rule_matches() -> None:
+    index = KeywordIndex(
+        [
+            rule("bag", keywords=["待产包", "待产"], max_chars=20, questions_only=True),
+            rule("short", keywords=["湿疹"], max_chars=10),
+            rule("asks", keywords=["月子"], questions_only=True),
+        ]
+    )
+    assert ids(index, "待产包要准备什么") == ["bag"]
+    assert ids(index, "求一份待产包清单") == ["bag"]  # a request counts as asking
+    assert ids(index, "待产包？") == ["bag"]  # nothing but the keyword asks for it
+    assert ids(index, " ＊待产包＊ ") == ["bag"]
+    assert ids(index, "昨天进了待产室疼了一晚上") == []  # short, but no question
+    assert ids(index, "34周了，想问一下待产包里到底要准备哪些东西，医院会发吗") == []  # too long
+    assert ids(index, "湿疹怎么办") == ["short"]
+    assert ids(index, "宝宝湿疹") == ["short"]  # no question needed
+    assert ids(index, "宝宝湿疹好几天了，一直反复") == []  # 11 characters
+    assert ids(index, "月子里能洗头吗") == ["asks"]
+    assert ids(index, "月子里婆婆天天让我喝猪蹄汤，一碗接一碗，太油了，后来我偷偷倒掉了") == []
+
+
+def test_max_chars_counts_the_normalised_text() -> None:
+    index = KeywordIndex([rule("short", keywords=["湿疹"], max_chars=4)])
+    assert ids(index, "  湿疹   湿疹 ") == []  # "湿疹 湿疹": 5
+    assert ids(index, "  ＳＳ湿疹  ") == ["short"]  # "ss湿疹": 4
+
+
+def test_shipped_hospital_bag_rule_ignores_a_birth_story() -> None:
+    index = KeywordIndex(load_content(REPO / "content").keywords.rules)
+    assert "hospital-bag" in ids(index, "待产包需要准备什么")
+    assert "hospital-bag" in ids(index, "待产包")
+    story = "姐妹们我生啦！昨天半夜破水进了待产室，疼了一整晚，今天早上顺产一个7斤2两的男宝"
+    assert "hospital-bag" not in ids(index, story)
+    assert "hospital-bag" not in ids(index, "进了待产室好紧张")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"keywords": ["待产包"], "max_chars": 0}, "greater than or equal to 1"),
+        ({"keywords": ["待产包"], "max_chars": 2}, "shorter than the keyword '待产包'"),
+        ({"keywords": ["湿疹", "疫苗"], "require": "all", "max_chars": 1}, "shorter than"),
+    ],
+)
+def test_limits_that_could_never_match_are_refused(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        rule("r", **fields)
+
+
+def test_max_chars_may_leave_some_keywords_of_an_any_rule() -> None:
+    assert rule("r", keywords=["待产包清单", "待产包"], max_chars=3).max_chars == 3
+
+
+def test_repeat_reply_placeholders_are_checked() -> None:
+    from bot.config import KeywordsContent
+
+    assert KeywordsContent(repeat_reply="{name}，上面有哦").repeat_reply == "{name}，上面有哦"
+    assert KeywordsContent(repeat_reply="").repeat_reply == ""
+    with pytest.raises(ValueError, match="unknown placeholder"):
+        KeywordsContent(repeat_reply="{nmae}，上面有哦")
+
+
+BAD_LIMITS = """repeat_reply = "{nmae}，上面有哦"
+
+[[rules]]
+id = "bag"
+keywords = ["待产包"]
+replies = ["清单"]
+max_chars = 2
+
+[[rules]]
+id = "zero"
+keywords = ["湿疹"]
+replies = ["保湿"]
+max_chars = 0
+
+[[rules]]
+id = "typo"
+keywords = ["月子"]
+replies = ["休息"]
+question_only = true
+"""
+
+
+def test_check_reports_every_bad_limit_by_line_and_rule(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from bot.cli import main
+
+    copy_project(tmp_path)
+    (tmp_path / "content" / "keywords.toml").write_text(BAD_LIMITS, encoding="utf-8")
+    assert main(["check", "--dir", str(tmp_path)]) == 1
+    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("error")]
+    assert len(errors) == 4
+    assert "keywords.toml:1: repeat_reply: unknown placeholder {nmae}" in errors[0]
+    assert "keywords.toml:7: rule 'bag': max_chars = 2 is shorter than" in errors[1]
+    assert "keywords.toml:13: rule 'zero': max_chars" in errors[2]
+    assert "keywords.toml:19: rule 'typo': unknown key 'question_only'" in errors[3]
+    assert "did you mean 'questions_only'" in errors[3]
