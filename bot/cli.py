@@ -17,6 +17,7 @@ from bot.config import ConfigError, load_config, load_content
 if TYPE_CHECKING:
     from bot.app import App
     from bot.replay import Step
+    from storage.db import Database
 
 
 # mamabot's own packages log at --log-level. Everything else (hpack prints every HTTP/2
@@ -238,6 +239,27 @@ def _simulate(base: Path, db: str | None, why: str = "mamabot: ") -> int:
     return asyncio.run(run_repl(app, rebuild=fresh if db is None else None))
 
 
+async def _open_or_say(db: Database, command: str, after: str = "") -> bool:
+    """Open the database; False, with what is wrong on stderr, when it is behind or does
+    not answer. `after` ends the message (what that means for this command)."""
+    from storage.db import DatabaseBehind, describe_url
+
+    tail = f"; {after}" if after else ""
+    try:
+        await db.open()
+    except DatabaseBehind as exc:
+        print(f"mamabot {command}: {exc}{tail}", file=sys.stderr)
+        return False
+    except Exception as exc:
+        print(
+            f"mamabot {command}: the database is unreachable ({describe_url(db.url)}): "
+            f"{type(exc).__name__}: {exc}{tail}",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 async def _services_answer(app: App, *, open_db: bool = True) -> bool:
     """Check the stores before anything starts; False (and which one, on stderr) when one
     does not answer. `open_db`: open the database too (it stays open)."""
@@ -334,7 +356,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
 async def _forget(app: App, contact_id: str) -> int:
     """All or nothing: both stores must answer before anything is deleted, and an id no
     table knows is refused (a typo would otherwise report zeros and exit 0)."""
-    from storage.db import DatabaseBehind, describe_url
+    from storage.db import describe_url
     from storage.privacy import is_known
 
     nothing = "nothing was deleted"
@@ -346,17 +368,7 @@ async def _forget(app: App, contact_id: str) -> int:
                 file=sys.stderr,
             )
             return 1
-        try:
-            await app.db.open()
-        except DatabaseBehind as exc:
-            print(f"mamabot forget: {exc}; {nothing}", file=sys.stderr)
-            return 1
-        except Exception as exc:
-            print(
-                f"mamabot forget: the database is unreachable ({describe_url(app.db.url)}: "
-                f"{type(exc).__name__}: {exc}), {nothing}",
-                file=sys.stderr,
-            )
+        if not await _open_or_say(app.db, "forget", nothing):
             return 1
         if not await is_known(contact_id):
             print(
@@ -391,7 +403,7 @@ async def _forget(app: App, contact_id: str) -> int:
 def cmd_contacts(args: argparse.Namespace) -> int:
     from bot.config import AppConfig, database_url
     from storage.contact_directory import find_contacts
-    from storage.db import Database, DatabaseBehind, describe_url
+    from storage.db import Database, describe_url
 
     base = Path(args.dir)
     try:
@@ -403,17 +415,7 @@ def cmd_contacts(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         db = Database(url, auto_migrate=False)
-        try:
-            await db.open()
-        except DatabaseBehind as exc:
-            print(f"mamabot contacts: {exc}", file=sys.stderr)
-            return 1
-        except Exception as exc:
-            print(
-                f"mamabot contacts: the database is unreachable ({describe_url(url)}): "
-                f"{type(exc).__name__}: {exc}",
-                file=sys.stderr,
-            )
+        if not await _open_or_say(db, "contacts"):
             return 1
         try:
             cards = await find_contacts(args.name, limit=args.limit)
