@@ -15,6 +15,8 @@ reported and skipped. Prints one line per parser:
 
     <name>: <correct>/<cases> dates right (<pct>%; dates <a>/<n>, weeks and ages <b>/<m>), <µs> µs/phrase
 
+and then the held-out table's totals (bench/stage_heldout.py without -v).
+
 "dates" are phrasings that name a calendar date or month (2027年3月15日, 明年五月初,
 3/15); "weeks and ages" are the rest (孕24周+3天, 宝宝8个月, 刚满月, 下个月就生了).
 """
@@ -134,5 +136,19 @@ def main() -> None:
         )
 
 
+def heldout() -> None:
+    """The held-out table (tests/stage_heldout.tsv, written blind): totals and misses by
+    class only, never the rows, so that nobody tunes against it."""
+    from collections import Counter
+
+    import stage_heldout  # bench/stage_heldout.py, next to this script
+
+    outcomes = stage_heldout.judge(stage_heldout.load())
+    print(stage_heldout.summary(outcomes))
+    misses = Counter(o.row.kind for o in outcomes if not o.right)
+    print("  misses by class: " + ", ".join(f"{k} {n}" for k, n in misses.most_common()))
+
+
 if __name__ == "__main__":
     main()
+    heldout()

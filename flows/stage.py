@@ -1,16 +1,30 @@
 """Where a mother is: 备孕, pregnant (which week) or a baby of which age, from what she types.
 
-`parse_stage(text, today)` reads the answers mothers actually give in WeChat — dates in every
-common shape, Chinese numerals, full-width digits and traditional characters, gestational
-age, baby age, relative phrases, lunar dates, several children — and never guesses: text
-without such information gives an empty result.
+`parse_stage(text, today)` reads the answers mothers actually give in WeChat and never
+guesses: text without stage information gives an empty result. It reads in two steps.
+
+1. Facts. What she says is split into facts, each with how sure it is and how strongly it
+   speaks: the kind of statement (trying / pregnant / born / neither), a gestational age, a
+   baby's age, a due date, a birth date, a relative date anchored on today (下个月就生,
+   上周五生的), a festival or named day (flows/data/named_days.tsv, lunar ones through
+   lunardate), a planned delivery (12月5号剖), a stage named outright, a kindergarten class.
+   Chinese numerals go through cn2an; common typos of 个 / 月 / 周 are repaired first.
+2. Resolution, with explicit precedence: an explicit gestational age, a baby's age or a date
+   with its own cue (预产期…, …出生) beats a loose date (one only the question or another
+   clause points at); a relative phrase about something else (下周去建档, 下周约了NT) is no
+   fact at all; a baby already born beats an old due date unless she has several children.
+
+The result carries a confidence in 0..1 (`CONFIRM_BELOW`: the dialog confirms below it). It
+is high only when one reading is certain: an approximate fact (怀孕3个月, 春节前后, 上幼儿园了)
+whose possible span crosses a stage boundary, conflicting facts, a repaired typo or a stage
+named without a date all lower it.
 
 `stage_for(today, due_date=..., birth_date=...)` turns stored dates into a stage with the
 configured boundaries; the daily recompute uses it too.
 
 Conventions (the test table in tests/stage_cases.tsv is the full specification):
 - gestational age = 280 days − days until the due date;
-- "怀孕N个月" is the middle of the Nth month: (4N − 2) weeks;
+- "怀孕N个月" is N four-week obstetric months: 4N weeks (see `_pregnancy_months`);
 - a month-day without a year is the next such day for a due date and the last one for a
   birthday; without a cue or hint saying which, it gives nothing;
 - a year-month without a day is the 15th (初/上旬 5th, 中旬 15th, 下旬 25th, 底/末 last day).
@@ -19,10 +33,12 @@ Conventions (the test table in tests/stage_cases.tsv is the full specification):
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import cn2an
@@ -31,6 +47,7 @@ from lunardate import LunarDate
 from bot.stages import StageBoundaries
 
 Hint = Literal["due", "birth"] | None
+About = Literal["due", "birth"]
 
 PREPARING = "备孕期"
 EARLY, MIDDLE, LATE = "孕早期", "孕中期", "孕晚期"
@@ -42,7 +59,11 @@ MAX_GESTATION = 44 * 7  # past this, the baby has surely arrived: the stage is u
 # Only the start of a text is read: an answer to "when is she due" is a line, and some
 # cues (宝宝...生) cost time with the square of the length: 40,000 characters took 0.9 s.
 MAX_ANSWER = 500
+# Below this confidence the intake dialog confirms the reading with her before it becomes
+# a tag (您是孕10周左右，预产期大约2027年6月22日，对吗？).
+CONFIRM_BELOW = 0.8
 
+NAMED_DAYS = Path(__file__).with_name("data") / "named_days.tsv"
 
 DEFAULT_BOUNDARIES = StageBoundaries()
 
@@ -55,13 +76,18 @@ class StageResult:
     gestational_days: int | None = None
     baby_age_days: int | None = None
     children: int | None = None
+    confidence: float = 0.0
 
     @property
     def empty(self) -> bool:
         return self == StageResult()
 
+    @property
+    def needs_confirmation(self) -> bool:
+        return not self.empty and self.confidence < CONFIRM_BELOW
+
     def to_json(self) -> dict[str, Any]:
-        """The `mamabot parse-stage` line, keys in contract order."""
+        """The `mamabot parse-stage` line, keys in contract order (confidence last)."""
         return {
             "stage": self.stage,
             "due_date": self.due_date.isoformat() if self.due_date else None,
@@ -69,7 +95,66 @@ class StageResult:
             "gestational_days": self.gestational_days,
             "baby_age_days": self.baby_age_days,
             "children": self.children,
+            "confidence": self.confidence,
         }
+
+    def summary(self) -> str:
+        """The reading in her words, for a confirmation: 孕10周左右，预产期大约2027年6月22日."""
+        if self.gestational_days is not None and self.due_date is not None:
+            weeks, days = divmod(self.gestational_days, 7)
+            when = f"孕{weeks}周" + (f"{days}天" if days and self.confidence >= 0.9 else "")
+            return f"{when}左右，预产期大约{_chinese_date(self.due_date)}"
+        if self.baby_age_days is not None and self.birth_date is not None:
+            age, born = _age_words(self.baby_age_days), _chinese_date(self.birth_date)
+            return f"宝宝{age}左右，生日大约{born}"
+        if self.stage == PREPARING:
+            return "在备孕"
+        if self.stage is not None:
+            return f"现在是{self.stage}"
+        return ""
+
+    def confirm_question(self) -> str:
+        """您是孕10周左右，预产期大约2027年6月22日，对吗？ (empty for an empty reading)."""
+        if self.empty:
+            return ""
+        said = self.summary()
+        return f"您{'' if said.startswith(('现在', '在')) else '是'}{said}，对吗？"
+
+
+def _chinese_date(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def _age_words(days: int) -> str:
+    if days < 28:
+        return f"{days}天"
+    months = round(days / 30.44)
+    if months < 12:
+        return f"{max(months, 1)}个月"
+    years, months = divmod(months, 12)
+    return f"{years}岁" + (f"{months}个月" if months else "")
+
+
+def contradicts(before: StageResult, after: StageResult) -> bool:
+    """Whether a new reading disagrees with what she said earlier (then the dialog asks her,
+    never overwrites silently): pregnant then a different pregnancy, a baby then another
+    birthday, or back from a baby to a pregnancy. Two weeks either way is the same answer;
+    a pregnancy that turns into a baby is news, not a contradiction."""
+    if before.empty or after.empty:
+        return False
+    if before.birth_date is not None:
+        if after.due_date is not None and before.children is None:
+            return True
+        if after.birth_date is not None:
+            return abs((after.birth_date - before.birth_date).days) > 14
+        return after.stage in (PREPARING, EARLY, MIDDLE, LATE)
+    if before.due_date is not None:
+        if after.due_date is not None:
+            return abs((after.due_date - before.due_date).days) > 14
+        if after.birth_date is not None:
+            return after.birth_date < before.due_date - timedelta(days=FULL_TERM - 22 * 7)
+        return after.stage == PREPARING
+    return before.stage != after.stage
 
 
 # --------------------------------------------------------------------------- calendar
@@ -126,6 +211,7 @@ def result_for(
     children: int | None = None,
     preparing: bool = False,
     bounds: StageBoundaries = DEFAULT_BOUNDARIES,
+    confidence: float = 1.0,
 ) -> StageResult:
     if due_date is not None:
         return StageResult(
@@ -133,6 +219,7 @@ def result_for(
             due_date=due_date,
             gestational_days=FULL_TERM - (due_date - today).days,
             children=children,
+            confidence=confidence,
         )
     if birth_date is not None:
         return StageResult(
@@ -140,17 +227,18 @@ def result_for(
             birth_date=birth_date,
             baby_age_days=(today - birth_date).days,
             children=children,
+            confidence=confidence,
         )
     if preparing:
-        return StageResult(stage=PREPARING, children=children)
+        return StageResult(stage=PREPARING, children=children, confidence=confidence)
     return StageResult()
 
 
 # --------------------------------------------------------------------------- normalising
 
 _TRADITIONAL = str.maketrans(
-    "預產寶個週歲農曆陰號還兩懷滿後剛經過來備媽雙龍鳳現準幾計檢臘們嗎這說沒會時間結齡剩賬歷陽見",
-    "预产宝个周岁农历阴号还两怀满后刚经过来备妈双龙凤现准几计检腊们吗这说没会时间结龄剩账历阳见",
+    "預產寶個週歲農曆陰號還兩懷滿後剛經過來備媽雙龍鳳現準幾計檢臘們嗎這說沒會時間結齡剩賬歷陽見剖術診幼兒園節慶聖誕國陳禮拜剩離約預",
+    "预产宝个周岁农历阴号还两怀满后刚经过来备妈双龙凤现准几计检腊们吗这说没会时间结龄剩账历阳见剖术诊幼儿园节庆圣诞国陈礼拜剩离约预",
 )
 
 # Family words become markers before numerals are converted, so 老二五个月 stays
@@ -174,14 +262,42 @@ _FAMILY = [
 _NUMERAL_RUN = re.compile(r"[零〇一二两三四五六七八九十百廿卅]+")
 _UNIT_AFTER = re.compile(r"\s*(?:个|岁|周|天|年|月|日|号|w|d|\+|加|又|多|半)")
 
+# Typos of the pinyin and stroke input methods in an age ("8各月", "3个越", "孕12州"), repaired
+# before numerals are read; a repaired text is read with less confidence.
+_NUM = r"(?:\d{1,3}|[零〇一二两三四五六七八九十廿]{1,3})"
+_TYPOS = [
+    (
+        re.compile(rf"({_NUM})(?:各|箇|哥|格|歌|g)(?=多?(?:月|越|曰|阅|约|悦|钥|朋|跃|乐)|半月)"),
+        r"\1个",
+    ),
+    (re.compile(rf"({_NUM}个多?)(?:越|曰|阅|约|悦|钥|朋|跃|粤|岳|乐)"), r"\1月"),
+    (re.compile(rf"({_NUM}个)个(?=多?月)"), r"\1"),
+    (re.compile(rf"((?:孕|怀孕){_NUM})(?:州|粥|舟|洲|zhou)"), r"\1周"),
+    (re.compile(rf"(?:运|韵|晕|孪)({_NUM}(?:周|w|个月))"), r"孕\1"),
+    (re.compile(rf"({_NUM})(?:碎|睡|随|穗|虽|遂)(?![觉眠着])"), r"\1岁"),
+    (re.compile(r"(?<![\d])(\d{1,2})(?:州|粥|舟)(?=[+\d]|了|啦|$|，|,)"), r"\1周"),
+    (re.compile(r"(?:预产|预惨|遇产|与产|预残)(?:其|欺|旗|气|七|起|奇)"), "预产期"),
+    (re.compile(r"(?:与|遇|预残|预惨)产期"), "预产期"),
+    (re.compile(rf"({_NUM})月(?=大|龄)"), r"\1个月"),
+    (re.compile(r"(岁|个)(?:伴|办|拌|扮)"), r"\1半"),
+    (re.compile(rf"((?:周|w|\+|加){_NUM})(?:填|田|添)"), r"\1天"),
+]
+
+
+def _repair(text: str) -> tuple[str, bool]:
+    repaired = text
+    for pattern, replacement in _TYPOS:
+        repaired = pattern.sub(replacement, repaired)
+    return repaired, repaired != text
+
 
 def _numerals(text: str) -> str:
     def convert(match: re.Match[str]) -> str:
         run = match.group(0)
         start, end = match.span()
         before = text[start - 1] if start else ""
-        if not (_UNIT_AFTER.match(text, end) or before in ("月", "初")):
-            return run
+        if not (_UNIT_AFTER.match(text, end) or before in ("月", "初")) or run in ("零", "〇"):
+            return run  # not a number here; or 零 joining two (5个月零10天)
         run = run.replace("廿", "二十").replace("卅", "三十")
         try:
             value = cn2an.cn2an(run, "smart")
@@ -192,11 +308,15 @@ def _numerals(text: str) -> str:
     return _NUMERAL_RUN.sub(convert, text)
 
 
-def normalize(text: str) -> str:
+def _normalize(text: str) -> tuple[str, bool]:
     text = unicodedata.normalize("NFKC", text).translate(_TRADITIONAL).casefold()
     text = re.sub(r"\s+", "", text)
     for word, marker in _FAMILY:
         text = text.replace(word, marker)
+    text, repaired = _repair(text)
+    text = re.sub(r"(农历|阴历)(?:的)?生日(?:是|在)?", r"生日\1", text)
+    # 正月, 腊月 and 冬月 are lunar months whether or not she writes 农历.
+    text = re.sub(r"(?<!农历)(?<!阴历)(正月|腊月|冬月)", r"农历\1", text)
     text = (
         text.replace("正月", "1月")
         .replace("腊月", "12月")
@@ -206,74 +326,184 @@ def normalize(text: str) -> str:
         .replace("满周岁", "1岁")
         .replace("周岁", "岁")
     )
-    return _numerals(text)
+    text = re.sub(r"(?<![\d个一二三四五六七八九十两])半个月", "15天", text)
+    text = (
+        re.sub("俩(?=月)", "两个", text).replace("俩", "两").replace("仨", "三").replace("闰", "")
+    )
+    text = re.sub(r"个(?:星期|礼拜)", "周", text)
+    text = re.sub(r"(?<=[\d一二三四五六七八九十两])(?:个)?来(?=月|周|天)", "个多", text)
+    text = text.replace("个多天", "多天").replace("个多周", "多周")
+    return _numerals(text), repaired
 
 
-# --------------------------------------------------------------------------- reading
+def normalize(text: str) -> str:
+    return _normalize(text)[0]
+
+
+@functools.cache
+def named_days() -> tuple[tuple[str, str, int, str], ...]:
+    """(name, calendar, month, day) from flows/data/named_days.tsv, longest name first."""
+    rows = []
+    for line in NAMED_DAYS.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith(("#", "names\t")):
+            continue
+        names, kind, month, day = line.split("\t")
+        for name in names.split("|"):
+            rows.append((normalize(name), kind, int(month), day))
+    return tuple(sorted(rows, key=lambda row: -len(row[0])))
+
+
+@functools.cache
+def _named_day_pattern() -> str:
+    names = "|".join(re.escape(name) for name, *_ in named_days())
+    # 十一 and 五一 are also numbers: 十一点, 五一个; 520 and 618 also amounts: 520天.
+    return rf"(?:{names})(?![\d点个块元岁周天月号年次份斤克])节?"
+
+
+def _named_day(name: str, year: int) -> date | None:
+    """The solar date of a named day in a year (a lunar one: in that lunar year)."""
+    for key, kind, month, day in named_days():
+        if key != name:
+            continue
+        try:
+            if kind == "solar" or kind == "term":
+                return date(year, month, int(day))
+            if kind == "lunar":
+                return LunarDate(year, month, int(day)).to_solar_date()
+            if kind == "eve":
+                return LunarDate(year + 1, 1, 1).to_solar_date() - timedelta(days=1)
+            if kind == "weekday":
+                nth, weekday = (int(part) for part in day.split("/"))
+                first = date(year, month, 1)
+                offset = (weekday - first.isoweekday()) % 7
+                return first + timedelta(days=offset + 7 * (nth - 1))
+        except ValueError:
+            return None
+    return None
+
+
+# --------------------------------------------------------------------------- facts
+
+# How strongly a fact speaks. A loose fact (a date only the question or another clause
+# points at) counts only when nothing stronger was said.
+EXPLICIT, RELATIVE, LOOSE = 3, 2, 1
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One thing she said: the due date or a child's birth date it implies."""
+
+    about: About
+    day: date
+    weight: float  # how sure the reading of this phrase is, 0..1
+    strength: int = EXPLICIT
+    # The true date may lie this many days before / after `day` (孕24周 is 24+0 .. 24+6).
+    spread: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class Reading:
+    facts: list[Fact] = field(default_factory=list)
+    trying: bool = False
+    named: str | None = None  # a stage she named without a date (孕早期, 刚测出两道杠)
+    named_weight: float = 0.0
+    repaired: bool = False
+
+    def due(self, day: date | None, weight: float, strength: int = EXPLICIT, spread=(0, 0)) -> None:
+        if day is not None:
+            self.facts.append(Fact("due", day, weight, strength, spread))
+
+    def birth(
+        self, day: date | None, weight: float, strength: int = EXPLICIT, spread=(0, 0)
+    ) -> None:
+        if day is not None:
+            self.facts.append(Fact("birth", day, weight, strength, spread))
+
 
 _PREPARING = re.compile(
-    r"备孕|还没怀|没怀上|没有怀|准备要(?:宝宝|孩子|娃|⟨P\d⟩)|计划要(?:宝宝|孩子)"
+    r"备孕|还没怀|没怀上|没有怀上|还没有怀|没怀孕|没有怀孕|(?<![不没])准备要(?:宝宝|孩子|娃|⟨P\d⟩|⟨K\d⟩)"
+    r"|(?<![不没])(?:计划|打算|想|准备)(?:明年|今年|年后|后年|过年后|\d+月份?)?(?:再)?要(?:个)?"
+    r"(?:宝宝|孩子|娃|小孩|⟨P\d⟩|⟨K\d⟩)"
+    r"|试管|促排|取卵|移植|冻胚|胚胎|人工授精|ivf|进周|降调|夜针|养囊|调理身体|备⟨P\d⟩|备⟨K\d⟩"
+    r"|在(?:努力|造人)|造人|(?<![不没])(?:准备|计划|打算|想)(?:明年|今年|年后|后年|过年后|下半年|上半年)?"
+    r"(?:怀孕|怀⟨|要了|怀上|怀个)"
+)
+# After IVF or trying: she is pregnant now.
+_CONCEIVED = re.compile(
+    r"成功|阳性|怀上了|两道杠|两条杠|两条线|着床|胎心|孕囊|hcg翻倍|确认怀孕|\d+周|⟨K\d⟩.*\d+个月"
+)
+# Trying for another child while naming the ones she has: 老大3岁，在备孕二胎.
+_TRYING_AGAIN = re.compile(r"备孕|备⟨|要⟨[PK]|(?:再|还|准备|打算|计划|想)要")
+_TRYING_SPAN = re.compile(
+    r"(备孕|备⟨P\d⟩|试管|促排|调理|努力|尝试|造人|要孩子|要宝宝)"
+    r"[了中都已经快有差不多大概将近第]{0,4}(?:\d+个多?月|\d+年|半年|\d+周|\d+天|\d+次)"
 )
 _DUE_CUE = re.compile(
-    r"预产|待产|要生|就生|快生|预计|生产|怀孕|怀|孕|⟨P\d⟩|胎|(?<![出医学先])生(?![的日完了过病活])"
+    r"预产|待产|要生|就生|快生|预计|生产|怀孕|怀|孕|⟨P\d⟩|胎|卸货|剖|催产|催生|引产"
+    r"|(?<![出医学先])生(?![的日完了过病活])"
 )
-_BIRTH_CUE = re.compile(r"出生|生日|生的|生于|已经生|生完|刚生|满月|出月子|宝宝.*生(?![产])")
+_BIRTH_CUE = re.compile(
+    r"出生|生日|生的|生于|已经生|生完|刚生|满月|出月子|剖完|剖了|剖的|顺的|顺产|产后|术后"
+    r"|宝宝.*生(?![产])"
+)
 _OWN_BIRTHDAY = re.compile(r"我(?:的)?(?:生日|阳历生日|农历生日)")
 _CLAUSE = re.compile(r"[，,。;；!！?？、~～]+")
 _FILLER = re.compile(
-    r"[§\s是就哦噢啊吧了呀啦呢嘛哈约在的~～。.!！?？…]|左右|大概|应该|差不多|预计|估计"
+    r"[§\s是就哦噢啊吧了呀啦呢嘛哈约在的~～。.!！?？…]|左右|大概|应该|差不多|预计|估计|前后|附近"
     r"|[\U0001F300-\U0001FAFF\u2600-\u27BF]"
 )
-_BABY_CUE = re.compile(r"宝宝|孩子|娃|出生|生完|刚生|⟨K\d⟩|⟨T⟩|儿子|女儿|闺女")
+_BABY_CUE = re.compile(
+    r"宝宝|宝贝|孩子|娃|出生|生完|刚生|⟨K\d⟩|⟨T⟩|儿子|女儿|闺女|小孩|baby|bb|小家伙|崽|满月|月子"
+)
+# Something done on a day that is not the birth: 下周去建档, 下周约了nt, 12月3号大排畸.
+_ACTIVITY = re.compile(
+    r"建档|建卡|建册|产检|检查|复查|复诊|体检|孕检|nt|唐筛|无创|羊穿|四维|三维|排畸|糖耐|b超|彩超"
+    r"|胎心监护|疫苗|打针|上班|出差|回来|回家|回老家|开学|上学|旅游|搬家|面试|考试|报名|抽血|验血"
+    r"|医生|拍照|写真|买|囤|发货|到货|快递|聚会|满月酒|体检|上课|开会|休假|产假|见面|结婚|办"
+)
+_BIRTH_WORD = re.compile(r"预产|生(?!日)|出生|剖|顺产|卸货|分娩|待产|催产|催生|引产|发动")
+_WEEKDAY = r"[1-7一二三四五六日天]"
+_WHEN = re.compile(
+    rf"(?:下下|下|这|本|上)个?(?:周|星期|礼拜|月){_WEEKDAY}?"
+    rf"|(?<![预])(?:周|星期|礼拜){_WEEKDAY}|明天|后天|大后天|今天|(?:今|明|后)年"
+    r"|\d{1,4}[年./-]\d{1,2}(?:[月./-]\d{1,2}[日号]?)?|\d{1,2}月(?:\d{1,2}[日号]?)?|\d{1,2}[日号]"
+    r"|\d+(?:天|周|个月)(?:后|以后|之后)"
+)
+_WEEKDAYS = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5, "6": 6, "7": 7, "一": 1, "二": 2, "三": 3}
+_WEEKDAYS |= {"四": 4, "五": 5, "六": 6, "日": 7, "天": 7}
 
 _DAY_PART = r"(初|上旬|中旬|下旬|中|底|末)?"
-_DAY_WORDS = {"前天": -2, "昨天": -1, "今天": 0, "明天": 1, "后天": 2}
-
-
-def _month_day(year: int, month: int, part: str | None) -> date | None:
-    if not 1 <= month <= 12:
-        return None
-    last = calendar.monthrange(year, month)[1]
-    day = {"初": 5, "上旬": 5, "中旬": 15, "中": 15, "下旬": 25, "底": last, "末": last}.get(
-        part or "", 15
-    )
-    return date(year, month, day)
-
-
-def _valid(year: int, month: int, day: int) -> date | None:
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
-
-
-def _next_and_last(today: date, month: int, day: int) -> tuple[date, date] | None:
-    this_year = _valid(today.year, month, day)
-    if this_year is None:
-        # 2-29: the nearest years that have it.
-        nxt = next((d for y in range(1, 5) if (d := _valid(today.year + y, month, day))), None)
-        lst = next((d for y in range(1, 5) if (d := _valid(today.year - y, month, day))), None)
-        return (nxt, lst) if nxt and lst else None
-    nxt = this_year if this_year >= today else _valid(today.year + 1, month, day)
-    lst = this_year if this_year <= today else _valid(today.year - 1, month, day)
-    if nxt is None or lst is None:
-        return None
-    return nxt, lst
-
-
-def _lunar(today: date, month: int, day: int) -> tuple[date, date] | None:
-    """The next and the last solar dates of a lunar month-day."""
-    candidates = []
-    for year in (today.year - 1, today.year, today.year + 1):
-        try:
-            candidates.append(LunarDate(year, month, day).to_solar_date())
-        except ValueError:
-            continue
-    after = [d for d in candidates if d >= today]
-    before = [d for d in candidates if d <= today]
-    if not after or not before:
-        return None
-    return min(after), max(before)
+_DAY_WORDS = {"大前天": -3, "前天": -2, "昨天": -1, "今天": 0, "明天": 1, "后天": 2, "大后天": 3}
+# A named stage, or a word that says the stage without a date, and how sure it is.
+_NAMED_STAGES = [
+    (re.compile(r"孕早期|怀孕早期|孕初期|怀孕初期|早孕期|孕早"), EARLY, 0.7),
+    (re.compile(r"孕中期|怀孕中期"), MIDDLE, 0.7),
+    (re.compile(r"孕晚期|怀孕晚期|孕后期|怀孕后期|孕末期"), LATE, 0.7),
+    (re.compile(r"新生儿期"), NEWBORN, 0.7),
+    (re.compile(r"(?:是|还是|还在)新生儿|新生儿(?:阶段|啦|了|$)|刚出生不久"), NEWBORN, 0.65),
+    (re.compile(r"婴儿期"), INFANT, 0.7),
+    (re.compile(r"幼儿期"), TODDLER, 0.7),
+    (re.compile(r"学龄前期?"), PRESCHOOL, 0.7),
+    (re.compile(r"(?:坐|在|还在)月子|月子(?:里|中|期间)"), NEWBORN, 0.6),
+    (
+        re.compile(
+            r"早孕反应|孕吐|害喜|刚怀上|刚怀孕|刚知道(?:自己)?怀|刚测出|刚查出|两道杠|验孕棒|hcg|孕酮"
+            r"|刚发现|两条杠|两条线|强阳|测出来|测出怀孕|确认怀孕|看到胎心|有胎心|孕囊|胎芽"
+            r"|(?:测|验)(?:了|出|出来)?(?:是)?(?:阳|怀孕|怀上)|早孕试纸|早孕(?!反应|试纸)"
+            r"|怀孕.{0,4}(?:还没(?:去)?(?:医院|检查|建档|建卡|做b超)|不知道(?:几|多少)周)"
+        ),
+        EARLY,
+        0.6,
+    ),
+    (
+        re.compile(
+            r"快(?:要)?生了|马上(?:就|要)?生|临产|待产|随时(?:可能|会)?(?:生|发动)"
+            r"|快到预产期|预产期快到"
+        ),
+        LATE,
+        0.6,
+    ),
+]
 
 
 def parse_stage(
@@ -282,17 +512,33 @@ def parse_stage(
     hint: Hint = None,
     bounds: StageBoundaries = DEFAULT_BOUNDARIES,
 ) -> StageResult:
-    t = normalize(text[:MAX_ANSWER])
+    t, repaired = _normalize(text[:MAX_ANSWER])
     if not t:
         return StageResult()
+    reading = read_facts(t, today, hint)
+    reading.repaired = repaired
+    return resolve(reading, t, today, bounds)
+
+
+def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
+    """Every fact in a normalised text (see the module docstring)."""
+    r = Reading()
+    r.trying = bool(_PREPARING.search(t)) and not _CONCEIVED.search(t)
+    # How long she has been trying is no baby's age: 备孕3个月了, 试管两次.
+    t = _TRYING_SPAN.sub(r"\1§", t)
+    t = re.sub(r"(推迟|延迟|晚了|没来)(?:了)?\d+(?:天|周|个月)", r"\1§", t)
+    # A date or a relative day in a clause about something else (下周去建档) is no fact.
+    t = "，".join(
+        re.sub(_named_day_pattern(), "§", _WHEN.sub("§", clause))
+        if _ACTIVITY.search(clause) and not _BIRTH_WORD.search(clause)
+        else clause
+        for clause in _CLAUSE.split(t)
+    )
     due_cue = bool(_DUE_CUE.search(t))
     birth_cue = bool(_BIRTH_CUE.search(t))
     baby_cue = bool(_BABY_CUE.search(t))
     # When the text itself says which, it wins over what was asked.
     direction: Hint = "birth" if birth_cue else "due" if due_cue else hint
-
-    due: list[date | None] = []
-    ages: list[date] = []  # birth dates of the children mentioned
     rest = t
 
     def take(pattern: str) -> list[re.Match[str]]:
@@ -302,94 +548,358 @@ def parse_stage(
             rest = re.sub(pattern, "§", rest)
         return found
 
-    # ---- relative phrases about the due date or the birth
-    for m in take(r"过了?预产期(\d+)(天|周)|预产期(?:已经)?过了?(\d+)(天|周)"):
-        n, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        due.append(_shift(today, -int(n), unit))
-    for m in take(r"(今天|明天|后天)(?:就)?是预产期|预产期(?:就)?是?(今天|明天|后天)"):
-        due.append(today + timedelta(days=_DAY_WORDS[m.group(1) or m.group(2)]))
-    for m in take(r"(今天|昨天|前天)(?:刚|才)?(?:出)?生"):
-        ages.append(today + timedelta(days=_DAY_WORDS[m.group(1)]))
-    for _ in take(r"下下个?月(?:就|要)?生"):
-        due.append(_month_day(*_ym(add_months(today, 2)), None))
-    for _ in take(r"下个?月(?:就|要)?生"):
-        due.append(_month_day(*_ym(add_months(today, 1)), None))
-    if direction == "due" or not (baby_cue or birth_cue):
-        for _ in take(r"(?:预产期(?:是|在)?)?下(?:个)?(?:周|星期|礼拜)(?:就|要)?生?"):
-            due.append(today + timedelta(days=7))
-    for m in take(r"还有(\d+)(个月|周|天)"):
-        due.append(_shift(today, int(m.group(1)), m.group(2)))
-    for m in take(r"(?:刚|才)?生完?(?:了)?(\d+)(天|周|个月)|生完(?:了)?(\d+)(天|周)"):
-        n, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        ages.append(_shift(today, -int(n), unit))
-    for _ in take(r"(?:刚|才)?满月|出月子"):
-        ages.append(add_months(today, -1))
-    for _ in take(r"快1岁"):
-        ages.append(add_months(today, -11))
+    _relative_birth(r, take, today)
+    _relative_due(r, take, t, today, direction)
 
     # ---- gestational age
-    for m in take(r"(\d{1,2})\+(\d)周?"):
-        due.append(_due_from_days(today, int(m.group(1)) * 7 + int(m.group(2))))
-    for m in take(r"(?:怀孕|孕)?(\d{1,2})(?:周|w)(?:\+|加|又|零)?(\d)(?:天|d)"):
-        due.append(_due_from_days(today, int(m.group(1)) * 7 + int(m.group(2))))
-    for m in take(r"(?:怀孕|孕|怀|⟨P\d⟩)(\d{1,2})个?多?月"):
-        months = int(m.group(1))
-        if 1 <= months <= 10:
-            due.append(_due_from_days(today, 7 * (4 * months - 2)))
+    # a planned delivery at 39周 says nothing about today
+    take(r"(\d{1,2})周(?:的时候|时|左右)?(?:就|再)?(?:剖|催产|引产|住院|入院)")
+    for m in take(r"(\d{1,2})(?:周|w)?\+(\d)(?:天|d|周)?"):
+        r.due(_due_from_days(today, int(m.group(1)) * 7 + int(m.group(2))), 0.95)
+    for m in take(r"(?:怀孕|孕|孕周)?(?:第)?(\d{1,2})(?:周|w)(?:\+|加|又|零)?(\d)(?:天|d)"):
+        r.due(_due_from_days(today, int(m.group(1)) * 7 + int(m.group(2))), 0.95)
+    _pregnancy_months(r, take, today)
+    _ivf(r, take, today)
     weeks_as_baby = (baby_cue or hint == "birth") and not due_cue
     if not weeks_as_baby:
-        for m in take(r"(?:怀孕|孕|⟨P\d⟩)?(\d{1,2})(?:周|w)(?![岁])"):
-            due.append(_due_from_days(today, int(m.group(1)) * 7))
+        for m in take(
+            r"(?:怀孕|孕|⟨P\d⟩|孕周|孕期)?(?:第)?(?<![前后])(\d{1,2})(?:周|w)(多|\+)?(?![岁前后])"
+        ):
+            r.due(_due_from_days(today, int(m.group(1)) * 7), 0.95, spread=(-6, 0))
     else:
-        for m in take(r"(\d{1,2})(?:周|w)"):
-            ages.append(today - timedelta(weeks=int(m.group(1))))
+        for m in take(r"(?<![前后])(\d{1,2})(?:周|w)(?![前后])"):
+            r.birth(today - timedelta(weeks=int(m.group(1))), 0.9, spread=(-6, 0))
 
-    # ---- dates
+    _kindergarten(r, take, t, today)
+
+    # ---- dates, clause by clause: a date speaks strongly only with its own cue
     clauses = []
     for clause in _CLAUSE.split(rest):
         if not clause or _OWN_BIRTHDAY.search(clause):
             clauses.append(clause)  # her own birthday says nothing about the baby
             continue
-        local: Hint = (
-            "birth"
-            if _BIRTH_CUE.search(clause)
-            else "due"
-            if _DUE_CUE.search(clause)
-            else direction
+        own: Hint = (
+            "birth" if _BIRTH_CUE.search(clause) else "due" if _DUE_CUE.search(clause) else None
         )
-        found_dates = _dates(clause, today, local)
-        clauses.append(found_dates.rest)
-        due += found_dates.due
-        ages += found_dates.births
+        found = _dates(clause, today, own or direction, own_cue=own is not None)
+        strength = EXPLICIT if own else LOOSE
+        clauses.append(found.rest)
+        for fact in found.facts:
+            r.facts.append(
+                Fact(fact.about, fact.day, fact.weight, min(strength, fact.strength), fact.spread)
+            )
     rest = "，".join(clauses)
 
     # ---- baby ages
-    for m in take(r"(\d{1,2})(?:岁|y)(?:(\d{1,2})个?(?:月|m)|(半))?"):
-        months = 12 * int(m.group(1)) + (int(m.group(2)) if m.group(2) else 6 if m.group(3) else 0)
-        ages.append(add_months(today, -months))
-    for m in take(r"(\d{1,2})个半月"):
-        ages.append(add_months(today, -int(m.group(1))) - timedelta(days=15))
-    for m in take(r"(\d{1,2})(?:个多?月|m(?![a-z])|月龄)"):
-        ages.append(add_months(today, -int(m.group(1))))
+    pregnant = bool(re.search(r"怀孕|怀上|怀了|孕(?!婴)|预产|待产", t))
+    _baby_ages(r, take, today, pregnant=pregnant and not (baby_cue or birth_cue))
     if baby_cue or birth_cue or not due_cue:
         for m in take(r"(\d{1,3})天"):
-            ages.append(today - timedelta(days=int(m.group(1))))
+            r.birth(today - timedelta(days=int(m.group(1))), 0.95)
 
-    # ---- sanity: never a guess outside what is possible
-    dues = [d for d in due if d is not None and -42 <= (d - today).days <= FULL_TERM]
-    ages = [d for d in ages if d <= today and d > add_years(today, -18)]
-    preparing = bool(_PREPARING.search(t))
+    for pattern, stage, weight in _NAMED_STAGES:
+        if pattern.search(t):
+            r.named, r.named_weight = stage, weight
+            break
+    return r
+
+
+def _relative_due(r: Reading, take: Any, t: str, today: date, direction: Hint) -> None:
+    """下个月就生, 还有两个月, 预产期过了两天, 下周三剖: phrases about the birth to come."""
+    for m in take(r"过了?预产期(\d+)(天|周)|预产期(?:已经)?过了?(\d+)(天|周)"):
+        n, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        r.due(_shift(today, -int(n), unit), 0.95, RELATIVE)
+    for m in take(
+        r"(今天|明天|后天|大后天)(?:就)?是预产期|预产期(?:就)?是?(今天|明天|后天|大后天)"
+    ):
+        r.due(today + timedelta(days=_DAY_WORDS[m.group(1) or m.group(2)]), 0.95, RELATIVE)
+    plan = r"(?:就|要|准备|计划|安排|约了?|定了?|去|住院|入院|到|可能|会)*"
+    birth_to_come = r"(?:生|剖|剖腹产|剖宫产|催产|催生|引产|卸货|待产|预产)"
+    for m in take(rf"(明天|后天|大后天){plan}{birth_to_come}"):
+        r.due(today + timedelta(days=_DAY_WORDS[m.group(1)]), 0.9, RELATIVE)
+    for m in take(
+        rf"(下下|下|这|本)个?(?:周|星期|礼拜)({_WEEKDAY})?{plan}{birth_to_come}(?![的完])"
+    ):
+        r.due(_week_day(today, m.group(1), m.group(2)), 0.85, RELATIVE, (-3, 3))
+    for m in take(
+        rf"(?:预产期|{birth_to_come}[^，§]{{0,4}})(?:就|是|在|定在|约在|约的|安排在)*"
+        rf"(下下|下|这|本)个?(?:周|星期|礼拜)({_WEEKDAY})?"
+    ):
+        r.due(_week_day(today, m.group(1), m.group(2)), 0.9, RELATIVE, (-3, 3))
+    for m in take(rf"(?<![\d个上下这本])月(初|中|底|末)(?:旬)?{plan}{birth_to_come}(?![的完])"):
+        day = _month_day(today.year, today.month, m.group(1))
+        r.due(day if day and day >= today else add_months(day or today, 1), 0.85, RELATIVE, (-5, 5))
+    for _ in take(
+        rf"(这2天|这几天|近几天|最近|这两天)(?:可能|应该)*{plan}{birth_to_come}(?![的完])"
+    ):
+        r.due(today + timedelta(days=2), 0.8, RELATIVE, (-2, 5))
+    for _ in take(rf"下下个?月{plan}{birth_to_come}"):
+        r.due(_month_day(*_ym(add_months(today, 2)), None), 0.85, RELATIVE, (-14, 14))
+    for _ in take(rf"下个?月{plan}{birth_to_come}"):
+        r.due(_month_day(*_ym(add_months(today, 1)), None), 0.85, RELATIVE, (-14, 14))
+    for m in take(
+        r"(?:还有|还剩|还差|离(?:预产期|生产|生|卸货|分娩)?还有|距离?(?:预产期|生产|生|卸货|分娩)?(?:还有)?"
+        r"|再过|再有|倒计时)"
+        r"(不到|差不多|大概|将近|快|约)?(\d+)(个多?月|周|天)(?:左右)?(?!.*(?:满月|100天|岁|断奶|幼儿园))"
+    ):
+        n, unit = int(m.group(2)), m.group(3).replace("多", "")
+        fuzzy = m.group(1) or "多" in m.group(3) or unit == "个月"
+        r.due(
+            _shift(today, n, unit),
+            0.85 if fuzzy else 0.95,
+            RELATIVE,
+            (-14, 14) if fuzzy else (0, 0),
+        )
+    for m in take(rf"(\d{{1,2}})(天|周|个月)(?:后|以后|之后){plan}{birth_to_come}(?![的完])"):
+        r.due(_shift(today, int(m.group(1)), m.group(2)), 0.85, RELATIVE, (-7, 7))
+    # A bare 下周 answering "when are you due?" is the due date; in any other sentence it
+    # is about something else.
+    if direction == "due" and not _FILLER.sub("", re.sub(r"下个?(?:周|星期|礼拜)", "", t)):
+        for _ in take(r"下个?(?:周|星期|礼拜)"):
+            r.due(today + timedelta(days=7), 0.8, LOOSE, (-3, 3))
+
+
+def _relative_birth(r: Reading, take: Any, today: date) -> None:
+    """昨天刚生的, 上周五出生, 半个月前生的, 剖腹产一周了, 刚满月: phrases about a birth."""
+    born = r"(?:刚|才)?(?:出生|生|剖|顺|生产|分娩)"
+    for m in take(rf"(大前天|今天|昨天|前天)(?:早上|上午|中午|下午|晚上|凌晨|夜里|半夜)?{born}"):
+        r.birth(today + timedelta(days=_DAY_WORDS[m.group(1)]), 0.95, RELATIVE)
+    for m in take(rf"(这|本)个?(?:周|星期|礼拜)({_WEEKDAY})(?:早上|晚上|凌晨)?{born}(?![产])"):
+        day = _week_day(today, m.group(1), m.group(2))
+        (r.birth if day <= today else r.due)(day, 0.85, RELATIVE)
+    for m in take(rf"(?<![\d个上下这本])月(初|中|底|末)(?:旬)?{born}(?=的|完)"):
+        this_month = _month_day(today.year, today.month, m.group(1))
+        if this_month is not None:
+            day = this_month if this_month <= today else add_months(this_month, -1)
+            r.birth(day, 0.85, RELATIVE, (-5, 5))
+    for m in take(rf"(上上|上)个?(?:周|星期|礼拜)({_WEEKDAY})?(?:早上|晚上|凌晨)?{born}"):
+        r.birth(
+            _week_day(today, m.group(1), m.group(2)),
+            0.9,
+            RELATIVE,
+            (0, 0) if m.group(2) else (-3, 3),
+        )
+    for m in take(rf"(?<![下这上本])(?:周|星期|礼拜)({_WEEKDAY})(?:早上|晚上|凌晨)?{born}"):
+        back = (today.isoweekday() - _WEEKDAYS[m.group(1)]) % 7
+        r.birth(today - timedelta(days=back), 0.85, RELATIVE)
+    for _ in take(rf"(?:前2天|前几天|这2天|这几天){born}"):
+        r.birth(today - timedelta(days=3), 0.8, RELATIVE, (-3, 2))
+    for _ in take(rf"上(?:个)?(?:周末|礼拜天|星期天){born}"):
+        r.birth(_week_day(today, "上", "6"), 0.85, RELATIVE, (0, 1))
+    for m in take(r"(\d{1,3})(天|周|个月)(?:以)?前(?:刚|才)?(?:出生|生|剖|顺)"):
+        r.birth(_shift(today, -int(m.group(1)), m.group(2)), 0.95, RELATIVE)
+    done = (
+        r"(?:剖腹产|剖宫产|剖|顺产|顺|生产|分娩|生|产)(?:完|了|后|好)|(?:剖腹产|剖宫产|术后|产后)"
+    )
+    for m in take(
+        rf"(?:{done})(?:了|已经|才|刚|都|快|有)*(?:第)?(\d{{1,3}})(天|周|个月)(?!后|以后|之后)"
+    ):
+        r.birth(_shift(today, -int(m.group(1)), m.group(2)), 0.9, RELATIVE)
+    for m in take(r"(?:刚|才)?生完?(?:了)?(\d+)(天|周|个月)|生完(?:了)?(\d+)(天|周)"):
+        n, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        r.birth(_shift(today, -int(n), unit), 0.95, RELATIVE)
+    for _ in take(r"(?:刚|才)?满月|出月子"):
+        r.birth(add_months(today, -1), 0.9, RELATIVE, (-7, 0))
+    for m in take(r"(?:今天|刚刚?|才)(?:出生|生了|生的|生完|剖完|顺完|剖了|生下)"):
+        r.birth(
+            today if m.group(0).startswith("今") else today - timedelta(days=1),
+            0.8,
+            RELATIVE,
+            (-3, 0),
+        )
+
+
+def _pregnancy_months(r: Reading, take: Any, today: date) -> None:
+    """怀孕N个月: N obstetric months of four weeks completed since her last period, 4N weeks.
+
+    Obstetrics counts from the first day of the last period (末次月经) in weeks, and "每四周
+    为一个妊娠月份" (four weeks make a pregnancy month, 40 weeks the 怀胎十月 of the saying;
+    e.g. meili43.com/health/2016/1201/64224_5.html, and the 孕期月份对照表 of the pregnancy
+    apps: 孕3月 = 9–12周, 孕7月 = 25–28周). A mother who says 怀孕N个月 has lived N of them:
+    4N weeks. That also keeps the stage every mother knows by month: 前三个月 is 孕早期,
+    4–6个月 孕中期, 7个月起 孕晚期. The old rule read the middle of the Nth month (4N−2
+    weeks), two weeks short; calendar months since the period (4.35N weeks) would run 1–3
+    weeks long. Both neighbours lie within the reading's spread, so 怀孕3个月 and 怀孕7个月
+    (a stage boundary either way) come out with a low confidence and are confirmed with her.
+    多 and 半 add two weeks; 不到 / 快 take ten days off; 第N个月 is the middle of the Nth
+    month (4N−2 weeks); 怀孕十个月 is at term, 39 weeks."""
+    quals = r"(?:还|才|刚|已经|有|了|都|差不多|大概|刚好)*"
+    for m in take(
+        rf"(?:(?:怀孕|孕|怀上|怀了|怀){quals}(不到|没到|还没到|不满|快|将近|第)?{quals}|⟨P\d⟩)"
+        r"(\d{1,2})(个半|个多|个)?月(?!份|\d|初|中|底|末|上旬|下旬)"
+    ):
+        months = int(m.group(2))
+        if not 1 <= months <= 10:
+            continue
+        qualifier, unit = m.group(1) or "", m.group(3) or ""
+        days = 28 * months + (14 if unit in ("个半", "个多") else 0)
+        if qualifier == "第":
+            days = 28 * months - 14
+        elif qualifier:
+            days -= 10
+        days = min(days, 39 * 7)  # 怀胎十月: at term, not past it
+        r.due(_due_from_days(today, days), 0.85, EXPLICIT, (-14, 14))
+
+
+def _ivf(r: Reading, take: Any, today: date) -> None:
+    """移植后12天验血阳性: a day-5 blastocyst transfer is 2 weeks + 5 days of gestation."""
+    for m in take(r"移植(?:后|了)?(?:第)?(\d{1,2})(天|周)"):
+        days = int(m.group(1)) * (7 if m.group(2) == "周" else 1)
+        if _CONCEIVED.search(m.string):
+            r.due(_due_from_days(today, days + 19), 0.8, EXPLICIT, (-2, 2))
+
+
+def _baby_ages(r: Reading, take: Any, today: date, *, pregnant: bool) -> None:
+    """宝宝8个月, 两岁半, 5个月零10天, 快3岁了, 2岁多: ages in calendar months and years."""
+    for m in take(r"(\d{1,2})(?:个多?月|m)(?:零|又|加)?(\d{1,2})(?:天|d)"):
+        r.birth(add_months(today, -int(m.group(1))) - timedelta(days=int(m.group(2))), 0.95)
+    for m in take(r"虚岁(\d{1,2})岁?"):
+        # 虚岁 counts one at birth and one more each lunar new year: one or two more
+        r.birth(add_months(today, -12 * int(m.group(1)) + 18), 0.7, EXPLICIT, (-183, 183))
+    for m in take(r"(\d{1,2})岁差(\d{1,2})个月"):
+        r.birth(add_months(today, -12 * int(m.group(1)) + int(m.group(2))), 0.9)
+    for m in take(r"快(\d{1,2})岁"):
+        r.birth(add_months(today, -12 * int(m.group(1)) + 1), 0.85, EXPLICIT, (0, 30))
+    for m in take(r"(\d{1,2})岁多"):
+        r.birth(add_months(today, -12 * int(m.group(1)) - 5), 0.85, EXPLICIT, (-150, 150))
+    for m in take(r"(\d{1,2})(?:岁|y)(?:零|又)?(?:(\d{1,2})个?多?(?:月|m)|(半))?"):
+        months = 12 * int(m.group(1)) + (int(m.group(2)) if m.group(2) else 6 if m.group(3) else 0)
+        r.birth(add_months(today, -months), 0.95, EXPLICIT, (-27, 0))
+    for m in take(r"(\d{1,2})个半月"):
+        r.birth(add_months(today, -int(m.group(1))) - timedelta(days=15), 0.95)
+    for m in take(r"快(\d{1,2})个月"):
+        r.birth(add_months(today, -int(m.group(1))) + timedelta(days=7), 0.9, EXPLICIT, (-7, 7))
+    for m in take(r"(不到|没到|不满)?(\d{1,2})(?:个多?月|m(?![a-z])|月龄)"):
+        if pregnant:
+            # "孕早期，还不到3个月": with only pregnancy cues, months are the pregnancy's.
+            lmp = add_months(today, -int(m.group(2))) + timedelta(days=10 if m.group(1) else 0)
+            r.due(_due_from_days(today, (today - lmp).days), 0.75, EXPLICIT, (-14, 14))
+            continue
+        r.birth(add_months(today, -int(m.group(2))), 0.95, EXPLICIT, (-27, 0))
+
+
+# Kindergarten classes by the age a child starts them; the school year starts in September.
+_CLASSES = {"托班": 2, "托儿所": 2, "小班": 3, "中班": 4, "大班": 5}
+
+
+def _kindergarten(r: Reading, take: Any, t: str, today: date) -> None:
+    """读小班, 上幼儿园了: a cohort born from September to August, read at its middle."""
+    school_year = today.year if today.month >= 9 else today.year - 1
+    if re.search(r"幼儿园(?:的)?(?:老师|上班|工作)|当老师", t):
+        return
+    child = re.search(r"孩子|宝宝|宝贝|儿子|女儿|闺女|娃|⟨K\d⟩|小朋友|幼儿园|读", t)
+    if not child and not re.match(r"(?:托班|小班|中班|大班)", t):
+        return  # 上中班 is also a work shift
+    for m in take(r"幼儿园(托班|小班|中班|大班)|(托班|托儿所|小班|中班|大班)"):
+        start = _CLASSES[m.group(1) or m.group(2)]
+        r.birth(date(school_year - start, 3, 1), 0.85, EXPLICIT, (-181, 183))
+    for _ in take(r"(?:明年|快|马上|准备|要|快要|就要)(?:\d+月份?)?(?:就)?(?:要)?上幼儿园"):
+        # starts next September, at three
+        r.birth(date(school_year + 1 - 3, 3, 1), 0.6, EXPLICIT, (-181, 183))
+    for _ in take(r"(?:上|读|在)幼儿园|幼儿园了"):
+        r.birth(date(school_year - 4, 3, 1), 0.6, EXPLICIT, (-546, 548))
+
+
+def resolve(r: Reading, t: str, today: date, bounds: StageBoundaries) -> StageResult:
+    """The reading that the facts support, with explicit precedence, and how sure it is."""
     several = bool(re.search(r"⟨[KPT]", t))
-    if dues and ages and not several:
-        dues = []  # "预产期本来是…，宝宝…就出生了": the baby came
-    children = _children(t, len(ages), pregnant=bool(dues))
+    facts = [
+        f
+        for f in r.facts
+        if (f.about == "due" and -42 <= (f.day - today).days <= FULL_TERM)
+        or (f.about == "birth" and add_years(today, -18) < f.day <= today)
+    ]
+    if facts:
+        # Loose facts count only when nothing stronger was said.
+        top = max(f.strength for f in facts)
+        facts = [f for f in facts if f.strength >= min(top, RELATIVE)]
+    dues = [f for f in facts if f.about == "due"]
+    births = [f for f in facts if f.about == "birth"]
+    doubt = 1.0
+    if dues and births and not several:
+        # "预产期本来是…，宝宝…就出生了": the baby came, unless the birth is the weaker fact.
+        if max(f.strength for f in births) >= max(f.strength for f in dues):
+            dues = []
+        else:
+            births = []
+        doubt = 0.85
+    if r.trying and (dues or births):
+        if births and not dues and several and _TRYING_AGAIN.search(t):
+            # 老大3岁，在备孕二胎: she is trying again.
+            children = _children(t, len(births), pregnant=True)
+            return result_for(
+                today, preparing=True, children=children, bounds=bounds, confidence=0.6
+            )
+        doubt = min(doubt, 0.9)
+    if r.repaired:
+        doubt *= 0.9
+    children = _children(t, len(births), pregnant=bool(dues))
+    chosen: Fact | None = None
     if dues:
-        return result_for(today, due_date=min(dues), children=children, bounds=bounds)
-    if ages:
-        return result_for(today, birth_date=max(ages), children=children, bounds=bounds)
-    if preparing:
-        return result_for(today, preparing=True, children=children, bounds=bounds)
+        # An explicit gestational age beats a relative phrase (孕35周，医生说下周可能就生).
+        chosen = min(dues, key=lambda f: (-f.strength, f.day, -f.weight))
+        others = [f for f in dues if abs((f.day - chosen.day).days) > 14]
+    elif births:
+        # Several children: the youngest; one: the strongest fact about her.
+        chosen = max(births, key=lambda f: (0 if several else f.strength, f.day, f.weight))
+        others = [] if several else [f for f in births if abs((f.day - chosen.day).days) > 30]
+    if chosen is not None:
+        if others:
+            doubt *= 0.7
+        result = result_for(
+            today,
+            due_date=chosen.day if chosen.about == "due" else None,
+            birth_date=chosen.day if chosen.about == "birth" else None,
+            children=children,
+            bounds=bounds,
+        )
+        confidence = chosen.weight * doubt
+        if _crosses_boundary(chosen, today, bounds, result.stage):
+            confidence = min(confidence, 0.6)
+        if r.named is not None and r.named != result.stage and result.stage is not None:
+            confidence = min(confidence, 0.5)
+        if result.stage is None:
+            confidence = min(confidence, 0.7)
+        return _with_confidence(result, confidence)
+    if r.trying:
+        children = _children(t, 0, pregnant=True)
+        return result_for(
+            today, preparing=True, children=children, bounds=bounds, confidence=0.9 * doubt
+        )
+    if r.named is not None:
+        return StageResult(
+            stage=r.named, children=children, confidence=round(r.named_weight * doubt, 2)
+        )
     return StageResult()
+
+
+def _with_confidence(result: StageResult, confidence: float) -> StageResult:
+    return StageResult(
+        **{**result.__dict__, "confidence": round(max(0.0, min(1.0, confidence)), 2)}
+    )
+
+
+def _crosses_boundary(fact: Fact, today: date, bounds: StageBoundaries, stage: str | None) -> bool:
+    """Whether the date's possible span reaches into another stage."""
+    for offset in fact.spread:
+        day = fact.day + timedelta(days=offset)
+        other = (
+            stage_for(today, due_date=day, bounds=bounds)
+            if fact.about == "due"
+            else stage_for(today, birth_date=day, bounds=bounds)
+        )
+        if other != stage:
+            return True
+    return False
+
+
+def _week_day(today: date, which: str, weekday: str | None) -> date:
+    """下周三, 这周五, 上周一; without a weekday, the same weekday that week."""
+    weeks = {"下下": 2, "下": 1, "这": 0, "本": 0, "上": -1, "上上": -2}[which]
+    monday = today - timedelta(days=today.isoweekday() - 1) + timedelta(weeks=weeks)
+    if weekday is None:
+        return today + timedelta(weeks=weeks)
+    return monday + timedelta(days=_WEEKDAYS[weekday] - 1)
 
 
 def _ym(day: date) -> tuple[int, int]:
@@ -410,32 +920,102 @@ def _due_from_days(today: date, gestational_days: int) -> date | None:
     return today + timedelta(days=FULL_TERM - gestational_days)
 
 
+def _month_day(year: int, month: int, part: str | None) -> date | None:
+    if not 1 <= month <= 12:
+        return None
+    last = calendar.monthrange(year, month)[1]
+    day = {"初": 5, "上旬": 5, "中旬": 15, "中": 15, "下旬": 25, "底": last, "末": last}.get(
+        part or "", 15
+    )
+    return date(year, month, day)
+
+
+def _valid(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _nearest(today: date, candidates: list[date]) -> tuple[date, date] | None:
+    """The next (on or after today) and the last (on or before today) of some dates."""
+    after = [d for d in candidates if d >= today]
+    before = [d for d in candidates if d <= today]
+    if not after or not before:
+        return None
+    return min(after), max(before)
+
+
+def _next_and_last(today: date, month: int, day: int) -> tuple[date, date] | None:
+    this_year = _valid(today.year, month, day)
+    if this_year is None:
+        # 2-29: the nearest years that have it.
+        nxt = next((d for y in range(1, 5) if (d := _valid(today.year + y, month, day))), None)
+        lst = next((d for y in range(1, 5) if (d := _valid(today.year - y, month, day))), None)
+        return (nxt, lst) if nxt and lst else None
+    nxt = this_year if this_year >= today else _valid(today.year + 1, month, day)
+    lst = this_year if this_year <= today else _valid(today.year - 1, month, day)
+    if nxt is None or lst is None:
+        return None
+    return nxt, lst
+
+
+def _lunar_day(year: int, month: int, day: int) -> date | None:
+    """A lunar date in a lunar year; the 30th of a short month is its last day."""
+    for d in (day, day - 1) if day == 30 else (day,):
+        try:
+            return LunarDate(year, month, d).to_solar_date()
+        except ValueError:
+            continue
+    return None
+
+
+def _lunar(today: date, month: int, day: int) -> tuple[date, date] | None:
+    """The next and the last solar dates of a lunar month-day."""
+    years = (today.year - 1, today.year, today.year + 1)
+    return _nearest(today, [d for y in years if (d := _lunar_day(y, month, day))])
+
+
+_LUNAR_PART = {"初": 5, "上旬": 5, "中旬": 15, "中": 15, "下旬": 25, "底": 28, "末": 28}
+_YEAR_WORD = r"(今年|明年|后年|去年|前年|\d{4}年)"
+
+
+def _year_of(word: str, today: date) -> int:
+    offsets = {"今年": 0, "明年": 1, "后年": 2, "去年": -1, "前年": -2}
+    return today.year + offsets[word] if word in offsets else int(word[:-1])
+
+
 @dataclass
 class _Dates:
     rest: str
-    due: list[date] = field(default_factory=list)
-    births: list[date] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
 
 
-def _dates(text: str, today: date, direction: Hint) -> _Dates:
+def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _Dates:
     out = _Dates(text)
-    undirected: list[date] = []
+    undirected: list[tuple[date, float, tuple[int, int]]] = []
 
-    def place(candidates: tuple[date, date] | None, *, absolute: date | None = None) -> None:
+    def place(
+        candidates: tuple[date, date] | None,
+        *,
+        absolute: date | None = None,
+        weight: float = 0.95,
+        spread: tuple[int, int] = (0, 0),
+    ) -> None:
         """Put a date where it belongs: due or birth, by direction; absolute dates with a
         year and no direction go by whether they are past or future."""
         if absolute is not None:
-            if direction == "due":
-                out.due.append(absolute)
-            elif direction == "birth":
-                out.births.append(absolute)
+            if direction is None:
+                undirected.append((absolute, weight, spread))
             else:
-                undirected.append(absolute)
+                out.facts.append(Fact(direction, absolute, weight, EXPLICIT, spread))
             return
         if candidates is None or direction is None:
             return  # a month-day with nothing saying which: never guess
         nxt, last = candidates
-        (out.due if direction == "due" else out.births).append(nxt if direction == "due" else last)
+        out.facts.append(
+            Fact(direction, nxt if direction == "due" else last, weight, EXPLICIT, spread)
+        )
 
     def sub(pattern: str, handler: Any) -> None:
         def replace(m: re.Match[str]) -> str:
@@ -444,11 +1024,71 @@ def _dates(text: str, today: date, direction: Hint) -> _Dates:
 
         out.rest = re.sub(pattern, replace, out.rest)
 
+    # festivals and named days: 春节前后, 去年中秋节, 国庆节那天, 元旦前一周
+    def named(m: re.Match[str]) -> None:
+        name = m.group(3)
+        if name not in {key for key, *_ in named_days()}:
+            name = name.removesuffix("节")
+        around, n, unit = m.group(4) or "", m.group(5), m.group(6)
+        shift = int(n) * (7 if unit == "周" else 1) if n and unit else 0
+        if around in ("前", "之前", "以前"):
+            shift = -shift
+        spread = (
+            (-7, 7)
+            if around in ("前后", "左右", "附近") or m.group(7)
+            else (-14, 0)
+            if around in ("前", "之前", "以前") and not shift
+            else (0, 14)
+            if around in ("后", "之后", "以后") and not shift
+            else (0, 0)
+        )
+        weight = 0.9 if spread == (0, 0) else 0.8
+        if m.group(1):
+            day = _named_day(name, _year_of(m.group(1), today))
+            if day is not None:
+                place(None, absolute=day + timedelta(days=shift), weight=weight, spread=spread)
+            return
+        years = (today.year - 1, today.year, today.year + 1)
+        found = [d + timedelta(days=shift) for y in years if (d := _named_day(name, y))]
+        place(_nearest(today, found), weight=weight, spread=spread)
+
+    sub(
+        rf"{_YEAR_WORD}?(农历|阴历)?({_named_day_pattern()})(?:当天|那天|那一天)?"
+        r"(前后|左右|附近|之前|以前|之后|以后|前|后)?(?:(\d{1,2})(天|周))?(左右)?",
+        named,
+    )
+
+    # lunar with a year: 明年农历三月初三, 农历2027年正月初十
+    def lunar_year(m: re.Match[str]) -> None:
+        year = _year_of(m.group(1) or m.group(2), today)
+        month, day = int(m.group(3)), m.group(4)
+        solar = _lunar_day(year, month, int(day)) if day else _lunar_day(year, month, 15)
+        if solar is not None:
+            place(
+                None,
+                absolute=solar,
+                weight=0.9 if day else 0.8,
+                spread=(0, 0) if day else (-14, 14),
+            )
+
+    sub(
+        rf"(?:{_YEAR_WORD}(?:的)?(?:农历|阴历)|(?:农历|阴历){_YEAR_WORD})(\d{{1,2}})月(?:初)?(\d{{1,2}})?[日号]?",
+        lunar_year,
+    )
+
     # lunar month-day: 农历八月十五, 阴历2月初2
     sub(
         r"(?:农历|阴历)(\d{1,2})月(?:初)?(\d{1,2})[日号]?",
-        lambda m: place(_lunar(today, int(m.group(1)), int(m.group(2)))),
+        lambda m: place(_lunar(today, int(m.group(1)), int(m.group(2))), weight=0.9),
     )
+
+    # lunar month alone: 预产期农历腊月, 农历七月底出生
+    def lunar_month(m: re.Match[str]) -> None:
+        day = _LUNAR_PART.get(m.group(2) or "", 15)
+        span = (-14, 14) if m.group(2) is None else (-5, 5)
+        place(_lunar(today, int(m.group(1)), day), weight=0.85, spread=span)
+
+    sub(r"(?:农历|阴历)(\d{1,2})月份?" + _DAY_PART, lunar_month)
 
     # full dates: 2027年3月15日, 2027.3.15, 2027-3-15, 2027/3/15, 27年3月15号
     def full(m: re.Match[str]) -> None:
@@ -466,43 +1106,49 @@ def _dates(text: str, today: date, direction: Hint) -> _Dates:
         year = year + 2000 if year < 100 else year
         day = _month_day(year, int(m.group(2)), m.group(3))
         if day is not None:
-            place(None, absolute=day)
+            place(None, absolute=day, weight=0.9, spread=_part_spread(m.group(3)))
 
     sub(r"(\d{4}|\d{2})年(\d{1,2})月份?" + _DAY_PART, year_month)
 
     # 明年五月初, 今年3月, 后年1月
     def named_year(m: re.Match[str]) -> None:
-        offset = {"今年": 0, "明年": 1, "后年": 2, "去年": -1}[m.group(1)]
-        day = _month_day(today.year + offset, int(m.group(2)), m.group(3))
+        day = _month_day(_year_of(m.group(1), today), int(m.group(2)), m.group(3))
         if day is not None:
-            place(None, absolute=day)
+            place(None, absolute=day, weight=0.9, spread=_part_spread(m.group(3)))
 
     def named_year_day(m: re.Match[str]) -> None:
-        offset = {"今年": 0, "明年": 1, "后年": 2, "去年": -1}[m.group(1)]
-        day = _valid(today.year + offset, int(m.group(2)), int(m.group(3)))
+        day = _valid(_year_of(m.group(1), today), int(m.group(2)), int(m.group(3)))
         if day is not None:
             place(None, absolute=day)
 
-    sub(r"(今年|明年|后年|去年)(\d{1,2})月(\d{1,2})[日号]", named_year_day)
-    sub(r"(今年|明年|后年|去年)(\d{1,2})月份?" + _DAY_PART, named_year)
+    sub(r"(今年|明年|后年|去年|前年)(\d{1,2})月(\d{1,2})[日号]", named_year_day)
+    sub(r"(今年|明年|后年|去年|前年)(\d{1,2})月份?" + _DAY_PART, named_year)
 
     # 下个月底, 这个月中, 上个月初
+    months = {
+        "下下个月": 2,
+        "下个月": 1,
+        "下月": 1,
+        "这个月": 0,
+        "本月": 0,
+        "上个月": -1,
+        "上月": -1,
+    }
+
     def named_month(m: re.Match[str]) -> None:
-        offset = {"下下个月": 2, "下个月": 1, "下月": 1, "这个月": 0, "本月": 0, "上个月": -1}
-        month = add_months(today, offset[m.group(1)])
+        month = add_months(today, months[m.group(1)])
         day = _month_day(month.year, month.month, m.group(2))
         if day is not None:
-            place(None, absolute=day)
+            place(None, absolute=day, weight=0.9, spread=_part_spread(m.group(2)))
 
     def named_month_day(m: re.Match[str]) -> None:
-        offset = {"下下个月": 2, "下个月": 1, "下月": 1, "这个月": 0, "本月": 0, "上个月": -1}
-        month = add_months(today, offset[m.group(1)])
+        month = add_months(today, months[m.group(1)])
         day = _valid(month.year, month.month, int(m.group(2)))
         if day is not None:
             place(None, absolute=day)
 
-    sub(r"(下下个月|下个月|下月|这个月|本月|上个月)(\d{1,2})[日号]", named_month_day)
-    sub(r"(下下个月|下个月|下月|这个月|本月|上个月)" + _DAY_PART, named_month)
+    sub(r"(下下个月|下个月|下月|这个月|本月|上个月|上月)(?:的)?(\d{1,2})[日号]", named_month_day)
+    sub(r"(下下个月|下个月|下月|这个月|本月|上个月|上月)" + _DAY_PART, named_month)
 
     # month-day: 3月15号, 3/15
     def month_day(m: re.Match[str]) -> None:
@@ -510,6 +1156,26 @@ def _dates(text: str, today: date, direction: Hint) -> _Dates:
         place(_next_and_last(today, month, day) if 1 <= month <= 12 else None)
 
     sub(r"(\d{1,2})月(\d{1,2})[日号]?|(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])", month_day)
+    if direction is not None and own_cue:
+        # 预产期4.10: a dotted month-day, only with its own cue (7.5斤 is a weight)
+        sub(
+            r"(?<![\d.])(\d{1,2})\.(\d{1,2})(?![\d.]|斤|kg|公斤|cm|个|ml|度|米|段|元|块|岁|g|%)",
+            lambda m: place(_next_and_last(today, int(m.group(1)), int(m.group(2)))),
+        )
+
+    if direction is not None and own_cue:
+        # 预产期28号: the next (or, for a birthday, the last) 28th
+        def day_only(m: re.Match[str]) -> None:
+            n = int(m.group(1))
+            months = range(0, 3) if direction == "due" else range(0, -3, -1)
+            for offset in months:
+                first = add_months(today.replace(day=1), offset)
+                day = _valid(first.year, first.month, n)
+                if day and (day >= today if direction == "due" else day <= today):
+                    out.facts.append(Fact(direction, day, 0.85, EXPLICIT))
+                    return
+
+        sub(r"(?<![\d月/.])(\d{1,2})[日号](?!楼)", day_only)
 
     # a month alone with a direction: 预产期3月, 宝宝是5月出生的
     def month_only(m: re.Match[str]) -> None:
@@ -523,15 +1189,21 @@ def _dates(text: str, today: date, direction: Hint) -> _Dates:
         else:
             day = this_year if this_year <= today else _month_day(today.year - 1, month, m.group(2))
         if day is not None:
-            (out.due if direction == "due" else out.births).append(day)
+            out.facts.append(Fact(direction, day, 0.9, EXPLICIT, _part_spread(m.group(2))))
 
     sub(r"(?<![\d个])(\d{1,2})月份?" + _DAY_PART + r"(?!龄)", month_only)
     # A date with a year but no word saying what it is counts only when it is all the
     # clause says ("2027年3月15日", "明年五月初吧"), not in "我老公下个月出差".
     if undirected and not _FILLER.sub("", out.rest):
-        for day in undirected:
-            (out.due if day >= today else out.births).append(day)
+        for day, weight, spread in undirected:
+            about: About = "due" if day >= today else "birth"
+            out.facts.append(Fact(about, day, weight * 0.85, LOOSE, spread))
     return out
+
+
+def _part_spread(part: str | None) -> tuple[int, int]:
+    """How far a month read without its day may be off: a whole month, or a third of one."""
+    return (-14, 14) if not part else (-5, 5)
 
 
 def _children(text: str, ages: int, *, pregnant: bool) -> int | None:

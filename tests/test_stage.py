@@ -69,7 +69,10 @@ def test_the_table_is_large_and_varied() -> None:
 
 @pytest.mark.parametrize(("text", "hint", "expected"), CASES)
 def test_phrasing(text: str, hint: str | None, expected: dict[str, Any]) -> None:
-    assert parse_stage(text, TODAY, hint).to_json() == expected  # type: ignore[arg-type]
+    line = parse_stage(text, TODAY, hint).to_json()  # type: ignore[arg-type]
+    confidence = line.pop("confidence")
+    assert line == expected
+    assert 0 <= confidence <= 1 and (confidence == 0) == (set(expected.values()) == {None})
 
 
 def test_stage_boundaries_by_date() -> None:
@@ -121,7 +124,9 @@ def test_cli_prints_one_contract_line_per_argument(capsys) -> None:  # type: ign
     )
     assert code == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [list(line) for line in lines] == [list(FIELDS)] * 3  # keys in contract order
+    # keys in contract order, the confidence last
+    assert [list(line) for line in lines] == [[*FIELDS, "confidence"]] * 3
+    assert lines[0].pop("confidence") >= 0.9
     assert lines[0] == {
         "stage": "孕中期",
         "due_date": "2027-03-17",
@@ -130,6 +135,7 @@ def test_cli_prints_one_contract_line_per_argument(capsys) -> None:  # type: ign
         "baby_age_days": None,
         "children": None,
     }
+    assert lines[1].pop("confidence") == 0
     assert set(lines[1].values()) == {None}
     assert lines[2]["birth_date"] == "2026-03-25" and lines[2]["baby_age_days"] == 245
 
@@ -185,3 +191,83 @@ def test_a_long_text_is_read_only_at_its_start() -> None:
     # quadratic); an answer is a line, so the parser reads its first MAX_ANSWER characters.
     assert parse_stage("孕24周" + "宝宝" * 20_000, TODAY).stage == "孕中期"
     assert parse_stage("宝宝" * 300 + "孕24周", TODAY).empty
+
+
+# --------------------------------------------------------------------------- confidence
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "孕24周+3天",
+        "宝宝8个月",
+        "预产期2027年3月15日",
+        "宝宝是2024年6月1日生的",
+        "孕9周，下周去医院建卡",
+    ],
+)
+def test_a_plain_answer_is_read_with_high_confidence(text: str) -> None:
+    result = parse_stage(text, TODAY)
+    assert result.confidence >= 0.9 and not result.needs_confirmation
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "怀孕三个月",  # 4N weeks sits on the 孕早期 / 孕中期 boundary: either stage
+        "怀孕七个月了",
+        "孕早期",  # a stage without a date
+        "刚测出两道杠",
+        "老大3岁了，在备孕二胎",
+        "孕35周，医生说下周可能就生了",  # two readings that disagree
+    ],
+)
+def test_an_uncertain_reading_asks_to_be_confirmed(text: str) -> None:
+    result = parse_stage(text, TODAY)
+    assert not result.empty and result.needs_confirmation
+
+
+def test_the_confirmation_question_says_the_reading_in_her_words() -> None:
+    assert (
+        parse_stage("孕10周", TODAY).confirm_question()
+        == "您是孕10周左右，预产期大约2027年6月23日，对吗？"
+    )
+    assert parse_stage("宝宝8个月", TODAY).confirm_question() == (
+        "您是宝宝8个月左右，生日大约2026年3月25日，对吗？"
+    )
+    assert parse_stage("孕早期", TODAY).confirm_question() == "您现在是孕早期，对吗？"
+    assert parse_stage("在备孕", TODAY).confirm_question() == "您在备孕，对吗？"
+    assert parse_stage("你好", TODAY).confirm_question() == ""
+
+
+def test_a_reading_that_contradicts_an_earlier_one_is_noticed() -> None:
+    from flows.stage import contradicts
+
+    pregnant = parse_stage("孕20周", TODAY)
+    assert not contradicts(pregnant, parse_stage("孕21周", TODAY))  # a week on: same answer
+    assert contradicts(pregnant, parse_stage("孕30周", TODAY))
+    assert contradicts(pregnant, parse_stage("备孕", TODAY))
+    assert contradicts(pregnant, parse_stage("昨天刚生的", TODAY))  # at 20 weeks: not news
+    near_term = parse_stage("孕38周", TODAY)
+    assert not contradicts(near_term, parse_stage("昨天刚生的", TODAY))  # news, not a conflict
+    baby = parse_stage("宝宝8个月", TODAY)
+    assert contradicts(baby, parse_stage("孕20周", TODAY))
+    assert contradicts(baby, parse_stage("宝宝3个月", TODAY))
+
+
+def test_named_days_come_from_the_data_table(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import flows.stage as stage
+
+    table = tmp_path / "named_days.tsv"
+    table.write_text("names\tcalendar\tmonth\tday\n宝宝节\tsolar\t3\t3\n", encoding="utf-8")
+    monkeypatch.setattr(stage, "NAMED_DAYS", table)
+    stage.named_days.cache_clear()
+    stage._named_day_pattern.cache_clear()
+    try:
+        assert parse_stage("宝宝是宝宝节出生的", TODAY).birth_date == date(2026, 3, 3)
+        assert parse_stage("宝宝是国庆节出生的", TODAY).empty
+    finally:
+        monkeypatch.undo()
+        stage.named_days.cache_clear()
+        stage._named_day_pattern.cache_clear()
+    assert parse_stage("宝宝是国庆节出生的", TODAY).birth_date == date(2026, 10, 1)
