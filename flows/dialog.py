@@ -5,10 +5,13 @@ A dialog is a list of steps (prompt variants, a parser, a hint, where the answer
 At every step 跳过 skips it and 取消 / 不用了 ends the dialog; a question of her own is
 answered (by a keyword rule) or, when nothing answers it, acknowledged and passed to the
 staff on duty (by the fallback), then the step is asked again. After `max_tries`
-answers it cannot read, it moves on. Silence gets one gentle reminder after
-`reminder_after_seconds`, then the dialog closes quietly. Each due time is a `dialog_due`
-row in the work queue, keyed by the state and the time; a row whose state has moved on
-since (she answered) finds its state not yet due and does nothing.
+answers it cannot read, it moves on. A stage reading it is unsure of, or one that
+contradicts her dates, is confirmed first (您是孕12周左右，…，对吗？): it waits in her
+profile's `extra` (`confirm:<dialog>`) until 对 stores it; 不对 asks the step again.
+Silence gets one gentle reminder after `reminder_after_seconds`, then the dialog closes
+quietly. Each due time is a `dialog_due` row in the work queue, keyed by the state and the
+time; a row whose state has moved on since (she answered) finds its state not yet due and
+does nothing.
 
 State is kept twice. The `dialog_state` table holds one row per contact and flow (one
 active intake dialog per contact; other flows keep their own rows) with its due time: it is
@@ -42,7 +45,7 @@ from bot.text import as_word
 from bot.work import Work, WorkQueue, work_key
 from flows import cities
 from flows.family import family_choice, family_size
-from flows.stage import parse_stage
+from flows.stage import StageResult, contradicts, parse_stage
 from storage import dialogs, people, privacy, profiles
 from storage.dialogs import DialogState
 from storage.profiles import Profile
@@ -89,10 +92,27 @@ _NO: tuple[str, ...] = (
 )
 
 
+# Her reply to a confirmation (您是孕10周左右，预产期大约2027年6月22日，对吗？), matched on the
+# whole message without trailing particles, or one of them repeated (对对对, 嗯嗯).
+_CONFIRM_YES: tuple[str, ...] = ("对", "是", "是的", "没错", "嗯", "对的", "正确", "yes", "ok")
+_CONFIRM_NO: tuple[str, ...] = ("不对", "不是", "错了", "错", "不正确", "no")
+
+
+def confirmation(text: str) -> bool | None:
+    """True for a yes to a confirmation question, False for a no, None for anything else."""
+    plain = as_word(text)
+    core = _PARTICLES.sub("", plain) or plain
+    for choices, value in ((_CONFIRM_NO, False), (_CONFIRM_YES, True)):  # 不对 before 对
+        if any(core in (w, w * 2, w * 3) for w in choices):
+            return value
+    return None
+
+
 @dataclass
 class Answer:
     value: str
     fields: dict[str, Any]
+    reading: StageResult | None = None  # stage_date only: the reading, with its confidence
 
 
 def read_answer(step: DialogStep, text: str, today: Any, bounds: Any = None) -> Answer | None:
@@ -111,7 +131,7 @@ def read_answer(step: DialogStep, text: str, today: Any, bounds: Any = None) -> 
         }
         if result.children is not None:
             fields["children"] = result.children
-        return Answer(result.stage or "", fields)
+        return Answer(result.stage or "", fields, result)
     if step.parser == "city":
         city = cities.cities().match(text)
         if city is None:
@@ -198,6 +218,33 @@ NONE_TTL = 3600.0  # "in no dialog" is remembered this long, then read from the 
 
 def kv_key(contact_id: str) -> str:
     return f"dialog:{contact_id}"
+
+
+def pending_key(state: DialogState) -> str:
+    """Where a stage reading waiting for her 对 is kept: her profile's `extra`."""
+    return f"confirm:{state.dialog_id}"
+
+
+def _pending_json(state: DialogState, answer: Answer, text: str) -> dict[str, Any]:
+    fields = {
+        name: value.isoformat() if isinstance(value, date) else value
+        for name, value in answer.fields.items()
+    }
+    return {
+        "state": state.id,
+        "step": state.step,
+        "value": answer.value,
+        "fields": fields,
+        "text": text,
+    }
+
+
+def _pending_answer(data: dict[str, Any]) -> tuple[Answer, str]:
+    fields = dict(data["fields"])
+    for name in ("due_date", "birth_date"):
+        if fields.get(name):
+            fields[name] = date.fromisoformat(fields[name])
+    return Answer(str(data["value"]), fields), str(data.get("text", ""))
 
 
 def _state_json(state: DialogState) -> dict[str, Any]:
@@ -422,6 +469,32 @@ class DialogEngine:
             return False
         plain = as_word(event.text)
         words = ctx.content.dialogs
+        step = spec.steps[state.step]
+        now = ctx.clock.now()
+        pending = await self._pending(state, step, now)
+        if pending is not None:
+            # Her reply to the confirmation: 对 keeps the reading, anything else drops it
+            # (不对 asks the step again; a new reading is read as a fresh answer).
+            said = confirmation(event.text)
+            if said:
+                try:
+                    kept, text = _pending_answer(pending)
+                except (KeyError, TypeError, ValueError):
+                    log.warning("dialog %s: unreadable pending reading dropped", spec.id)
+                    kept, text = None, ""
+                if kept is not None:
+                    await self._store(step, kept, spec, ctx, event.sender_id)
+                    await self._family_told(spec, step, kept, text, ctx, event.sender_id)
+                    await self._drop_pending(state)
+                    await self._advance(spec, state, ctx, answered=True)
+                    return True
+            await self._drop_pending(state)
+            if said is False:
+                due = now + timedelta(seconds=spec.reminder_after_seconds)
+                await dialogs.ask_again(state, now, due, count_try=False)
+                await self._arm(state)
+                await ctx.reply(self._prompt(step, ctx))
+                return True
         if plain in {as_word(w) for w in words.cancel_words}:
             await dialogs.end(state)
             await self._closed(state, ctx.clock.now())
@@ -432,9 +505,20 @@ class DialogEngine:
         if plain in {as_word(w) for w in words.skip_words}:
             await self._advance(spec, state, ctx)
             return True
-        step = spec.steps[state.step]
-        now = ctx.clock.now()
         answer = read_answer(step, event.text, now.date(), self.config.stage.boundaries())
+        if answer is not None and await self._unsure(spec, step, answer, event.sender_id, now):
+            # Not a tag yet: kept until she says 对 (您是孕10周左右，…，对吗？).
+            assert answer.reading is not None
+            profile = await self.profile(event.sender_id, now)
+            await profiles.set_extra(
+                profile, pending_key(state), _pending_json(state, answer, event.text)
+            )
+            due = now + timedelta(seconds=spec.reminder_after_seconds)
+            await dialogs.ask_again(state, now, due, count_try=False)
+            await self._arm(state)
+            await ctx.reply(answer.reading.confirm_question())
+            log.info("dialog %s: step %s reading confirmed with her", spec.id, step.id)
+            return True
         if answer is not None:
             await self._store(step, answer, spec, ctx, event.sender_id)
             await self._family_told(spec, step, answer, event.text, ctx, event.sender_id)
@@ -459,6 +543,52 @@ class DialogEngine:
             f"{hint}\n{self._prompt(step, ctx)}".strip() if hint else self._prompt(step, ctx)
         )
         return True
+
+    async def _unsure(
+        self, spec: DialogSpec, step: DialogStep, answer: Answer, contact_id: str, now: datetime
+    ) -> bool:
+        """Whether a stage reading is confirmed with her before it is stored: it is not
+        confident, or it contradicts the dates she gave earlier. In a dialog she started
+        herself (a keyword such as 更新阶段), a different answer is the update she asked
+        for, so only confidence counts there."""
+        reading = answer.reading
+        if reading is None or step.field != "stage":
+            return False
+        if reading.needs_confirmation:
+            return True
+        if spec.trigger == "keyword":
+            return False
+        profile = await profiles.get(contact_id)
+        if profile is None or (profile.due_date is None and profile.birth_date is None):
+            return False  # an undated stage is expected to move on
+        before = StageResult(
+            stage=profile.stage,
+            due_date=profile.due_date,
+            birth_date=profile.birth_date,
+            children=profile.children,
+            confidence=1.0,
+        )
+        return contradicts(before, reading)
+
+    async def _pending(
+        self, state: DialogState, step: DialogStep, now: datetime
+    ) -> dict[str, Any] | None:
+        """The reading of this step waiting for her 对, if there is one."""
+        if step.parser != "stage_date":
+            return None
+        profile = await profiles.get(state.contact_id)
+        data = (profile.extra or {}).get(pending_key(state)) if profile else None
+        if not isinstance(data, dict):
+            return None
+        if data.get("state") != state.id or data.get("step") != state.step:
+            await self._drop_pending(state)  # left over from an earlier dialog
+            return None
+        return data
+
+    async def _drop_pending(self, state: DialogState) -> None:
+        profile = await profiles.get(state.contact_id)
+        if profile is not None and (profile.extra or {}).get(pending_key(state)) is not None:
+            await profiles.set_extra(profile, pending_key(state), None)
 
     async def _advance(
         self, spec: DialogSpec, state: DialogState, ctx: Context, *, answered: bool = False
