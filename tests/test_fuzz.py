@@ -604,10 +604,11 @@ def test_random_lines_through_parse_stage(project: Path) -> None:
         printed = out.splitlines()
         assert len(printed) == len(args or lines)
         for text in printed:
+            # The contract's keys, in order.
             assert list(json.loads(text)) == [
                 "stage", "due_date", "birth_date", "gestational_days", "baby_age_days", "children",
                 "confidence",
-            ]  # fmt: skip: the contract's keys, in order
+            ]  # fmt: skip
         counts.kinds["lines"] += len(printed)
         if not args:
             for line, seconds in zip(lines, per_line, strict=True):
