@@ -151,8 +151,9 @@ async def forget_contact(
         if feature.forget is not None:
             for what, count in (await feature.forget(contact_id, kv)).items():
                 done[f"{feature.name}.{what}"] = count
+    done.update(await privacy.forget(contact_id))
     if kv is not None:
         # Whatever else names her in a key: cooldowns, refusal marks, event dedupe keys.
+        # After the tables: if they fail, her pending request is still there to retry.
         done["kv.keys"] = await kv.delete_naming(contact_id)
-    done.update(await privacy.forget(contact_id))
     return done

@@ -98,13 +98,20 @@ class PrivacyHandler:
         elif now > deadline:
             await ctx.kv.delete(confirm_key)
             await ctx.reply(EXPIRED)
-        elif await ctx.kv.delete(confirm_key):  # one deletion, even for two quick 确认删除
-            if ctx.services.interactions is not None:
-                await ctx.services.interactions.flush()  # so her last messages go too
-            if ctx.services.forget is not None:
-                await ctx.services.forget(contact)
-            else:
-                await privacy.forget(contact)
+        elif token := await ctx.kv.acquire_lock(f"{confirm_key}:doing", ttl=600):
+            # One deletion, even for two quick 确认删除. The request itself is dropped only
+            # once it is done: a store outage mid-way leaves it for the retried event.
+            try:
+                if ctx.services.interactions is not None:
+                    await ctx.services.interactions.flush()  # so her last messages go too
+                if ctx.services.forget is not None:
+                    await ctx.services.forget(contact)
+                else:
+                    await privacy.forget(contact)
+            except BaseException:
+                await ctx.kv.release_lock(f"{confirm_key}:doing", token)
+                raise
+            await ctx.kv.delete(confirm_key)
             await ctx.reply(FORGOTTEN)
 
 

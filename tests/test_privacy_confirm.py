@@ -91,3 +91,32 @@ async def test_cancel_words_without_a_request_are_not_taken_for_one() -> None:
     async with BotUnderTest() as bot:
         await mother_with_a_profile(bot)
         assert CANCELLED not in texts(await bot.says("c", "算了"))
+
+
+async def test_a_deletion_that_fails_midway_keeps_her_request_for_the_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from handlers.privacy import FORGOTTEN
+    from storage import privacy
+
+    async with BotUnderTest(handler_errors=True) as bot:
+        await mother_with_a_profile(bot)
+        await bot.says("c", "删除我的信息")
+        real = privacy.forget
+        calls = {"n": 0}
+
+        async def flaky(contact_id: str) -> Any:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("the database refused mid-delete")
+            return await real(contact_id)
+
+        monkeypatch.setattr(privacy, "forget", flaky)
+        event = bot.channel.message("c", "确认删除")
+        await bot.app.dispatcher._chain(event)  # fails mid-way
+        await bot.app.settle()
+        assert FORGOTTEN not in texts(bot.said_to("c"))
+        await bot.app.dispatcher._chain(event)  # the same event, handled again
+        await bot.app.settle()
+        assert not await Profile.filter(contact_id="c").exists()
+        assert FORGOTTEN in texts(bot.said_to("c"))
