@@ -18,7 +18,7 @@ from collections.abc import Collection
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from storage import guard
+from storage import guard, people
 
 if TYPE_CHECKING:
     from bot.config import RoomSection
@@ -52,6 +52,20 @@ class Scope(Enum):
 COMMANDERS = frozenset({Role.SUPER_ADMIN, Role.OWNER, Role.ADMIN})
 # Whom the guard never warns or kicks.
 PROTECTED = frozenset(_ORDER)
+
+
+async def listed_by_name(ctx: Context, room: str, topic: str) -> bool:
+    """Whether config lets the owner of this group, listed (or not) by its name, command
+    it. Anyone can name a group of her own after a listed one: a name counts only for
+    the group recorded first under it, never for a later copy. (List groups by id in
+    [[rooms]] to be sure.)"""
+    config = ctx.services.config
+    if not config.commands_allowed(room, topic):
+        return False
+    if config.room_settings(room) is not None or not topic:
+        return True  # listed by id, or unlisted and opened to every owner
+    first = await people.first_room_named(topic)
+    return first is None or first == room
 
 
 class Permissions:
@@ -89,7 +103,7 @@ class Permissions:
         if by_id is not None:
             return by_id.managed
         info = await ctx.room_info(room)  # listed groups may be matched by name
-        return config.commands_allowed(room, info.topic if info else "")
+        return await listed_by_name(ctx, room, info.topic if info else "")
 
     async def is_commander(self, ctx: Context, room: str, contact: str) -> bool:
         """Whether she holds a commanding role in the group (super admin, owner, configured

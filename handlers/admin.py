@@ -25,7 +25,7 @@ from datetime import datetime, time, timedelta
 from bot.events import Event, MessageReceived, MessageType
 from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
-from bot.permissions import Scope
+from bot.permissions import Scope, listed_by_name
 from flows.dialog import DialogEngine
 from handlers.guard.classifier import HAM, SPAM
 from handlers.guard.feature import GuardModel
@@ -106,6 +106,14 @@ UNTOUCHABLE = "不能对群主、管理员或超级管理员执行这个操作�
 NOT_MANAGED = "这个群不归品牌管理，群管命令在这里用不了哦。需要的话请联系运营"
 # Commands that reach every group: what each needs, and the refusal.
 BEYOND_ONE_GROUP = "会影响所有群，只有超级管理员或运营指定的管理员可以用哦🙏"
+# What someone named only under [admin] (running no group) may use, by scope.
+SCOPE_COMMANDS = {
+    Scope.BAN: {"ban", "unban"},
+    Scope.ALLOW: {"allow"},
+    Scope.VIP: {"tag"},
+    Scope.TEACH: {"spam", "ham"},
+    Scope.ASK: {"ask"},
+}
 SCOPE_WORDS = {
     Scope.BAN: "拉黑",
     Scope.ALLOW: "白名单",
@@ -190,10 +198,17 @@ class AdminHandler:
         if ctx.services.interactions is not None:
             await ctx.services.interactions.flush()  # groups seen so far are in the room table
         rooms = await self.rooms_run_by(ctx, event.sender_id)
-        if not rooms and not any(
-            self.permissions.may_reach(ctx, event.sender_id, scope) for scope in Scope
-        ):
-            return await self._refuse(event, ctx, command, "dm")
+        if not rooms and not self.permissions.is_super_admin(ctx, event.sender_id):
+            # Named under [admin] but running no group: her scopes' commands only.
+            allowed = {"help"}.union(
+                *(
+                    SCOPE_COMMANDS[scope]
+                    for scope in Scope
+                    if self.permissions.may_reach(ctx, event.sender_id, scope)
+                )
+            )
+            if allowed == {"help"} or (command is not None and command not in allowed):
+                return await self._refuse(event, ctx, command, "dm")
         if command is None:
             await ctx.reply(f"没有“{word}”这个命令，发 #帮助 看看能用的命令～")
             return Flow.STOP
@@ -230,7 +245,7 @@ class AdminHandler:
         everything = permissions.is_super_admin(ctx, contact)
         mine = []
         for room in await people.rooms_on(ctx.event.account_id):
-            if not everything and not config.commands_allowed(room.room_id, room.topic):
+            if not everything and not await listed_by_name(ctx, room.room_id, room.topic):
                 continue
             settings = config.room_settings(room.room_id, room.topic)
             configured = permissions.is_configured_admin(settings, contact)
@@ -350,7 +365,8 @@ class AdminHandler:
         for room in rooms:
             if untouchable:
                 break
-            untouchable = await self.permissions.is_commander(ctx, room, target)
+            # Power, not a title: the owner of a group of her own is no one's to protect.
+            untouchable = await self.permissions.may_command(ctx, room, target)
         if untouchable:
             await ctx.reply(UNTOUCHABLE)
         return untouchable
@@ -513,6 +529,15 @@ class AdminHandler:
         for rules in guard_rules.rooms:
             protected.update(rules.protected_tags)
         if tag in protected and not await self._beyond_one_group(ctx, event.sender_id, Scope.VIP):
+            return
+        # By DM the target can be anyone: only members of her groups, unless she may tag
+        # beyond them.
+        if (
+            event.room is None
+            and not self.permissions.may_reach(ctx, event.sender_id, Scope.VIP)
+            and not await self._in_her_groups(ctx, event.sender_id, target)
+        ):
+            await ctx.reply("她不在你管理的群里，不能给她打标签哦")
             return
         await ctx.add_tag(target, tag, source="admin", detail=event.sender_id)
         await audit(ctx.clock.now(), event.room, target, "tag", event.sender_id, NOTHING, tag)

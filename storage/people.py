@@ -75,6 +75,13 @@ async def upsert_room(
     return room
 
 
+async def first_room_named(topic: str) -> str | None:
+    """The group recorded first under this name (the brand's, when a copy is named after
+    it later); None when no group has it."""
+    row = await Room.filter(topic=topic).order_by("id").first()
+    return row.room_id if row else None
+
+
 async def room_known(room_id: str) -> bool:
     return await Room.exists(room_id=room_id)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from storage import people
 from storage.models import GuardAllow, GuardBan, GuardFeedback
 from tests.harness import BotUnderTest, configure
 
@@ -109,3 +110,49 @@ async def test_unlisted_groups_can_be_opened_to_their_owners(tmp_path: Path) -> 
         # One group's power only: still no ban.
         (refusal,) = says(await bot.says("eve", "#拉黑 @小美", room="X1", mentions=["m"]))
         assert refusal.startswith("拉黑会影响所有群") and await GuardBan.all().count() == 0
+
+
+async def test_a_copy_named_after_a_listed_group_gives_no_power(tmp_path: Path) -> None:
+    async with BotUnderTest(configure(tmp_path)) as bot:
+        cast(bot)
+        await bot.register_room("R1")  # the brand's 孕妈交流群, recorded first
+        bot.room("X2", "孕妈交流群", owner="eve", members=["eve", "v"])  # her copy of the name
+        await bot.register_room("X2")
+        (refusal,) = says(await bot.says("eve", "#公告 领券啦", room="X2"))
+        assert "不归品牌管理" in refusal
+        for command in ("#问询 @小蓝", "#标签 @小蓝 高意向"):
+            assert await bot.says("eve", command, room="X2", mentions=["v"]) == []
+        (refusal,) = says(await bot.says("eve", "#统计"))  # and no DM power either
+        assert "只有群主和管理员" in refusal
+        assert not [a for a in bot.said_in("X2") if "领券" in a["text"]]
+        assert bot.of("tag") == [] and bot.said_to("v") == []
+        # The brand's own group, listed by the same name, still works for its owner.
+        done = await bot.says("o", "#公告 今晚直播", room="R1")
+        assert [a["room"] for a in done if a["action"] == "say"] == ["R1"]
+
+
+async def test_by_dm_a_tag_reaches_only_members_of_her_groups(tmp_path: Path) -> None:
+    async with BotUnderTest(configure(tmp_path, admin={"teach": ["t"]})) as bot:
+        cast(bot)
+        await bot.says("m", "早", room="R1")
+        (refusal,) = says(await bot.says("o", "#标签 stranger 高意向"))
+        assert "不在你管理的群里" in refusal and bot.of("tag") == []
+        done = await bot.says("o", "#标签 m 高意向")
+        assert [a["tag"] for a in done if a["action"] == "tag"] == ["高意向"]
+        # Named for one scope only: that scope's commands, nothing else.
+        (refusal,) = says(await bot.says("t", "#标签 m 高意向"))
+        assert "只有群主和管理员" in refusal and [a["tag"] for a in bot.of("tag")] == ["高意向"]
+        (taught,) = says(await bot.says("t", f"#垃圾 {AD}"))
+        assert "记住" in taught
+
+
+async def test_owning_a_group_of_her_own_does_not_shield_her_from_a_ban(tmp_path: Path) -> None:
+    async with BotUnderTest(configure(tmp_path, super_admins=["boss"])) as bot:
+        cast(bot)
+        bot.room("X3", "小号群", owner="spam", members=["spam"])
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "spam", "boss"])
+        await bot.join("X3", "x", "小号")  # the roster knows X3 and its owner spam
+        assert "X3" in await people.rooms_of("spam")
+        done = await bot.says("boss", "#拉黑 spam", room="R1")
+        assert "R1" in [a["room"] for a in done if a["action"] == "kick"]
+        assert await GuardBan.filter(contact_id="spam").exists()
