@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from tortoise import fields
+from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -242,12 +243,20 @@ class Scrubber:
             (_mention(what) if what.startswith("@") else _bounded(what), replacement)
             for what, replacement in found
         ]
+        self.id_rules = self.rules[:1]  # her id only: for columns that hold no prose
         # What a LIKE must find for a row to be worth reading (plain and JSON-escaped).
         self.needles = sorted({what for what, _ in found})
         self.escaped_needles = sorted({_json_escaped(n) for n in self.needles})
 
     def text(self, value: str) -> str:
         for pattern, replacement in self.rules:
+            value = pattern.sub(replacement, value)
+        return value
+
+    def ids(self, value: str) -> str:
+        """Her id out of a short column (a status, a kind, a key): names are prose, and a
+        name that happens to be a word ("sent") must not rewrite those."""
+        for pattern, replacement in self.id_rules:
             value = pattern.sub(replacement, value)
         return value
 
@@ -258,7 +267,8 @@ class Scrubber:
             # A list of people (the @mentions of a send) goes on without her.
             return [self.json(v) for v in value if v != self.contact_id]
         if isinstance(value, dict):
-            return {self.text(str(k)): self.json(v) for k, v in value.items()}
+            # Keys are the code's words ("text", "to"): never rewritten.
+            return {k: self.json(v) for k, v in value.items()}
         return value
 
     def escaped_text(self, value: str) -> str:
@@ -321,13 +331,19 @@ async def scrub_everywhere(scrub: Scrubber) -> int:
             if f"{table}.{column}" in SCRUB_SKIPS:
                 continue
             if is_json:
-                changed += await _scrub_json_column(model, name, scrub.json)
+                # A kick of her still waiting to go stays: like the ban, it must happen.
+                keep = {"action": "kick", "status__in": ("pending", "sending")}
+                changed += await _scrub_json_column(
+                    model, name, scrub.json, keep if model is OutboxMessage else None
+                )
             elif model is DeadLetter and name == "payload":
                 changed += await _scrub_text_column(
                     model, name, scrub.escaped_needles, scrub.escaped_text
                 )
-            else:
+            elif _prose(model, name):
                 changed += await _scrub_text_column(model, name, scrub.needles, scrub.text)
+            else:
+                changed += await _scrub_text_column(model, name, [scrub.contact_id], scrub.ids)
     return changed
 
 
@@ -346,11 +362,25 @@ async def _scrub_text_column(
     return changed
 
 
-async def _scrub_json_column(model: type[Model], name: str, change: Callable[[Any], Any]) -> int:
-    """JSON has no portable substring filter: every row is read, a page at a time."""
+def _prose(model: type[Model], name: str) -> bool:
+    """Whether a column holds free text (where a name can appear), not a short code."""
+    field = model._meta.fields_map[name]
+    return isinstance(field, fields.TextField) or (getattr(field, "max_length", 0) or 0) > 64
+
+
+async def _scrub_json_column(
+    model: type[Model],
+    name: str,
+    change: Callable[[Any], Any],
+    keep: dict[str, Any] | None = None,
+) -> int:
+    """JSON has no portable substring filter: every row is read, a page at a time. Rows
+    matching `keep` are left as they are."""
     changed, last = 0, None
     while True:
         query = model.all() if last is None else model.filter(id__gt=last)
+        if keep:
+            query = query.filter(~Q(**keep))  # not (all of keep)
         rows = await query.order_by("id").limit(_PAGE).values_list("id", name)
         if not rows:
             return changed

@@ -153,3 +153,23 @@ def test_the_scrubber_takes_her_out_and_nobody_else() -> None:
     assert privacy.Scrubber("b", "anon-1", ["小美"]).escaped_text(letter) == (
         '{"name": "\\u67d0\\u6210\\u5458", "to": "anon-1"}'
     )
+
+
+async def test_a_name_that_is_a_word_rewrites_no_code_and_no_key(db: Database) -> None:
+    """A display name like "sent" or "text" is replaced in prose only: never in a status,
+    a kind, or a JSON key."""
+    from storage.models import OutboxMessage
+
+    await OutboxMessage.create(
+        dedupe_key="k1",
+        account_id="acct",
+        action="say",
+        payload={"room": "R1", "to": None, "text": "sent 你好", "mentions": []},
+        status="sent",
+        due_at=AT,
+        created_at=AT,
+    )
+    await privacy.scrub_everywhere(privacy.Scrubber("wxid_x", "anon-1", ["sent", "text"]))
+    row = await OutboxMessage.get(dedupe_key="k1")
+    assert row.status == "sent" and set(row.payload) == {"room", "to", "text", "mentions"}
+    assert row.payload["text"] == f"{privacy.FORGOTTEN_NAME} 你好"  # prose: her name goes
