@@ -124,8 +124,12 @@ class KV(ABC):
 
 
 def names(key: str, value: str) -> bool:
-    """Whether `value` is one of the ":"-separated parts of `key`."""
-    return value in key.split(":")
+    """Whether `value` is one of the ":"-separated parts of `key` that can hold an id:
+    not its leading words (the kind, "g:joined", "kw:cd"), unless the key is only a kind
+    and an id ("dialog:<id>"). A contact whose id is "joined" must not take everyone's
+    newcomer marks with her."""
+    parts = key.split(":")
+    return value in (parts[1:] if len(parts) <= 2 else parts[2:])
 
 
 class _Hits(dict[str, float]):

@@ -401,3 +401,15 @@ async def test_anyone_can_ask_for_her_own_id_by_dm_never_in_the_group() -> None:
         assert alias["text"] == answer["text"]
         done = await bot.says("c", "#我的ID", room="R1")
         assert [(a["room"], a["to"]) for a in done if a["action"] == "say"] == [(None, "c")]
+
+
+async def test_a_warning_command_handled_again_counts_once() -> None:
+    async with BotUnderTest() as bot:
+        group(bot)
+        event = bot.channel.message("o", "#警告 c 别发链接", room_id="R1")
+        for _ in range(3):  # the dispatcher runs it again after a store outage
+            await bot.app.dispatcher._chain(event)
+        await bot.app.settle()
+        assert bot.of("kick") == []
+        (warning,) = [a for a in bot.said_in("R1") if "别发链接" in a["text"]]
+        assert "第1次" in warning["text"]

@@ -570,3 +570,11 @@ async def test_delete_naming_deletes_the_keys_that_name_her_and_only_those(kv: K
         assert await kv.get(kept) == "1", kept
     assert await kv.get("fallback:acct:b") is None and await kv.window_count("g:rep:R1:b", 60) == 0
     assert await kv.delete_naming("b*") == 1
+
+
+async def test_delete_naming_never_matches_a_key_s_kind(kv: KV) -> None:
+    for key in ("g:joined:R1:a", "g:joined:R1:b", "kw:cd:acct:a:rule", "dialog:joined"):
+        await kv.set(key, "1")
+    assert await kv.delete_naming("joined") == 1  # her dialog key, not everyone's marks
+    assert await kv.delete_naming("cd") == 0
+    assert await kv.get("g:joined:R1:a") == "1" and await kv.get("kw:cd:acct:a:rule") == "1"
