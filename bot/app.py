@@ -455,7 +455,15 @@ class App:
         return bool(await self.guard_model.retrain())
 
     async def forget(self, contact_id: str) -> dict[str, int]:
-        """Forget her: every feature's forget hook, then every table."""
+        """Forget her: every feature's forget hook, then every table. Her messages still
+        in the interaction log's buffer are written first; while they cannot be (the
+        database just came back, the log is waiting out its backoff) nothing is deleted:
+        written afterwards, they would carry her id and text again."""
+        await self.interactions.flush(force=True)
+        if self.interactions.pending:
+            raise RuntimeError(
+                f"{self.interactions.pending} interactions not written yet: forget later"
+            )
         return await forget_contact(contact_id, self.kv, self.features)
 
     async def _tell_admins(self, via: str, text: str, key: str = "") -> None:

@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.cli import main
 from storage.models import (
     Contact,
@@ -212,3 +214,20 @@ def test_mamabot_contacts_finds_her_id_by_name(tmp_path: Path, capsys) -> None: 
     assert "渠道:小红书" in tags
     assert main(["contacts", "小红", "--dir", str(tmp_path), "--db", db]) == 1
     assert "no contact named '小红'" in capsys.readouterr().err
+
+
+async def test_forget_waits_while_her_messages_are_not_written_yet() -> None:
+    from storage.models import Profile
+
+    async with BotUnderTest() as bot:
+        await bot.friend_request("c", "小红", "你好")
+        await bot.says("c", "宝宝8个月")
+        assert bot.app.interactions.pending > 0  # written behind, in batches
+
+        async def stuck(force: bool = False) -> int:  # the database just came back
+            return 0
+
+        bot.app.interactions.flush = stuck  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="not written yet"):
+            await bot.app.forget("c")
+        assert await Profile.filter(contact_id="c").exists()  # nothing deleted
