@@ -62,10 +62,25 @@ class RoomDirectory:
                 info = None
             if info is not None and info.member_ids:
                 if contact_id in info.member_ids:
-                    found.append((room_id, account_id))
+                    found.append((room_id, self._member_account(account_id, info.member_ids)))
             elif room_id in roster:
                 found.append((room_id, account_id))
         return found
+
+    def _member_account(self, recorded: str, members: Sequence[str]) -> str:
+        """The account to act through in a group: the one recorded for it, unless the
+        member list shows it gone (or it is no longer configured) and another of ours
+        is there."""
+        channel = self.channels.get(recorded)
+        if channel is not None and (channel.self_id in members or not self._ours(members)):
+            return recorded
+        for account, other in self.channels.items():
+            if other.self_id and other.self_id in members:
+                return account
+        return recorded
+
+    def _ours(self, members: Sequence[str]) -> bool:
+        return any(c.self_id and c.self_id in members for c in self.channels.values())
 
     async def refresh_roster(self, account_id: str, room_id: str) -> tuple[int, int]:
         """The roster of one group made to match its member list on the channel."""

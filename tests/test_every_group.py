@@ -63,3 +63,20 @@ async def test_the_roster_is_refreshed_from_the_member_lists(tmp_path: Path) -> 
         assert await people.members_of("R1") == ["a", "c", "d", "o"]
         stint = await RoomMembership.get(room_id="R1", contact_id="b")
         assert stint.left_at is not None
+
+
+async def test_a_group_the_recorded_account_left_is_reached_through_the_one_there(
+    tmp_path: Path,
+) -> None:
+    ops = configure(tmp_path, super_admins=["boss"], rooms=["宝妈辅食群"])
+    with (ops / "config.toml").open("a", encoding="utf-8") as f:
+        f.write(TWO_ACCOUNTS)
+    async with BotUnderTest(ops) as bot:
+        first, second = bot.app.sim_channels()
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "v", "boss", first.self_id])
+        # R2 was recorded by a1, which has since left it; a2 is the account in it now.
+        bot.room("R2", "宝妈辅食群", owner="o2", members=["o2", "v", second.self_id])
+        await people.upsert_room("R2", "a1", bot.clock.now(), topic="宝妈辅食群", owner_id="o2")
+        await bot.says("boss", "#拉黑 v", room="R1")
+        kicks = await OutboxMessage.filter(action="kick").order_by("id")
+        assert [(k.payload["room"], k.account_id) for k in kicks] == [("R1", "a1"), ("R2", "a2")]
