@@ -94,7 +94,23 @@ class RoomDirectory:
             log.warning(
                 "%d unusable ids left out of a member list", len(info.member_ids) - len(members)
             )
-        return await people.sync_members(room_id, members, self.clock.now())
+        changed = await people.sync_members(room_id, members, self.clock.now())
+        await self._name_strangers(account_id, members)
+        return changed
+
+    async def _name_strangers(self, account_id: str, members: Sequence[str]) -> None:
+        """A contact row, with her name, for each member the bot has none for (she only
+        ever wrote, or was there before it came): ops find ids by name (`mamabot
+        contacts`), and replies name people. Asked of the channel once per person."""
+        now = self.clock.now()
+        for member in await people.without_contact(members):
+            try:
+                info = await self.contact_info(account_id, member)
+            except ChannelError as exc:
+                log.warning("a member's name unavailable: %s", exc)
+                return
+            name = storable(info.name)[:255] if info else ""
+            await people.upsert_contact(member, now, name=name)
 
     async def selects(self, account_id: str, room_id: str, selector: RoomSelector) -> bool:
         """Whether the selector picks this group. The room facts are looked up only when

@@ -82,6 +82,16 @@ async def first_room_named(topic: str) -> str | None:
     return row.room_id if row else None
 
 
+async def without_contact(contact_ids: Sequence[str]) -> list[str]:
+    """Those of `contact_ids` with no contact row yet, in their order."""
+    known: set[str] = set()
+    for start in range(0, len(contact_ids), 500):
+        chunk = list(contact_ids[start : start + 500])
+        rows = await Contact.filter(contact_id__in=chunk).values_list("contact_id", flat=True)
+        known.update(str(r) for r in rows)
+    return [c for c in contact_ids if c not in known]
+
+
 async def room_known(room_id: str) -> bool:
     return await Room.exists(room_id=room_id)
 

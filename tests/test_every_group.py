@@ -80,3 +80,17 @@ async def test_a_group_the_recorded_account_left_is_reached_through_the_one_ther
         await bot.says("boss", "#拉黑 v", room="R1")
         kicks = await OutboxMessage.filter(action="kick").order_by("id")
         assert [(k.payload["room"], k.account_id) for k in kicks] == [("R1", "a1"), ("R2", "a2")]
+
+
+async def test_members_who_only_wrote_are_found_by_name_after_the_refresh(
+    tmp_path: Path,
+) -> None:
+
+    async with BotUnderTest(configure(tmp_path)) as bot:
+        bot.room("R1", "孕妈交流群", owner="o", members=["o", "wxid_m1"])
+        bot.world.add_contact("wxid_m1", "小美妈妈")
+        await bot.says("wxid_m1", "早上好", room="R1")  # she only writes
+        assert await people.name_of("wxid_m1") == ""
+        await bot.register_room("R1")
+        await bot.tick("1d")  # the daily roster refresh
+        assert await people.name_of("wxid_m1") == "小美妈妈"
