@@ -4,14 +4,12 @@ gateway over loopback, the way the README tells ops to debug it."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 from tests.fakes.puppet_service import FakePuppetService
-from tests.harness import REPO, copy_project
-from tests.wechaty_harness import TOKEN_ENV, account_config
+from tests.harness import copy_project
+from tests.wechaty_harness import account_config, spawn_run
 
 
 async def live_run_log(tmp_path: Path, *options: str) -> tuple[str, FakePuppetService]:
@@ -22,26 +20,7 @@ async def live_run_log(tmp_path: Path, *options: str) -> tuple[str, FakePuppetSe
         fake.auto_login = True
         base = copy_project(tmp_path)
         account_config(base, fake.endpoint)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "--log-level",
-            "DEBUG",
-            "run",
-            "--dir",
-            str(base),
-            *options,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=REPO,
-            env={
-                "PATH": os.environ.get("PATH", ""),
-                "PYTHONPATH": str(REPO),
-                TOKEN_ENV: fake.token,
-            },
-        )
+        proc = await spawn_run(base, fake, before=("--log-level", "DEBUG"), after=options)
         try:
             await fake.wait_for_streams(1, timeout=60)
             fake.message("b", "宝宝湿疹怎么办", room="R1")

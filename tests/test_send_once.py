@@ -9,10 +9,8 @@ not twice (the echo says it went out), not never (no echo within the grace: sent
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,8 +23,8 @@ from bot.clock import FakeClock
 from bot.events import AccountStatus
 from storage.models import OutboxMessage
 from tests.fakes.puppet_service import FakePuppetService
-from tests.harness import REPO, START, copy_project
-from tests.wechaty_harness import TOKEN_ENV, WechatyBot, account_config, is_echo
+from tests.harness import START, copy_project
+from tests.wechaty_harness import WechatyBot, account_config, is_echo, spawn_run
 
 QUESTION = "宝宝湿疹怎么办"
 
@@ -168,23 +166,7 @@ async def test_kill_9_mid_send_then_restart_delivers_the_answer_once(
         (tmp_path / "a").mkdir()
         base = copy_project(tmp_path / "a")
         account_config(base, fake.endpoint)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--dir",
-            str(base),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            cwd=REPO,
-            env={
-                "PATH": os.environ.get("PATH", ""),
-                "PYTHONPATH": str(REPO),
-                TOKEN_ENV: fake.token,
-            },
-        )
+        proc = await spawn_run(base, fake, output=False)
         try:
             await fake.wait_for_streams(1, timeout=60)
             fake.message("b", QUESTION, room="R1")

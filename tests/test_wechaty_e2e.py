@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ from bot.cli import _run_live
 from bot.clock import SystemClock
 from bot.events import AccountStatus, MemberJoined, MemberLeft, MessageReceived, MessageType
 from tests.fakes.puppet_service import FakePuppetService
-from tests.harness import REPO, copy_project
-from tests.wechaty_harness import TOKEN_ENV, WechatyBot, account_config
+from tests.harness import copy_project
+from tests.wechaty_harness import WechatyBot, account_config, spawn_run
 
 
 def world(fake: FakePuppetService) -> None:
@@ -270,23 +269,7 @@ async def test_mamabot_run_with_an_account_connects_logs_in_and_answers(tmp_path
         fake.auto_login = True
         base = copy_project(tmp_path)
         account_config(base, fake.endpoint)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--dir",
-            str(base),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=REPO,
-            env={
-                "PATH": os.environ.get("PATH", ""),
-                "PYTHONPATH": str(REPO),
-                TOKEN_ENV: fake.token,
-            },
-        )
+        proc = await spawn_run(base, fake)
         try:
             await fake.wait_for_streams(1, timeout=60)
             fake.message("b", "宝宝湿疹怎么办", room="R1")

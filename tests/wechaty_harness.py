@@ -19,7 +19,8 @@ import asyncio
 import io
 import os
 import re
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from bot.channels.wechaty import WechatyChannel, WechatyOptions
 from bot.clock import Clock, FakeClock, parse_duration
 from bot.events import Event, MessageReceived
 from tests.fakes.puppet_service import FakePuppetService
-from tests.harness import START, copy_project
+from tests.harness import REPO, START, copy_project
 
 TOKEN_ENV = "MAMABOT_TEST_PUPPET_TOKEN"
 
@@ -57,6 +58,35 @@ class ManualTicker:
                 future.set_result(None)
         for _ in range(50):
             await asyncio.sleep(0)
+
+
+async def spawn_run(
+    base: Path,
+    fake: FakePuppetService,
+    *,
+    before: Sequence[str] = (),
+    after: Sequence[str] = (),
+    output: bool = True,
+) -> asyncio.subprocess.Process:
+    """`python -m bot [before] run --dir base [after]` as a real process against the fake
+    gateway (its token in the account's variable); stdout and stderr piped unless
+    `output` is False."""
+    pipe = asyncio.subprocess.PIPE if output else asyncio.subprocess.DEVNULL
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *before,
+        "run",
+        "--dir",
+        str(base),
+        *after,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=pipe,
+        stderr=pipe,
+        cwd=REPO,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), TOKEN_ENV: fake.token},
+    )
 
 
 def account_config(base: Path, endpoint: str, *, admins: list[str] | None = None) -> None:
