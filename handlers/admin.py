@@ -400,12 +400,8 @@ class AdminHandler:
             return
         info = await ctx.room_info(room)  # a group's rules may name it, not its id
         rules = ctx.content.guard.for_room(room, info.topic if info else "")
-        key, ttl = warn_key(room, target), rules.warning_memory_days * 86400
-        # Once per command: handled again after a store outage, it is still one warning.
-        if await ctx.kv.set_if_absent(f"g:warned:{event.event_id}:{target}", "1", ttl=ttl):
-            count = await ctx.kv.incr(key, ttl=ttl)
-        else:
-            count = int(await ctx.kv.get(key) or 1)
+        ttl = rules.warning_memory_days * 86400
+        count = await records.add_warning(ctx.kv, room, target, event.event_id, ttl)
         verdict = Verdict("warn", 1.0, [reason or "管理员警告"])
         await audit(ctx.clock.now(), room, target, "warn", event.sender_id, verdict, None)
         if count >= rules.warnings_before_kick:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from storage.kv import KV
 from storage.models import GuardAllow, GuardAudit, GuardBan, GuardFeedback
 
 TEXT_MAX = 2000
@@ -20,6 +21,15 @@ TEXT_MAX = 2000
 def warn_key(room: str, contact: str) -> str:
     """Her warnings in one group (the warn ladder; admins' #警告 / #撤销警告)."""
     return f"g:warn:{room}:{contact}"
+
+
+async def add_warning(kv: KV, room: str, contact: str, event_id: str, ttl: float) -> int:
+    """Count one warning of hers in the group for this event, and return her count: once
+    per event, even when the event is handled again after a store outage."""
+    key = warn_key(room, contact)
+    if await kv.set_if_absent(f"g:warned:{event_id}:{contact}", "1", ttl=ttl):
+        return await kv.incr(key, ttl=ttl)
+    return int(await kv.get(key) or 1)
 
 
 # --------------------------------------------------------------------------- blacklist

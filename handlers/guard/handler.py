@@ -28,7 +28,6 @@ from handlers.guard.judge import KICK, PASS, RULES_SEE, WARN, WEAK, Hit, Judge, 
 from handlers.guard.normalize import fold
 from storage import guard as records
 from storage import guard_standing
-from storage.guard import warn_key
 from storage.kv import KV
 
 log = logging.getLogger(__name__)
@@ -277,12 +276,7 @@ class GuardHandler:
     ) -> None:
         who = event.sender_id
         ttl = rules.warning_memory_days * 86400
-        key = warn_key(room, who)
-        # Once per event: a message handled again after a store outage is one warning.
-        if await ctx.kv.set_if_absent(f"g:warned:{event.event_id}", "1", ttl=ttl):
-            count = await ctx.kv.incr(key, ttl=ttl)
-        else:
-            count = int(await ctx.kv.get(key) or 1)
+        count = await records.add_warning(ctx.kv, room, who, event.event_id, ttl)
         if count >= rules.warnings_before_kick:
             verdict = Verdict(KICK, verdict.score, [*verdict.reasons, f"第{count}次警告"])
             await self.kick(ctx, room, who, verdict, event.text, by="guard")
