@@ -41,13 +41,18 @@ from bot.dispatcher import Dispatcher
 from bot.events import AccountStatus, Event
 from bot.features import Feature, FeatureFactory, Platform, forget_contact
 from bot.handler import Services
+from bot.links import LinkMaker
+from bot.marketing import MarketingGate
 from bot.media import Media
 from bot.outbox import Outbox
 from bot.privacy import mask_id
 from bot.rooms import RoomDirectory
+from bot.triggers import Trigger, Triggers
+from bot.web import WebServer
 from bot.work import WorkQueue, instance_id
 from flows import features as flows_features
-from handlers import admin, fallback, keywords, privacy, roster, welcome
+from flows import nurture, posts
+from handlers import admin, fallback, keywords, links, privacy, roster, welcome
 from handlers.guard import feature as guard
 from storage import people
 from storage.db import Database
@@ -140,6 +145,9 @@ FEATURES: dict[str, FeatureFactory] = {
     "keywords": keywords.feature,
     "fallback": fallback.feature,
     "stage": flows_features.stage,
+    "nurture": nurture.feature,
+    "posts": posts.feature,
+    "links": links.feature,
 }
 
 
@@ -155,6 +163,7 @@ class App:
         rng: random.Random,
         pace_sim: bool = False,
         features: dict[str, FeatureFactory] | None = None,
+        link_rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.content = content
@@ -171,6 +180,11 @@ class App:
         self.rooms = RoomDirectory(config, clock, channels)
         self.interactions = InteractionWriter(config.storage.interaction_batch_size, clock=clock)
         self.interactions.on_new_rooms = self._record_rooms
+        self.triggers = Triggers()
+        self.tags.listeners.append(self._tag_trigger)
+        self.links = LinkMaker(clock, config.web.base, link_rng)
+        self.marketing = MarketingGate(config.marketing, clock, kv)
+        self.web: WebServer | None = None
         self.services = Services(
             config=config,
             content=content,
@@ -184,6 +198,9 @@ class App:
             media=Media(channels),
             work=self.work,
             forget=self.forget,
+            triggers=self.triggers,
+            links=self.links,
+            marketing=self.marketing,
         )
         self.self_ids = {ch.self_id for ch in channels.values()}
         platform = Platform(self.services, self.self_ids, content.content_dir, features or FEATURES)
@@ -287,6 +304,8 @@ class App:
             rng,
             settings.pace_sim,
             settings.features,
+            # A seeded app (replay, tests) makes the same link tokens every run.
+            None if settings.seed is None else random.Random(f"links:{settings.seed}"),
         )
 
     # ------------------------------------------------------------------ observers
@@ -294,6 +313,18 @@ class App:
     def _emit(self, record: dict[str, Any]) -> None:
         for observer in self.action_observers:
             observer(record)
+
+    async def _tag_trigger(self, change: TagChange) -> None:
+        await self.triggers.fire(
+            Trigger(
+                "tag" if change.op == "add" else "untag",
+                change.contact_id,
+                change.tag,
+                change.at,
+                None,
+                {"source": change.source, "detail": change.detail},
+            )
+        )
 
     def _tag_changed(self, change: TagChange) -> None:
         self._emit(
@@ -334,6 +365,7 @@ class App:
         self._tasks.append(asyncio.create_task(self.outbox.run_forever(), name="outbox"))
         self._tasks.append(asyncio.create_task(self.work.run_forever(), name="work"))
         self._tasks.append(asyncio.create_task(self.watch_content(), name="content-watch"))
+        await self.start_web()
         scheduler = AsyncIOScheduler(timezone=self.config.bot.timezone)
         for feature in self.features:
             for seconds, chore in feature.periodic:
@@ -354,6 +386,22 @@ class App:
         )
         scheduler.start()
         self._scheduler = scheduler
+
+    async def start_web(self, port: int | None = None) -> int | None:
+        """Serve the features' routes at [web] listen (`port` overrides it; 0 picks a free
+        one). Returns the port, or None when there is nothing to serve or it is off."""
+        routes = [route for feature in self.features for route in feature.routes]
+        if not routes or not self.config.web.enabled:
+            return None
+        web = self.config.web
+        self.web = WebServer(routes, web.host, web.port if port is None else port)
+        try:
+            return await self.web.start()
+        except OSError as exc:
+            # Tracked links stop working; the bot itself goes on (messages matter more).
+            log.error("web: cannot listen on %s: %s; tracked links will not open", web.listen, exc)
+            self.web = None
+            return None
 
     @staticmethod
     async def _chore(feature: str, chore: Callable[[], Awaitable[object]]) -> None:
@@ -445,6 +493,15 @@ class App:
             away.append(f"the key-value store ({self.kv.describe()})")
         return away
 
+    async def order_placed(
+        self, contact_id: str, product: str = "", account_id: str | None = None
+    ) -> None:
+        """An order of hers (the insight issue's importer and API will call this): fires the
+        `order` trigger nurture sequences can start from."""
+        await self.triggers.fire(
+            Trigger("order", contact_id, product, self.clock.now(), account_id)
+        )
+
     @property
     def judge(self) -> Any:
         """The guard's judge in force (tests and tools read its model)."""
@@ -501,6 +558,10 @@ class App:
         flush interactions, close connections and storage."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+        if self.web is not None:
+            with contextlib.suppress(Exception):
+                await self.web.stop()
+            self.web = None
         for channel in self.channels.values():
             with contextlib.suppress(Exception):
                 await channel.stop()

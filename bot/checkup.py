@@ -25,11 +25,21 @@ from bot.config import (
     CONTENT_FILES,
     DATABASE_URL_ENV,
     AppConfig,
+    ChannelsContent,
+    ConfigError,
+    DialogsContent,
     KeywordRule,
+    KeywordsContent,
+    M,
+    PostsContent,
+    SequencesContent,
     Strict,
     database_scheme_problem,
+    load_model,
+    parse_window,
 )
 from bot.ops_regex import OpsPatternError, compile_ops
+from bot.stages import STAGE_NAMES
 
 # Files content/ may hold besides the TOML files: the guard's labelled corpus.
 OTHER_CONTENT_FILES = ("guard_examples.tsv",)
@@ -46,6 +56,10 @@ _NAMED_LISTS = {
     "accounts": ("account", "id"),
     "rooms": ("room", "match"),
     "overrides": ("override", "template"),
+    "posts": ("post", "id"),
+    "sequences": ("sequence", "id"),
+    "triggers": ("trigger", "on"),
+    "links": ("link", "id"),
 }
 
 
@@ -108,6 +122,8 @@ def check_project(
         findings.append(_no_super_admin(config_path))
     if keyword_index is not None and content_dir.is_dir():
         findings += _catch_alls(content_dir, keyword_index)
+    if content_dir.is_dir():
+        findings += _automation_references(content_dir, config or AppConfig())
     return _in_file_order(findings)
 
 
@@ -144,6 +160,10 @@ def check_content(content_dir: Path) -> list[Finding]:
             findings += _keyword_extras(path, data)
         if filename == "dialogs.toml" and isinstance(data, dict):
             findings += _duplicates(path, data, "dialogs", "id", "dialog")
+        if filename == "posts.toml" and isinstance(data, dict):
+            findings += _duplicates(path, data, "posts", "id", "post")
+        if filename == "sequences.toml" and isinstance(data, dict):
+            findings += _duplicates(path, data, "sequences", "id", "sequence")
     return _unique(findings)
 
 
@@ -315,7 +335,7 @@ def _line_of(lines: list[str], loc: tuple[Any, ...]) -> int | None:
             hits = [n for n in range(start, end) if header.match(lines[n])]
             if part < len(hits):
                 start = hits[part]
-                end = hits[part + 1] if part + 1 < len(hits) else _block_end(lines, start)
+                end = hits[part + 1] if part + 1 < len(hits) else _item_end(lines, start, path)
             continue
         path.append(str(part))
         if i == len(loc) - 1 or isinstance(loc[i + 1], int):
@@ -331,6 +351,16 @@ def _line_of(lines: list[str], loc: tuple[Any, ...]) -> int | None:
         if hit is not None:
             return hit + 1
     return start + 1 if start or (loc and isinstance(loc[-1], int)) else None
+
+
+def _item_end(lines: list[str], start: int, path: list[str]) -> int:
+    """Where the last [[a.b]] item ends: at the next table that is not inside it (its own
+    [[a.b.steps]] are)."""
+    inner = re.compile(r"^\s*\[\[?\s*" + re.escape(".".join(path)) + r"\.")
+    for n in range(start + 1, len(lines)):
+        if re.match(r"^\s*\[", lines[n]) and not inner.match(lines[n]):
+            return n
+    return len(lines)
 
 
 def _block_end(lines: list[str], start: int) -> int:
@@ -507,3 +537,170 @@ def _catch_all_advice(rule: KeywordRule, share: float, shadowed: list[str]) -> s
         text + ': use words only a question about this topic has, mode = "exact" or '
         '"word", require = "all", or a lower priority'
     )
+
+
+# --------------------------------------------------------------------------- automation
+
+
+def _loaded(path: Path, model: type[M]) -> M | None:
+    """The file as loading reads it, or None (its own errors are reported elsewhere)."""
+    if not path.is_file():
+        return None
+    try:
+        return load_model(path, model)
+    except ConfigError:
+        return None
+
+
+def _automation_references(content_dir: Path, config: AppConfig) -> list[Finding]:
+    """What posts.toml and sequences.toml name in other files: stages, dialogs, keyword
+    rules, channel codes, links, groups and the quiet hours. Each loads alone, and would
+    then never fire, enrol or send."""
+    findings: list[Finding] = []
+    sequences = _loaded(content_dir / "sequences.toml", SequencesContent)
+    posts = _loaded(content_dir / "posts.toml", PostsContent)
+    links = {
+        link.id
+        for seq in (sequences.sequences if sequences else [])
+        for step in seq.steps
+        for link in step.links
+    }
+    links |= {link.id for post in (posts.posts if posts else []) for link in post.links}
+    if sequences is not None:
+        findings += _sequence_references(content_dir, sequences, config, links)
+    if posts is not None:
+        findings += _post_references(content_dir / "posts.toml", posts, config)
+    return findings
+
+
+def _sequence_references(
+    content_dir: Path, content: SequencesContent, config: AppConfig, links: set[str]
+) -> list[Finding]:
+    path = content_dir / "sequences.toml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    dialogs = _loaded(content_dir / "dialogs.toml", DialogsContent)
+    keywords = _loaded(content_dir / "keywords.toml", KeywordsContent)
+    channels = _loaded(content_dir / "channels.toml", ChannelsContent)
+    known: dict[str, set[str] | None] = {
+        "stage": set(STAGE_NAMES),
+        "keyword": {r.id for r in keywords.rules} if keywords else None,
+        "channel": {c.name for c in channels.codes} if channels else None,
+        "link": links,
+    }
+    where = {
+        "keyword": "keywords.toml rule ids",
+        "channel": "channels.toml code names",
+        "link": "the link ids of posts.toml and sequences.toml",
+        "stage": "the stages",
+    }
+    findings = []
+
+    def error(loc: tuple[Any, ...], what: str, message: str) -> None:
+        findings.append(Finding("error", str(path), _line_of(lines, loc), what, message))
+
+    quiet = _minutes_window(config.marketing.quiet_start, config.marketing.quiet_end)
+    for i, seq in enumerate(content.sequences):
+        label = f"sequence '{seq.id}'"
+        for j, trigger in enumerate(seq.triggers):
+            names = known.get(trigger.on)
+            if names is not None and trigger.value not in names:
+                error(
+                    ("sequences", i, "triggers", j, "value"),
+                    label,
+                    f"trigger on {trigger.on} names '{trigger.value}', which is not one of "
+                    f"{where[trigger.on]}: it would never enrol anyone",
+                )
+        for stage in seq.stages:
+            if stage not in STAGE_NAMES:
+                error(("sequences", i, "stages"), label, _unknown_stage(stage))
+        windows: list[tuple[tuple[Any, ...], str]] = (
+            [(("sequences", i, "window"), seq.window)] if seq.window else []
+        )
+        for k, step in enumerate(seq.steps):
+            step_label = f"{label}, step '{step.id}'"
+            for stage in step.stages:
+                if stage not in STAGE_NAMES:
+                    error(("sequences", i, "steps", k, "stages"), step_label, _unknown_stage(stage))
+            if step.dialog and dialogs is not None and dialogs.get(step.dialog) is None:
+                error(
+                    ("sequences", i, "steps", k, "dialog"),
+                    step_label,
+                    f"dialog '{step.dialog}' is not in dialogs.toml: name one of "
+                    + (", ".join(d.id for d in dialogs.dialogs) or "(none yet)"),
+                )
+            if step.window:
+                windows.append((("sequences", i, "steps", k, "window"), step.window))
+        marketing = config.marketing
+        for loc, text in windows:
+            start, end = parse_window(text)
+            if _never_outside(start, end, quiet):
+                findings.append(
+                    Finding(
+                        "warning",
+                        str(path),
+                        _line_of(lines, loc),
+                        label,
+                        f"window {text} lies inside the quiet hours ({marketing.quiet_start}-"
+                        f"{marketing.quiet_end}, [marketing] in config.toml): its texts "
+                        "would wait for ever; move the window or the quiet hours",
+                    )
+                )
+    return findings
+
+
+def _post_references(path: Path, content: PostsContent, config: AppConfig) -> list[Finding]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    tags = {tag for room in config.rooms for tag in room.tags}
+    listed = {room.match for room in config.rooms}
+    findings = []
+    for i, post in enumerate(content.posts):
+        for tag in post.room_tags:
+            if tag not in tags:
+                findings.append(
+                    Finding(
+                        "warning",
+                        str(path),
+                        _line_of(lines, ("posts", i, "room_tags")),
+                        f"post '{post.id}'",
+                        f"no group in config.toml [[rooms]] has the tag '{tag}': the post reaches "
+                        "no group through it. Add the tag to a [[rooms]] block, or fix the name",
+                    )
+                )
+        for name in post.rooms:
+            if name not in listed:
+                findings.append(
+                    Finding(
+                        "warning",
+                        str(path),
+                        _line_of(lines, ("posts", i, "rooms")),
+                        f"post '{post.id}'",
+                        f"'{name}' is not listed under [[rooms]] in config.toml: posts go only to "
+                        "the brand's listed groups, so this one gets nothing",
+                    )
+                )
+    return findings
+
+
+def _unknown_stage(stage: str) -> str:
+    near = difflib.get_close_matches(stage, STAGE_NAMES, n=1, cutoff=0.3)
+    hint = f"did you mean '{near[0]}'? " if near else ""
+    return f"'{stage}' is not a stage: {hint}the stages are {', '.join(STAGE_NAMES)}"
+
+
+def _minutes_window(start: str, end: str) -> tuple[int, int]:
+    h1, m1 = start.split(":")
+    h2, m2 = end.split(":")
+    return int(h1) * 60 + int(m1), int(h2) * 60 + int(m2)
+
+
+def _never_outside(start: int, end: int, quiet: tuple[int, int]) -> bool:
+    """Whether every minute of the window [start, end) is a quiet minute."""
+
+    def is_quiet(minute: int) -> bool:
+        q0, q1 = quiet
+        if q0 == q1:
+            return False
+        return q0 <= minute < q1 if q0 < q1 else minute >= q0 or minute < q1
+
+    minute, length = start, (end - start) % (24 * 60) or 24 * 60
+    return all(is_quiet((minute + n) % (24 * 60)) for n in range(length))

@@ -102,7 +102,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(
         f"ok: {config_path or base / 'config.toml'} and {content_dir}/ "
         f"({len(content.keywords.rules)} keyword rules, "
-        f"{len(content.channels.codes)} channel codes)"
+        f"{len(content.channels.codes)} channel codes, "
+        f"{len(content.posts.posts)} scheduled posts, "
+        f"{len(content.sequences.sequences)} nurture sequences)"
     )
     for finding in warnings:
         print(finding)

@@ -12,9 +12,17 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.ops_regex import OpsPatternError, compile_ops
 from bot.selector import RoomSelector
@@ -222,6 +230,44 @@ class StageSection(Strict):
         )
 
 
+_CLOCK_TIME = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class MarketingSection(Strict):
+    """Guard rails for every marketing send (nurture steps; posts' own schedules are
+    ops' choice). Replies to her own questions never pass through here."""
+
+    # No marketing sends between these times (bot timezone); a step waits for quiet_end.
+    quiet_start: str = Field("21:30", pattern=_CLOCK_TIME)
+    quiet_end: str = Field("08:30", pattern=_CLOCK_TIME)
+    daily_cap: int = Field(2, ge=0)  # marketing messages per contact per calendar day
+    weekly_cap: int = Field(6, ge=0)  # ... and in any 7 days (0 = no cap)
+    # A scheduled post whose time passed while the bot was down still goes out this long
+    # after its time; later, it is skipped (and logged).
+    missed_post_grace_minutes: float = Field(60.0, ge=0)
+
+
+class WebSection(Strict):
+    """The bot's HTTP server (tracked links): where it listens, and the address mothers'
+    phones reach it by, which tracked links in messages start with."""
+
+    enabled: bool = True
+    listen: str = Field("127.0.0.1:8080", pattern=r"^[^\s:]+:\d{1,5}$")
+    public_base_url: str = Field("http://127.0.0.1:8080", pattern=r"^https?://\S+$")
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def base(self) -> str:
+        return self.public_base_url.rstrip("/")
+
+
 class AppConfig(Strict):
     bot: BotSection = BotSection()
     storage: StorageSection = StorageSection()
@@ -230,6 +276,8 @@ class AppConfig(Strict):
     dispatcher: DispatcherSection = DispatcherSection()
     admin: AdminSection = AdminSection()
     stage: StageSection = StageSection()
+    marketing: MarketingSection = MarketingSection()
+    web: WebSection = WebSection()
     accounts: list[AccountSection] = Field(default_factory=list)
     rooms: list[RoomSection] = Field(default_factory=list)
 
@@ -582,6 +630,222 @@ class GuardContent(Strict):
         return self.guard
 
 
+# --------------------------------------------------------------------------- automation
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+_LINK_REF = re.compile(r"\{link:([^{}]*)\}")
+_DELAY = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*$")
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def parse_delay(text: str) -> int:
+    """ "1d", "3h", "30m", "1d12h" -> seconds. ValueError for anything else."""
+    match = _DELAY.match(text or "")
+    if not match or not text.strip():
+        raise ValueError(f"a delay is like 30m, 3h, 1d or 1d12h, not {text!r}")
+    days, hours, minutes = (int(g) if g else 0 for g in match.groups())
+    return days * 86400 + hours * 3600 + minutes * 60
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    """ "09:00-21:00" -> (start, end) in minutes of the day. ValueError otherwise."""
+    match = _WINDOW.match((text or "").strip())
+    if not match:
+        raise ValueError(f"a send window is like 09:00-21:00, not {text!r}")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if end > 24 * 60 or start == end:
+        raise ValueError(f"a send window must start and end at different times: {text!r}")
+    return start, end
+
+
+def _send_window(value: str) -> str:
+    if value:
+        parse_window(value)
+    return value
+
+
+SendWindow = Annotated[str, AfterValidator(_send_window)]
+
+
+class LinkSpec(Strict):
+    """A tracked link in a message: `{link:ID}` in the text is replaced by its address
+    (a link the text does not name is put on a line of its own at the end)."""
+
+    id: str = Field(pattern=_ID)
+    url: str = Field(pattern=r"^https?://\S+$")
+    tags: list[str] = Field(default_factory=list)  # added to her when she clicks
+
+
+def check_message(text: str, links: list[LinkSpec], allowed: set[str]) -> None:
+    ids = [link.id for link in links]
+    if len(set(ids)) != len(ids):
+        raise ValueError("link ids must be unique within a message")
+    for ref in _LINK_REF.findall(text):
+        if ref not in ids:
+            raise ValueError(f"{{link:{ref}}} names no link of this message")
+    check_placeholders(_LINK_REF.sub("", text), allowed)
+
+
+class PostSpec(Strict):
+    """A scheduled group post (content/posts.toml)."""
+
+    id: str = Field(pattern=_ID)
+    enabled: bool = True
+    schedule: str  # crontab "0 8 * * *" (standard day numbers) or a daily "08:00"
+    # Target groups, the one room selector: named (id or exact group name) and/or tagged
+    # ([[rooms]] tags in config.toml). Neither: every managed group.
+    rooms: list[str] = Field(default_factory=list)
+    room_tags: list[str] = Field(default_factory=list)
+    text: str = ""
+    variants: list[str] = Field(default_factory=list)  # sent in turn, never twice in a row
+    links: list[LinkSpec] = Field(default_factory=list)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        from bot.cron import CronSchedule
+
+        try:
+            CronSchedule(value, ZoneInfo("UTC"))
+        except (ValueError, KeyError, IndexError) as exc:
+            raise ValueError(f"not a cron schedule or HH:MM: {value!r} ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _has_text(self) -> PostSpec:
+        if bool(self.text.strip()) == bool(self.variants):
+            raise ValueError("a post has either `text` or `variants` (two or more), not both")
+        if self.variants and len(self.variants) < 2:
+            raise ValueError("`variants` rotate: give two or more, or use `text`")
+        for text in [self.text, *self.variants]:
+            check_message(text, self.links, {"bot", "room"})
+        return self
+
+    @property
+    def texts(self) -> list[str]:
+        return list(self.variants) if self.variants else [self.text]
+
+    @property
+    def selector(self) -> RoomSelector:
+        return RoomSelector(self.rooms, self.room_tags)
+
+
+class PostsContent(Strict):
+    posts: list[PostSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> PostsContent:
+        ids = [p.id for p in self.posts]
+        if len(set(ids)) != len(ids):
+            raise ValueError("post ids must be unique")
+        return self
+
+    def get(self, post_id: str) -> PostSpec | None:
+        return next((p for p in self.posts if p.id == post_id), None)
+
+
+TriggerKind = Literal["stage", "tag", "channel", "keyword", "link", "order"]
+
+
+class TriggerSpec(Strict):
+    """What enrols her: `on` a stage entered, a tag added, a channel code she came by, a
+    keyword rule that answered her, a tracked link she clicked, an order she placed;
+    `value` names which (a stage, a tag, a code's name, a rule id, a link id; for orders
+    "" means any order)."""
+
+    on: TriggerKind
+    value: str = ""
+
+    @model_validator(mode="after")
+    def _value(self) -> TriggerSpec:
+        if self.on != "order" and not self.value.strip():
+            raise ValueError(f"a trigger on {self.on!r} needs a value")
+        return self
+
+
+class StepSpec(Strict):
+    """One step of a sequence: when, on what condition, and what it does."""
+
+    id: str = Field(pattern=_ID)
+    delay: str = "0m"  # after enrolment (or after the previous step): 30m, 3h, 1d ...
+    after: Literal["enrolment", "previous"] = "enrolment"
+    window: SendWindow = ""  # overrides the sequence's send window for this step
+    # Conditions, checked when the step is due; a step whose conditions fail is skipped.
+    if_tags: list[str] = Field(default_factory=list)  # she has all of these
+    unless_tags: list[str] = Field(default_factory=list)  # she has none of these
+    stages: list[str] = Field(default_factory=list)  # her stage is one of these
+    # Actions, in this order.
+    text: str = ""
+    links: list[LinkSpec] = Field(default_factory=list)
+    add_tags: list[str] = Field(default_factory=list)
+    remove_tags: list[str] = Field(default_factory=list)
+    invite: str = ""  # a group (id or exact name) to invite her to
+    dialog: str = ""  # a dialog (dialogs.toml id) to start with her
+
+    @field_validator("delay")
+    @classmethod
+    def _delay(cls, value: str) -> str:
+        parse_delay(value)
+        return value
+
+    @model_validator(mode="after")
+    def _valid(self) -> StepSpec:
+        check_message(self.text, self.links, {"name", "bot"})
+        if self.links and not self.text.strip():
+            raise ValueError("links go out in a text: give the step a `text`")
+        acts = (self.text, self.add_tags, self.remove_tags, self.invite, self.dialog)
+        if not any(acts):
+            raise ValueError("a step does something: text, add_tags, remove_tags, invite or dialog")
+        return self
+
+    @property
+    def delay_seconds(self) -> int:
+        return parse_delay(self.delay)
+
+
+class SequenceSpec(Strict):
+    """A nurture sequence (content/sequences.toml)."""
+
+    id: str = Field(pattern=_ID)
+    name: str = ""
+    enabled: bool = True
+    triggers: list[TriggerSpec] = Field(min_length=1)
+    # Her stage must be one of these while she is in it: a stage change that leaves them
+    # ends her enrolment. Empty: any stage.
+    stages: list[str] = Field(default_factory=list)
+    exit_tags: list[str] = Field(default_factory=list)  # a tag like 已购买 ends it
+    window: SendWindow = ""  # like 09:00-21:00; "" = only the quiet hours apply
+    steps: list[StepSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _valid(self) -> SequenceSpec:
+        ids = [s.id for s in self.steps]
+        if len(set(ids)) != len(ids):
+            raise ValueError("step ids must be unique within a sequence")
+        return self
+
+
+class SequencesContent(Strict):
+    sequences: list[SequenceSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> SequencesContent:
+        ids = [s.id for s in self.sequences]
+        if len(set(ids)) != len(ids):
+            raise ValueError("sequence ids must be unique")
+        links = [link.id for s in self.sequences for step in s.steps for link in step.links]
+        dupes = sorted({x for x in links if links.count(x) > 1})
+        if dupes:
+            raise ValueError(f"link id {dupes[0]!r} is used in two steps: link ids are unique")
+        return self
+
+    def get(self, sequence_id: str) -> SequenceSpec | None:
+        return next((s for s in self.sequences if s.id == sequence_id), None)
+
+
 # Every content file, its model, and whether it must exist.
 CONTENT_FILES: dict[str, type[Strict]] = {
     "welcome.toml": WelcomeContent,
@@ -590,6 +854,8 @@ CONTENT_FILES: dict[str, type[Strict]] = {
     "fallback.toml": FallbackContent,
     "dialogs.toml": DialogsContent,
     "guard.toml": GuardContent,
+    "posts.toml": PostsContent,
+    "sequences.toml": SequencesContent,
 }
 
 
@@ -601,6 +867,8 @@ class Content:
     fallback: FallbackContent
     dialogs: DialogsContent = field(default_factory=DialogsContent)
     guard: GuardContent = field(default_factory=GuardContent)
+    posts: PostsContent = field(default_factory=PostsContent)
+    sequences: SequencesContent = field(default_factory=SequencesContent)
 
 
 # --------------------------------------------------------------------------- loading
@@ -692,6 +960,8 @@ def load_content(content_dir: Path) -> Content:
         fallback=loaded["fallback.toml"],  # type: ignore[arg-type]
         dialogs=loaded["dialogs.toml"],  # type: ignore[arg-type]
         guard=loaded["guard.toml"],  # type: ignore[arg-type]
+        posts=loaded["posts.toml"],  # type: ignore[arg-type]
+        sequences=loaded["sequences.toml"],  # type: ignore[arg-type]
     )
 
 

@@ -14,12 +14,15 @@ from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 from bot.events import Event, MessageReceived
+from bot.triggers import Trigger, TriggerKind, Triggers
 from storage import people
 
 if TYPE_CHECKING:
     from bot.channels.base import RoomInfo
     from bot.clock import Clock
     from bot.config import AppConfig, Content, RoomSection
+    from bot.links import LinkMaker
+    from bot.marketing import MarketingGate
     from bot.media import Media
     from bot.outbox import Outbox
     from bot.rooms import RoomDirectory
@@ -71,6 +74,11 @@ class Services:
     work: WorkQueue | None = None
     # Forget a contact everywhere: every feature's forget hook, then every table.
     forget: Callable[[str], Awaitable[Mapping[str, int]]] | None = None
+    # What automation starts from: stages entered, tags, channel codes, keywords, clicks.
+    triggers: Triggers = field(default_factory=Triggers)
+    # Tracked links in outgoing texts, and the guard rails of marketing sends.
+    links: LinkMaker | None = None
+    marketing: MarketingGate | None = None
 
 
 @dataclass
@@ -166,6 +174,21 @@ class Context:
 
     async def remove_tag(self, contact_id: str, tag: str, source: str, detail: str = "") -> bool:
         return await self.services.tags.remove(contact_id, tag, source=source, detail=detail)
+
+    async def trigger(
+        self, kind: TriggerKind, value: str, contact_id: str | None = None, **detail: str
+    ) -> None:
+        """Tell automation what happened to her (default: the event's contact)."""
+        await self.services.triggers.fire(
+            Trigger(
+                kind,
+                contact_id or self.event.contact_id,
+                value,
+                self.clock.now(),
+                self.event.account_id,
+                detail,
+            )
+        )
 
     async def image(self) -> bytes | None:
         """The file of the image message being handled, or None."""

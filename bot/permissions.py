@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from storage import guard, people
 
 if TYPE_CHECKING:
-    from bot.config import RoomSection
+    from bot.config import AppConfig, RoomSection
     from bot.handler import Context
 
 
@@ -60,10 +60,15 @@ async def listed_by_name(ctx: Context, room: str, topic: str) -> bool:
     the group recorded first under it, never for a later copy. (List groups by id in
     [[rooms]] to be sure.)"""
     config = ctx.services.config
-    if not config.commands_allowed(room, topic):
-        return False
+    return config.commands_allowed(room, topic) and await first_of_its_name(config, room, topic)
+
+
+async def first_of_its_name(config: AppConfig, room: str, topic: str) -> bool:
+    """Whether config's entry for this group may be trusted: it names the group by id, or
+    by a name this group was the first recorded under (anyone can name a group of her own
+    after a brand group; the copy gets nothing: no commands, no posts)."""
     if config.room_settings(room) is not None or not topic:
-        return True  # listed by id, or unlisted and opened to every owner
+        return True  # listed by id, or unlisted (nothing to trust)
     first = await people.first_room_named(topic)
     return first is None or first == room
 

@@ -6,6 +6,12 @@ passes; every bot action is printed as one JSON line with its time. After the la
 clock moves on through short pending work (batched welcomes, retries) so nothing is left
 half-done, but never further than SETTLE_HORIZON.
 
+A `click` line opens a tracked link by its token, as her phone would (`"from"`: who
+clicked, default the contact it was sent to). A seeded app makes the same tokens every run,
+so a script can name the token a `say` printed (`<public base URL>/l/<token>`). A click
+prints nothing itself: the tags it adds print as `tag` actions. A token no link has stops
+the replay with a `line N` error: the script expects a link the bot never sent.
+
 A script is checked whole before anything runs: hostile or mistaken input (a field of the
 wrong JSON type, an empty or oversized id, JSON nested past the parser's stack, an integer
 of thousands of digits, a time the clock cannot reach or would need hours to walk to) is a
@@ -29,11 +35,12 @@ from bot.channels.sim import SimChannel
 from bot.clock import FakeClock
 from bot.events import MessageType
 from bot.text import storable
+from handlers.links import clicks_in, well_formed
 from storage import people
 from storage.models import Contact, Room
 
 SETTLE_HORIZON = timedelta(minutes=10)
-KINDS = ("room", "join", "leave", "message", "friend_request", "tick")
+KINDS = ("room", "join", "leave", "message", "friend_request", "tick", "click")
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "room": ("id",),
     "join": ("room", "contact"),
@@ -41,6 +48,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "message": ("from", "text"),
     "friend_request": ("from",),
     "tick": ("at",),
+    "click": ("token",),
 }
 # Every string field a kind reads: ids name a contact or a room and must fit the id columns;
 # texts are free text, made storable here, at the edge, as the channels do.
@@ -51,6 +59,7 @@ _IDS: dict[str, tuple[str, ...]] = {
     "message": ("from", "room"),
     "friend_request": ("from",),
     "tick": (),
+    "click": ("from",),
 }
 _TEXTS: dict[str, tuple[str, ...]] = {
     "room": ("topic",),
@@ -59,6 +68,7 @@ _TEXTS: dict[str, tuple[str, ...]] = {
     "message": ("text", "name", "type"),
     "friend_request": ("name", "hello"),
     "tick": (),
+    "click": (),
 }
 _ID_LISTS: dict[str, str] = {"room": "members", "message": "mentions"}
 
@@ -194,6 +204,10 @@ def parse_script(lines: Iterable[str]) -> list[Step]:
                     f"'at' is more than {MAX_SPAN.days // 365} years after the script's "
                     f"first time ({first_at.isoformat()}): {at_text!r}",
                 )
+        if kind == "click" and not well_formed(data["token"]):
+            raise ReplayError(
+                line_no, "'token' must be a link token: 1-64 letters, digits, '-' or '_'"
+            )
         if kind == "message":
             mtype = data.get("type", "text")
             if mtype not in {t.value for t in MessageType} - {"unknown", "emoticon"}:
@@ -225,6 +239,8 @@ async def run_script(app: App, steps: list[Step], emit: Callable[[dict[str, Any]
                 break
             await app.advance_to(due)
         await app.interactions.flush()
+    except ReplayError:
+        raise
     except Exception as exc:
         # A line parse_script let through but the bot could not take is our bug: the
         # script's author still learns which line, and the trace goes to the log.
@@ -267,8 +283,16 @@ async def apply_step(app: App, channel: SimChannel, step: Step) -> None:
         )
     elif step.kind == "friend_request":
         channel.push(channel.friend_request(d["from"], d.get("name", ""), d.get("hello", "")))
+    elif step.kind == "click":
+        await _click(app, step)
     elif step.kind == "tick":
         pass  # the clock already moved to `at`
+
+
+async def _click(app: App, step: Step) -> None:
+    token = step.data["token"]
+    if await clicks_in(app.features).click(token, step.data.get("from")) is None:
+        raise ReplayError(step.line_no, f"no tracked link has the token {token!r}")
 
 
 def to_json_line(record: dict[str, Any]) -> str:

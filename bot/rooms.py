@@ -62,12 +62,12 @@ class RoomDirectory:
                 info = None
             if info is not None and info.member_ids:
                 if contact_id in info.member_ids:
-                    found.append((room_id, self._member_account(account_id, info.member_ids)))
+                    found.append((room_id, self.member_account(account_id, info.member_ids)))
             elif room_id in roster:
                 found.append((room_id, account_id))
         return found
 
-    def _member_account(self, recorded: str, members: Sequence[str]) -> str:
+    def member_account(self, recorded: str, members: Sequence[str]) -> str:
         """The account to act through in a group: the one recorded for it, unless the
         member list shows it gone (or it is no longer configured) and another of ours
         is there."""

@@ -23,6 +23,7 @@ from bot.channels.sim import SimChannel
 from bot.clock import parse_duration
 from bot.config import ConfigError
 from handlers.admin import COMMANDS as ADMIN_COMMANDS
+from handlers.links import clicks_in
 from storage import people
 
 HELP = """\
@@ -32,6 +33,7 @@ HELP = """\
   /join  /leave       当前的人加入 / 退出当前的群
   /friend 打招呼的话   当前的人加机器人为好友，附上这句话
   /tick 3d            时间快进 (s 秒 m 分 h 时 d 天 w 周)
+  /click 链接 [名字]   点开机器人发的链接 (…/l/xxxx 或只写 xxxx)；默认是收到链接的人点的
   /tags               当前的人的标签
   /cast               列出所有群、群主和成员
   /reload             马上重新加载 content/ (改了文件会自动加载)
@@ -43,6 +45,7 @@ USAGE = {
     "/as": "用法：/as 名字   比如 /as 小丽  （/as 群主 切换成群主）",
     "/room": "用法：/room 群名   比如 /room 孕妈交流群",
     "/tick": "用法：/tick 30s | 5m | 2h | 3d | 1w",
+    "/click": "用法：/click 链接 [名字]   比如 /click http://127.0.0.1:8080/l/AbC… 小丽",
 }
 
 
@@ -79,6 +82,12 @@ def describe(
     if action == "accept_friend":
         return f"[{at}] 🤝 通过好友 {names.get(record['contact'], record['contact'])}"
     return f"[{at}] {action}: {record}"
+
+
+def link_token(link: str) -> str:
+    """The token of a tracked link as typed: the whole address or the token alone."""
+    token = link.rsplit("/l/", 1)[-1]
+    return token.split("?", 1)[0].split("#", 1)[0].strip("/")
 
 
 class _AbovePrompt:
@@ -191,6 +200,17 @@ class Repl:
         )
         return True
 
+    async def click(self, arg: str) -> None:
+        """Open a link the bot sent, as `name` (default: the one it was sent to)."""
+        link, _, who = arg.partition(" ")
+        clicker = who.strip() or None
+        url = await clicks_in(self.app.features).click(link_token(link), clicker)
+        if url is None:
+            print("没有这个链接 (404)：请复制机器人发的链接")
+            return
+        by = self.world.contacts.get(clicker, clicker) if clicker else "收到链接的人"
+        print(f"🔗 {by} 点开了链接 → {url}")
+
     async def command(self, line: str) -> bool:
         name, _, arg = line.partition(" ")
         arg = arg.strip()
@@ -251,6 +271,8 @@ class Repl:
                 return True
             await self.app.advance_to(self.app.clock.now() + delta)
             print(f"⏰ {self.app.clock.now():%Y-%m-%d %H:%M}")
+        elif name == "/click":
+            await self.click(arg)
         elif name == "/tags":
             tags = await self.app.tags.tags_of(self.persona)
             print("、".join(f"{t}({s})" for t, s in tags.items()) or "(没有标签)")

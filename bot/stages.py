@@ -7,9 +7,12 @@ the stage parser in flows/stage.py applies them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+
+# Every stage, in life order: profile.stage, the stage tags, content naming a stage.
+STAGE_NAMES = ("备孕期", "孕早期", "孕中期", "孕晚期", "新生儿期", "婴儿期", "幼儿期", "学龄前期")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class StageEntered:
     old: str | None
     new: str | None
     at: datetime
+    account_id: str | None = None  # the account that talks to her, when known
 
 
-StageListener = Callable[[StageEntered], None]
+StageListener = Callable[[StageEntered], Awaitable[object]]

@@ -29,13 +29,12 @@ import random
 import secrets
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import Any
-
-from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock, sleep_or_wake
 from bot.config import WorkSection
+from bot.cron import CronSchedule, crontab_weekdays
 from bot.privacy import mask_key
 from storage import work as store
 from storage.work import Work
@@ -82,86 +81,6 @@ def instance_id() -> str:
     never mistakes its predecessor's leases for its own."""
     host = socket.gethostname()[:24]
     return f"{host}:{secrets.token_hex(4)}"
-
-
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def _weekday(text: str) -> int:
-    text = text.strip().lower()
-    if text.isdigit():
-        return int(text) % 7  # crontab: 0 and 7 are Sunday
-    return _WEEKDAYS.index(text[:3])
-
-
-def crontab_weekdays(field: str) -> str:
-    """A crontab day-of-week field as weekday names. APScheduler 3 numbers days from
-    Monday = 0, so "1-5" would mean Tuesday to Saturday; ops write crontab, where it
-    means Monday to Friday."""
-    if field.strip() in ("*", "?"):
-        return "*"
-    days: set[int] = set()
-    for part in field.split(","):
-        base, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if base in ("*", ""):
-            low, high = 0, 6
-        elif "-" in base:
-            start, end = base.split("-", 1)
-            low, high = _weekday(start), _weekday(end)
-            if high < low:
-                high += 7  # fri-mon wraps over the weekend
-        else:
-            low = high = _weekday(base)
-        days.update(d % 7 for d in range(low, high + 1, step))
-    return ",".join(_WEEKDAYS[d] for d in sorted(days))
-
-
-class CronSchedule:
-    """Fire times of a crontab expression ("30 9 * * 1-5", standard day numbers) or a
-    daily "HH:MM", in a timezone. A bad expression raises ValueError."""
-
-    def __init__(self, spec: str, tz: tzinfo) -> None:
-        self.spec = spec
-        text = spec.strip()
-        if ":" in text and " " not in text:
-            hour, minute = text.split(":")
-            self.trigger = CronTrigger(hour=int(hour), minute=int(minute), timezone=tz)
-        else:
-            fields = text.split()
-            if len(fields) != 5:
-                raise ValueError(f"a cron expression has 5 fields, not {len(fields)}: {spec!r}")
-            minute, hour, day, month, weekday = fields
-            self.trigger = CronTrigger(
-                minute=minute,
-                hour=hour,
-                day=day,
-                month=month,
-                day_of_week=crontab_weekdays(weekday),
-                timezone=tz,
-            )
-        self.tz = tz
-
-    def next_after(self, moment: datetime) -> datetime:
-        """The first fire time strictly after `moment`."""
-        fire = self.trigger.get_next_fire_time(None, moment + timedelta(microseconds=1))
-        if fire is None:
-            raise ValueError(f"cron {self.spec!r} never fires again")
-        return fire.astimezone(self.tz)
-
-    def first_today(self, now: datetime) -> datetime:
-        """Today's first fire time (in the past if it has gone by): a daily job planned at
-        start runs today's fire even when the bot was down at its time."""
-        return self.first_from(
-            now.astimezone(self.tz).replace(hour=0, minute=0, second=0, microsecond=0)
-        )
-
-    def first_from(self, moment: datetime) -> datetime:
-        """The first fire time at or after `moment`."""
-        fire = self.trigger.get_next_fire_time(None, moment)
-        if fire is None:
-            raise ValueError(f"cron {self.spec!r} never fires again")
-        return fire.astimezone(self.tz)
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -621,10 +621,10 @@ class DialogEngine:
             replace_dates=step.field == "stage",  # a new answer replaces both dates
         )
         if new_stage != old_stage:
-            entered = StageEntered(contact_id, old_stage, new_stage, now)
+            entered = StageEntered(contact_id, old_stage, new_stage, now, ctx.event.account_id)
             for listener in self.stage_listeners:
                 try:
-                    listener(entered)
+                    await listener(entered)
                 except Exception:
                     log.exception("stage listener failed")
         if not answer.value:

@@ -13,6 +13,8 @@ from bot.config import DialogsContent
 from bot.events import FriendRequest, MessageReceived
 from bot.features import Feature, On, Platform
 from bot.handler import Handler
+from bot.stages import StageEntered
+from bot.triggers import Trigger
 from flows.dialog import DIALOG_DUE, DialogEngine, DialogHandler, kv_key
 from flows.stage_tracker import STAGE_DAILY, StageTracker
 from storage.kv import KV
@@ -58,6 +60,20 @@ def stage(p: Platform) -> Feature:
     tracker = StageTracker(s.config, s.content, engine, s.tags, s.clock, s.work)
     # One list: a stage entered through her answer reaches the same listeners.
     engine.stage_listeners = tracker.listeners
+
+    async def publish(entered: StageEntered) -> None:
+        await s.triggers.fire(
+            Trigger(
+                "stage",
+                entered.contact_id,
+                entered.new or "",
+                entered.at,
+                entered.account_id,
+                {"old": entered.old or ""},
+            )
+        )
+
+    tracker.listeners.append(publish)
     return Feature(
         name="stage",
         work={STAGE_DAILY: tracker.run_work},

@@ -44,7 +44,7 @@ from typing import Any, Literal
 import cn2an
 from lunardate import LunarDate
 
-from bot.stages import StageBoundaries
+from bot.stages import STAGE_NAMES, StageBoundaries
 
 Hint = Literal["due", "birth"] | None
 About = Literal["due", "birth"]
@@ -53,6 +53,7 @@ PREPARING = "备孕期"
 EARLY, MIDDLE, LATE = "孕早期", "孕中期", "孕晚期"
 NEWBORN, INFANT, TODDLER, PRESCHOOL = "新生儿期", "婴儿期", "幼儿期", "学龄前期"
 STAGES = (PREPARING, EARLY, MIDDLE, LATE, NEWBORN, INFANT, TODDLER, PRESCHOOL)
+assert STAGES == STAGE_NAMES, "the parser's stages are the ones content names"
 
 FULL_TERM = 280
 MAX_GESTATION = 44 * 7  # past this, the baby has surely arrived: the stage is unknown

@@ -103,18 +103,21 @@ class StageTracker:
                 if new == profile.stage:
                     continue
                 old = profile.stage
-                await profiles.set_stage(profile, new, now)
+                # Tags and listeners before the stage is stored: each is idempotent, so a
+                # run cut off in between does them again on its retry, where storing the
+                # stage first would leave the next run nothing to change and lose them.
                 if old:
                     await self.tags.remove(profile.contact_id, prefix + old, source="stage")
                 if new:
                     await self.tags.add(profile.contact_id, prefix + new, source="stage")
-                changed += 1
-                event = StageEntered(profile.contact_id, old, new, now)
+                event = StageEntered(profile.contact_id, old, new, now, profile.account_id)
                 for listener in self.listeners:
                     try:
-                        listener(event)
+                        await listener(event)
                     except Exception:
                         log.exception("stage listener failed")
+                await profiles.set_stage(profile, new, now)
+                changed += 1
 
     async def ask_births(self, now: datetime) -> int:
         spec = self.content.current.dialogs.get(BIRTH_CHECK)

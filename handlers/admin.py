@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from bot.events import Event, MessageReceived, MessageType
 from bot.features import Feature, On, Platform
@@ -69,6 +70,10 @@ COMMANDS: dict[str, str] = {
     "ask": "ask",
     "我的id": "myid",
     "myid": "myid",
+    "定时": "schedule",
+    "schedule": "schedule",
+    "停止培育": "stopnurture",
+    "stopnurture": "stopnurture",
 }
 
 HELP = """群管家命令（只有群主和管理员可用）：
@@ -84,6 +89,8 @@ HELP = """群管家命令（只有群主和管理员可用）：
 #标签 @某人 标签
 #重载 — 重新加载内容配置
 #问询 @某人 [对话名] — 私聊她完善资料（默认 intake）
+#定时 列表 / #定时 暂停 ID / #定时 恢复 ID — 本群的定时群发
+#停止培育 @某人 — 不再给她发培育内容
 #我的ID — 私聊告诉你自己的ID（填配置用）"""
 
 HELP_DM = """私聊我也可以用：#统计、#公告、#踢、#警告、#撤销警告 后面先写群名，比如：
@@ -93,7 +100,10 @@ HELP_DM = """私聊我也可以用：#统计、#公告、#踢、#警告、#撤�
 私聊时请写对方的微信ID（私聊里不能@人）。"""
 
 # The commands about one group: by DM they need to know which.
-ROOM_COMMANDS = {"kick", "warn", "unwarn", "stats", "notice"}
+ROOM_COMMANDS = {"kick", "warn", "unwarn", "stats", "notice", "schedule"}
+# ... except from a super admin by DM, where naming no group means every group.
+EVERYWHERE_FOR_SUPER_ADMINS = {"schedule"}
+SCHEDULE_CHANGES = {"暂停", "pause", "恢复", "resume"}
 
 NOTHING = Verdict("pass", 0.0)
 _COMMAND = re.compile(r"^[#/＃]\s*(\S+)\s*(.*)$", re.DOTALL)
@@ -132,8 +142,14 @@ class AdminHandler:
         model: GuardModel,
         self_ids: set[str],
         dialogs: DialogEngine | None = None,
+        posts: Any = None,
+        nurture: Any = None,
     ) -> None:
         self.guard = guard
+        # The scheduled posts' and nurture sequences' own objects (flows/posts.py,
+        # flows/nurture.py); None in an app built without them.
+        self.posts = posts
+        self.nurture = nurture
         self.model = model  # #垃圾 / #正常 teach it, for every instance
         self.self_ids = self_ids
         self.dialogs = dialogs
@@ -220,11 +236,16 @@ class AdminHandler:
             if named is not None and all(r.room_id != named[0] for r in rooms):
                 await ctx.reply("你不是这个群的群主或管理员，不能用命令管理它哦🙏")
                 return Flow.STOP
+            everywhere = command in EVERYWHERE_FOR_SUPER_ADMINS and (
+                self.permissions.is_super_admin(ctx, event.sender_id)
+            )
             if named is not None:
                 room, rest = named
+            elif everywhere:
+                room = None
             elif len(rooms) == 1:
                 room = rooms[0].room_id
-            if room is None:
+            if room is None and not everywhere:
                 names = "、".join(r.topic or r.room_id for r in rooms[:20]) or "（还没有）"
                 await ctx.reply(
                     f"请在命令后面先写群名，比如：#{word} {rooms[0].topic if rooms else '群名'}"
@@ -556,21 +577,33 @@ class AdminHandler:
             "内容已重新加载✅" if not problems else "内容有错误，仍在用旧内容：\n" + problems[0]
         )
 
-    async def _ask(self, event: MessageReceived, ctx: Context, room: str | None, rest: str) -> None:
-        """Start a dialog with her by DM (the intake unless another dialog id is given)."""
+    async def _private_target(
+        self, event: MessageReceived, ctx: Context, rest: str, usage: str
+    ) -> tuple[str | None, str]:
+        """The target of a command that makes the bot write to her privately (#问询,
+        #停止培育), and the words after it. In a group she is one of its members; by DM the
+        target can be anyone, so one outside the sender's groups needs someone trusted with
+        every group."""
         if not rest.strip() and not event.mentions:
-            await ctx.reply("用法：#问询 @某人 [对话名]")
-            return
-        target, dialog_id = await self._named_target(event, ctx, event.room, rest)
+            await ctx.reply(usage)
+            return None, ""
+        target, words = await self._named_target(event, ctx, event.room, rest)
         if target is None:
-            return
-        # By DM the target can be anyone: a stranger is DM'd by the bot only on the word of
-        # someone trusted with every group.
+            return None, words
         if (
             event.room is None
             and not await self._in_her_groups(ctx, event.sender_id, target)
             and not await self._beyond_one_group(ctx, event.sender_id, Scope.ASK)
         ):
+            return None, words
+        return target, words
+
+    async def _ask(self, event: MessageReceived, ctx: Context, room: str | None, rest: str) -> None:
+        """Start a dialog with her by DM (the intake unless another dialog id is given)."""
+        target, dialog_id = await self._private_target(
+            event, ctx, rest, "用法：#问询 @某人 [对话名]"
+        )
+        if target is None:
             return
         spec = ctx.content.dialogs.get(dialog_id or "intake")
         if spec is None or self.dialogs is None:
@@ -581,6 +614,43 @@ class AdminHandler:
         who = await ctx.display_name(target)  # a name, never an id
         await ctx.reply(
             f"已私聊 {who} 完善资料" if started else f"{who} 已经在对话中，或者资料已经齐全"
+        )
+
+    async def _schedule(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> None:
+        """#定时 列表 / 暂停 ID / 恢复 ID: in one group, or (a super admin by DM naming no
+        group) everywhere."""
+        if self.posts is None:
+            await ctx.reply("这个机器人没有开启定时群发")
+            return
+        info = await ctx.room_info(room) if room is not None else None
+        answer = await self.posts.command(room, info.topic if info else "", rest)
+        if rest.split(maxsplit=1)[:1] and rest.split()[0].casefold() in SCHEDULE_CHANGES:
+            await audit(ctx.clock.now(), room, "", "schedule", event.sender_id, NOTHING, rest)
+        await ctx.reply(answer)
+
+    async def _stopnurture(
+        self, event: MessageReceived, ctx: Context, room: str | None, rest: str
+    ) -> None:
+        """#停止培育 @x: end her nurture sequences (no more of their messages)."""
+        target, _words = await self._private_target(
+            event, ctx, rest, "用法：#停止培育 @某人（私聊时写她的微信ID）"
+        )
+        if target is None:
+            return
+        if self.nurture is None:
+            await ctx.reply("这个机器人没有开启培育内容")
+            return
+        ended = await self.nurture.stop(target, event.sender_id)
+        await audit(
+            ctx.clock.now(), room, target, "nurture_stop", event.sender_id, NOTHING, ",".join(ended)
+        )
+        who = await ctx.display_name(target)
+        await ctx.reply(
+            f"已停止给 {who} 发培育内容（{'、'.join(ended)}）"
+            if ended
+            else f"{who} 现在没有进行中的培育内容"
         )
 
     async def _stats(
@@ -634,8 +704,18 @@ def feature(p: Platform) -> Feature:
         p.need("guard", "model"),
         p.self_ids,
         p.need("dialogs", "engine"),
+        _optional(p, "posts", "posts"),
+        _optional(p, "nurture", "nurture"),
     )
     return Feature(
         name="admin",
         handlers=[(handler, On((MessageReceived,), types=(MessageType.TEXT,)))],
     )
+
+
+def _optional(p: Platform, feature: str, export: str) -> Any:
+    """Another feature's export, or None when this app is built without it."""
+    try:
+        return p.need(feature, export)
+    except KeyError:
+        return None

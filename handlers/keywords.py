@@ -192,6 +192,7 @@ class KeywordHandler:
         for rule in applicable:
             for tag in rule.tags:
                 await ctx.add_tag(event.sender_id, tag, source="keyword", detail=rule.id)
+            await ctx.trigger("keyword", rule.id, event.sender_id)
         answer = next((rule for rule in applicable if rule.replies), None)
         if answer is not None:
             await self._answer(answer, event, ctx)

@@ -143,6 +143,7 @@ class WelcomeHandler:
         contact = await people.upsert_contact(event.member_id, event.at, name=event.member_name)
         if contact.channel is None:
             await people.upsert_contact(event.member_id, event.at, channel=code.name)
+        await ctx.trigger("channel", code.name, event.member_id)
 
     async def _friend_request(self, event: FriendRequest, ctx: Context) -> None:
         content = ctx.content
@@ -160,6 +161,7 @@ class WelcomeHandler:
         if code is not None:
             for tag in code.tags:
                 await ctx.add_tag(event.requester_id, tag, source="channel", detail=code.name)
+            await ctx.trigger("channel", code.name, event.requester_id)
         greeting = (
             code.greeting if code and code.greeting else ""
         ) or content.welcome.friend_greeting

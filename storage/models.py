@@ -313,6 +313,79 @@ class DeadLetter(Model):
         table = "dead_letter"
 
 
+class TrackedLink(Model):
+    """A tracked link as sent: one per message it went out in (per contact for a DM, per
+    group for a group post). `GET /l/<token>` redirects to `url` and counts the click."""
+
+    id = fields.BigIntField(primary_key=True)
+    token = fields.CharField(max_length=64, unique=True)
+    link_id = fields.CharField(max_length=64)  # the link's id in content
+    url = fields.TextField()
+    tags: Any = fields.JSONField(default=list, encoder=readable_json)  # added on a click
+    source = fields.CharField(max_length=191, db_index=True)  # post:ID | seq:ID:STEP
+    contact_id = fields.CharField(max_length=128, null=True, db_index=True)  # sent to her
+    room_id = fields.CharField(max_length=128, null=True)  # sent to this group
+    account_id = fields.CharField(max_length=64, null=True)  # the account that sent it
+    created_at = fields.DatetimeField()
+    clicks = fields.IntField(default=0)
+    first_click_at = fields.DatetimeField(null=True)
+    last_click_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "tracked_link"
+
+
+class MarketingSend(Model):
+    """A marketing message handed to the outbox (a post to a group, a sequence step to a
+    contact): what the frequency cap counts and conversion reads as "sent"."""
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=191, unique=True)  # once per work row
+    source = fields.CharField(max_length=191, db_index=True)  # post:ID | seq:ID:STEP
+    contact_id = fields.CharField(max_length=128, null=True, db_index=True)
+    room_id = fields.CharField(max_length=128, null=True)
+    at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "marketing_send"
+
+
+class Enrollment(Model):
+    """A contact in a nurture sequence: once per contact and sequence, ever."""
+
+    id = fields.BigIntField(primary_key=True)
+    contact_id = fields.CharField(max_length=128, db_index=True)
+    sequence_id = fields.CharField(max_length=64, db_index=True)
+    account_id = fields.CharField(max_length=64)  # the account that writes to her
+    trigger = fields.CharField(max_length=191, default="")  # what enrolled her
+    status = fields.CharField(max_length=12, default="active")  # active | finished | exited
+    step = fields.IntField(default=0)  # the next step to run
+    enrolled_at = fields.DatetimeField()
+    step_at = fields.DatetimeField(null=True)  # when the last step ran
+    ended_at = fields.DatetimeField(null=True)
+    end_reason = fields.CharField(max_length=191, default="")
+
+    class Meta:
+        table = "enrollment"
+        unique_together = (("contact_id", "sequence_id"),)
+
+
+class PostState(Model):
+    """A scheduled post in one group ("" = everywhere): paused, and the variant it sent
+    last (so a group never gets the same text twice in a row)."""
+
+    id = fields.IntField(primary_key=True)
+    post_id = fields.CharField(max_length=64)
+    room_id = fields.CharField(max_length=128, default="")
+    paused = fields.BooleanField(default=False)
+    last_variant = fields.IntField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "post_state"
+        unique_together = (("post_id", "room_id"),)
+
+
 ALL_MODELS = [
     Contact,
     Room,
@@ -331,4 +404,8 @@ ALL_MODELS = [
     GuardAllow,
     GuardFeedback,
     DeadLetter,
+    TrackedLink,
+    MarketingSend,
+    Enrollment,
+    PostState,
 ]

@@ -36,16 +36,19 @@ from storage.models import (
     ContactTag,
     DeadLetter,
     DialogState,
+    Enrollment,
     GuardAllow,
     GuardAudit,
     GuardFeedback,
     Interaction,
+    MarketingSend,
     OutboxMessage,
     PendingWelcome,
     Profile,
     Room,
     RoomMembership,
     TagEvent,
+    TrackedLink,
     WorkItem,
 )
 
@@ -74,6 +77,9 @@ FORGET_COVERS: dict[str, str] = {
     "guard_allow.contact_id": "deleted",
     "guard_ban.contact_id": "kept: a ban survives deletion, or it would be a way back in",
     "outbox_message.payload": "private sends to her deleted; group sends stay, scrubbed",
+    "enrollment.contact_id": "deleted (her place in nurture sequences)",
+    "marketing_send.contact_id": "anonymised (the counts of what was sent stay)",
+    "tracked_link.contact_id": "anonymised (click counts stay, tagging nobody)",
 }
 
 # How she is named in the group's records once she is forgotten.
@@ -138,6 +144,9 @@ async def is_known(contact_id: str) -> bool:
         GuardAudit,
         GuardAllow,
         WorkItem,
+        Enrollment,
+        MarketingSend,
+        TrackedLink,
     ]
     for model in about_her:
         if await model.filter(contact_id=contact_id).exists():
@@ -180,6 +189,13 @@ async def forget(contact_id: str, names: Iterable[str] = ()) -> dict[str, int]:
             ),
             "allowlist": await GuardAllow.filter(contact_id=contact_id).delete(),
             "work": await WorkItem.filter(contact_id=contact_id).delete(),
+            "enrollments": await Enrollment.filter(contact_id=contact_id).delete(),
+            "marketing_anonymised": await MarketingSend.filter(contact_id=contact_id).update(
+                contact_id=anonymous
+            ),
+            "links_anonymised": await TrackedLink.filter(contact_id=contact_id).update(
+                contact_id=anonymous
+            ),
         }
         await RoomMembership.filter(inviter_id=contact_id).update(inviter_id=anonymous)
         await RoomMembership.filter(remover_id=contact_id).update(remover_id=anonymous)

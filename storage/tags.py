@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +14,9 @@ from storage.models import ContactTag, Tag, TagEvent
 
 log = logging.getLogger(__name__)
 
-TAG_SOURCES = frozenset({"channel", "dialog", "keyword", "admin", "rule", "stage"})
+TAG_SOURCES = frozenset(
+    {"channel", "dialog", "keyword", "admin", "rule", "stage", "link", "sequence"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,9 @@ class TagStore:
     def __init__(self, clock: Clock, on_change: Callable[[TagChange], None] | None = None) -> None:
         self.clock = clock
         self.on_change = on_change
+        # Told after each change is stored (automation starts and ends on tags); one that
+        # fails is logged, and the tag stays.
+        self.listeners: list[Callable[[TagChange], Awaitable[object]]] = []
         self._tag_ids: dict[str, int] = {}
 
     async def _tag_id(self, name: str) -> int:
@@ -60,7 +65,7 @@ class TagStore:
         await TagEvent.create(
             contact_id=contact_id, tag=tag, op="add", source=source, detail=detail, at=now
         )
-        self._notify(TagChange(contact_id, tag, "add", source, detail, now))
+        await self._notify(TagChange(contact_id, tag, "add", source, detail, now))
         return True
 
     async def remove(self, contact_id: str, tag: str, *, source: str, detail: str = "") -> bool:
@@ -77,7 +82,7 @@ class TagStore:
         await TagEvent.create(
             contact_id=contact_id, tag=tag, op="remove", source=source, detail=detail, at=now
         )
-        self._notify(TagChange(contact_id, tag, "remove", source, detail, now))
+        await self._notify(TagChange(contact_id, tag, "remove", source, detail, now))
         return True
 
     async def tags_of(self, contact_id: str) -> dict[str, str]:
@@ -93,9 +98,14 @@ class TagStore:
         rows = await ContactTag.filter(tag__name=tag).values_list("contact_id", flat=True)
         return sorted(str(r) for r in rows)
 
-    def _notify(self, change: TagChange) -> None:
+    async def _notify(self, change: TagChange) -> None:
         if self.on_change is not None:
             try:
                 self.on_change(change)
             except Exception:
                 log.exception("tag change observer failed")
+        for listener in self.listeners:
+            try:
+                await listener(change)
+            except Exception:
+                log.exception("tag change listener failed")

@@ -373,3 +373,98 @@ def test_a_line_the_bot_cannot_take_stops_with_its_line_number(
     assert err == (
         f"replay: {script}: line 2: stopped: RuntimeError: boom (--log-level DEBUG shows where)\n"
     )
+
+
+# ---------------------------------------------------------------- tracked links: click
+
+CLICK_HOSTILE = [
+    ('{"kind":"click"}', "'token' is required"),
+    ('{"kind":"click","token":7}', "'token' must be a string, got int"),
+    ('{"kind":"click","token":""}', "'token' must be a link token"),
+    ('{"kind":"click","token":"ab/cd"}', "'token' must be a link token"),
+    ('{"kind":"click","token":"' + "A" * 65 + '"}', "'token' must be a link token"),
+    ('{"kind":"click","token":"AAAA","from":""}', "'from' must not be empty"),
+    ('{"kind":"click","token":"AAAA","from":["b"]}', "'from' must be a string, got list"),
+]
+
+
+@pytest.mark.parametrize(("line", "error"), CLICK_HOSTILE)
+def test_a_bad_click_line_is_a_clear_error(tmp_path: Path, capsys, line: str, error: str) -> None:  # type: ignore[no-untyped-def]
+    script = tmp_path / "click.jsonl"
+    script.write_text(ROOM + "\n" + line + "\n", encoding="utf-8")
+    assert main(["replay", str(script), "--config", str(REPO / "config.toml")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(f"replay: {script}: line 2: ")
+    assert error in captured.err and "Traceback" not in captured.err
+
+
+def test_a_click_on_a_token_the_bot_never_sent_names_its_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    script = tmp_path / "click.jsonl"
+    script.write_text(
+        ROOM + '\n{"kind":"click","token":"AAAAAAAAAAAAAAAAAAAAAA"}\n', encoding="utf-8"
+    )
+    assert main(["replay", str(script), "--config", str(REPO / "config.toml")]) == 1
+    err = capsys.readouterr().err
+    assert "line 2: no tracked link has the token 'AAAAAAAAAAAAAAAAAAAAAA'" in err
+    assert "stopped" not in err  # the script's mistake, not the bot's
+
+
+async def replay_with_a_link(lines: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+    """A replay as `mamabot replay` runs it (seed 0, fresh database), on a bot that DMs
+    b a tracked link first, as a nurture step will: the say, then the script's actions."""
+    from datetime import datetime
+
+    from bot.app import App, AppSettings
+    from bot.clock import FakeClock
+    from bot.config import LinkSpec
+    from bot.replay import parse_script, run_script
+
+    clock = FakeClock(datetime.fromisoformat("2026-11-25T09:00:00+08:00"))
+    app = App.build(
+        AppSettings(
+            base_dir=REPO, database_url="sqlite://:memory:", redis_url="", clock=clock, seed=0
+        )
+    )
+    out: list[dict] = []  # type: ignore[type-arg]
+    app.action_observers.append(out.append)
+    await app.open()
+    try:
+        assert app.links is not None
+        link = LinkSpec(id="feeding", url="https://example.com/f", tags=["关注:新生儿知识"])
+        text = await app.links.render(
+            "新生儿喂养 {link:feeding}", [link], "seq:mid:day3", contact_id="b", account_id="sim"
+        )
+        await app.outbox.say(
+            account_id="sim", room_id=None, contact_id="b", text=text, dedupe_key="link"
+        )
+        await app.settle()
+        steps = parse_script(json.dumps(line, ensure_ascii=False) for line in lines)
+        await run_script(app, steps, lambda record: None)
+    finally:
+        await app.stop(timeout=5)
+    return out
+
+
+async def test_a_seeded_replay_makes_the_same_token_so_a_script_can_click_it() -> None:
+    # First run: the author reads the token off the say.
+    (say,) = await replay_with_a_link([])
+    token = say["text"].rsplit("/l/", 1)[1]
+    assert say["text"] == f"新生儿喂养 http://127.0.0.1:8080/l/{token}" and len(token) >= 22
+    # Second run, a fresh bot: the same token, and the script's click on it tags her.
+    out = await replay_with_a_link(
+        [{"kind": "click", "token": token, "at": "2026-11-25T09:05:00+08:00"}]
+    )
+    assert out[0]["text"] == say["text"]
+    assert out[1:] == [
+        {
+            "action": "tag",
+            "contact": "b",
+            "tag": "关注:新生儿知识",
+            "op": "add",
+            "source": "link",
+            "at": "2026-11-25T09:05:00+08:00",
+        }
+    ]
+    # Clicked by someone it was not sent to: counted, nobody tagged.
+    out = await replay_with_a_link([{"kind": "click", "token": token, "from": "c"}])
+    assert [o["action"] for o in out] == ["say"]

@@ -32,7 +32,11 @@ async def befriend(bot: BotUnderTest, contact: str = "c") -> None:
 
 def entered(bot: BotUnderTest) -> list[StageEntered]:
     seen: list[StageEntered] = []
-    bot.app.dialogs.stage_listeners.append(seen.append)
+
+    async def listen(event: StageEntered) -> None:
+        seen.append(event)
+
+    bot.app.dialogs.stage_listeners.append(listen)
     return seen
 
 
