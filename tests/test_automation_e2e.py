@@ -1,0 +1,170 @@
+"""Automation across features, end to end: a mother's real click on a tracked link (over
+HTTP, through the bot's web server) starts the next sequence; group owners and super
+admins drive posts and sequences with # commands, and nobody else can."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import aiohttp
+
+from storage import nurture as enrolments
+from storage.models import GuardAudit
+from tests.harness import BotUnderTest, configure
+
+LINK = re.compile(r"http://127\.0\.0\.1:8080/l/([A-Za-z0-9_\-]{22})")
+
+
+async def mother(bot: BotUnderTest, contact: str = "c") -> None:
+    await bot.friend_request(contact, "小红", "你好")
+    await bot.says(contact, "孕24周")  # 孕中期: the demo mid-pregnancy sequence
+    await bot.says(contact, "不用了")
+
+
+async def status(contact: str) -> dict[str, str]:
+    return {e.sequence_id: e.status for e in await enrolments.of_contact(contact)}
+
+
+async def test_her_click_over_http_tags_her_and_starts_newborn() -> None:
+    async with BotUnderTest() as bot:
+        port = await bot.app.start_web(port=0)
+        assert port
+        await mother(bot)
+        await bot.tick("3d")
+        day3 = [a["text"] for a in bot.said_to("c") if "《产前准备》" in a["text"]]
+        assert len(day3) == 1
+        urls = LINK.findall(day3[0])
+        assert len(urls) == 2
+        async with aiohttp.ClientSession() as session:
+            for token in urls:
+                url = f"http://127.0.0.1:{port}/l/{token}"
+                async with session.get(url, allow_redirects=False) as response:
+                    assert response.status == 302
+                    assert response.headers["Location"].startswith("https://")
+        await bot.app.settle()
+        tags = await bot.app.tags.tags_of("c")
+        assert tags.get("关注:新生儿知识") == "link"
+        assert (await status("c"))["newborn"] == "active"
+        before = len(bot.said_to("c"))
+        await bot.tick("14d")
+        newborn = [a["text"] for a in bot.said_to("c")[before:] if "孕妇枕" not in a["text"]]
+        assert len(newborn) == 3, newborn
+
+
+async def test_someone_elses_click_on_her_link_starts_nothing() -> None:
+    async with BotUnderTest() as bot:
+        await mother(bot)
+        await bot.tick("3d")
+        (day3,) = [a["text"] for a in bot.said_to("c") if "《产前准备》" in a["text"]]
+        clicks = bot.app.features[[f.name for f in bot.app.features].index("links")]
+        for token in LINK.findall(day3):
+            assert await clicks.exports["clicks"].click(token, clicker="stranger")
+        assert "关注:新生儿知识" not in await bot.app.tags.tags_of("c")
+        assert "关注:新生儿知识" not in await bot.app.tags.tags_of("stranger")
+        assert "newborn" not in await status("c")
+
+
+def owner_group(bot: BotUnderTest) -> None:
+    bot.room("R1", "孕妈交流群", "owner", ["owner", "a", "c"])
+
+
+async def test_the_owner_of_a_brand_group_lists_pauses_and_resumes_its_posts() -> None:
+    async with BotUnderTest() as bot:
+        owner_group(bot)
+        await bot.register_room("R1")
+        listing = await bot.says("owner", "#定时 列表", room="R1")
+        (reply,) = [a["text"] for a in listing if a["action"] == "say"]
+        assert "morning-tips" in reply and "08:00" in reply
+        assert listing[0]["to"] == "owner" and listing[0]["room"] is None  # by DM
+        await bot.says("owner", "#定时 暂停 morning-tips", room="R1")
+        await bot.tick("1d")
+        assert bot.said_in("R1") == []  # paused: no 08:00 tip
+        await bot.says("owner", "#schedule resume morning-tips", room="R1")
+        await bot.tick("1d")
+        assert len(bot.said_in("R1")) == 1
+        changes = await GuardAudit.filter(action="schedule").values_list("by", flat=True)
+        assert list(changes) == ["owner", "owner"]
+
+
+async def test_a_friend_who_owns_her_own_group_cannot_touch_the_brands_posts(
+    tmp_path: Path,
+) -> None:
+    async with BotUnderTest(configure(tmp_path, super_admins=["boss"])) as bot:
+        owner_group(bot)
+        bot.room("R9", "我家的群", "friend", ["friend", "x"])
+        await bot.register_room("R1")
+        await bot.register_room("R9")
+        await bot.says("friend", "#定时 暂停 morning-tips", room="R9")
+        await bot.says("friend", "#定时 暂停 morning-tips")  # by DM: she runs no brand group
+        await bot.tick("1d")
+        assert len(bot.said_in("R1")) == 1  # the brand group still got its tip
+        # Her own group never gets brand posts: only the refusal of her command.
+        assert [a["text"] for a in bot.said_in("R9")] == [
+            "这个群不归品牌管理，群管命令在这里用不了哦。需要的话请联系运营"
+        ]
+        # A super admin by DM, naming no group, pauses it everywhere.
+        (reply,) = [a["text"] for a in await bot.says("boss", "#定时 暂停 morning-tips") if a["to"]]
+        await bot.tick("1d")
+        assert len(bot.said_in("R1")) == 1, reply
+
+
+async def test_stop_nurture_in_the_group_and_by_dm(tmp_path: Path) -> None:
+    async with BotUnderTest(configure(tmp_path, super_admins=["boss"])) as bot:
+        owner_group(bot)
+        await bot.register_room("R1")
+        await mother(bot, "c")
+        await mother(bot, "d")
+        assert (await status("c"))["mid-pregnancy"] == "active"
+        done = await bot.says("owner", "#停止培育 @小红", room="R1", mentions=["c"])
+        assert any("已停止给" in a["text"] for a in done if a["action"] == "say")
+        assert (await status("c"))["mid-pregnancy"] == "exited"
+        # d is in none of the owner's groups: by DM only a super admin may stop hers.
+        refused = await bot.says("owner", "#停止培育 d")
+        assert (await status("d"))["mid-pregnancy"] == "active", refused
+        await bot.says("boss", "#stopnurture d")
+        assert (await status("d"))["mid-pregnancy"] == "exited"
+        await bot.tick("8d")
+        assert not any("/l/" in a["text"] for a in bot.said_to("c") + bot.said_to("d"))
+
+
+BUSY_SEQUENCE = """\
+[[sequences]]
+id = "busy"
+
+[[sequences.triggers]]
+on = "stage"
+value = "孕中期"
+
+[[sequences.steps]]
+id = "one"
+delay = "1h"
+text = "第一条推送"
+
+[[sequences.steps]]
+id = "two"
+delay = "2h"
+text = "第二条推送"
+
+[[sequences.steps]]
+id = "three"
+delay = "3h"
+text = "第三条推送"
+"""
+
+
+async def test_her_own_question_is_answered_at_once_when_her_cap_is_reached(
+    tmp_path: Path,
+) -> None:
+    configure(tmp_path)
+    (tmp_path / "content" / "sequences.toml").write_text(BUSY_SEQUENCE, encoding="utf-8")
+    async with BotUnderTest(tmp_path) as bot:
+        await mother(bot)  # 09:00
+        await bot.tick("4h")  # 13:00: two pushes went, the third waits for tomorrow
+        pushed = [a["text"] for a in bot.said_to("c") if "推送" in a["text"]]
+        assert pushed == ["第一条推送", "第二条推送"]
+        answer = await bot.says("c", "奶粉怎么冲？")  # her question: never capped
+        assert [a for a in answer if a["action"] == "say" and a["to"] == "c"]
+        await bot.tick("1d")
+        later = [a for a in bot.said_to("c") if a["text"] == "第三条推送"]
+        assert len(later) == 1 and later[0]["at"].startswith("2026-11-26T")
