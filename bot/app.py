@@ -53,6 +53,7 @@ from bot.work import WorkQueue, instance_id
 from flows import features as flows_features
 from flows import nurture, posts
 from handlers import admin, fallback, keywords, links, privacy, roster, welcome
+from handlers.care import feature as care
 from handlers.guard import feature as guard
 from storage import people
 from storage.db import Database
@@ -130,14 +131,18 @@ class AppSettings:
     features: dict[str, FeatureFactory] | None = None
 
 
-# The features, in chain order: bookkeeping, the group guard, admin commands, privacy
-# words (退订, 删除我的信息), welcome, dialogs, keyword replies, fallback, then the stage job
-# (no handler). Dialogs come before keywords so an answer to her current question is read
-# as an answer; they hand real questions to the keyword handler. Adding a feature is a
-# module with a `feature(platform)` function and one line here.
+# The features, in chain order: bookkeeping, the group guard, care (urgent health words),
+# admin commands, privacy words (退订, 删除我的信息), welcome, dialogs, keyword replies,
+# fallback, then the stage job, nurture, posts and tracked links (no message handlers).
+# Dialogs come before keywords so an answer to her current question is read as an answer;
+# they hand real questions to the keyword handler. Adding a feature is a module with a
+# `feature(platform)` function and one line here.
 FEATURES: dict[str, FeatureFactory] = {
     "roster": roster.feature,
     "guard": guard.feature,
+    # Before the commands: a mother's urgent message is answered by care whatever it
+    # starts with, and staff's #已处理 / #接管 / #交还 are care's.
+    "care": care.feature,
     "admin": admin.feature,
     "privacy": privacy.feature,
     "welcome": welcome.feature,

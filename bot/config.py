@@ -268,6 +268,17 @@ class WebSection(Strict):
         return self.public_base_url.rstrip("/")
 
 
+class CareSection(Strict):
+    """What care does after a risk: how long marketing to her pauses, the staff's response
+    target and reminders, and a takeover's default length."""
+
+    pause_marketing_hours: float = Field(72.0, ge=0)
+    respond_within_minutes: float = Field(15.0, gt=0)  # the response-time target
+    remind_every_minutes: float = Field(15.0, gt=0)  # until someone sends #已处理
+    max_reminders: int = Field(8, ge=0)
+    takeover_hours: float = Field(24.0, gt=0, le=24 * 30)  # #接管 without hours
+
+
 class AppConfig(Strict):
     bot: BotSection = BotSection()
     storage: StorageSection = StorageSection()
@@ -278,6 +289,7 @@ class AppConfig(Strict):
     stage: StageSection = StageSection()
     marketing: MarketingSection = MarketingSection()
     web: WebSection = WebSection()
+    care: CareSection = CareSection()
     accounts: list[AccountSection] = Field(default_factory=list)
     rooms: list[RoomSection] = Field(default_factory=list)
 
@@ -846,6 +858,58 @@ class SequencesContent(Strict):
         return next((s for s in self.sequences if s.id == sequence_id), None)
 
 
+# --------------------------------------------------------------------------- care
+
+CareSeverity = Literal["urgent", "crisis", "concern", "loss"]
+
+
+class CareAnswers(Strict):
+    """What she is told, by severity: in a private chat, and (short, with an @) in a group."""
+
+    dm: str
+    group: str
+
+
+def _answers(dm: str, group: str) -> CareAnswers:
+    return CareAnswers(dm=dm, group=group)
+
+
+class CareContent(Strict):
+    """content/care.toml: the answers, the hotline, and ops' own phrases."""
+
+    enabled: bool = True
+    hotline: str = "12356（全国心理援助热线，24小时）"
+    urgent: CareAnswers = _answers(
+        "看到你说的情况，这可能需要马上看医生。请立即去最近的医院急诊，情况紧急请直接拨打120。"
+        "我们的顾问也会马上联系你。",
+        "这个情况请马上去医院急诊，紧急请拨打120🙏 顾问会私聊联系你。",
+    )
+    crisis: CareAnswers = _answers(
+        "抱抱你，听起来你现在真的很难受。你不是一个人，请现在就拨打{hotline}，"
+        "那里有专业的人可以陪你聊。我们的顾问也会尽快联系你。如果有危险，请马上拨打120或110。",
+        "抱抱你🤍 我们的顾问会马上私聊你。需要的话现在就可以拨打{hotline}。",
+    )
+    concern: CareAnswers = _answers(
+        "收到，这个情况顾问会尽快看一下并联系你。如果情况加重，请及时去医院。",
+        "收到～顾问会私聊关心一下。如果情况加重，请及时就医哦。",
+    )
+    loss: CareAnswers = _answers(
+        "抱抱你，真的很遗憾。请好好照顾自己的身体，有任何需要随时找我们，顾问也会联系你。",
+        "抱抱你🤍 顾问会私聊联系你。",
+    )
+    # Ops' own phrases, folded like messages are; each is that severity when it appears.
+    words: dict[CareSeverity, list[str]] = Field(default_factory=dict)
+    # Phrases that are never a risk (a product name holding a risk word).
+    ignore: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> CareContent:
+        for answers in (self.urgent, self.crisis, self.concern, self.loss):
+            for text in (answers.dm, answers.group):
+                check_placeholders(text, {"name", "bot", "hotline"})
+        return self
+
+
 # Every content file, its model, and whether it must exist.
 CONTENT_FILES: dict[str, type[Strict]] = {
     "welcome.toml": WelcomeContent,
@@ -856,6 +920,7 @@ CONTENT_FILES: dict[str, type[Strict]] = {
     "guard.toml": GuardContent,
     "posts.toml": PostsContent,
     "sequences.toml": SequencesContent,
+    "care.toml": CareContent,
 }
 
 
@@ -869,6 +934,7 @@ class Content:
     guard: GuardContent = field(default_factory=GuardContent)
     posts: PostsContent = field(default_factory=PostsContent)
     sequences: SequencesContent = field(default_factory=SequencesContent)
+    care: CareContent = field(default_factory=CareContent)
 
 
 # --------------------------------------------------------------------------- loading
@@ -962,6 +1028,7 @@ def load_content(content_dir: Path) -> Content:
         guard=loaded["guard.toml"],  # type: ignore[arg-type]
         posts=loaded["posts.toml"],  # type: ignore[arg-type]
         sequences=loaded["sequences.toml"],  # type: ignore[arg-type]
+        care=loaded["care.toml"],  # type: ignore[arg-type]
     )
 
 

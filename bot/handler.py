@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot.events import Event, MessageReceived
 from bot.triggers import Trigger, TriggerKind, Triggers
-from storage import people
+from storage import care, people
 
 if TYPE_CHECKING:
     from bot.channels.base import RoomInfo
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 # Who someone is when neither we nor the platform know her name.
 UNKNOWN_NAME = "这位成员"
+# Handlers whose messages still go while staff have taken her chats over: care's safety
+# answers, moderation in the group, and staff's and admins' own commands.
+NOT_TAKEN_OVER = frozenset({"care", "guard", "admin", "roster"})
 
 
 class Flow(Enum):
@@ -92,6 +95,8 @@ class Context:
     # command: the group sees only what members need).
     private_replies: bool = False
     _seq: int = 0
+    # Who has taken over her chats (staff id, "" for nobody), asked once per event.
+    _taken_over_by: str | None = None
 
     @property
     def clock(self) -> Clock:
@@ -132,7 +137,14 @@ class Context:
         account_id: str | None = None,
     ) -> None:
         """Send through `account_id` (an account that is in the group), by default the
-        one that received the event."""
+        one that received the event. While staff have taken her chats over, what would
+        have answered her goes to that staff member instead."""
+        staff = await self._takeover(room_id, contact_id)
+        if staff:
+            name = await self.display_name(self.event.contact_id)
+            room_id, contact_id = None, staff
+            text = f"🤝 你接管中的 {name}，机器人本来会回复：\n{text}"
+            mentions = ()
         await self.services.outbox.say(
             account_id=account_id or self.event.account_id,
             room_id=room_id,
@@ -141,6 +153,21 @@ class Context:
             mentions=mentions,
             dedupe_key=self._dedupe_key("say"),
         )
+
+    async def _takeover(self, room_id: str | None, contact_id: str | None) -> str:
+        """The staff member to send this to instead of her ("" to send it as it is): when
+        it answers her (by DM, or in the group her message came from) and she is taken
+        over."""
+        her = self.event.contact_id
+        if self.handler_name in NOT_TAKEN_OVER or not her:
+            return ""
+        to_her = contact_id == her if room_id is None else room_id == self.event.room_id
+        if not to_her:
+            return ""
+        if self._taken_over_by is None:
+            staff = await care.taken_over_by(her, self.clock.now())
+            self._taken_over_by = staff or ""
+        return self._taken_over_by
 
     async def kick(
         self, room_id: str, contact_id: str, reason: str, account_id: str | None = None

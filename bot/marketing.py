@@ -4,7 +4,9 @@ frequency cap per contact ([marketing] in config.toml).
 A nurture step asks `reserve()` before it sends. The answer is one of: go (the send is
 written in the ledger, so the cap counts it, and a retried step is not counted twice),
 wait until a time (quiet hours, outside the step's window, or the cap is reached), or skip
-(she opted out). Replies to her own questions never come here.
+(she opted out, or care stopped marketing to her after a loss). Care's pause after an
+urgent message and a staff takeover make it wait. Replies to her own questions never
+come here.
 
 The check and the ledger entry happen under a lock per contact in the key-value store, so
 two instances sending her different steps at the same moment cannot both pass a full cap.
@@ -16,8 +18,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from storage import care, privacy
 from storage import marketing as ledger
-from storage import privacy
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -120,8 +122,13 @@ class MarketingGate:
     ) -> Reservation:
         """May this marketing send (`key`: the work row's) go to her now?"""
         now = self.clock.now()
+        hold = await care.marketing_hold(contact_id, now)
+        if hold is not None and hold.stopped:
+            return Reservation("skip", why=f"care:{hold.why}")
         if not await privacy.can_market(contact_id):
             return Reservation("skip", why="opted out")
+        if hold is not None and hold.until is not None:
+            return Reservation("wait", hold.until, hold.why)  # a care pause or a takeover
         if await ledger.recorded(key):
             return Reservation("go", why="counted before")  # a retry of a send that went
         lock = f"marketing:{contact_id}"

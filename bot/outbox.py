@@ -326,6 +326,14 @@ class Outbox:
         """Actions still only in memory (their write has not succeeded yet)."""
         return len(self._buffer)
 
+    async def stored(self) -> None:
+        """Write buffered actions and raise while any is still only in memory: work that
+        hands the outbox a send (a post, a nurture step) is done only once its send is in
+        the table, so a crash right after cannot lose it."""
+        await self.persist()
+        if self._buffer:
+            raise RuntimeError(f"{len(self._buffer)} outbox rows not stored yet")
+
     async def persist(self) -> int:
         """Write buffered actions; nothing reaches a channel before this. Returns how many
         were written. A row the database refuses is set aside in dead_letter; while the

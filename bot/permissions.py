@@ -73,6 +73,25 @@ async def first_of_its_name(config: AppConfig, room: str, topic: str) -> bool:
     return first is None or first == room
 
 
+async def brand_group_tags(config: AppConfig, room_id: str, topic: str) -> list[str] | None:
+    """The [[rooms]] tags of a brand group (listed, managed, and not a later copy of a
+    listed name), None for any other group: posts and invitations go to brand groups only."""
+    settings = config.room_settings(room_id, topic)
+    if settings is None or not settings.managed:
+        return None
+    if not await first_of_its_name(config, room_id, topic):
+        return None
+    return list(settings.tags)
+
+
+async def brand_group_named(config: AppConfig, group: str) -> str | None:
+    """The brand group content names by id or exact name, or None."""
+    for room_id, topic in await people.rooms_with(group):
+        if await brand_group_tags(config, room_id, topic) is not None:
+            return room_id
+    return None
+
+
 class Permissions:
     def __init__(self, self_ids: Collection[str]) -> None:
         self.self_ids = self_ids

@@ -47,9 +47,14 @@ class Triggers:
     def subscribe(self, name: str, subscriber: Subscriber) -> None:
         self._subscribers.append((name, subscriber))
 
-    async def fire(self, trigger: Trigger) -> None:
+    async def fire(self, trigger: Trigger) -> bool:
+        """Tell every subscriber; False when one failed (the others still heard it). A
+        publisher that can try again later (the daily stage job) does so on False."""
+        heard = True
         for name, subscriber in self._subscribers:
             try:
                 await subscriber(trigger)
             except Exception:
                 log.exception("trigger %s: subscriber %s failed", trigger.kind, name)
+                heard = False
+        return heard

@@ -62,7 +62,7 @@ def stage(p: Platform) -> Feature:
     engine.stage_listeners = tracker.listeners
 
     async def publish(entered: StageEntered) -> None:
-        await s.triggers.fire(
+        heard = await s.triggers.fire(
             Trigger(
                 "stage",
                 entered.contact_id,
@@ -72,6 +72,8 @@ def stage(p: Platform) -> Feature:
                 {"old": entered.old or ""},
             )
         )
+        if not heard:  # the stage job leaves her stage unstored and tells again tomorrow
+            raise RuntimeError("a stage trigger subscriber failed")
 
     tracker.listeners.append(publish)
     return Feature(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import SequencesContent, SequenceSpec, StepSpec, TriggerSpec, parse_window
 from bot.features import Feature, Platform
+from bot.permissions import brand_group_named
 from bot.privacy import mask_id
 from bot.templates import render
 from bot.triggers import Trigger
@@ -247,10 +248,16 @@ class Nurture:
     async def _act(
         self, item: Work, enrolment: Enrolment, seq: SequenceSpec, step: StepSpec
     ) -> bool:
-        """The step's actions, in order. False when the gate says she opted out."""
-        if step.text and not await self._send(item, enrolment, seq, step):
-            await self._end(enrolment, "退订")
-            return False
+        """The step's actions, in order. False when the gate refuses her (退订, a loss).
+        A step that writes to her (a text, an invitation, a dialog's question) passes the
+        marketing gate first, once: quiet hours, window and caps hold for all of them."""
+        if step.text or step.invite or step.dialog:
+            refused = await self._reserve(item, enrolment, seq, step)
+            if refused is not None:
+                await self._end(enrolment, refused)
+                return False
+        if step.text:
+            await self._send(item, enrolment, seq, step)
         detail = f"{seq.id}:{step.id}"
         for tag in step.add_tags:
             await self.s.tags.add(enrolment.contact_id, tag, source="sequence", detail=detail)
@@ -260,11 +267,16 @@ class Nurture:
             await self._invite(item, enrolment, detail, step.invite)
         if step.dialog:
             await self._dialog(enrolment, detail, step.dialog)
+        # Her messages are in the outbox's table before the enrolment moves on: a crash
+        # right after must not lose them (the retried step's dedupe keys drop repeats).
+        await self.s.outbox.stored()
         return True
 
-    async def _send(
+    async def _reserve(
         self, item: Work, enrolment: Enrolment, seq: SequenceSpec, step: StepSpec
-    ) -> bool:
+    ) -> str | None:
+        """The marketing gate for this step: None to go on, or why it may not write to her
+        (the enrolment ends with that reason). Waits (Defer) for hours, window and caps."""
         window = step.window or seq.window
         source = f"seq:{seq.id}:{step.id}"
         reservation = await self.marketing.reserve(
@@ -273,7 +285,13 @@ class Nurture:
         if reservation.verdict == "wait":
             raise Defer(reservation.at or self.s.clock.now() + timedelta(minutes=1))
         if reservation.verdict == "skip":
-            return False
+            return "退订" if reservation.why == "opted out" else reservation.why
+        return None
+
+    async def _send(
+        self, item: Work, enrolment: Enrolment, seq: SequenceSpec, step: StepSpec
+    ) -> None:
+        source = f"seq:{seq.id}:{step.id}"
         name = await people.name_of(enrolment.contact_id) or NO_NAME
         text = render(step.text, {"name": name, "bot": self.s.config.bot.name})
         text = await self.links.render(
@@ -290,12 +308,11 @@ class Nurture:
             text=text,
             dedupe_key=f"{item.key}:say",
         )
-        return True
 
     async def _invite(self, item: Work, enrolment: Enrolment, detail: str, group: str) -> None:
-        room_id = group if await people.room_known(group) else await people.first_room_named(group)
+        room_id = await brand_group_named(self.s.config, group)
         if room_id is None:
-            log.error("nurture %s: no group %r is known to invite her to", detail, group)
+            log.error("nurture %s: no brand group %r is known to invite her to", detail, group)
             return
         await self.s.outbox.invite(
             account_id=enrolment.account_id,

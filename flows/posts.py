@@ -31,7 +31,7 @@ from bot.features import Feature, Platform
 from bot.handler import ContentSource
 from bot.links import LinkMaker
 from bot.outbox import Outbox
-from bot.permissions import first_of_its_name
+from bot.permissions import brand_group_tags
 from bot.rooms import RoomDirectory
 from bot.templates import render
 from bot.work import Work, WorkQueue, work_key
@@ -52,18 +52,6 @@ class Target:
     topic: str
 
 
-async def brand_tags(config: AppConfig, room_id: str, topic: str) -> list[str] | None:
-    """The [[rooms]] tags of a brand group (listed and managed), None for any other group.
-    A group listed by its name counts only if it was recorded first under that name: anyone
-    can name a group of her own after a brand group (as bot.permissions.listed_by_name)."""
-    settings = config.room_settings(room_id, topic)
-    if settings is None or not settings.managed:
-        return None
-    if not await first_of_its_name(config, room_id, topic):
-        return None
-    return list(settings.tags)
-
-
 def targets_group(post: PostSpec, room_id: str, topic: str, tags: list[str]) -> bool:
     """A post without a selector goes to every brand group."""
     selector = post.selector
@@ -75,6 +63,9 @@ def next_variant(count: int, last: int | None) -> int:
     if last is None or count <= 1:
         return 0
     return (last + 1) % count
+
+
+MIN_GRACE = timedelta(minutes=2)
 
 
 class Posts:
@@ -97,7 +88,9 @@ class Posts:
         self.outbox = outbox
         self.rooms = rooms
         self.links = links
-        self.grace = timedelta(minutes=config.marketing.missed_post_grace_minutes)
+        # A fire is never "missed" for the moments the queue takes to claim it (a grace of
+        # 0 would otherwise skip every post in live mode).
+        self.grace = max(timedelta(minutes=config.marketing.missed_post_grace_minutes), MIN_GRACE)
 
     def cron(self, post: PostSpec) -> CronSchedule:
         return CronSchedule(post.schedule, self.clock.tz)
@@ -193,7 +186,7 @@ class Posts:
             target = await self._target(room_id, account_id, topics.get(room_id, ""))
             if target is None:
                 continue
-            tags = await brand_tags(self.config, room_id, target.topic)
+            tags = await brand_group_tags(self.config, room_id, target.topic)
             if tags is not None and targets_group(post, room_id, target.topic, tags):
                 found.append(target)
         return found
@@ -257,7 +250,7 @@ class Posts:
         )
         # Stored before the ledger and the rotation move on: a crash between them sends the
         # same variant again, and the outbox's dedupe key drops it.
-        await self.outbox.persist()
+        await self.outbox.stored()
         now = self.clock.now()
         await marketing.record(item.key, source, now, room_id=room_id)
         await store.set_last_variant(post.id, room_id, index, now)
@@ -342,7 +335,7 @@ class PostCommands:
         return await self._resume(post.id, room_id)
 
     async def _targets(self, post: PostSpec, room_id: str, topic: str) -> bool:
-        tags = await brand_tags(self.config, room_id, topic)
+        tags = await brand_group_tags(self.config, room_id, topic)
         return tags is not None and targets_group(post, room_id, topic, tags)
 
     async def _list(self, room_id: str | None, topic: str) -> str:

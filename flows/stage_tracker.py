@@ -89,11 +89,15 @@ class StageTracker:
         today = now.date()
         bounds = self.config.stage.boundaries()
         prefix = self.config.stage.tag_prefix
-        changed = 0
+        changed = untold = 0
         last_id = 0
         while True:
             batch = await profiles.dated(last_id, BATCH)
             if not batch:
+                if untold:
+                    # The row is retried: those whose change was stored are done; theirs
+                    # is seen and told again.
+                    raise RuntimeError(f"{untold} stage changes not heard by every listener")
                 return changed
             last_id = batch[-1].id
             for profile in batch:
@@ -111,13 +115,23 @@ class StageTracker:
                 if new:
                     await self.tags.add(profile.contact_id, prefix + new, source="stage")
                 event = StageEntered(profile.contact_id, old, new, now, profile.account_id)
-                for listener in self.listeners:
-                    try:
-                        await listener(event)
-                    except Exception:
-                        log.exception("stage listener failed")
+                if not await self._tell(event):
+                    untold += 1  # not stored: the retried run sees it and tells again
+                    continue
                 await profiles.set_stage(profile, new, now)
                 changed += 1
+
+    async def _tell(self, event: StageEntered) -> bool:
+        """Every listener hears it; False when one failed (a store blip while enrolling
+        her): her stage is then not stored, so the change is seen and told again."""
+        told = True
+        for listener in self.listeners:
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("stage listener failed; her stage is recomputed next run")
+                told = False
+        return told
 
     async def ask_births(self, now: datetime) -> int:
         spec = self.content.current.dialogs.get(BIRTH_CHECK)

@@ -26,7 +26,7 @@ from typing import Any
 from bot.events import Event, MessageReceived, MessageType
 from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
-from bot.permissions import Scope, listed_by_name
+from bot.permissions import Scope, brand_group_tags, listed_by_name
 from flows.dialog import DialogEngine
 from handlers.guard.classifier import HAM, SPAM
 from handlers.guard.feature import GuardModel
@@ -104,6 +104,8 @@ ROOM_COMMANDS = {"kick", "warn", "unwarn", "stats", "notice", "schedule"}
 # ... except from a super admin by DM, where naming no group means every group.
 EVERYWHERE_FOR_SUPER_ADMINS = {"schedule"}
 SCHEDULE_CHANGES = {"暂停", "pause", "恢复", "resume"}
+# What the on-duty staff ([bot] staff) may use by DM without running a group.
+STAFF_COMMANDS = {"stopnurture"}
 
 NOTHING = Verdict("pass", 0.0)
 _COMMAND = re.compile(r"^[#/＃]\s*(\S+)\s*(.*)$", re.DOTALL)
@@ -223,6 +225,8 @@ class AdminHandler:
                     if self.permissions.may_reach(ctx, event.sender_id, scope)
                 )
             )
+            if event.sender_id in ctx.services.config.bot.staff:
+                allowed |= STAFF_COMMANDS
             if allowed == {"help"} or (command is not None and command not in allowed):
                 return await self._refuse(event, ctx, command, "dm")
         if command is None:
@@ -634,9 +638,12 @@ class AdminHandler:
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str
     ) -> None:
         """#停止培育 @x: end her nurture sequences (no more of their messages)."""
-        target, _words = await self._private_target(
-            event, ctx, rest, "用法：#停止培育 @某人（私聊时写她的微信ID）"
-        )
+        if not await self._may_stop_nurture(event, ctx):
+            return
+        if not rest.strip() and not event.mentions:
+            await ctx.reply("用法：#停止培育 @某人（私聊时写她的微信ID）")
+            return
+        target, _words = await self._named_target(event, ctx, event.room, rest)
         if target is None:
             return
         if self.nurture is None:
@@ -652,6 +659,26 @@ class AdminHandler:
             if ended
             else f"{who} 现在没有进行中的培育内容"
         )
+
+    async def _may_stop_nurture(self, event: MessageReceived, ctx: Context) -> bool:
+        """Ending her sequences reaches beyond one group (they are the brand's, by DM):
+        in a group, only in a brand group (never one opened to its owner by
+        commands_in_unlisted_groups), on one of its members; by DM, a super admin or the
+        on-duty staff."""
+        config = ctx.services.config
+        if event.room is None:
+            sender = event.sender_id
+            if self.permissions.is_super_admin(ctx, sender) or sender in config.bot.staff:
+                return True
+            await ctx.reply(
+                "私聊停止培育只有超级管理员和值班顾问可以用，请在她所在的品牌群里用哦🙏"
+            )
+            return False
+        info = await ctx.room_info(event.room)
+        if await brand_group_tags(config, event.room, info.topic if info else "") is None:
+            await ctx.reply("停止培育只能在品牌群里用哦🙏")
+            return False
+        return True
 
     async def _stats(
         self, event: MessageReceived, ctx: Context, room: str | None, rest: str

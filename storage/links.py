@@ -93,27 +93,34 @@ class Conversion:
 
 async def conversion(source: str, exit_tags: Sequence[str] = ()) -> Conversion:
     """Sent / clicked / followed by the exit tag for a post (`post:ID`) or a sequence step
-    (`seq:ID:STEP`). A message counts as clicked when any link in it was."""
-    from storage.models import ContactTag
+    (`seq:ID:STEP`). A message counts as clicked when any link in it was (its links share
+    the moment they were made). Converted: contacts it was sent to who were given an exit
+    tag after it (a post goes to a group, so it converts nobody by this measure)."""
+    from storage.models import TagEvent
 
     sent = await MarketingSend.filter(source=source).count()
-    links = await TrackedLink.filter(source=source).values("contact_id", "room_id", "clicks")
-    clicked_targets = {
-        (row["contact_id"], row["room_id"]) for row in links if int(row["clicks"] or 0) > 0
+    links = await TrackedLink.filter(source=source).values(
+        "contact_id", "room_id", "created_at", "clicks"
+    )
+    clicked_messages = {
+        (row["contact_id"], row["room_id"], str(row["created_at"]))
+        for row in links
+        if int(row["clicks"] or 0) > 0
     }
     clicks = sum(int(row["clicks"] or 0) for row in links)
     converted = 0
     if exit_tags:
-        contacts = await MarketingSend.filter(source=source, contact_id__isnull=False).values_list(
-            "contact_id", flat=True
+        sends = await MarketingSend.filter(source=source, contact_id__isnull=False).values(
+            "contact_id", "at"
         )
-        people = {str(c) for c in contacts}
-        if people:
-            converted = len(
-                set(
-                    await ContactTag.filter(
-                        contact_id__in=list(people), tag__name__in=list(exit_tags)
-                    ).values_list("contact_id", flat=True)
-                )
-            )
-    return Conversion(source, sent, len(clicked_targets), clicks, converted)
+        first: dict[str, datetime] = {}
+        for row in sends:
+            contact, at = str(row["contact_id"]), row["at"]
+            if contact not in first or at < first[contact]:
+                first[contact] = at
+        for contact, at in first.items():
+            if await TagEvent.filter(
+                contact_id=contact, op="add", tag__in=list(exit_tags), at__gte=at
+            ).exists():
+                converted += 1
+    return Conversion(source, sent, len(clicked_messages), clicks, converted)

@@ -386,6 +386,45 @@ class PostState(Model):
         unique_together = (("post_id", "room_id"),)
 
 
+class Escalation(Model):
+    """A mother's message that needed a person (care: urgent, crisis, concern, loss): who
+    was told, when someone took it, how long that took."""
+
+    id = fields.BigIntField(primary_key=True)
+    event_id = fields.CharField(max_length=191, unique=True)  # once per message
+    contact_id = fields.CharField(max_length=128, db_index=True)
+    room_id = fields.CharField(max_length=128, null=True)
+    account_id = fields.CharField(max_length=64)
+    severity = fields.CharField(max_length=12)  # urgent | crisis | concern | loss
+    reason = fields.CharField(max_length=255, default="")
+    text = fields.TextField(null=True)
+    opened_at = fields.DatetimeField(db_index=True)
+    respond_by = fields.DatetimeField()  # the response-time target
+    reminders = fields.IntField(default=0)
+    handled_at = fields.DatetimeField(null=True)
+    handled_by = fields.CharField(max_length=128, null=True)
+
+    class Meta:
+        table = "escalation"
+
+
+class CareState(Model):
+    """What care holds for a mother: marketing paused until a time or stopped for good
+    (a loss, until staff lift it), and a staff member's takeover of her chats."""
+
+    id = fields.IntField(primary_key=True)
+    contact_id = fields.CharField(max_length=128, unique=True)
+    marketing_paused_until = fields.DatetimeField(null=True)
+    marketing_stopped_at = fields.DatetimeField(null=True)
+    stopped_reason = fields.CharField(max_length=64, default="")
+    takeover_until = fields.DatetimeField(null=True)
+    takeover_by = fields.CharField(max_length=128, null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "care_state"
+
+
 ALL_MODELS = [
     Contact,
     Room,
@@ -408,4 +447,6 @@ ALL_MODELS = [
     MarketingSend,
     Enrollment,
     PostState,
+    Escalation,
+    CareState,
 ]

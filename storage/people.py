@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise.expressions import Q
+
 from storage.models import Contact, Room, RoomMembership
 
 
@@ -80,6 +82,16 @@ async def first_room_named(topic: str) -> str | None:
     it later); None when no group has it."""
     row = await Room.filter(topic=topic).order_by("id").first()
     return row.room_id if row else None
+
+
+async def rooms_with(id_or_topic: str) -> list[tuple[str, str]]:
+    """The recorded groups with this id or this name, first recorded first: (id, topic)."""
+    rows = await (
+        Room.filter(Q(room_id=id_or_topic) | Q(topic=id_or_topic))
+        .order_by("id")
+        .values_list("room_id", "topic")
+    )
+    return [(str(room), str(topic)) for room, topic in rows]
 
 
 async def without_contact(contact_ids: Sequence[str]) -> list[str]:

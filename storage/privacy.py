@@ -32,11 +32,13 @@ from tortoise.transactions import in_transaction
 from storage import dead_letter
 from storage.models import (
     ALL_MODELS,
+    CareState,
     Contact,
     ContactTag,
     DeadLetter,
     DialogState,
     Enrollment,
+    Escalation,
     GuardAllow,
     GuardAudit,
     GuardFeedback,
@@ -79,7 +81,11 @@ FORGET_COVERS: dict[str, str] = {
     "outbox_message.payload": "private sends to her deleted; group sends stay, scrubbed",
     "enrollment.contact_id": "deleted (her place in nurture sequences)",
     "marketing_send.contact_id": "anonymised (the counts of what was sent stay)",
-    "tracked_link.contact_id": "anonymised (click counts stay, tagging nobody)",
+    "tracked_link.contact_id": "cleared (click counts stay; a click tags nobody)",
+    "escalation.contact_id": "anonymised, text removed (response times stay)",
+    "escalation.handled_by": "anonymised (as staff)",
+    "care_state.contact_id": "deleted (a stop after a loss stays, as a bare row: like 退订)",
+    "care_state.takeover_by": "anonymised (as staff)",
 }
 
 # How she is named in the group's records once she is forgotten.
@@ -125,8 +131,13 @@ async def opt_in(contact_id: str, now: datetime) -> bool:
 
 
 async def can_market(contact_id: str) -> bool:
-    """Whether scheduled and nurture sends may reach her."""
-    return not await Contact.filter(contact_id=contact_id, opted_out_at__isnull=False).exists()
+    """Whether scheduled and nurture sends (and the questions of dialogs she did not start)
+    may reach her: not after 退订, and not after care stopped them (a loss)."""
+    if await Contact.filter(contact_id=contact_id, opted_out_at__isnull=False).exists():
+        return False
+    return not await CareState.filter(
+        contact_id=contact_id, marketing_stopped_at__isnull=False
+    ).exists()
 
 
 async def is_known(contact_id: str) -> bool:
@@ -147,6 +158,8 @@ async def is_known(contact_id: str) -> bool:
         Enrollment,
         MarketingSend,
         TrackedLink,
+        Escalation,
+        CareState,
     ]
     for model in about_her:
         if await model.filter(contact_id=contact_id).exists():
@@ -165,6 +178,12 @@ async def forget(contact_id: str, names: Iterable[str] = ()) -> dict[str, int]:
     async with in_transaction(connection):
         contact = await Contact.get_or_none(contact_id=contact_id)
         opted_out_at = contact.opted_out_at if contact else None
+        care = await CareState.get_or_none(contact_id=contact_id)
+        care_stop = (
+            (care.marketing_stopped_at, care.stopped_reason)
+            if care is not None and care.marketing_stopped_at is not None
+            else None
+        )
         known = await PendingWelcome.filter(contact_id=contact_id).values_list("name", flat=True)
         scrub = Scrubber(
             contact_id, anonymous, [*names, contact.name if contact else "", *map(str, known)]
@@ -193,10 +212,17 @@ async def forget(contact_id: str, names: Iterable[str] = ()) -> dict[str, int]:
             "marketing_anonymised": await MarketingSend.filter(contact_id=contact_id).update(
                 contact_id=anonymous
             ),
+            # Nobody: a click on one of her old links counts, and credits no one.
             "links_anonymised": await TrackedLink.filter(contact_id=contact_id).update(
-                contact_id=anonymous
+                contact_id=None
             ),
+            "escalations_anonymised": await Escalation.filter(contact_id=contact_id).update(
+                contact_id=anonymous, text=None
+            ),
+            "care": await CareState.filter(contact_id=contact_id).delete(),
         }
+        await Escalation.filter(handled_by=contact_id).update(handled_by=anonymous)
+        await CareState.filter(takeover_by=contact_id).update(takeover_by=anonymous)
         await RoomMembership.filter(inviter_id=contact_id).update(inviter_id=anonymous)
         await RoomMembership.filter(remover_id=contact_id).update(remover_id=anonymous)
         await Room.filter(owner_id=contact_id).update(owner_id=anonymous)
@@ -204,6 +230,14 @@ async def forget(contact_id: str, names: Iterable[str] = ()) -> dict[str, int]:
         await GuardFeedback.filter(by=contact_id).update(by=anonymous)
         # Her id and name inside other rows: event ids, keys, texts, payloads.
         done["scrubbed"] = await scrub_everywhere(scrub)
+        if care_stop is not None:
+            # After a loss, marketing stays off: deleting her data never turns it back on.
+            await CareState.create(
+                contact_id=contact_id,
+                marketing_stopped_at=care_stop[0],
+                stopped_reason=care_stop[1],
+                updated_at=care_stop[0],
+            )
         if opted_out_at is not None:
             await Contact.create(
                 contact_id=contact_id,

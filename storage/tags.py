@@ -15,7 +15,7 @@ from storage.models import ContactTag, Tag, TagEvent
 log = logging.getLogger(__name__)
 
 TAG_SOURCES = frozenset(
-    {"channel", "dialog", "keyword", "admin", "rule", "stage", "link", "sequence"}
+    {"channel", "dialog", "keyword", "admin", "rule", "stage", "link", "sequence", "care"}
 )
 
 

@@ -168,3 +168,154 @@ async def test_her_own_question_is_answered_at_once_when_her_cap_is_reached(
         await bot.tick("1d")
         later = [a for a in bot.said_to("c") if a["text"] == "第三条推送"]
         assert len(later) == 1 and later[0]["at"].startswith("2026-11-26T")
+
+
+async def test_a_step_is_in_the_outbox_table_before_its_row_is_done() -> None:
+    """Killed right after a step ran, the bot must not lose her message: it is stored
+    before the enrolment moves on (the outbox's memory buffer dies with the process)."""
+    from datetime import timedelta
+
+    from storage.models import OutboxMessage
+
+    async with BotUnderTest() as bot:
+        await mother(bot)
+        bot.clock.set(bot.clock.now() + timedelta(days=1))
+        assert await bot.app.work.run_due() >= 1  # day 1 ran; nothing pumped or flushed
+        assert bot.app.outbox.unpersisted == 0
+        stored = await OutboxMessage.filter(dedupe_key__endswith=":say").count()
+        assert stored == 1
+
+
+DIALOG_STEP = """\
+[[sequences]]
+id = "ask-city"
+
+[[sequences.triggers]]
+on = "keyword"
+value = "formula"
+
+[[sequences.steps]]
+id = "ask"
+dialog = "survey"
+"""
+
+SURVEY = """
+
+[[dialogs]]
+id = "survey"
+flow = "survey"
+trigger = "manual"
+
+[[dialogs.steps]]
+id = "where"
+prompts = ["想问问你在哪个城市呀？"]
+parser = "city"
+field = "city"
+"""
+
+
+async def test_a_step_that_only_starts_a_dialog_keeps_the_quiet_hours(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    configure(tmp_path)
+    (tmp_path / "content" / "sequences.toml").write_text(DIALOG_STEP, encoding="utf-8")
+    dialogs = tmp_path / "content" / "dialogs.toml"
+    dialogs.write_text(dialogs.read_text(encoding="utf-8") + SURVEY, encoding="utf-8")
+    async with BotUnderTest(tmp_path) as bot:
+        await bot.friend_request("c", "小红", "你好")
+        await bot.says("c", "不用了")  # the intake ends
+        await bot.tick("13h")  # 22:00
+        await bot.says("c", "奶粉怎么冲？")  # enrols her at 22:00, in the quiet hours
+        before = len(bot.said_to("c"))
+        await bot.tick("10h")  # 08:00: still quiet
+        assert len(bot.said_to("c")) == before
+        await bot.tick("1h")  # 09:00
+        after = [a for a in bot.said_to("c")[before:] if "哪个城市" in a["text"]]
+        assert len(after) == 1, "the dialog's question comes after the quiet hours"
+        at = after[0]["at"]
+        assert at >= (bot.clock.now() - timedelta(minutes=31)).isoformat(), at
+
+
+async def test_her_old_link_after_forget_counts_and_credits_nobody() -> None:
+    from handlers.links import clicks_in
+
+    async with BotUnderTest() as bot:
+        await mother(bot)
+        await bot.tick("3d")
+        (day3,) = [a["text"] for a in bot.said_to("c") if "《产前准备》" in a["text"]]
+        await bot.app.forget("c")
+        seen: list[str] = []
+
+        async def listen(trigger: object) -> None:
+            seen.append(repr(trigger))
+
+        bot.app.triggers.subscribe("test", listen)
+        for token in LINK.findall(day3):
+            assert await clicks_in(bot.app.features).click(token)
+        from storage.models import ContactTag
+
+        assert await ContactTag.all().count() == 0 and seen == []
+
+
+async def test_a_stage_listener_that_fails_is_told_again_on_the_retry() -> None:
+    """A store blip while a subscriber hears 孕中期 must not lose it: the daily job leaves
+    her stage unstored, the row is retried, and the subscriber hears it then."""
+    from storage.models import Profile
+
+    async with BotUnderTest() as bot:
+        heard: list[str] = []
+        failures = [1]
+
+        async def flaky(trigger: object) -> None:
+            if getattr(trigger, "value", "") != "孕中期":
+                return
+            if failures:
+                failures.pop()
+                raise ConnectionError("the store blinked")
+            heard.append("孕中期")
+
+        bot.app.triggers.subscribe("flaky", flaky)
+        await bot.friend_request("c", "小红", "你好")
+        await bot.says("c", "孕12周+6天")  # 孕早期 today
+        await bot.says("c", "不用了")
+        await bot.tick("25h")  # the 09:30 run: 13 weeks, 孕中期; the first telling fails
+        assert failures == [] and heard == ["孕中期"]
+        assert (await Profile.get(contact_id="c")).stage == "孕中期"
+
+
+async def test_stop_nurture_is_refused_in_a_friends_own_group_and_open_to_staff(
+    tmp_path: Path,
+) -> None:
+    project = configure(
+        tmp_path, super_admins=["boss"], admin={"commands_in_unlisted_groups": True}
+    )
+    config = project / "config.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("staff = []", 'staff = ["advisor"]', 1),
+        encoding="utf-8",
+    )
+    async with BotUnderTest(project) as bot:
+        bot.room("R9", "我家的群", "friend", ["friend", "c"])
+        await bot.register_room("R9")
+        await mother(bot, "c")
+        said = await bot.says("friend", "#停止培育 @小红", room="R9", mentions=["c"])
+        assert any("品牌群" in a["text"] for a in said if a["action"] == "say")
+        assert (await status("c"))["mid-pregnancy"] == "active"
+        await bot.says("advisor", "#停止培育 c")
+        assert (await status("c"))["mid-pregnancy"] == "exited"
+
+
+async def test_a_grace_of_zero_still_sends_posts_on_time(tmp_path: Path) -> None:
+    project = configure(tmp_path)
+    config = project / "config.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "missed_post_grace_minutes = 60", "missed_post_grace_minutes = 0", 1
+        ),
+        encoding="utf-8",
+    )
+    async with BotUnderTest(project) as bot:
+        owner_group(bot)
+        await bot.register_room("R1")
+        await bot.tick("1d")
+        assert len(bot.said_in("R1")) == 1

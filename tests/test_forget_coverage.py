@@ -1,7 +1,8 @@
 """Deleting her data reaches every table that holds her id.
 
 A column holds a contact id when it is named contact_id, by, or ends in a role's id
-(owner_id, inviter_id, remover_id, ...; not room, account, event, dialog or row ids).
+(owner_id, inviter_id, remover_id, ...; not room, account, event, dialog or row ids) or
+in _by (handled_by: the staff member who acted).
 Each one must say in storage.privacy.FORGET_COVERS what `forget` does with it. Then a
 mother who is in every such table is forgotten, and no row still carries her id.
 """
@@ -34,7 +35,7 @@ from tests.harness import BotUnderTest
 AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
 NOT_PEOPLE = {
     "id", "room_id", "account_id", "event_id", "dialog_id", "request_id", "tag_id",
-    "sequence_id", "post_id", "link_id",
+    "sequence_id", "post_id", "link_id", "respond_by",
 }  # fmt: skip
 
 
@@ -45,7 +46,7 @@ def contact_columns() -> set[str]:
         for name in model._meta.fields_db_projection.values():
             if name in NOT_PEOPLE:
                 continue
-            if name == "contact_id" or name == "by" or name.endswith("_id"):
+            if name == "contact_id" or name == "by" or name.endswith(("_id", "_by")):
                 found.add(f"{table}.{name}")
     found.add("outbox_message.payload")  # "to" / "contact" inside the JSON
     return found
