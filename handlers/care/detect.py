@@ -1,24 +1,521 @@
-"""Health-risk detection (being built): a message in, a risk (or None) out."""
+"""Health-risk detection: a message in, a risk (or None) out.
+
+It runs on every group message before the keywords, so it reads plain text with bounded
+regular expressions and touches jieba only for the few short signs that need word edges.
+
+How a message is read:
+1. Prepared: cut to its first `HEAD_CHARS` and last `TAIL_CHARS`, NFKC and casefold
+   (full-width, case), format characters dropped, traditional variants of the relevant
+   characters simplified, Chinese numerals before a unit made digits (三十九度八 -> 39度8,
+   两个月 -> 2个月).
+2. Masked: phrases that hold a risk word but are no risk (退烧贴, 红烧, 暖宝宝, 想死你们了,
+   跳楼价, 腿抽筋, ops' `ignore`) are blanked out, so no sign can match inside them.
+3. Split into sentences and clauses; each clause is scanned with the sign table (`SIGNS`)
+   and for temperatures. A sign is dropped when the clause negates it (没有发烧, 不是破水),
+   when the sentence makes it a hypothetical, a worry or a dream (万一, 我怕宝宝会, 梦到),
+   a question about knowledge or a product with nothing saying it is happening now
+   (胎动一般几周开始, 发烧贴哪个牌子好), long ago (小时候, 流产过), or someone else's loss.
+   A fever or a symptom that the message says is over (烧退了, 现在没事了) drops a level.
+4. The most serious sign wins: crisis > urgent > loss > concern.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import itertools
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from bot.config import CareContent
+from bot.text import word_boundaries
+from handlers.guard.normalize import fold
 
 Severity = Literal["urgent", "crisis", "concern", "loss"]
+
+# A long message is read at its start and its end (where a story opens and where it
+# comes to the point), never in full: the scan stays bounded whatever she pastes.
+HEAD_CHARS = 300
+TAIL_CHARS = 200
+# A sign repeated in one clause says nothing new; reading a few keeps a flood cheap.
+MATCHES_PER_SIGN = 3
+RANK: dict[str, int] = {"concern": 1, "loss": 2, "urgent": 3, "crisis": 4}
+_DOWN: dict[str, str | None] = {"urgent": "concern", "concern": None}
 
 
 @dataclass(frozen=True, slots=True)
 class Risk:
     severity: Severity
     reason: str  # short, for the staff: what was read (高烧+抽搐, 见红 ...)
+    # Other severities read in the same message (a loss with bleeding is urgent first,
+    # and still a loss for the marketing stop).
+    also: frozenset[str] = field(default_factory=frozenset)
+
+
+# --- preparation -------------------------------------------------------------------
+
+# Traditional variants of the characters the signs and filters use.
+_TRADITIONAL = str.maketrans(
+    dict(
+        zip(
+            "燒發熱寶兒嬰歲個幾週動減無沒來後產見紅黃疸嗆呼吸氣紫臉腦醫院"
+            "驚厥搐嘔吐瀉尿脫傷燙誤吞電鈕殺輕絕希義離開這讓們麼該還"
+            "會請問預題說話買賣貼藥夢過過頭痛視線壓縮陣規則緊蟲單鐘滿時間"
+            "並從體溫計測邊樓跳斷腦經歷胎停護監遠憂鬱顧難過",
+            "烧发热宝儿婴岁个几周动减无没来后产见红黄疸呛呼吸气紫脸脑医院"
+            "惊厥搐呕吐泻尿脱伤烫误吞电钮杀轻绝希义离开这让们么该还"
+            "会请问预题说话买卖贴药梦过过头痛视线压缩阵规则紧虫单钟满时间"
+            "并从体温计测边楼跳断脑经历胎停护监远忧郁顾难过",
+            strict=True,
+        )
+    )
+)
+_CN_VALUES = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+_CN_VALUES |= {"六": 6, "七": 7, "八": 8, "九": 9}
+_CN_NUM = "零〇一二两三四五六七八九十"
+_UNIT = r"(?:度|°|℃|个半月|个多月|个月|天|周|岁)"
+# 三十九度 / 两个月: a numeral right before a unit, with an optional 点 decimal.
+_CN_BEFORE_UNIT = re.compile(rf"([{_CN_NUM}]{{1,3}})(?:点([{_CN_NUM[:-1]}]))?(?={_UNIT})")
+# 烧到三十九 / 体温三十八点五: a numeral after a reading word, with no unit.
+_CN_READING = re.compile(rf"(?<=烧到|体温|量了|测了)([{_CN_NUM}]{{2,3}})(?:点([{_CN_NUM[:-1]}]))?")
+# 三十九度八: the decimal after 度.
+_CN_AFTER_DEGREE = re.compile(rf"(?<=度)([{_CN_NUM[:-1]}])(?![个天周岁次小分{_CN_NUM}])")
+_FORMAT = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\u00ad]")
+
+
+def _cn_int(numeral: str) -> int | None:
+    if "十" not in numeral:
+        if len(numeral) != 1:
+            return None
+        return _CN_VALUES.get(numeral)
+    tens, _, ones = numeral.partition("十")
+    if len(tens) > 1 or len(ones) > 1:
+        return None
+    high = _CN_VALUES.get(tens, -1) if tens else 1
+    low = _CN_VALUES.get(ones, -1) if ones else 0
+    return None if high < 0 or low < 0 else high * 10 + low
+
+
+def _cn_number(match: re.Match[str]) -> str:
+    whole = _cn_int(match.group(1))
+    if whole is None:
+        return match.group(0)
+    decimal = match.group(2) if match.lastindex and match.lastindex >= 2 else None
+    if decimal:
+        return f"{whole}.{_CN_VALUES.get(decimal, 0)}"
+    return str(whole)
+
+
+def prepare(text: str) -> str:
+    """The text as the signs read it (see the module docstring, step 1)."""
+    if len(text) > HEAD_CHARS + TAIL_CHARS:
+        text = text[:HEAD_CHARS] + "。" + text[-TAIL_CHARS:]
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = _FORMAT.sub("", text).translate(_TRADITIONAL)
+    text = _CN_BEFORE_UNIT.sub(_cn_number, text)
+    text = _CN_READING.sub(_cn_number, text)
+    return _CN_AFTER_DEGREE.sub(lambda m: str(_CN_VALUES.get(m.group(1), m.group(1))), text)
+
+
+# --- the tables ------------------------------------------------------------------
+
+DATA = Path(__file__).parent / "data"
+_C = r"[^，。!?！？]"  # one character inside the same clause
+_BABY = r"(?:宝宝|孩子|宝贝|娃|小孩|新生儿|儿子|女儿|胎儿|小宝|bb)"
+_END = r"(?=$|[，。!?！？~…]|啊|呜|哎|唉)"
+
+
+@dataclass(frozen=True, slots=True)
+class Sign:
+    severity: Severity
+    reason: str
+    pattern: re.Pattern[str]
+    word_edges: bool  # must start and end on jieba word edges
+    resolvable: bool  # a later 烧退了 / 没事了 drops it a level
+
+
+def _table_lines(name: str) -> list[str]:
+    lines = (DATA / name).read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _expand(pattern: str) -> str:
+    return pattern.replace("{C}", _C).replace("{BABY}", _BABY).replace("{END}", _END)
+
+
+@functools.cache
+def signs() -> tuple[Sign, ...]:
+    """data/signs.tsv, compiled: severity, reason, flags, pattern per line."""
+    table = []
+    for number, line in enumerate(_table_lines("signs.tsv"), start=1):
+        severity, reason, flags, pattern = line.split("\t")
+        if severity not in RANK:
+            raise ValueError(f"signs.tsv row {number}: unknown severity {severity!r}")
+        compiled = re.compile(_expand(pattern))
+        table.append(Sign(severity, reason, compiled, "b" in flags, "r" in flags))  # type: ignore[arg-type]
+    return tuple(table)
+
+
+@functools.cache
+def no_risk() -> re.Pattern[str]:
+    """data/no_risk.txt: phrases that hold a sign's words but are never a risk."""
+    return re.compile("|".join(_expand(line) for line in _table_lines("no_risk.txt")))
+
+
+def _blank(match: re.Match[str]) -> str:
+    return "_" * len(match.group(0))
+
+
+# --- context around a sign ---------------------------------------------------------
+
+_NEGATOR = re.compile(
+    r"没有|没|未|无|不是|并非|并不|不(?!停|止|断|退|住|行|对|舒服|好|少|醒|出|到)"
+)
+# Words holding a negator that negate nothing after them (是不是破水, 恨不得掐死).
+_NOT_NEGATION = re.compile(
+    r"是不是|会不会|要不要|有没有|不知道|不确定|不清楚|没想到|没几天|没多久|没过多久|没一会|"
+    r"恨不得|巴不得|不得不|不由得|忍不住|受不了|控制不住|止不住|不停|不止|不断|不住"
+)
+_NEGATION_BREAK = re.compile(r"就|又|却|但|可|结果|然后|才|后来|突然|一直|还是")
+# Hypotheticals hold for the whole sentence, even with a 了 (万一破水了怎么办).
+_HYPOTHETICAL = re.compile(r"如果|万一|要是|假如|假设|若是|以为|梦见|梦到|做梦|做了个梦|噩梦")
+_HYPOTHETICAL_MESSAGE = re.compile(
+    r"提前学|提前了解|以防万一|备着|备用|先问问|想了解|想学|预防|防止|避免"
+)
+_WORRY = re.compile(r"怕|担心|害怕|恐怕")
+_WILL = re.compile(r"会|要|再|以后|将来|到时候")
+_GENERIC_AFTER = re.compile(r"^(?:的时候|的话|时候|时|会不会)")
+# 宝宝出牙会发烧吗: a modal before the sign asks whether it can happen.
+_MODAL_BEFORE = re.compile(r"(?:会|容易|可能会|能不能|会不会)$")
+# Asking how to tell, about the clause itself (怎么判断是不是破水了).
+_HOW_TO_TELL = re.compile(r"怎么判断|如何判断|怎么知道|怎么区分|怎么看出|算不算|怎样才算|什么算")
+_KNOWLEDGE = re.compile(
+    r"一般|通常|几周|多少周|多少次|多少度|什么时候|是什么|什么意思|什么样|什么感觉|征兆|前兆|"
+    r"症状|原因|怎么区分|区别|怎么判断|科普|知识|课上|讲座|课程|书上|网上|急救方法|"
+    r"物理降温|洗澡|多久会|多久要|多久去|多久退"
+)
+_PRODUCT = re.compile(
+    r"牌子|品牌|哪个好|哪款|哪种|推荐|买哪|好用|链接|多少钱|价格|有卖|囤货|常备|准不准|比较准"
+)
+# Something saying it is happening: a 了 right after the sign, or a time word before it.
+_NOW_BEFORE = re.compile(r"刚才|刚刚|现在|突然|一直|又|正在|已经|还在|今早|今天早上|昨晚")
+_LONG_AGO = re.compile(r"小时候|以前|从前|去年|前年|几年前|那年|那时候|曾经|上次|之前")
+_THIRD_PARTY = re.compile(
+    r"朋友|闺蜜|同事|邻居|表姐|表妹|堂姐|堂妹|姐姐|妹妹|嫂子|弟媳|亲戚|别人|她家|他家|隔壁|"
+    r"听说|新闻|有个"
+)
+_RESOLVED = re.compile(
+    r"(?:完全|都|已经|现在|今天)好了|退烧了|烧退了|退了|不烧了|已经好了|今天好了|现在好了|好多了|没事了|恢复正常|体温正常|"
+    r"正常了|退下来了|降下来了"
+)
+_PERSISTENT = re.compile(r"反复|又开始|还是")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    severity: Severity
+    reason: str
+    position: int  # offset in the prepared message, for ordering reasons
+    resolvable: bool = False
+    fever: str = ""  # "reading" (38.5度) or "word" (发烧 alone): a reading says it better
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    text: str
+    start: int  # offset in the prepared message
+    sentence: str  # the sentence holding the clause
+    before: str  # the sentence up to the clause
+
+
+def _negated(clause: str, start: int) -> bool:
+    before = _NOT_NEGATION.sub(_blank, clause[max(0, start - 10) : start])[-6:]
+    found = _last(_NEGATOR, before)
+    return found is not None and not _NEGATION_BREAK.search(before[found.end() :])
+
+
+def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    found = None
+    for found in pattern.finditer(text):  # noqa: B007 - the last one is wanted
+        pass
+    return found
+
+
+def _negated_after(clause: str, end: int) -> bool:
+    """发烧倒是没有: the sign, then a 没有 that ends the clause."""
+    return (
+        re.fullmatch(r"(?:的)?(?:倒是|倒|是|也|都)?(?:没有|没)", clause[end : end + 5]) is not None
+    )
+
+
+def _happening(clause: Clause, start: int, end: int) -> bool:
+    after = clause.text[end : end + 3]
+    return "了" in after or _NOW_BEFORE.search(clause.text[max(0, start - 6) : start]) is not None
+
+
+def _hypothetical(clause: Clause, start: int, end: int, message: str) -> bool:
+    prefix = clause.before + clause.text[:start]
+    if _HYPOTHETICAL.search(clause.sentence) or _HYPOTHETICAL_MESSAGE.search(message):
+        return True
+    worry = _last(_WORRY, prefix)
+    if worry is not None:
+        between = prefix[worry.end() :]
+        if _WILL.search(between) or not _happening(clause, start, end):
+            return True
+    if _HOW_TO_TELL.search(clause.text):
+        return True
+    asking = _GENERIC_AFTER.match(clause.text[end:]) or _MODAL_BEFORE.search(clause.text[:start])
+    return bool(asking) and not _happening(clause, start, end)
+
+
+def _question_only(clause: Clause, start: int, end: int, severity: str, reading: bool) -> bool:
+    """A question about knowledge or products, with nothing saying it is happening."""
+    if _PRODUCT.search(clause.sentence) and severity == "concern" and not reading:
+        return True
+    if not (_KNOWLEDGE.search(clause.sentence) or _PRODUCT.search(clause.sentence)):
+        return False
+    return not (reading or _happening(clause, start, end))
+
+
+def _long_ago(clause: Clause, start: int, end: int) -> bool:
+    if clause.text[end : end + 1] == "过":
+        return True
+    return _LONG_AGO.search(clause.before + clause.text[:start]) is not None
+
+
+def _on_edges(clause: str, start: int, end: int) -> bool:
+    edges = _edges(clause)
+    return start in edges and end in edges
+
+
+@functools.lru_cache(maxsize=256)
+def _edges(clause: str) -> frozenset[int]:
+    return frozenset(word_boundaries(clause))
+
+
+# --- temperatures and ages ---------------------------------------------------------
+
+_DEGREE = re.compile(
+    r"(?<![\d.])(3[5-9]|4[0-3])(?:\.(\d))?\s*(?:度|°c?|℃|摄氏度)"
+    r"(?:\s*(\d)(?![\d.]|\s*(?:天|个|周|次|小时|岁|分|斤)))?"
+)
+_READ_WORD = r"体温|烧到|烧了|发烧|发热|高烧|低烧|量了?|测了?|腋温|耳温|额温|肛温|早上|晚上|现在"
+_BARE = re.compile(
+    rf"(?:{_READ_WORD})\s*(?:是|有|到|了|在)?\s*(3[5-9]|4[0-2])(?:\.(\d))?"
+    r"(?![\d.]|\s*(?:天|个|周|次|小时|岁|斤|元|块|%|度|°|℃))"
+)
+_DECIMAL = re.compile(
+    r"(?<![\d.])(3[5-9]|4[0-2])\.(\d)(?![\d]|\s*(?:元|块|kg|斤|公斤|cm|ml|%|周|天|个|度|°|℃))"
+)
+_FEVER = re.compile(
+    r"发烧|发热|高烧|低烧|高热|低热|烧到|烧得|烧起来|(?:又|还|在|一直|反复|老是|持续)烧|"
+    r"烧(?:了)?(?:\d|一|两|三|几|好几|整)"
+)
+_PERSON = re.compile(rf"{_BABY}|我|他|她|老公|宝")
+_TEMPERATURE_WORD = re.compile(r"体温|量|测|腋下|耳温|额温|肛温")
+_WEATHER = re.compile(
+    r"天气|气温|室外|室内|外面|户外|高温|最高|水|奶温|泡奶|冲奶|空调|暖气|热|晒|太阳"
+)
+_LETHARGY = re.compile(
+    r"精神(?:很|特别|非常)?差|没(?:什么)?精神|叫不醒|嗜睡|蔫|软绵绵|软软的|不吃奶|不吃不喝|昏昏沉沉"
+)
+_PLAYING = re.compile(r"玩得|在玩|精神(?:还|挺|很|都)(?:好|可以|不错)")
+_NEWBORN = re.compile(r"新生儿|刚出生|满月|月子里的?(?:宝宝|孩子)")
+# A baby's age: 2个月的宝宝, 宝宝才50天, 出生20天, 1岁半 (not 孕12周: a pregnancy).
+_AGE = (
+    re.compile(rf"{_BABY}(?:才|刚|已经|今天|现在|快)?(\d{{1,2}})(个半月|个多月|个月|周|岁)"),
+    re.compile(rf"(?<![孕怀])(\d{{1,2}})(个半月|个多月|个月|周|岁)(?:大)?的?{_BABY}"),
+    re.compile(rf"(?:{_BABY}|出生)(?:才|刚|已经)?(\d{{1,3}})(天)(?=了|大|的|，|,|$)"),
+    re.compile(rf"(\d{{1,3}})(天)的?{_BABY}"),
+)
+_MONTHS_PER = {"天": 1 / 30, "周": 1 / 4.3, "岁": 12.0, "个月": 1.0, "个多月": 1.0, "个半月": 1.0}
+_JAUNDICE = re.compile(r"黄疸(?:值)?(?:是|有|到|测|查|都)?(?:了)?(\d{1,2}(?:\.\d)?)")
+
+
+def _age_months(message: str) -> float | None:
+    if _NEWBORN.search(message):
+        return 0.5
+    for pattern in _AGE:
+        m = pattern.search(message)
+        if m:
+            half = 0.5 if m.group(2) == "个半月" else 0.0
+            return int(m.group(1)) * _MONTHS_PER[m.group(2)] + half
+    return None
+
+
+def _readings(clause: str, message: str) -> Iterator[tuple[int, float]]:
+    fever = _FEVER.search(message) is not None
+    unit_ok = fever or _TEMPERATURE_WORD.search(message) or _PERSON.search(message)
+    weather = not fever and _WEATHER.search(message) is not None
+    if weather:
+        return
+    for m in _DEGREE.finditer(clause):
+        if unit_ok:
+            yield m.start(), float(f"{m.group(1)}.{m.group(2) or m.group(3) or 0}")
+    for m in _BARE.finditer(clause):
+        yield m.start(1), float(f"{m.group(1)}.{m.group(2) or 0}")
+    if fever or unit_ok:
+        for m in _DECIMAL.finditer(clause):
+            yield m.start(), float(f"{m.group(1)}.{m.group(2)}")
+
+
+def fever_risk(
+    value: float | None, months: float | None, message: str
+) -> tuple[Severity, str] | None:
+    """A fever (a reading, or None for the word alone) for a baby of that age."""
+    if value is not None and value < 37.3:
+        return None
+    if months is not None and months <= 3 and (value is None or value >= 38):
+        return "urgent", "小月龄发烧"
+    if value is None:
+        return "concern", "发烧"
+    high = "高烧" if value >= 39 else "发烧"
+    if value >= 40:
+        return "urgent", "高烧"
+    if value >= 39 and _LETHARGY.search(message) and not _PLAYING.search(message):
+        return "urgent", "高烧+精神差"
+    return "concern", high
+
+
+# --- the detector ------------------------------------------------------------------
+
+_SENTENCE = re.compile(r"[^。!?！？\n]+")
+_CLAUSE = re.compile(r"(?:[^，,;；:：、~～…\s.]|(?<=\d)\.(?=\d))+")
+
+
+def _clauses(message: str) -> Iterator[Clause]:
+    for s in _SENTENCE.finditer(message):
+        sentence = s.group(0)
+        for c in _CLAUSE.finditer(sentence):
+            yield Clause(c.group(0), s.start() + c.start(), sentence, sentence[: c.start()])
 
 
 class Detector:
     def __init__(self, content: CareContent) -> None:
         self.content = content
+        self.signs = signs()
+        self.no_risk = no_risk()
+        ignore = [prepare(p).replace(" ", "") for p in content.ignore if p.strip()]
+        self._ignore = [p for p in ignore if p]
+        self._ops = [
+            (severity, fold(phrase))
+            for severity, phrases in content.words.items()
+            for phrase in phrases
+            if fold(phrase)
+        ]
 
     def detect(self, text: str) -> Risk | None:
+        if not text or not text.strip():
+            return None
+        message = self._masked(prepare(text))
+        return _verdict(list(self._hits(message)), message)
+
+    def _masked(self, message: str) -> str:
+        for phrase in self._ignore:
+            message = message.replace(phrase, "_" * len(phrase))
+        return self.no_risk.sub(_blank, message)
+
+    def _hits(self, message: str) -> Iterator[Hit]:
+        months = _age_months(message)
+        for clause in _clauses(message):
+            yield from self._signs_in(clause, message, months)
+            yield from self._ops_in(clause, message)
+
+    def _signs_in(self, clause: Clause, message: str, months: float | None) -> Iterator[Hit]:
+        text = clause.text
+        taken = bytearray(len(text))  # a character read by one sign is not read again
+        for sign in self.signs:
+            for m in itertools.islice(sign.pattern.finditer(text), MATCHES_PER_SIGN):
+                start, end = m.start(), m.end()
+                if any(taken[start:end]):
+                    continue
+                if sign.word_edges and not _on_edges(text, start, end):
+                    continue
+                taken[start:end] = b"\x01" * (end - start)
+                if _kept(clause, start, end, sign.severity, message):
+                    yield Hit(sign.severity, sign.reason, clause.start + start, sign.resolvable)
+        yield from _fever_in(clause, message, months)
+        yield from _jaundice_in(clause, message)
+
+    def _ops_in(self, clause: Clause, message: str) -> Iterator[Hit]:
+        folded = fold(clause.text)
+        for severity, phrase in self._ops:
+            at = folded.find(phrase)
+            if at < 0:
+                continue
+            view = Clause(folded, clause.start, fold(clause.sentence), fold(clause.before))
+            if _kept(view, at, at + len(phrase), severity, message):
+                yield Hit(severity, f"关注词:{phrase}"[:20], clause.start + at)
+
+
+def _kept(
+    clause: Clause, start: int, end: int, severity: str, message: str, *, reading: bool = False
+) -> bool:
+    """Whether a sign read at clause.text[start:end] is about something happening to her."""
+    text = clause.text
+    if _negated(text, start) or _negated_after(text, end):
+        return False
+    if severity == "crisis":
+        return not _dreamt(clause)
+    if _hypothetical(clause, start, end, message) or _long_ago(clause, start, end):
+        return False
+    if _question_only(clause, start, end, severity, reading):
+        return False
+    return not (severity == "loss" and _THIRD_PARTY.search(clause.before + text[:start]))
+
+
+def _dreamt(clause: Clause) -> bool:
+    return re.search(r"梦见|梦到|做梦|噩梦|新闻|听说", clause.sentence) is not None
+
+
+def _fever_in(clause: Clause, message: str, months: float | None) -> Iterator[Hit]:
+    text = clause.text
+    for at, value in itertools.islice(_readings(text, message), MATCHES_PER_SIGN):
+        risk = fever_risk(value, months, message)
+        if risk and _kept(clause, at, at + 1, risk[0], message, reading=True):
+            yield Hit(risk[0], risk[1], clause.start + at, True, "reading")
+    for m in itertools.islice(_FEVER.finditer(text), MATCHES_PER_SIGN):
+        risk = fever_risk(None, months, message)
+        if risk and _kept(clause, m.start(), m.end(), risk[0], message):
+            yield Hit(risk[0], risk[1], clause.start + m.start(), True, "word")
+
+
+def _jaundice_in(clause: Clause, message: str) -> Iterator[Hit]:
+    for m in itertools.islice(_JAUNDICE.finditer(clause.text), MATCHES_PER_SIGN):
+        value = float(m.group(1))
+        if value < 12:
+            continue
+        severity: Severity = "urgent" if value >= 20 else "concern"
+        if _kept(clause, m.start(), m.end(), severity, message, reading=True):
+            yield Hit(severity, "黄疸偏高", clause.start + m.start(), resolvable=True)
+
+
+def _settled(hit: Hit, message: str) -> Hit | None:
+    """A fever or a symptom the message later says is over drops a level."""
+    if not hit.resolvable:
+        return hit
+    later = message[hit.position :]
+    if not _RESOLVED.search(later) or _PERSISTENT.search(message):
+        return hit
+    lower = _DOWN.get(hit.severity)
+    return Hit(lower, hit.reason, hit.position) if lower else None  # type: ignore[arg-type]
+
+
+def _verdict(hits: list[Hit], message: str) -> Risk | None:
+    if any(h.fever == "reading" for h in hits):
+        hits = [h for h in hits if h.fever != "word"]
+    settled = [h for h in (_settled(h, message) for h in hits) if h is not None]
+    if not settled:
         return None
+    top = max(RANK[h.severity] for h in settled)
+    winners = sorted((h for h in settled if RANK[h.severity] == top), key=lambda h: h.position)
+    others = sorted((h for h in settled if RANK[h.severity] < top), key=lambda h: h.position)
+    chosen = winners if len({h.reason for h in winners}) > 1 else winners[:1] + others[:1]
+    parts: list[str] = []
+    for hit in sorted(chosen, key=lambda h: h.position):
+        parts += [p for p in hit.reason.split("+") if p not in parts]
+    also = frozenset(h.severity for h in settled) - {winners[0].severity}
+    return Risk(winners[0].severity, "+".join(parts[:3]), also)

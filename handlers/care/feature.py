@@ -1,10 +1,67 @@
-"""The care feature (being built)."""
+"""The care feature: its handler (text in groups and DMs, before the admin commands), its
+content (content/care.toml), the `care_remind` work, and the detector for the content in
+force (rebuilt when ops edit care.toml)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from bot.config import CareContent
-from bot.features import Feature, Platform
+from bot.events import MessageReceived, MessageType
+from bot.features import Feature, On, Platform
+from bot.handler import ContentSource
+from handlers.care.detect import Detector
+from handlers.care.handler import (
+    CARE_REMIND,
+    Alerts,
+    CareHandler,
+    Detects,
+    Reminders,
+    StaffCommands,
+)
+
+DetectorFactory = Callable[[CareContent], Detects]
 
 
-def feature(p: Platform) -> Feature:
-    return Feature(name="care", content={"care.toml": CareContent})
+class CurrentDetector:
+    """The detector for the content in force: built again only when care.toml changed."""
+
+    def __init__(self, make: DetectorFactory, content: ContentSource) -> None:
+        self.make = make
+        self.content = content
+        self._for: CareContent | None = None
+        self._detector: Detects | None = None
+
+    def __call__(self) -> Detects:
+        care = self.content.current.care
+        if self._detector is None or care is not self._for:
+            self._detector, self._for = self.make(care), care
+        return self._detector
+
+
+def _nurture(p: Platform) -> Any | None:
+    """Nurture's object (an app built without nurture has none)."""
+    try:
+        return p.need("nurture", "nurture")
+    except KeyError:
+        return None
+
+
+def feature(p: Platform, detector: DetectorFactory = Detector) -> Feature:
+    """`detector`: how a detector is made from the content (tests give a fake one)."""
+    s = p.services
+    assert s.work is not None
+    reminders = Reminders(s, s.work)
+    handler = CareHandler(
+        CurrentDetector(detector, s.content),
+        Alerts(reminders, _nurture(p)),
+        StaffCommands(p.self_ids),
+    )
+    return Feature(
+        name="care",
+        handlers=[(handler, On((MessageReceived,), types=(MessageType.TEXT,)))],
+        content={"care.toml": CareContent},
+        work={CARE_REMIND: reminders.run},
+        exports={"handler": handler},
+    )

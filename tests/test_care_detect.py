@@ -1,0 +1,276 @@
+"""The care detector: the phrase table (tests/care_phrases.tsv) and the readings under it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import CareContent
+from handlers.care.detect import Detector, Risk, prepare
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+import care_phrases  # noqa: E402
+
+TABLE = REPO / "tests" / "care_phrases.tsv"
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector(CareContent())
+
+
+@pytest.fixture(scope="module")
+def outcomes(detector: Detector) -> list[care_phrases.Outcome]:
+    return care_phrases.judge(care_phrases.load(TABLE), detector)
+
+
+def read(detector: Detector, text: str) -> str:
+    risk = detector.detect(text)
+    return risk.severity if risk else "none"
+
+
+# --- the table ---------------------------------------------------------------------
+
+
+def test_the_table_is_big_enough_and_covers_every_label() -> None:
+    rows = care_phrases.load(TABLE)
+    assert len(rows) >= 320
+    counts = {label: sum(r.label == label for r in rows) for label in care_phrases.LABELS}
+    assert min(counts.values()) >= 30, counts
+
+
+def test_no_urgent_crisis_or_loss_row_is_missed(outcomes: list[care_phrases.Outcome]) -> None:
+    missed = [
+        f"{o.row.text} -> {o.read}"
+        for o in outcomes
+        if o.row.label in care_phrases.RISKS and not o.right
+    ]
+    assert missed == []
+
+
+def test_crisis_and_loss_rows_are_read_as_exactly_that(
+    outcomes: list[care_phrases.Outcome],
+) -> None:
+    # A loss read as urgent would answer her, but miss the stop of all marketing.
+    wrong = [
+        f"{o.row.text} -> {o.read}"
+        for o in outcomes
+        if o.row.label in ("crisis", "loss") and o.read != o.row.label
+    ]
+    assert wrong == []
+
+
+def test_no_everyday_row_is_escalated(outcomes: list[care_phrases.Outcome]) -> None:
+    escalated = [
+        f"{o.row.text} -> {o.read} {o.reason}"
+        for o in outcomes
+        if o.row.label == "none" and o.read != "none"
+    ]
+    assert escalated == []
+
+
+def test_concern_rows_read_as_concern_or_higher_are_counted(
+    outcomes: list[care_phrases.Outcome],
+) -> None:
+    concern = [o for o in outcomes if o.row.label == "concern"]
+    found = sum(o.right for o in concern)
+    # Not a requirement of the issue (a concern read as none is a softer miss); the floor
+    # keeps a regression visible. The figure is in the report and in bench/care_phrases.py.
+    assert found >= 0.9 * len(concern), f"{found}/{len(concern)}"
+
+
+# --- numbers -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "prepared"),
+    [
+        ("宝宝三十九度八", "宝宝39度8"),
+        ("三十八点五度", "38.5度"),
+        ("烧到三十九", "烧到39"),
+        ("两个月的宝宝", "2个月的宝宝"),
+        ("四十度", "40度"),
+        ("宝宝３９度", "宝宝39度"),
+        ("一阵一阵的疼", "一阵一阵的疼"),  # no unit after it: not a number
+    ],
+)
+def test_numbers_are_read(text: str, prepared: str) -> None:
+    assert prepare(text) == prepared
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        ("宝宝38度2", "concern"),  # 38.2
+        ("宝宝39.5度", "concern"),
+        ("宝宝40°C", "urgent"),
+        ("宝宝40℃", "urgent"),
+        ("宝宝烧到四十度", "urgent"),
+        ("宝宝三十九度八，精神很差", "urgent"),
+        ("宝宝体温37.0", "none"),
+        ("宝宝体温36.8", "none"),
+        ("今天室外39度", "none"),  # weather
+        ("洗澡水40度可以吗", "none"),  # water
+        ("宝宝体重39斤", "none"),
+        ("孕39周了", "none"),
+    ],
+)
+def test_temperatures(detector: Detector, text: str, severity: str) -> None:
+    assert read(detector, text) == severity
+
+
+# --- ages --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        ("2个月宝宝38度", "urgent"),
+        ("宝宝才50天，38.1", "urgent"),
+        ("新生儿发烧", "urgent"),
+        ("宝宝3个月，发烧38度", "urgent"),  # 3个月以下 includes 3个月
+        ("宝宝6个月，发烧38度", "concern"),
+        ("孩子2岁，烧到38.5，玩得挺好", "concern"),
+        ("孩子2岁，烧到39.5，精神很差", "urgent"),
+        ("孕12周发烧38度", "concern"),  # weeks of pregnancy are not a baby's age
+    ],
+)
+def test_a_babys_age_changes_what_a_fever_means(
+    detector: Detector, text: str, severity: str
+) -> None:
+    assert read(detector, text) == severity
+
+
+# --- negation, hypotheticals, questions, the past -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "没有发烧",
+        "宝宝没发烧",
+        "不烧了",
+        "已经退烧了",
+        "烧退了",
+        "昨天烧今天好了",
+        "昨天39度，今天退了",
+        "不是破水，是分泌物",
+        "还没见红",
+        "医生说不是胎停",
+        "我怕宝宝会发烧",
+        "万一破水了怎么办",
+        "如果见红了要去医院吗",
+        "胎动一般几周开始",
+        "宝宝发烧贴哪个牌子好用",
+        "退烧药买哪个",
+        "梦见宝宝抽搐了",
+        "我小时候发烧抽搐过",
+        "我闺蜜流产了",
+        "怎么判断是不是破水了",
+        "宝宝出牙会发烧吗",
+    ],
+)
+def test_what_is_not_happening_to_her_is_no_risk(detector: Detector, text: str) -> None:
+    assert detector.detect(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        ("宝宝抽搐了怎么办", "urgent"),  # a danger sign asked about is still a danger sign
+        ("见红了要马上去医院吗", "urgent"),
+        ("没有发烧，但是宝宝抽搐了", "urgent"),  # the negation stops at the comma
+        ("宝宝没吃药就发烧了，39度", "concern"),  # 没 negates 吃药, not the fever
+        ("宝宝一直抽搐不停", "urgent"),  # 不停 is no negation
+        ("我恨不得掐死他", "crisis"),  # nor is 恨不得
+        ("下面流水了，会不会是破水", "urgent"),
+    ],
+)
+def test_a_negator_or_a_question_nearby_does_not_hide_a_risk(
+    detector: Detector, text: str, severity: str
+) -> None:
+    assert read(detector, text) == severity
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["笑死我了", "累死了", "气死我了", "想死你们了", "热死了", "这价格跳楼价", "困死了"],
+)
+def test_idioms_are_no_risk(detector: Detector, text: str) -> None:
+    assert detector.detect(text) is None
+
+
+def test_crisis_wins_over_urgent_and_the_other_severities_are_kept(detector: Detector) -> None:
+    risk = detector.detect("宝宝高烧40度抽搐了，我真的不想活了")
+    assert risk is not None and risk.severity == "crisis"
+    assert "urgent" in risk.also
+
+
+def test_a_loss_with_bleeding_is_urgent_and_still_a_loss(detector: Detector) -> None:
+    risk = detector.detect("流产了，现在大出血")
+    assert risk == Risk("urgent", "流产+出血", frozenset({"loss"}))
+
+
+def test_the_reason_names_what_was_read(detector: Detector) -> None:
+    assert detector.detect("宝宝39度抽搐了") == Risk("urgent", "高烧+抽搐", frozenset({"concern"}))
+    risk = detector.detect("见红了")
+    assert risk is not None and risk.reason == "见红"
+
+
+# --- ops' words and ignore -----------------------------------------------------------
+
+
+def test_ops_words_add_phrases_per_severity() -> None:
+    content = CareContent(words={"urgent": ["嘴巴发黑"], "crisis": ["我想走了"]})
+    detector = Detector(content)
+    assert detector.detect("宝宝嘴巴发黑") == Risk("urgent", "关注词:嘴巴发黑")
+    assert read(detector, "我想走了。") == "crisis"
+    assert detector.detect("宝宝嘴巴没有发黑") is None  # negation applies to them too
+    assert Detector(CareContent()).detect("宝宝嘴巴发黑") is None
+
+
+def test_ops_ignore_phrases_are_never_a_risk() -> None:
+    book = "绘本《宝宝发烧了》到货了"
+    assert read(Detector(CareContent()), book) == "concern"
+    detector = Detector(CareContent(ignore=["《宝宝发烧了》"]))
+    assert detector.detect(book) is None
+    assert read(detector, "宝宝发烧了") == "concern"
+
+
+# --- hostile input -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "发" * 100_000,
+        "宝宝" + "，" * 50_000 + "抽搐",
+        "没" * 10_000 + "发烧",
+        "烧到" * 20_000,
+        "3" * 50_000 + "度",
+        "\u200b".join("宝宝发烧40度"),  # zero-width spaces between the characters
+        "\ud800宝宝\x00发烧",  # a lone surrogate and a NUL
+        "🤒" * 5_000,
+        "ｂａｂｙ　３９度" * 1_000,
+    ],
+)
+def test_hostile_input_returns_without_error(detector: Detector, text: str) -> None:
+    detector.detect(text)  # no exception; speed is measured by bench/care_phrases.py
+
+
+def test_zero_width_characters_do_not_hide_a_risk(detector: Detector) -> None:
+    assert read(detector, "\u200b".join("宝宝发烧40度")) == "urgent"
+
+
+def test_a_long_message_is_read_at_its_start_and_its_end(detector: Detector) -> None:
+    story = "今天天气不错。" * 200
+    assert read(detector, "宝宝抽搐了。" + story) == "urgent"
+    assert read(detector, story + "宝宝抽搐了") == "urgent"
+    # The middle of a very long message is not read: the price of a bounded scan.
+    assert detector.detect(story + "宝宝抽搐了" + story) is None
