@@ -44,7 +44,8 @@ def main(argv: list[str]) -> int:
     ham_acted = kicked = caught = hams = spams = 0
     misses: Counter[str] = Counter()
     lines = []
-    for label, kind, text in load():
+    paths = [a for a in argv if not a.startswith("-")]
+    for label, kind, text in load(Path(paths[0]) if paths else TABLE):
         if kind == "owner_notice":
             continue
         verdict = judge.judge(text, rules)

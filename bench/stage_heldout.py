@@ -7,7 +7,7 @@ date the parser gives where none was expected is not held against it). "Wrong st
 counts answers given a stage other than the right one, including a stage where the right
 answer is none: the worst kind of error. "No stage" counts answers left unread.
 
-    .venv/bin/python bench/stage_heldout.py [-v]
+    .venv/bin/python bench/stage_heldout.py [TABLE] [-v]
 prints `stage held-out: N/M right (P%), wrong stage W (Q%), no stage U` and, with -v,
 each miss.
 """
@@ -121,7 +121,8 @@ def summary(outcomes: list[Outcome]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    outcomes = judge(load())
+    paths = [a for a in argv if not a.startswith("-")]
+    outcomes = judge(load(Path(paths[0]) if paths else TABLE))
     print(summary(outcomes))
     misses = Counter(o.row.kind for o in outcomes if not o.right)
     print("misses by class: " + ", ".join(f"{k} {n}" for k, n in misses.most_common()))

@@ -52,7 +52,7 @@ from bot.clock import Clock, sleep_or_wake
 from bot.config import OutboxSection, PacingSection
 from bot.privacy import mask_ids_in, mask_key
 from bot.text import storable
-from storage import sql
+from storage import care, privacy, sql
 from storage.dead_letter import DatabaseAway, database_answers, insert_each
 from storage.kv import KV, MemoryKV
 from storage.models import OutboxMessage
@@ -272,11 +272,20 @@ class Outbox:
         text: str,
         mentions: Sequence[str] = (),
         dedupe_key: str,
+        marketing: bool = False,
     ) -> None:
+        """`marketing`: a nurture message to her, looked at again when it is due: after
+        退订 or a care stop meanwhile it is withheld, during a care pause it waits."""
         if not room_id and not contact_id:
             raise ValueError("say needs a room or a contact")
-        payload = {"room": room_id, "to": None if room_id else contact_id, "text": text}
-        payload["mentions"] = list(mentions) if room_id else []  # type: ignore[assignment]
+        payload: dict[str, Any] = {
+            "room": room_id,
+            "to": None if room_id else contact_id,
+            "text": text,
+            "mentions": list(mentions) if room_id else [],
+        }
+        if marketing and not room_id:
+            payload["marketing"] = True
         self._enqueue(account_id, "say", payload, dedupe_key)
 
     async def kick(
@@ -569,6 +578,8 @@ class Outbox:
         claimed = await sql.execute(OutboxMessage, CLAIM_SQL, [self.owner, lease_until, row.id])
         if not claimed:
             return False
+        if await self._withheld(row, now):
+            return True
         row.attempts += 1
         channel = self.channels[row.account_id]
         try:
@@ -587,6 +598,27 @@ class Outbox:
             log.warning("outbox: %s was sent after its lease was taken over", _named(row))
         self._report(row, now)
         return True
+
+    async def _withheld(self, row: OutboxMessage, now: datetime) -> bool:
+        """A marketing message that may no longer go now: withheld for good after 退订 or
+        a care stop, or put back until a care pause or a takeover ends."""
+        payload = row.payload if isinstance(row.payload, dict) else {}
+        contact = payload.get("to")
+        if not payload.get("marketing") or not isinstance(contact, str):
+            return False
+        hold = await care.marketing_hold(contact, now)
+        if (hold is not None and hold.stopped) or not await privacy.can_market(contact):
+            await OutboxMessage.filter(id=row.id, status="sending", lease_owner=self.owner).update(
+                status="withheld", last_error="marketing stopped", lease_owner=None
+            )
+            log.info("outbox: %s withheld: marketing to her stopped", _named(row))
+            return True
+        if hold is not None and hold.until is not None and hold.until > now:
+            await OutboxMessage.filter(id=row.id, status="sending", lease_owner=self.owner).update(
+                status="pending", due_at=hold.until, lease_owner=None, lease_until=None
+            )
+            return True
+        return False
 
     async def _await_echo(self, row: OutboxMessage, exc: Exception, since: datetime) -> None:
         """An unsure send: kept 'sending' under this instance's lease for the grace period,

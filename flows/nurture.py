@@ -307,6 +307,7 @@ class Nurture:
             contact_id=enrolment.contact_id,
             text=text,
             dedupe_key=f"{item.key}:say",
+            marketing=True,
         )
 
     async def _invite(self, item: Work, enrolment: Enrolment, detail: str, group: str) -> None:

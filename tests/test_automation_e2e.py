@@ -319,3 +319,24 @@ async def test_a_grace_of_zero_still_sends_posts_on_time(tmp_path: Path) -> None
         await bot.register_room("R1")
         await bot.tick("1d")
         assert len(bot.said_in("R1")) == 1
+
+
+async def test_a_push_still_queued_when_she_unsubscribes_is_withheld() -> None:
+    """The day-1 message waits in the outbox (the account is offline); she says 退订
+    meanwhile. When the account is back, her confirmation goes and the push does not."""
+    from storage.models import OutboxMessage
+
+    async with BotUnderTest() as bot:
+        await mother(bot)
+        bot.channel.online = False
+        await bot.tick("1d")  # day 1 ran: its message waits for the account
+        waiting = await OutboxMessage.filter(status="pending").values_list("payload", flat=True)
+        assert any("《孕期营养补充指南》" in str(p) for p in waiting)
+        await bot.says("c", "退订")
+        bot.channel.online = True
+        bot.app.outbox.wake()
+        await bot.tick("1m")
+        texts = [a["text"] for a in bot.said_to("c")]
+        assert any("已为你退订" in t for t in texts)
+        assert not any("《孕期营养补充指南》" in t for t in texts)
+        assert await OutboxMessage.filter(status="withheld").count() == 1
