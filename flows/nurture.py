@@ -33,6 +33,7 @@ from bot.triggers import Trigger
 from bot.work import Defer, Work, work_key
 from storage import nurture as store
 from storage import people, privacy, profiles
+from storage import work as work_store
 from storage.nurture import Enrolment
 
 if TYPE_CHECKING:
@@ -45,8 +46,14 @@ NURTURE_STEP = "nurture_step"
 NO_NAME = "妈妈"  # {name} when we do not know hers
 
 
-def step_key(enrolment_id: int, index: int) -> str:
-    return work_key("nurture", enrolment_id, index)
+def step_key(enrolment_id: int, index: int, step_id: str) -> str:
+    """Keyed by position and id: a step ops moved or inserted is a new row, never one
+    already done (which would end her chain)."""
+    return work_key("nurture", enrolment_id, index, step_id)
+
+
+def steps_prefix(enrolment_id: int) -> str:
+    return f"nurture:{enrolment_id}:"
 
 
 def triggered_by(spec: TriggerSpec, trigger: Trigger) -> bool:
@@ -147,9 +154,14 @@ class Nurture:
         base = enrolment.enrolled_at if step.after == "enrolment" else previous_at
         await self.work.schedule(
             NURTURE_STEP,
-            step_key(enrolment.id, index),
+            step_key(enrolment.id, index, step.id),
             base + timedelta(seconds=step.delay_seconds),
-            payload={"enrolment": enrolment.id, "step": index, "sequence": seq.id},
+            payload={
+                "enrolment": enrolment.id,
+                "step": index,
+                "step_id": step.id,
+                "sequence": seq.id,
+            },
             account_id=enrolment.account_id,
             contact_id=enrolment.contact_id,
         )
@@ -171,7 +183,7 @@ class Nurture:
         if not await store.end(enrolment.id, reason, self.s.clock.now()):
             return False
         # Its next step would end at once anyway; dropping it keeps the queue clean.
-        await self.work.cancel([step_key(enrolment.id, enrolment.step)])
+        await work_store.cancel_prefixed(NURTURE_STEP, steps_prefix(enrolment.id))
         log.info(
             "nurture: %s left %s (%s)", mask_id(enrolment.contact_id), enrolment.sequence_id, reason
         )
@@ -205,6 +217,10 @@ class Nurture:
         if seq is None or not seq.enabled:
             await self._end(enrolment, "sequence removed" if seq is None else "sequence disabled")
             return
+        moved = await self._follow_edit(item, enrolment, seq, index)
+        if moved is None:
+            return
+        enrolment, index = moved
         if index >= len(seq.steps):  # ops removed steps she had not reached
             await store.advance(enrolment.id, index, self.s.clock.now(), last=True)
             return
@@ -220,6 +236,29 @@ class Nurture:
         else:
             log.info("nurture: %s step %s skipped, conditions not met", seq.id, step.id)
         await self._next(enrolment, seq, index)
+
+    async def _follow_edit(
+        self, item: Work, enrolment: Enrolment, seq: SequenceSpec, index: int
+    ) -> tuple[Enrolment, int] | None:
+        """The step this row was scheduled for, wherever ops moved it since: (her
+        enrolment, its position now). None when it was deleted: the step now in its place
+        (its successor) is scheduled instead, and nothing runs now."""
+        step_id = item.payload.get("step_id")
+        if step_id is None or (index < len(seq.steps) and seq.steps[index].id == step_id):
+            return enrolment, index
+        now_at = next((j for j, step in enumerate(seq.steps) if step.id == step_id), None)
+        if now_at is None:
+            log.info("nurture: %s step %s was removed; on to the next", seq.id, step_id)
+            if index < len(seq.steps):
+                await self._schedule(enrolment, seq, index, self.s.clock.now())
+            else:
+                await store.advance(enrolment.id, index, self.s.clock.now(), last=True)
+            return None
+        await store.move(enrolment.id, index, now_at)
+        fresh = await store.get(enrolment.id)
+        if fresh is None or not fresh.active or fresh.step != now_at:
+            return None
+        return fresh, now_at
 
     async def _catch_up(self, enrolment: Enrolment, seq: SequenceSpec | None, index: int) -> None:
         """A step that ran before but was cut off before its row was done: the enrolment

@@ -110,6 +110,12 @@ async def advance(enrolment_id: int, step: int, now: datetime, *, last: bool) ->
     return bool(updated)
 
 
+async def move(enrolment_id: int, step: int, to: int) -> bool:
+    """Her next step is at position `to` now (ops moved it in the sequence)."""
+    updated = await Enrollment.filter(id=enrolment_id, status=ACTIVE, step=step).update(step=to)
+    return bool(updated)
+
+
 async def end(enrolment_id: int, reason: str, now: datetime) -> bool:
     """She leaves the sequence (exited, with the reason). False when it was over already."""
     updated = await Enrollment.filter(id=enrolment_id, status=ACTIVE).update(

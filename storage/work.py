@@ -234,6 +234,13 @@ async def cancel(keys: Iterable[str]) -> int:
     return int(await WorkItem.filter(key__in=keys, status="pending").delete())
 
 
+async def cancel_prefixed(kind: str, prefix: str) -> int:
+    """Drop pending rows of a kind whose key starts with `prefix` (an enrolment's step,
+    whichever position and step it was keyed by)."""
+    rows = WorkItem.filter(kind=kind, key__startswith=prefix, status="pending")
+    return int(await rows.delete())
+
+
 async def prune(done_before: datetime, failed_before: datetime) -> int:
     """Delete finished rows: done ones before `done_before`, failed ones (kept longer, for
     ops to read their errors) before `failed_before`. Pending and running rows stay."""

@@ -340,3 +340,57 @@ async def test_a_push_still_queued_when_she_unsubscribes_is_withheld() -> None:
         assert any("已为你退订" in t for t in texts)
         assert not any("《孕期营养补充指南》" in t for t in texts)
         assert await OutboxMessage.filter(status="withheld").count() == 1
+
+
+async def test_ops_editing_a_running_sequence_neither_repeats_nor_loses_a_step(
+    tmp_path: Path,
+) -> None:
+    """A step inserted at the top, and one deleted, while she is in the sequence: she
+    gets each remaining step once, the old day 1 never again."""
+    configure(tmp_path)
+    path = tmp_path / "content" / "sequences.toml"
+    original = path.read_text(encoding="utf-8")
+    async with BotUnderTest(tmp_path) as bot:
+        await mother(bot)
+        await bot.tick("1d")  # day 1 went
+        inserted = original.replace(
+            "\n[[sequences.steps]]\n",
+            '\n[[sequences.steps]]\nid = "welcome-new"\ndelay = "0m"\ntext = "新加的第一步"\n\n'
+            "[[sequences.steps]]\n",
+            1,
+        )
+        path.write_text(inserted, encoding="utf-8")
+        assert bot.app.content.reload() == []
+        await bot.tick("10d")
+        pushes = [a["text"] for a in bot.said_to("c") if "/l/" in a["text"] or "新加" in a["text"]]
+        guides = [t for t in pushes if "《孕期营养补充指南》" in t]
+        assert len(guides) == 1  # day 1 not again
+        assert not any("新加的第一步" in t for t in pushes)  # she was past it
+        assert any("《产前准备》" in t for t in pushes) and any("孕妇枕" in t for t in pushes)
+        assert (await status("c"))["mid-pregnancy"] == "finished"
+
+
+async def test_a_step_deleted_while_pending_moves_her_on_to_the_next(tmp_path: Path) -> None:
+    import re as regex
+
+    configure(tmp_path)
+    path = tmp_path / "content" / "sequences.toml"
+    original = path.read_text(encoding="utf-8")
+    async with BotUnderTest(tmp_path) as bot:
+        await mother(bot)
+        await bot.tick("1d")  # day 1 went; day 3 is pending
+        blocks = regex.split(r"(?m)^(?=\[\[sequences)", original)
+        day3 = [i for i, b in enumerate(blocks) if 'id = "day3"' in b]
+        assert day3
+        start = day3[0]
+        end = start + 1
+        while end < len(blocks) and blocks[end].startswith("[[sequences.steps.links]]"):
+            end += 1
+        path.write_text("".join(blocks[:start] + blocks[end:]), encoding="utf-8")
+        assert bot.app.content.reload() == []
+        await bot.tick("10d")
+        pushes = [a for a in bot.said_to("c") if "/l/" in a["text"]]
+        assert not any("《产前准备》" in a["text"] for a in pushes)
+        (pillow,) = [a for a in pushes if "孕妇枕" in a["text"]]
+        assert pillow["at"].startswith("2026-12-02")  # on day 7, as the step says
+        assert (await status("c"))["mid-pregnancy"] == "finished"
