@@ -69,7 +69,7 @@ def load(path: Path = TABLE) -> list[Row]:
                 _value(stage),
                 date.fromisoformat(due) if _value(due) else None,
                 date.fromisoformat(birth) if _value(birth) else None,
-                int(tolerance or 0),
+                int(tolerance) if tolerance.strip().isdigit() else 0,
                 kind,
             )
         )
