@@ -309,3 +309,16 @@ def test_an_ad_at_the_start_of_a_100_kb_message_is_still_caught() -> None:
     late = "宝宝今天吃了辅食睡得很好。" * 200 + "加我V❤信 mama88"
     assert WORDS_SEE < len(late) < RULES_SEE
     assert judge.judge(late, GuardRules()).verdict == "kick"
+
+
+def test_a_mother_giving_her_id_to_meet_up_is_warned_at_most_never_kicked() -> None:
+    """Her own WeChat id for a playdate, nothing sold: kicking her would be the worst
+    mistake. The same id offered with a product, or bare and disguised, is still kicked."""
+    for text in (
+        "好呀 我微信是 mm_2019 你加我 明天一起去公园遛娃",
+        "我们同一个小区的 我v: lele0808 周末约着带娃晒太阳",
+        "可以的 加我 qq 12345678 周六一起去早教中心试听",
+    ):
+        assert verdict(text)[0] != "kick", text
+    assert verdict("我微信是 mm_2019 你加我 一起做代购 月入过万")[0] == "kick"
+    assert verdict("加我V❤信 mama88")[0] == "kick"

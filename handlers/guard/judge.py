@@ -266,6 +266,11 @@ def _commercial(folded: str) -> bool:
 
 
 CONTACT_EXCHANGE = "群友互加（无推销迹象）"
+# Mothers meeting up: what a member's own id comes with when nothing is sold.
+_MEET_UP = re.compile(
+    r"一起(?:去|带|遛|溜|玩|逛|晒|拼|约|吃|学)|遛娃|溜娃|带娃出去|约(?:着|一下|个时间|起来)|见面|碰头"
+    r"|同(?:一个)?小区|住(?:在)?[^，。]{0,6}(?:的妈妈|附近)|拼车|组队"
+)
 REST_MODEL_BELOW = 0.7  # what is left of an ask reads as an ad from here
 
 
@@ -376,6 +381,8 @@ class Judge:
             # throw a new mother out. A kick needs the evidence itself to reach kick_at.
             if verdict == PASS and score >= rules.warn_at:
                 verdict = WARN
+        if verdict == KICK and type is MessageType.TEXT and self._only_her_contact(text, hits):
+            verdict = WARN  # her id for a playdate, nothing sold: a warning, never a kick
         if established and verdict == KICK and not self._unmistakable(text, hits):
             verdict = WARN  # she has been here a while: a warning first
         return Verdict(verdict, score, [h.reason for h in hits])
@@ -397,6 +404,17 @@ class Judge:
         if not rules.classifier or not self.model.trained or not rest.strip():
             return True
         return self.model.spam_probability(rest[:WORDS_SEE]) < REST_MODEL_BELOW
+
+    @staticmethod
+    def _only_her_contact(text: str, hits: list[Hit]) -> bool:
+        """Whether the evidence is only a way to reach her (an id, a number, an ask to add
+        her), with no commercial sign and no model that reads an ad: a mother giving
+        another her WeChat to meet up. Kicking her for it is the worst mistake; spammers'
+        ids come with something to sell."""
+        if any(h.kind not in (DETAIL, ASK) and not (h.model and h.score < 0.6) for h in hits):
+            return False
+        folded = fold(text[:RULES_SEE])
+        return bool(_MEET_UP.search(folded)) and not _commercial(folded)
 
     def _unmistakable(self, text: str, hits: list[Hit]) -> bool:
         """A commercial ad with a way to reach the writer (an id, a number, a call to add
