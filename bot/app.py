@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from bot.channels.base import Channel
 from bot.channels.sim import SimChannel, SimWorld
 from bot.channels.wechaty import WechatyOptions
+from bot.checkup import check_content
 from bot.clock import Clock, SystemClock
 from bot.config import (
     AppConfig,
@@ -88,7 +89,7 @@ class ContentHolder:
         try:
             content = load_content(self.content_dir)
         except ConfigError as exc:
-            problems = [str(issue) for issue in exc.issues]
+            problems = self._described(exc)
             for problem in problems:
                 log.error(
                     "content reload refused, the previous content stays in force: %s", problem
@@ -99,6 +100,24 @@ class ContentHolder:
         self._current = content
         log.info("content reloaded from %s", self.content_dir)
         return []
+
+    def _described(self, exc: ConfigError) -> list[str]:
+        """The refused edit's problems as `mamabot check` words them (file, line, rule id,
+        a fix in plain words), each file named without its folder; loading's own words
+        when the check finds nothing (it should not)."""
+        try:
+            found = [f for f in check_content(self.content_dir) if f.level == "error"]
+        except Exception:
+            log.exception("content check failed while describing a refused edit")
+            found = []
+        if not found:
+            return [str(issue) for issue in exc.issues]
+        described = []
+        for finding in found:
+            where = Path(finding.file).name + (f":{finding.line}" if finding.line else "")
+            what = f" {finding.what}:" if finding.what else ""
+            described.append(f"{where}:{what} {finding.message}")
+        return described
 
     async def reload_and_tell(self) -> list[str]:
         """reload(), then the after-reload hooks: the guard model is retrained when its

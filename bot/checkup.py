@@ -124,6 +124,7 @@ def check_project(
         findings += _catch_alls(content_dir, keyword_index)
     if content_dir.is_dir():
         findings += _automation_references(content_dir, config or AppConfig())
+        findings += _guard_examples(content_dir / "guard_examples.tsv")
     return _in_file_order(findings)
 
 
@@ -704,3 +705,52 @@ def _never_outside(start: int, end: int, quiet: tuple[int, int]) -> bool:
 
     minute, length = start, (end - start) % (24 * 60) or 24 * 60
     return all(is_quiet((minute + n) % (24 * 60)) for n in range(length))
+
+
+# --------------------------------------------------------------------------- guard corpus
+
+EXAMPLE_LABELS = ("spam", "ham")
+
+
+def _guard_examples(path: Path) -> list[Finding]:
+    """Rows of the guard's corpus the model would skip (it learns from the rest): a label
+    that is not spam or ham, no tab, no text; and a text labelled both ways."""
+    if not path.is_file():
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        return [Finding("error", str(path), None, "", "file is not UTF-8 text: save it as UTF-8")]
+    findings: list[Finding] = []
+    seen: dict[str, tuple[str, int]] = {}
+
+    def skipped(number: int, why: str) -> None:
+        findings.append(
+            Finding("warning", str(path), number, "", f"{why}; the model skips this row")
+        )
+
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        label, tab, text = line.partition("\t")
+        if not tab:
+            skipped(number, "no tab between the label and the text (spam<TAB>text)")
+        elif label not in EXAMPLE_LABELS:
+            near = difflib.get_close_matches(label.strip().lower(), EXAMPLE_LABELS, n=1)
+            hint = f": did you mean '{near[0]}'?" if near else ""
+            skipped(number, f"label '{label}' is not spam or ham{hint}")
+        elif not text.strip():
+            skipped(number, "no text after the label")
+        else:
+            first = seen.setdefault(text.strip(), (label, number))
+            if first[0] != label:
+                findings.append(
+                    Finding(
+                        "warning",
+                        str(path),
+                        number,
+                        "",
+                        f"the same text is labelled {first[0]} at line {first[1]}: keep one",
+                    )
+                )
+    return findings

@@ -182,3 +182,26 @@ def test_a_zone_or_database_loading_cannot_use_is_refused(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "config.toml")
     assert "bot.timezone" in str(err.value) and "storage.database_url" in str(err.value)
+
+
+def test_check_names_the_guard_corpus_rows_the_model_would_skip(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    copy_project(tmp_path)
+    corpus = tmp_path / "content" / "guard_examples.tsv"
+    corpus.write_text(
+        "# label<TAB>text\n"
+        "spam\t加我微信领小样\n"
+        "spma\t兼职日结\n"
+        "ham 宝宝几个月可以吃辅食\n"
+        "ham\t\n"
+        "ham\t加我微信领小样\n",
+        encoding="utf-8",
+    )
+    assert main(["check", "--dir", str(tmp_path)]) == 0  # the bot runs: warnings only
+    out = capsys.readouterr().out
+    for line in (
+        "guard_examples.tsv:3: label 'spma' is not spam or ham: did you mean 'spam'?",
+        "guard_examples.tsv:4: no tab between the label and the text",
+        "guard_examples.tsv:5: no text after the label",
+        "guard_examples.tsv:6: the same text is labelled spam at line 2",
+    ):
+        assert line in out, (line, out)

@@ -292,7 +292,9 @@ async def test_a_refused_content_edit_is_sent_to_the_super_admins_once_an_hour(
         await bot.tick("1s")
         (notice,) = bot.said_to("boss")
         assert notice["text"].startswith("⚠️ 内容文件有错误，仍在用之前的内容")
-        assert "keywords.toml" in notice["text"]
+        # Worded as `mamabot check` words it: file and line, the rule, no rules[0] path.
+        assert "keywords.toml:2: rule '3'" in notice["text"], notice["text"]
+        assert "rules[" not in notice["text"] and "/content/" not in notice["text"]
         await bot.tick("1h")
         await bot.app.watch_content(saves())
         await bot.tick("1s")
