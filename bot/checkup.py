@@ -631,6 +631,18 @@ def _sequence_references(
                 )
             if step.window:
                 windows.append((("sequences", i, "steps", k, "window"), step.window))
+            if step.invite and step.invite not in {room.match for room in config.rooms}:
+                findings.append(
+                    Finding(
+                        "warning",
+                        str(path),
+                        _line_of(lines, ("sequences", i, "steps", k, "invite")),
+                        step_label,
+                        f"'{step.invite}' is not listed under [[rooms]] in config.toml: "
+                        "invitations go only to the brand's listed groups, so nobody is "
+                        "invited. List the group there, or fix the name",
+                    )
+                )
         marketing = config.marketing
         for loc, text in windows:
             start, end = parse_window(text)

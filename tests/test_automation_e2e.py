@@ -394,3 +394,29 @@ async def test_a_step_deleted_while_pending_moves_her_on_to_the_next(tmp_path: P
         (pillow,) = [a for a in pushes if "孕妇枕" in a["text"]]
         assert pillow["at"].startswith("2026-12-02")  # on day 7, as the step says
         assert (await status("c"))["mid-pregnancy"] == "finished"
+
+
+ORDER_SEQUENCE = """\
+[[sequences]]
+id = "after-order"
+
+[[sequences.triggers]]
+on = "order"
+
+[[sequences.steps]]
+id = "thanks"
+delay = "1h"
+text = "谢谢下单～收到货有任何问题随时找我"
+"""
+
+
+async def test_an_order_placed_starts_the_sequences_that_wait_for_one(tmp_path: Path) -> None:
+    configure(tmp_path)
+    (tmp_path / "content" / "sequences.toml").write_text(ORDER_SEQUENCE, encoding="utf-8")
+    async with BotUnderTest(tmp_path) as bot:
+        await mother(bot)
+        await bot.app.order_placed("c", "孕妇枕")
+        await bot.tick("2h")
+        assert [a["text"] for a in bot.said_to("c") if "下单" in a["text"]] == [
+            "谢谢下单～收到货有任何问题随时找我"
+        ]

@@ -76,6 +76,10 @@ value = "关注:新生儿知识"
 id = "ask"
 dialog = "no-such-dialog"
 stages = ["新生期"]
+
+[[sequences.steps]]
+id = "invite"
+invite = "别人的群"
 """
 
 
