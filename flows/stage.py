@@ -27,7 +27,10 @@ Conventions (the test table in tests/stage_cases.tsv is the full specification):
 - "怀孕N个月" is N four-week obstetric months: 4N weeks (see `_pregnancy_months`);
 - a month-day without a year is the next such day for a due date and the last one for a
   birthday; without a cue or hint saying which, it gives nothing;
-- a year-month without a day is the 15th (初/上旬 5th, 中旬 15th, 下旬 25th, 底/末 last day).
+- a year-month without a day is the 15th (初/上旬 5th, 中旬 15th, 下旬 25th, 底/末 last day);
+- a bare N周 is the pregnancy's unless a baby word is near it (see `_weeks_of_pregnancy`);
+  N个月 is the pregnancy's with 肚子, or answering the due-date question with no baby word;
+- 不到N岁 is a bound, not an age: the stage of the year before N, and no birth date.
 """
 
 from __future__ import annotations
@@ -400,6 +403,8 @@ class Fact:
     strength: int = EXPLICIT
     # The true date may lie this many days before / after `day` (孕24周 is 24+0 .. 24+6).
     spread: tuple[int, int] = (0, 0)
+    # False for a bound, not a date (宝宝还不到一岁): it gives a stage and no birth date.
+    dated: bool = True
 
 
 @dataclass
@@ -462,6 +467,14 @@ _ACTIVITY = re.compile(
     r"|胎心监护|疫苗|打针|上班|出差|回来|回家|回老家|开学|上学|旅游|搬家|面试|考试|报名|抽血|验血"
     r"|医生|拍照|写真|买|囤|发货|到货|快递|聚会|满月酒|体检|上课|开会|休假|产假|见面|结婚|办"
 )
+# Words that make a bare N周 a baby's age; the family markers (二宝, 双胞胎) do not, since
+# she may be carrying them.
+_BABY_WORD = re.compile(
+    r"宝宝|宝贝|孩子|娃|出生|生完|刚生|生了|儿子|女儿|闺女|小孩|baby|bb|小家伙|崽|满月|月子|大了|周大"
+)
+_AN_AGE = re.compile(r"\d+(?:岁|个多?月|周|天)")
+# 肚子里这个26周, 肚子快8个月了: the belly says the age is the pregnancy's.
+_BELLY = r"肚子(?:里)?(?:的)?(?:宝宝|宝贝|这个|这胎|娃|小家伙)?"
 _BIRTH_WORD = re.compile(r"预产|生(?!日)|出生|剖|顺产|卸货|分娩|待产|催产|催生|引产|发动")
 _WEEKDAY = r"[1-7一二三四五六日天]"
 _WHEN = re.compile(
@@ -561,15 +574,15 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
         r.due(_due_from_days(today, int(m.group(1)) * 7 + int(m.group(2))), 0.95)
     _pregnancy_months(r, take, today)
     _ivf(r, take, today)
-    weeks_as_baby = (baby_cue or hint == "birth") and not due_cue
-    if not weeks_as_baby:
-        for m in take(
-            r"(?:怀孕|孕|⟨P\d⟩|孕周|孕期)?(?:第)?(?<![前后])(\d{1,2})(?:周|w)(多|\+)?(?![岁前后])"
-        ):
-            r.due(_due_from_days(today, int(m.group(1)) * 7), 0.95, spread=(-6, 0))
-    else:
-        for m in take(r"(?<![前后])(\d{1,2})(?:周|w)(?![前后])"):
-            r.birth(today - timedelta(weeks=int(m.group(1))), 0.9, spread=(-6, 0))
+    for m in take(
+        rf"({_BELLY}(?:现在|目前|已经|都|有|才)*)?(?:怀孕|孕|⟨P\d⟩|孕周|孕期)?(?:第)?"
+        r"(?<![\d后])(?<!(?<!目)前)(\d{1,2})(?:周|w)(多|\+)?(?![岁前后])"
+    ):
+        weeks = int(m.group(2))
+        if bool(m.group(1)) or _weeks_of_pregnancy(m, weeks, due_cue, baby_cue, hint):
+            r.due(_due_from_days(today, weeks * 7), 0.95, spread=(-6, 0))
+        else:
+            r.birth(today - timedelta(weeks=weeks), 0.9, spread=(-6, 0))
 
     _kindergarten(r, take, t, today)
 
@@ -593,7 +606,9 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
 
     # ---- baby ages
     pregnant = bool(re.search(r"怀孕|怀上|怀了|孕(?!婴)|预产|待产", t))
-    _baby_ages(r, take, today, pregnant=pregnant and not (baby_cue or birth_cue))
+    # With nothing saying a baby, months answering "when are you due?" are the pregnancy's.
+    pregnant = (pregnant or hint == "due") and not (baby_cue or birth_cue)
+    _baby_ages(r, take, today, pregnant=pregnant)
     if baby_cue or birth_cue or not due_cue:
         for m in take(r"(\d{1,3})天"):
             r.birth(today - timedelta(days=int(m.group(1))), 0.95)
@@ -603,6 +618,33 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
             r.named, r.named_weight = stage, weight
             break
     return r
+
+
+def _weeks_of_pregnancy(
+    m: re.Match[str], weeks: int, due_cue: bool, baby_cue: bool, hint: Hint
+) -> bool:
+    """Whether a bare N周 is how far along she is rather than a baby's age.
+
+    A baby word in the same clause (宝宝3周, 出生2周, 12周大了) or a question about the birth
+    makes it a baby. Past ten weeks a baby is counted in months, so there only a baby word
+    that belongs to no other child's age counts: 二宝现在18周 and 双胞胎，32周了 are
+    pregnancies, and 老大3岁 is the older child's age, not this one's."""
+    if due_cue:
+        return True
+    if _BABY_WORD.search(_clause_at(m.string, m.start(), m.end())) or hint == "birth":
+        return False
+    if weeks < 10:
+        return not baby_cue
+    return not any(
+        _BABY_WORD.search(clause) and not _AN_AGE.search(clause)
+        for clause in _CLAUSE.split(m.string)
+    )
+
+
+def _clause_at(text: str, start: int, end: int) -> str:
+    before = max((m.end() for m in _CLAUSE.finditer(text, 0, start)), default=0)
+    after = _CLAUSE.search(text, end)
+    return text[before : after.start() if after else len(text)]
 
 
 def _relative_due(r: Reading, take: Any, t: str, today: date, direction: Hint) -> None:
@@ -661,13 +703,19 @@ def _relative_due(r: Reading, take: Any, t: str, today: date, direction: Hint) -
 
 
 def _relative_birth(r: Reading, take: Any, today: date) -> None:
-    """昨天刚生的, 上周五出生, 半个月前生的, 剖腹产一周了, 刚满月: phrases about a birth."""
-    born = r"(?:刚|才)?(?:出生|生|剖|顺|生产|分娩)"
+    """昨天刚生的, 上周五出生, 半个月前生的, 剖腹产一周了, 刚满月: phrases about a birth.
+
+    A birth on a named past day (上周五就生了) is as firm as a date: it beats the due date
+    she had (预产期本来是12月10号), so those facts are EXPLICIT."""
+    born = r"(?:就|已经|刚|才)*(?:出生|生(?![日病气活意])|剖|顺(?!利)|生产|分娩)"
     for m in take(rf"(大前天|今天|昨天|前天)(?:早上|上午|中午|下午|晚上|凌晨|夜里|半夜)?{born}"):
-        r.birth(today + timedelta(days=_DAY_WORDS[m.group(1)]), 0.95, RELATIVE)
+        r.birth(today + timedelta(days=_DAY_WORDS[m.group(1)]), 0.95, EXPLICIT)
     for m in take(rf"(这|本)个?(?:周|星期|礼拜)({_WEEKDAY})(?:早上|晚上|凌晨)?{born}(?![产])"):
         day = _week_day(today, m.group(1), m.group(2))
-        (r.birth if day <= today else r.due)(day, 0.85, RELATIVE)
+        if day <= today:
+            r.birth(day, 0.85, EXPLICIT)
+        else:
+            r.due(day, 0.85, RELATIVE)
     for m in take(rf"(?<![\d个上下这本])月(初|中|底|末)(?:旬)?{born}(?=的|完)"):
         this_month = _month_day(today.year, today.month, m.group(1))
         if this_month is not None:
@@ -677,18 +725,18 @@ def _relative_birth(r: Reading, take: Any, today: date) -> None:
         r.birth(
             _week_day(today, m.group(1), m.group(2)),
             0.9,
-            RELATIVE,
+            EXPLICIT,
             (0, 0) if m.group(2) else (-3, 3),
         )
     for m in take(rf"(?<![下这上本])(?:周|星期|礼拜)({_WEEKDAY})(?:早上|晚上|凌晨)?{born}"):
         back = (today.isoweekday() - _WEEKDAYS[m.group(1)]) % 7
-        r.birth(today - timedelta(days=back), 0.85, RELATIVE)
+        r.birth(today - timedelta(days=back), 0.85, EXPLICIT)
     for _ in take(rf"(?:前2天|前几天|这2天|这几天){born}"):
         r.birth(today - timedelta(days=3), 0.8, RELATIVE, (-3, 2))
     for _ in take(rf"上(?:个)?(?:周末|礼拜天|星期天){born}"):
-        r.birth(_week_day(today, "上", "6"), 0.85, RELATIVE, (0, 1))
-    for m in take(r"(\d{1,3})(天|周|个月)(?:以)?前(?:刚|才)?(?:出生|生|剖|顺)"):
-        r.birth(_shift(today, -int(m.group(1)), m.group(2)), 0.95, RELATIVE)
+        r.birth(_week_day(today, "上", "6"), 0.85, EXPLICIT, (0, 1))
+    for m in take(rf"(\d{{1,3}})(天|周|个月)(?:以)?前{born}"):
+        r.birth(_shift(today, -int(m.group(1)), m.group(2)), 0.95, EXPLICIT)
     done = (
         r"(?:剖腹产|剖宫产|剖|顺产|顺|生产|分娩|生|产)(?:完|了|后|好)|(?:剖腹产|剖宫产|术后|产后)"
     )
@@ -724,22 +772,25 @@ def _pregnancy_months(r: Reading, take: Any, today: date) -> None:
     (a stage boundary either way) come out with a low confidence and are confirmed with her.
     多 and 半 add two weeks; 不到 / 快 take ten days off; 第N个月 is the middle of the Nth
     month (4N−2 weeks); 怀孕十个月 is at term, 39 weeks."""
-    quals = r"(?:还|才|刚|已经|有|了|都|差不多|大概|刚好)*"
+    quals = r"(?:还|才|刚|已经|有|了|都|差不多|大概|刚好|现在|目前)*"
     for m in take(
-        rf"(?:(?:怀孕|孕|怀上|怀了|怀){quals}(不到|没到|还没到|不满|快|将近|第)?{quals}|⟨P\d⟩)"
+        rf"(?:(?:怀孕|孕|怀上|怀了|怀|{_BELLY}){quals}(不到|没到|还没到|不满|快|将近|第)?{quals}|⟨P\d⟩)"
         r"(\d{1,2})(个半|个多|个)?月(?!份|\d|初|中|底|末|上旬|下旬)"
     ):
         months = int(m.group(2))
-        if not 1 <= months <= 10:
-            continue
-        qualifier, unit = m.group(1) or "", m.group(3) or ""
-        days = 28 * months + (14 if unit in ("个半", "个多") else 0)
-        if qualifier == "第":
-            days = 28 * months - 14
-        elif qualifier:
-            days -= 10
-        days = min(days, 39 * 7)  # 怀胎十月: at term, not past it
-        r.due(_due_from_days(today, days), 0.85, EXPLICIT, (-14, 14))
+        if 1 <= months <= 10:
+            days = _obstetric_days(months, m.group(3) or "", m.group(1) or "")
+            r.due(_due_from_days(today, days), 0.85, EXPLICIT, (-14, 14))
+
+
+def _obstetric_days(months: int, unit: str, qualifier: str) -> int:
+    """Days of gestation in N pregnancy months (see `_pregnancy_months`)."""
+    days = 28 * months + (14 if unit in ("个半", "个多") else 0)
+    if qualifier == "第":
+        days = 28 * months - 14
+    elif qualifier:
+        days -= 10
+    return min(days, 39 * 7)  # 怀胎十月: at term, not past it
 
 
 def _ivf(r: Reading, take: Any, today: date) -> None:
@@ -754,6 +805,10 @@ def _baby_ages(r: Reading, take: Any, today: date, *, pregnant: bool) -> None:
     """宝宝8个月, 两岁半, 5个月零10天, 快3岁了, 2岁多: ages in calendar months and years."""
     for m in take(r"(\d{1,2})(?:个多?月|m)(?:零|又|加)?(\d{1,2})(?:天|d)"):
         r.birth(add_months(today, -int(m.group(1))) - timedelta(days=int(m.group(2))), 0.95)
+    for m in take(r"(?:不到|不满|不足|未满|(?:还)?没(?:有)?(?:到|满)?)(\d{1,2})岁(半)?"):
+        # younger than N: most likely in the year before it (还不到两岁 is one and a bit)
+        under = add_months(today, -12 * int(m.group(1)) - (6 if m.group(2) else 0))
+        r.facts.append(Fact("birth", under + timedelta(days=1), 0.75, EXPLICIT, (0, 364), False))
     for m in take(r"虚岁(\d{1,2})岁?"):
         # 虚岁 counts one at birth and one more each lunar new year: one or two more
         r.birth(add_months(today, -12 * int(m.group(1)) + 18), 0.7, EXPLICIT, (-183, 183))
@@ -769,12 +824,23 @@ def _baby_ages(r: Reading, take: Any, today: date, *, pregnant: bool) -> None:
     for m in take(r"(\d{1,2})个半月"):
         r.birth(add_months(today, -int(m.group(1))) - timedelta(days=15), 0.95)
     for m in take(r"快(\d{1,2})个月"):
+        if pregnant:
+            # 快8个月了 answering "when are you due?": the pregnancy's eighth month
+            r.due(
+                _due_from_days(today, _obstetric_days(int(m.group(1)), "", "快")),
+                0.75,
+                spread=(-14, 14),
+            )
+            continue
         r.birth(add_months(today, -int(m.group(1))) + timedelta(days=7), 0.9, EXPLICIT, (-7, 7))
     for m in take(r"(不到|没到|不满)?(\d{1,2})(?:个多?月|m(?![a-z])|月龄)"):
         if pregnant:
             # "孕早期，还不到3个月": with only pregnancy cues, months are the pregnancy's.
-            lmp = add_months(today, -int(m.group(2))) + timedelta(days=10 if m.group(1) else 0)
-            r.due(_due_from_days(today, (today - lmp).days), 0.75, EXPLICIT, (-14, 14))
+            days = _obstetric_days(int(m.group(2)), "", m.group(1) or "")
+            r.due(_due_from_days(today, days), 0.75, EXPLICIT, (-14, 14))
+            continue
+        if m.group(1):  # 不到1个月 is a newborn: younger than N months, not N
+            r.birth(add_months(today, -int(m.group(2))) + timedelta(days=10), 0.9, spread=(0, 20))
             continue
         r.birth(add_months(today, -int(m.group(2))), 0.95, EXPLICIT, (-27, 0))
 
@@ -861,6 +927,8 @@ def resolve(r: Reading, t: str, today: date, bounds: StageBoundaries) -> StageRe
             confidence = min(confidence, 0.5)
         if result.stage is None:
             confidence = min(confidence, 0.7)
+        if not chosen.dated:
+            result = StageResult(stage=result.stage, children=children)
         return _with_confidence(result, confidence)
     if r.trying:
         children = _children(t, 0, pregnant=True)
@@ -1215,7 +1283,9 @@ def _children(text: str, ages: int, *, pregnant: bool) -> int | None:
         counts.append(int(explicit.group(1)))
     kids = {int(k) for k in re.findall(r"⟨K(\d)⟩", text)}
     if kids:
-        unborn = re.search(r"怀(?:了|上)?⟨K(\d)⟩|⟨K(\d)⟩(?:的)?(?:预产|孕|\d+周)", text)
+        unborn = re.search(
+            r"怀(?:了|上)?⟨K(\d)⟩|⟨K(\d)⟩(?:的)?(?:现在|目前|已经|才|都)*(?:预产|孕|\d+周)", text
+        )
         if pregnant and unborn:
             counts.append(int(unborn.group(1) or unborn.group(2)) - 1)
         else:

@@ -221,6 +221,86 @@ def test_the_reason_names_what_was_read(detector: Detector) -> None:
     assert risk is not None and risk.reason == "见红"
 
 
+# --- classes found on the first blind table (each with rows of its own in the table) ---
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        ("宝宝38度5 整个人蔫蔫的 一直在睡", "urgent"),  # fever + lethargy
+        ("宝宝从床上掉下来 后脑勺着地了 之后吐了两次", "urgent"),  # head blow + vomiting
+        ("32周了 发紧 差不多五分钟一次", "urgent"),  # pains at intervals; 差不多 negates nothing
+        ("宝宝吃葡萄噎住了 咳不出来", "urgent"),
+        ("早产住保温箱 最后还是走了", "loss"),
+        ("厨房拿着刀 控制不住自己 好乱", "crisis"),
+        ("宝宝磕到头了 还好没事 刚刚吐奶了一口", "none"),  # spit-up is no vomiting
+        ("宝宝每隔十分钟醒一次", "none"),  # an interval without pains
+        ("我家宝宝最后还是走了三步", "none"),
+    ],
+)
+def test_two_signs_in_different_clauses_make_a_danger(
+    detector: Detector, text: str, severity: str
+) -> None:
+    assert read(detector, text) == severity
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        ("39周见红了", "urgent"),  # the segmenter glues 周见
+        ("刚破水 好多水往下流", "urgent"),  # and 刚破水
+        ("宝宝嘴巴周围有点发紫", "urgent"),
+        ("宝宝嘴唇没有发紫 就是有点干", "none"),  # a gap never crosses a negator
+        ("孩子不小心喝了洗洁精", "urgent"),  # 不小心 negates nothing
+        ("宝宝叫了好几声都不怎么醒", "urgent"),
+    ],
+)
+def test_signs_read_through_the_words_around_them(
+    detector: Detector, text: str, severity: str
+) -> None:
+    assert read(detector, text) == severity
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        ("宝宝1月龄 今天38度2", "urgent"),
+        ("宝宝发烧38度 2个月", "urgent"),  # the age as a clause of its own
+        ("宝宝今天40天 量了38度", "urgent"),
+        ("烧到38.5了 我家才一个多月", "urgent"),
+        ("产后2个月 发烧38度", "concern"),  # her months since birth, not the baby's age
+        ("15天的宝宝 手脚冰凉 体温35.6", "urgent"),  # too cold is a danger too
+        ("宝宝6个月 体温35.6", "none"),
+        ("宝宝前天发烧 今天体温36.6 在玩", "none"),  # a normal reading later settles it
+        ("宝宝早上36.8 现在烧到40度", "urgent"),  # a normal reading before does not
+        ("宝宝37度4算发烧吗", "none"),
+        ("宝宝40度算高烧吗", "urgent"),
+    ],
+)
+def test_ages_and_readings(detector: Detector, text: str, severity: str) -> None:
+    assert read(detector, text) == severity
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        ("婆婆说发烧要多喝水 对吗", "none"),  # someone's advice
+        ("老人说见红就要马上去医院 记住了", "none"),
+        ("医生说胎心没了", "loss"),  # a diagnosis, not advice
+        ("电视剧里那个孕妇突然见红了 演得好夸张", "none"),
+        ("破水了是什么感觉啊", "none"),
+        ("便秘好了 终于拉了", "none"),
+        ("发热门诊要排队多久", "none"),
+        ("我想死的心都有 哈哈哈 又胖了", "none"),
+        ("想死的心都有了，每天就我一个人带娃", "crisis"),  # not laughed off
+    ],
+)
+def test_what_is_told_about_is_not_what_is_happening(
+    detector: Detector, text: str, severity: str
+) -> None:
+    assert read(detector, text) == severity
+
+
 # --- ops' words and ignore -----------------------------------------------------------
 
 

@@ -220,6 +220,8 @@ def test_a_plain_answer_is_read_with_high_confidence(text: str) -> None:
         "刚测出两道杠",
         "老大3岁了，在备孕二胎",
         "孕35周，医生说下周可能就生了",  # two readings that disagree
+        "宝宝还不到一岁",  # a bound, not a date: 1 month or 11
+        "肚子快七个月了",
     ],
 )
 def test_an_uncertain_reading_asks_to_be_confirmed(text: str) -> None:
@@ -237,6 +239,7 @@ def test_the_confirmation_question_says_the_reading_in_her_words() -> None:
     )
     assert parse_stage("孕早期", TODAY).confirm_question() == "您现在是孕早期，对吗？"
     assert parse_stage("在备孕", TODAY).confirm_question() == "您在备孕，对吗？"
+    assert parse_stage("宝宝还不到一岁", TODAY).confirm_question() == "您现在是婴儿期，对吗？"
     assert parse_stage("你好", TODAY).confirm_question() == ""
 
 

@@ -124,6 +124,8 @@ def prepare(text: str) -> str:
 
 DATA = Path(__file__).parent / "data"
 _C = r"[^，。!?！？]"  # one character inside the same clause
+# A gap that cannot cross a negator: 嘴唇没有发紫 is not 嘴唇...发紫.
+_G = r"[^，。!?！？没不未无]"
 _BABY = r"(?:宝宝|孩子|宝贝|娃|小孩|新生儿|儿子|女儿|胎儿|小宝|bb)"
 _END = r"(?=$|[，。!?！？~…]|啊|呜|哎|唉)"
 
@@ -143,7 +145,9 @@ def _table_lines(name: str) -> list[str]:
 
 
 def _expand(pattern: str) -> str:
-    return pattern.replace("{C}", _C).replace("{BABY}", _BABY).replace("{END}", _END)
+    for name, value in (("{C}", _C), ("{G}", _G), ("{BABY}", _BABY), ("{END}", _END)):
+        pattern = pattern.replace(name, value)
+    return pattern
 
 
 @functools.cache
@@ -156,6 +160,27 @@ def signs() -> tuple[Sign, ...]:
             raise ValueError(f"signs.tsv row {number}: unknown severity {severity!r}")
         compiled = re.compile(_expand(pattern))
         table.append(Sign(severity, reason, compiled, "b" in flags, "r" in flags))  # type: ignore[arg-type]
+    return tuple(table)
+
+
+@dataclass(frozen=True, slots=True)
+class Combo:
+    severity: Severity
+    reason: str
+    first: re.Pattern[str]
+    second: re.Pattern[str]
+
+
+@functools.cache
+def combos() -> tuple[Combo, ...]:
+    """data/combos.tsv, compiled: two signs that together are a danger."""
+    table = []
+    for number, line in enumerate(_table_lines("combos.tsv"), start=1):
+        severity, reason, first, second = line.split("\t")
+        if severity not in RANK:
+            raise ValueError(f"combos.tsv row {number}: unknown severity {severity!r}")
+        pair = re.compile(_expand(first)), re.compile(_expand(second))
+        table.append(Combo(severity, reason, *pair))  # type: ignore[arg-type]
     return tuple(table)
 
 
@@ -177,14 +202,28 @@ _NEGATOR = re.compile(
 # Words holding a negator that negate nothing after them (是不是破水, 恨不得掐死).
 _NOT_NEGATION = re.compile(
     r"是不是|会不会|要不要|有没有|不知道|不确定|不清楚|没想到|没几天|没多久|没过多久|没一会|"
-    r"恨不得|巴不得|不得不|不由得|忍不住|受不了|控制不住|止不住|不停|不止|不断|不住"
+    r"恨不得|巴不得|不得不|不由得|忍不住|受不了|控制不住|止不住|不停|不止|不断|不住|差不多|不一会|不久|不小心"
 )
 _NEGATION_BREAK = re.compile(r"就|又|却|但|可|结果|然后|才|后来|突然|一直|还是")
 # Hypotheticals hold for the whole sentence, even with a 了 (万一破水了怎么办).
-_HYPOTHETICAL = re.compile(r"如果|万一|要是|假如|假设|若是|以为|梦见|梦到|做梦|做了个梦|噩梦")
-_HYPOTHETICAL_MESSAGE = re.compile(
-    r"提前学|提前了解|以防万一|备着|备用|先问问|想了解|想学|预防|防止|避免"
+# A story on a screen is as far from her as a dream (电视剧里那个孕妇破水了).
+_HYPOTHETICAL = re.compile(
+    r"如果|万一|要是|假如|假设|若是|以为|梦见|梦到|做梦|做了个梦|噩梦|"
+    r"电视剧|剧里|电影里|小说里|视频里|看了个视频|看了一个视频|短视频|新闻|文章|公众号"
 )
+# Learning or just asking, said anywhere in the message (学习了, 记住了, 我就问问).
+_HYPOTHETICAL_MESSAGE = re.compile(
+    r"提前学|提前了解|以防万一|备着|备用|先问问|想了解|想学|预防|防止|避免|"
+    r"学习了|学到了|记住了|涨知识|收藏了|就问问|只是问问|随便问问|问问而已"
+)
+# Someone else's advice, told before the sign and followed by what to do about it
+# (婆婆说发烧要捂汗, 医生说胎动减少要...); 医生说胎心没了 is a diagnosis, not advice.
+_REPORTED = re.compile(
+    r"(?:婆婆|我妈|老人|长辈|医生|护士|老师|别人|大家|网上|书上|他们)(?:都|也|就)?(?:说|讲)"
+)
+_ADVICE_AFTER = re.compile(r"^(?:的话|时)?(?:要|需要|应该|得|就要|一定要|用|不能|可以)")
+# What it is like, after the sign (破水了是什么感觉): asked about, even with a 了.
+_WHAT_LIKE_AFTER = re.compile(r"^了?(?:是|会是)?(?:什么|啥|怎样的?)(?:感觉|样子|颜色|样|体验)")
 _WORRY = re.compile(r"怕|担心|害怕|恐怕")
 _WILL = re.compile(r"会|要|再|以后|将来|到时候")
 _GENERIC_AFTER = re.compile(r"^(?:的时候|的话|时候|时|会不会)")
@@ -195,22 +234,31 @@ _HOW_TO_TELL = re.compile(r"怎么判断|如何判断|怎么知道|怎么区分|
 _KNOWLEDGE = re.compile(
     r"一般|通常|几周|多少周|多少次|多少度|什么时候|是什么|什么意思|什么样|什么感觉|征兆|前兆|"
     r"症状|原因|怎么区分|区别|怎么判断|科普|知识|课上|讲座|课程|书上|网上|急救方法|"
-    r"物理降温|洗澡|多久会|多久要|多久去|多久退"
+    r"物理降温|洗澡|多久会|多久要|多久去|多久退|一样吗|有什么不同|有啥不同|差别"
 )
 _PRODUCT = re.compile(
     r"牌子|品牌|哪个好|哪款|哪种|推荐|买哪|好用|链接|多少钱|价格|有卖|囤货|常备|准不准|比较准"
 )
 # Something saying it is happening: a 了 right after the sign, or a time word before it.
 _NOW_BEFORE = re.compile(r"刚才|刚刚|现在|突然|一直|又|正在|已经|还在|今早|今天早上|昨晚")
-_LONG_AGO = re.compile(r"小时候|以前|从前|去年|前年|几年前|那年|那时候|曾经|上次|之前")
+_LONG_AGO = re.compile(
+    r"小时候|以前|从前|去年|前年|几年前|那年|那时候|曾经|上次|之前|当年|那会儿|生我的时候"
+)
 _THIRD_PARTY = re.compile(
     r"朋友|闺蜜|同事|邻居|表姐|表妹|堂姐|堂妹|姐姐|妹妹|嫂子|弟媳|亲戚|别人|她家|他家|隔壁|"
     r"听说|新闻|有个"
 )
 _RESOLVED = re.compile(
     r"(?:完全|都|已经|现在|今天)好了|退烧了|烧退了|退了|不烧了|已经好了|今天好了|现在好了|好多了|没事了|恢复正常|体温正常|"
-    r"正常了|退下来了|降下来了"
+    r"正常了|退下来了|降下来了|出院了|全好了|一切都好|一切正常|不用担心|不用管|正常范围|"
+    r"医生说{C}{0,4}(?:正常|没事|没关系|不要紧)".replace("{C}", _C)
 )
+# The sign itself said to be over (便秘好了, 发烧好多了).
+_RESOLVED_AT = re.compile(r"[^，。!?！？\s]{1,4}(?:好了|好多了|好转了)")
+# A normal reading later in the message (烧了一晚上, 早上36.9了) settles a fever.
+_NORMAL_READING = re.compile(r"(?<![\d.])(?:3[56](?:\.\d|度\d?)|37(?:\.[0-2]|度[0-2]?))(?![\d.])")
+# 37度5算发烧吗: asking whether a reading counts, about a reading that is not high.
+_COUNTS_AS = re.compile(r"算(?:是)?(?:发烧|高烧|低烧|发热)|算不算")
 _PERSISTENT = re.compile(r"反复|又开始|还是")
 
 
@@ -265,7 +313,9 @@ def _hypothetical(clause: Clause, start: int, end: int, message: str) -> bool:
         between = prefix[worry.end() :]
         if _WILL.search(between) or not _happening(clause, start, end):
             return True
-    if _HOW_TO_TELL.search(clause.text):
+    if _HOW_TO_TELL.search(clause.text) or _WHAT_LIKE_AFTER.match(clause.text[end:]):
+        return True
+    if _REPORTED.search(clause.text[:start]) and _ADVICE_AFTER.match(clause.text[end:]):
         return True
     asking = _GENERIC_AFTER.match(clause.text[end:]) or _MODAL_BEFORE.search(clause.text[:start])
     return bool(asking) and not _happening(clause, start, end)
@@ -287,8 +337,15 @@ def _long_ago(clause: Clause, start: int, end: int) -> bool:
 
 
 def _on_edges(clause: str, start: int, end: int) -> bool:
+    """The sign ends a word (破水 is not in 破水杯), and starts one or follows a glue
+    character the segmenter reads as part of it (34周见红, 刚破水了)."""
     edges = _edges(clause)
-    return start in edges and end in edges
+    if end not in edges:
+        return False
+    return start in edges or clause[start - 1 : start] in _GLUE_BEFORE
+
+
+_GLUE_BEFORE = frozenset("0123456789周天刚又就也都还才已")
 
 
 @functools.lru_cache(maxsize=256)
@@ -317,7 +374,7 @@ _FEVER = re.compile(
 _PERSON = re.compile(rf"{_BABY}|我|他|她|老公|宝")
 _TEMPERATURE_WORD = re.compile(r"体温|量|测|腋下|耳温|额温|肛温")
 _WEATHER = re.compile(
-    r"天气|气温|室外|室内|外面|户外|高温|最高|水|奶温|泡奶|冲奶|空调|暖气|热|晒|太阳"
+    r"天气|气温|室外|室内|外面|户外|高温|最高|(?<!喝)水(?!多|少)|奶温|泡奶|冲奶|空调|暖气|热|晒|太阳"
 )
 _LETHARGY = re.compile(
     r"精神(?:很|特别|非常)?差|没(?:什么)?精神|叫不醒|嗜睡|蔫|软绵绵|软软的|不吃奶|不吃不喝|昏昏沉沉"
@@ -328,10 +385,16 @@ _NEWBORN = re.compile(r"新生儿|刚出生|满月|月子里的?(?:宝宝|孩子
 _AGE = (
     re.compile(rf"{_BABY}(?:才|刚|已经|今天|现在|快)?(\d{{1,2}})(个半月|个多月|个月|周|岁)"),
     re.compile(rf"(?<![孕怀])(\d{{1,2}})(个半月|个多月|个月|周|岁)(?:大)?的?{_BABY}"),
-    re.compile(rf"(?:{_BABY}|出生)(?:才|刚|已经)?(\d{{1,3}})(天)(?=了|大|的|，|,|$)"),
+    re.compile(rf"(?:{_BABY}|出生)(?:才|刚|已经|今天|现在)?(\d{{1,3}})(天)(?=了|大|的|，|,|\s|$)"),
     re.compile(rf"(\d{{1,3}})(天)的?{_BABY}"),
+    re.compile(r"(?<![孕怀\d])(\d{1,2})(月龄)"),
+    # An age said on its own: 才1个半月 / a bare clause "3个月" (never 周 or 天, which
+    # are weeks of pregnancy and how long a fever has lasted).
+    re.compile(r"(?:才|刚|刚满|满)(\d{1,2})(个半月|个多月|个月)"),
+    re.compile(r"(?:^|[\s，,。])(\d{1,2})(个半月|个多月|个月)(?:大|了|的)?(?=$|[\s，,。])"),
 )
 _MONTHS_PER = {"天": 1 / 30, "周": 1 / 4.3, "岁": 12.0, "个月": 1.0, "个多月": 1.0, "个半月": 1.0}
+_MONTHS_PER["月龄"] = 1.0
 _JAUNDICE = re.compile(r"黄疸(?:值)?(?:是|有|到|测|查|都)?(?:了)?(\d{1,2}(?:\.\d)?)")
 
 
@@ -366,6 +429,8 @@ def fever_risk(
     value: float | None, months: float | None, message: str
 ) -> tuple[Severity, str] | None:
     """A fever (a reading, or None for the word alone) for a baby of that age."""
+    if value is not None and value < 36 and months is not None and months <= 3:
+        return "urgent", "体温过低"
     if value is not None and value < 37.3:
         return None
     if months is not None and months <= 3 and (value is None or value >= 38):
@@ -397,6 +462,9 @@ class Detector:
     def __init__(self, content: CareContent) -> None:
         self.content = content
         self.signs = signs()
+        # Most clauses hold no sign: one pass of the union rules them out at once.
+        self._any_sign = re.compile("|".join(f"(?:{s.pattern.pattern})" for s in self.signs))
+        self.combos = combos()
         self.no_risk = no_risk()
         ignore = [prepare(p).replace(" ", "") for p in content.ignore if p.strip()]
         self._ignore = [p for p in ignore if p]
@@ -420,14 +488,28 @@ class Detector:
 
     def _hits(self, message: str) -> Iterator[Hit]:
         months = _age_months(message)
-        for clause in _clauses(message):
+        clauses = list(_clauses(message))
+        for clause in clauses:
             yield from self._signs_in(clause, message, months)
             yield from self._ops_in(clause, message)
+        yield from self._combos_in(clauses, message)
+
+    def _combos_in(self, clauses: list[Clause], message: str) -> Iterator[Hit]:
+        for combo in self.combos:
+            if not (combo.first.search(message) and combo.second.search(message)):
+                continue
+            first = _kept_at(combo.first, clauses, combo.severity, message)
+            if first is None:
+                continue
+            if _kept_at(combo.second, clauses, combo.severity, message) is not None:
+                yield Hit(combo.severity, combo.reason, first, combo.severity == "urgent")
 
     def _signs_in(self, clause: Clause, message: str, months: float | None) -> Iterator[Hit]:
         text = clause.text
         taken = bytearray(len(text))  # a character read by one sign is not read again
-        for sign in self.signs:
+        for sign in self.signs if self._any_sign.search(text) else ():
+            if sign.pattern.search(text) is None:
+                continue
             for m in itertools.islice(sign.pattern.finditer(text), MATCHES_PER_SIGN):
                 start, end = m.start(), m.end()
                 if any(taken[start:end]):
@@ -467,6 +549,17 @@ def _kept(
     return not (severity == "loss" and _THIRD_PARTY.search(clause.before + text[:start]))
 
 
+def _kept_at(
+    pattern: re.Pattern[str], clauses: list[Clause], severity: str, message: str
+) -> int | None:
+    """Where the pattern is first read and kept in the message, if anywhere."""
+    for clause in clauses:
+        for m in itertools.islice(pattern.finditer(clause.text), MATCHES_PER_SIGN):
+            if _kept(clause, m.start(), m.end(), severity, message):
+                return clause.start + m.start()
+    return None
+
+
 def _dreamt(clause: Clause) -> bool:
     return re.search(r"梦见|梦到|做梦|噩梦|新闻|听说", clause.sentence) is not None
 
@@ -475,8 +568,12 @@ def _fever_in(clause: Clause, message: str, months: float | None) -> Iterator[Hi
     text = clause.text
     for at, value in itertools.islice(_readings(text, message), MATCHES_PER_SIGN):
         risk = fever_risk(value, months, message)
+        if 37.3 <= value < 38.5 and _COUNTS_AS.search(clause.text):
+            continue
         if risk and _kept(clause, at, at + 1, risk[0], message, reading=True):
             yield Hit(risk[0], risk[1], clause.start + at, True, "reading")
+    if _COUNTS_AS.search(text):
+        return
     for m in itertools.islice(_FEVER.finditer(text), MATCHES_PER_SIGN):
         risk = fever_risk(None, months, message)
         if risk and _kept(clause, m.start(), m.end(), risk[0], message):
@@ -498,7 +595,13 @@ def _settled(hit: Hit, message: str) -> Hit | None:
     if not hit.resolvable:
         return hit
     later = message[hit.position :]
-    if not _RESOLVED.search(later) or _PERSISTENT.search(message):
+    over = (
+        (hit.reason + "好了") in later
+        or _RESOLVED.search(later)
+        or _NORMAL_READING.search(later[1:])
+        or _RESOLVED_AT.match(later)
+    )
+    if not over or _PERSISTENT.search(message):
         return hit
     lower = _DOWN.get(hit.severity)
     return Hit(lower, hit.reason, hit.position) if lower else None  # type: ignore[arg-type]
