@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 # Who someone is when neither we nor the platform know her name.
 UNKNOWN_NAME = "这位成员"
 # Handlers whose messages still go while staff have taken her chats over: care's safety
-# answers, moderation in the group, and staff's and admins' own commands.
-NOT_TAKEN_OVER = frozenset({"care", "guard", "admin", "roster"})
+# answers, moderation in the group, staff's and admins' own commands, and the answers to
+# her privacy requests (退订, 删除我的信息: she must hear they were done).
+NOT_TAKEN_OVER = frozenset({"care", "guard", "admin", "roster", "privacy"})
 
 
 class Flow(Enum):

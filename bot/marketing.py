@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 Window = tuple[int, int]  # minutes of the day: start, end (end may be before start)
 
 LOCK_SECONDS = 30
+HOLD_RECHECK = timedelta(hours=1)
 BUSY_RETRY_SECONDS = 5
 
 
@@ -128,7 +129,9 @@ class MarketingGate:
         if not await privacy.can_market(contact_id):
             return Reservation("skip", why="opted out")
         if hold is not None and hold.until is not None:
-            return Reservation("wait", hold.until, hold.why)  # a care pause or a takeover
+            # A care pause or a takeover, looked at again at least hourly: staff may end
+            # it early (#交还, #恢复推送), and the step must not sleep on to the old end.
+            return Reservation("wait", min(hold.until, now + HOLD_RECHECK), hold.why)
         if await ledger.recorded(key):
             return Reservation("go", why="counted before")  # a retry of a send that went
         lock = f"marketing:{contact_id}"

@@ -614,8 +614,10 @@ class Outbox:
             log.info("outbox: %s withheld: marketing to her stopped", _named(row))
             return True
         if hold is not None and hold.until is not None and hold.until > now:
+            # Looked at again hourly: staff may end the hold early.
+            due = min(hold.until, now + timedelta(hours=1))
             await OutboxMessage.filter(id=row.id, status="sending", lease_owner=self.owner).update(
-                status="pending", due_at=hold.until, lease_owner=None, lease_until=None
+                status="pending", due_at=due, lease_owner=None, lease_until=None
             )
             return True
         return False

@@ -46,7 +46,7 @@ from bot.work import Work, WorkQueue, work_key
 from flows import cities
 from flows.family import family_choice, family_size
 from flows.stage import StageResult, contradicts, parse_stage
-from storage import dialogs, people, privacy, profiles
+from storage import care, dialogs, people, privacy, profiles
 from storage.dialogs import DialogState
 from storage.profiles import Profile
 
@@ -734,7 +734,10 @@ class DialogEngine:
     async def timeout(self, state: DialogState, now: datetime, content: Content) -> None:
         """One reminder after silence, then a quiet close."""
         spec = content.dialogs.get(state.dialog_id)
-        quiet = not await privacy.can_market(state.contact_id)  # 退订: no reminders
+        # 退订, a care stop, a care pause or a staff takeover: no reminder from the bot.
+        quiet = not await privacy.can_market(state.contact_id) or (
+            await care.marketing_hold(state.contact_id, now) is not None
+        )
         # Every write is conditional on the row being as loaded: if she answered in the
         # meantime (asked_at moved), her answer wins and the timer does nothing.
         if spec is None or state.reminded or not spec.reminder or quiet:

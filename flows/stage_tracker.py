@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from bot.stages import StageEntered, StageListener
 from bot.work import CronSchedule, Work, WorkQueue, work_key
 from flows.stage import stage_for
-from storage import privacy, profiles
+from storage import care, privacy, profiles
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -142,7 +142,9 @@ class StageTracker:
         for profile in await profiles.due_by_unborn(limit):
             asked_before = (profile.extra or {}).get("birth_asked")
             if asked_before or not await privacy.can_market(profile.contact_id):
-                continue  # asked once: never again; and never after 退订
+                continue  # asked once: never again; and never after 退订 or a loss
+            if await care.marketing_hold(profile.contact_id, now) is not None:
+                continue  # a care pause or a takeover: asked on a later day
             account = await profiles.account_for(profile)
             if account is None:
                 continue  # we never heard from her on any account

@@ -367,3 +367,86 @@ async def test_real_detector_a_loss_with_bleeding_is_urgent_and_still_a_loss(
         assert "120" in answer  # what to do now comes first
         assert await care.stopped(MOM)  # and it is a loss: marketing stops for good
         assert [e.status for e in await enrolments.of_contact(MOM)] == ["exited"]
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+async def test_a_failing_group_lookup_costs_no_alert_and_lets_no_tip_through(
+    tmp_path: Path,
+) -> None:
+    from bot.channels.base import ChannelError
+
+    # The guard fails on the lookup too (a handler error, allowed here); care must not.
+    async with bot_in(tmp_path, handler_errors=True) as bot:
+        group(bot)
+        await bot.register_room("R1")
+
+        async def broken(*_args: Any, **_kw: Any) -> Any:
+            raise ChannelError("the gateway did not answer", retryable=True)
+
+        bot.app.rooms.info = broken  # type: ignore[method-assign]
+        done = await bot.says(MOM, "宝宝发烧40度抽搐了", room="R1", name="小红")
+        said_in_group = [a["text"] for a in done if a["action"] == "say" and a["room"] == "R1"]
+        assert len(said_in_group) == 1 and "120" in said_in_group[0]  # no keyword tip after
+        assert to(done, "s1") and to(done, "s2")  # the staff are told all the same
+        assert await Escalation.filter(contact_id=MOM).count() == 1
+
+
+async def test_a_case_number_closes_that_case_only(tmp_path: Path) -> None:
+    async with bot_in(tmp_path) as bot:
+        await bot.says(MOM, "见红了", name="小红")
+        await bot.tick("30m")
+        await bot.says(MOM, "产后好想死")
+        first, second = await Escalation.all().order_by("id")
+        await bot.says("s2", f"#已处理 {first.id}")
+        assert (await Escalation.get(id=first.id)).handled_at is not None
+        assert (await Escalation.get(id=second.id)).handled_at is None  # the crisis stays open
+        later = await bot.tick("20m")
+        assert any("还没人处理" in t for t in to(later, "s1"))
+
+
+async def test_her_unsubscribe_during_a_takeover_is_confirmed_to_her(tmp_path: Path) -> None:
+    async with bot_in(tmp_path) as bot:
+        await expecting(bot)
+        await bot.says("s1", f"#接管 {MOM} 2")
+        done = await bot.says(MOM, "退订")
+        assert any("已为你退订" in t for t in to(done, MOM))
+
+
+async def test_a_mothers_risk_words_after_a_command_word_are_still_read(tmp_path: Path) -> None:
+    async with bot_in(tmp_path) as bot:
+        group(bot)
+        await bot.register_room("R1")
+        await bot.says(MOM, "#帮助 宝宝发烧40度抽搐了", room="R1", name="小红")
+        assert await Escalation.filter(contact_id=MOM).count() == 1
+
+
+async def test_a_takeover_with_the_mention_glued_to_the_command_works(tmp_path: Path) -> None:
+    async with bot_in(tmp_path) as bot:
+        group(bot)
+        await bot.register_room("R1")
+        done = await bot.says("s1", "#接管@小红\u20052", room="R1", mentions=[MOM])
+        assert any("已接管 小红" in t for t in to(done, "s1"))
+        assert await care.taken_over_by(MOM, bot.clock.now()) == "s1"
+
+
+async def test_a_takeover_handed_back_early_lets_her_steps_go_within_the_hour(
+    tmp_path: Path,
+) -> None:
+    async with bot_in(tmp_path) as bot:
+        await expecting(bot)  # 孕中期: the demo day-1 step is due tomorrow
+        await bot.says("s1", f"#接管 {MOM} 720")
+        await bot.tick("2d")
+        assert not [t for t in to(bot.actions, MOM) if "/l/" in t]  # held by the takeover
+        await bot.says("s1", f"#交还 {MOM}")
+        later = await bot.tick("61m")
+        assert [t for t in to(later, MOM) if "/l/" in t], "the held step goes once handed back"
+
+
+async def test_no_dialog_reminder_reaches_her_while_she_is_taken_over(tmp_path: Path) -> None:
+    async with bot_in(tmp_path) as bot:
+        await bot.friend_request(MOM, "小红", "你好")  # the intake asks her stage
+        await bot.says("s1", f"#接管 {MOM} 48")
+        later = await bot.tick("30h")
+        assert to(later, MOM) == []  # no "前面问的问题有空再回复就好" from the bot

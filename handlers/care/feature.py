@@ -11,6 +11,7 @@ from bot.config import CareContent
 from bot.events import MessageReceived, MessageType
 from bot.features import Feature, On, Platform
 from bot.handler import ContentSource
+from bot.permissions import Permissions
 from handlers.care.detect import Detector
 from handlers.care.handler import (
     CARE_REMIND,
@@ -57,6 +58,7 @@ def feature(p: Platform, detector: DetectorFactory = Detector) -> Feature:
         CurrentDetector(detector, s.content),
         Alerts(reminders, _nurture(p)),
         StaffCommands(p.self_ids),
+        Permissions(p.self_ids),
     )
     return Feature(
         name="care",

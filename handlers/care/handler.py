@@ -23,12 +23,15 @@ from typing import Any, Protocol
 from bot.config import AppConfig
 from bot.events import Event, MessageReceived
 from bot.handler import UNKNOWN_NAME, Context, Flow, Services
+from bot.permissions import Permissions
 from bot.templates import render
 from bot.work import Work, WorkQueue, work_key
 from flows.dialog import kv_key as dialog_key
 from handlers.admin import COMMANDS as ADMIN_COMMANDS
 from handlers.care.detect import Risk
 from storage import care, dialogs, people
+from storage.dead_letter import database_answers
+from storage.models import Escalation
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ COMMANDS: dict[str, str] = {
     "resume-marketing": "resume",
 }
 
-_COMMAND = re.compile(r"^[#/＃]\s*(\S+)\s*(.*)$", re.DOTALL)
+_COMMAND = re.compile(r"^[#/＃]\s*([^\s@]+)\s*(.*)$", re.DOTALL)
 _MENTION_TEXT = re.compile(r"@\S+[\s\u2005]?")
 
 
@@ -77,10 +80,17 @@ def minutes(span: timedelta) -> int:
 class CareHandler:
     name = "care"
 
-    def __init__(self, detector: Callable[[], Detects], alerts: Alerts, commands: StaffCommands):
+    def __init__(
+        self,
+        detector: Callable[[], Detects],
+        alerts: Alerts,
+        commands: StaffCommands,
+        permissions: Permissions,
+    ):
         self.detector = detector  # the one for the content in force
         self.alerts = alerts
         self.commands = commands
+        self.permissions = permissions
 
     async def handle(self, event: Event, ctx: Context) -> Flow | None:
         assert isinstance(event, MessageReceived)  # a text message: the feature's filter
@@ -90,7 +100,7 @@ class CareHandler:
             word = command.group(1).casefold()
             if word in COMMANDS:
                 return await self.commands.run(event, ctx, COMMANDS[word], command.group(2))
-            if word in ADMIN_COMMANDS:
+            if word in ADMIN_COMMANDS and await self._may_command(event, ctx):
                 return None  # an admin's command, not a mother's words
         config = ctx.services.config
         if not ctx.content.care.enabled or is_staff(config, event.sender_id):
@@ -98,8 +108,25 @@ class CareHandler:
         risk = self.detector().detect(text)
         if risk is None:
             return None
-        await self.alerts.respond(event, ctx, risk)
+        try:
+            await self.alerts.respond(event, ctx, risk)
+        except Exception:
+            # Nothing after a risk may answer her with a tip or the fallback: the chain
+            # stops whatever failed. A store outage is re-raised (the dispatcher holds
+            # the event and handles it again; every step of respond() is keyed once).
+            log.exception("care: responding to a %s risk failed", risk.severity)
+            if not await database_answers(Escalation):
+                raise
         return Flow.STOP
+
+    async def _may_command(self, event: MessageReceived, ctx: Context) -> bool:
+        """Whether the sender's # command is one (a group's admin, a super admin): a
+        mother's "#帮助 宝宝抽搐了" is still read as her words."""
+        if is_staff(ctx.services.config, event.sender_id):
+            return True
+        if event.room is None:
+            return False
+        return await self.permissions.may_command(ctx, event.room, event.sender_id)
 
 
 class Alerts:
@@ -112,8 +139,9 @@ class Alerts:
         self.nurture = nurture
 
     async def respond(self, event: MessageReceived, ctx: Context, risk: Risk) -> None:
-        # Her answer first: whatever fails after it, she has been told what to do.
-        name = event.sender_name or await ctx.display_name(event.sender_id)
+        # Her answer first: whatever fails after it, she has been told what to do. Her
+        # name is best effort: a channel that cannot say it costs the name, not the answer.
+        name = event.sender_name or await _name_or_unknown(ctx, event.sender_id)
         await self._answer(event, ctx, risk, name)
         now = ctx.clock.now()
         case = await self._case(event, ctx, risk, now)
@@ -202,6 +230,14 @@ class Alerts:
         await ctx.kv.delete(dialog_key(her))
 
 
+async def _name_or_unknown(ctx: Context, contact: str) -> str:
+    try:
+        return await ctx.display_name(contact)
+    except Exception:
+        log.warning("care: her name could not be read; answering without it")
+        return UNKNOWN_NAME
+
+
 def is_loss(risk: Risk) -> bool:
     """A loss read with something more urgent (流产了，现在大出血) gets the urgent answer,
     and everything a loss does besides: marketing stopped, no stage content ever."""
@@ -211,7 +247,11 @@ def is_loss(risk: Risk) -> bool:
 async def _where(ctx: Context, room: str | None) -> str:
     if room is None:
         return "私聊"
-    info = await ctx.room_info(room)
+    try:
+        info = await ctx.room_info(room)
+    except Exception:
+        log.warning("care: the group's name could not be read")
+        return "群聊"
     return f"群「{info.topic}」" if info and info.topic else "群聊"
 
 
@@ -308,9 +348,15 @@ class StaffCommands:
         if not words:
             return None, []
         first, *after = words
-        # A number is a case number (the alert's 编号): staff never see her id.
-        found = await care.case(int(first)) if first.isdigit() else None
+        found = await self._case_named(first)
         return (found.contact_id if found else first), after
+
+    @staticmethod
+    async def _case_named(word: str) -> care.Case | None:
+        """The case a word names: a number (the alert's 编号; staff never see her id)."""
+        if not (word.isascii() and word.isdigit() and len(word) <= 12):
+            return None
+        return await care.case(int(word))
 
     @staticmethod
     async def _usage(event: MessageReceived, ctx: Context, example: str) -> None:
@@ -318,8 +364,17 @@ class StaffCommands:
         await ctx.reply(f"请{how}，比如：{example}")
 
     async def _handled(self, event: MessageReceived, ctx: Context, rest: str) -> None:
-        target, _ = await self._target(event, rest)
-        cases = await self._cases(event, ctx, target)
+        words = _MENTION_TEXT.sub(" ", rest).split()
+        named = await self._case_named(words[0]) if words and not event.mentions else None
+        if named is not None:
+            # A case number closes that case only: a newer one of hers stays open.
+            cases = [named] if named.handled_at is None else []
+            if not cases:
+                await ctx.reply(f"编号{named.id}已经处理过了。")
+                return
+        else:
+            target, _ = await self._target(event, rest)
+            cases = await self._cases(event, ctx, target)
         if not cases:
             return
         now = ctx.clock.now()
