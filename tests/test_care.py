@@ -450,3 +450,11 @@ async def test_no_dialog_reminder_reaches_her_while_she_is_taken_over(tmp_path: 
         await bot.says("s1", f"#接管 {MOM} 48")
         later = await bot.tick("30h")
         assert to(later, MOM) == []  # no "前面问的问题有空再回复就好" from the bot
+
+
+async def test_a_takeover_of_a_typed_name_is_refused_not_made_for_nobody(tmp_path: Path) -> None:
+    async with bot_in(tmp_path) as bot:
+        await expecting(bot)
+        done = await bot.says("s1", "#接管 小红 2")
+        assert any("找不到" in t for t in to(done, "s1"))
+        assert not await CareState.filter(contact_id="小红").exists()

@@ -29,7 +29,7 @@ from bot.work import Work, WorkQueue, work_key
 from flows.dialog import kv_key as dialog_key
 from handlers.admin import COMMANDS as ADMIN_COMMANDS
 from handlers.care.detect import Risk
-from storage import care, dialogs, people
+from storage import care, dialogs, people, privacy
 from storage.dead_letter import database_answers
 from storage.models import Escalation
 
@@ -425,10 +425,16 @@ class StaffCommands:
         if target is None:
             example = "#接管 @小红 2" if event.room is not None else "#接管 12 2"
             return await self._usage(event, ctx, example)
+        typed = not [m for m in event.mentions if m not in self.self_ids]
+        if typed and not await privacy.is_known(target):
+            # A typed name or a wrong id would make a takeover of nobody while she goes
+            # on hearing the bot (a mention is the platform's id: always someone).
+            await ctx.reply(f"找不到“{target}”：请写提醒里的编号或她的联系人ID，或在群里@她")
+            return
         config = ctx.services.config
         hours = _hours(words, config.care.takeover_hours)
         if hours is None:
-            await ctx.reply("接管的小时数请写 0 到 720 之间的数字，比如：#接管 @小红 2")
+            await ctx.reply("接管的小时数请写 1 到 720 之间的数字，比如：#接管 @小红 2")
             return
         now = ctx.clock.now()
         await care.take_over(target, event.sender_id, now + timedelta(hours=hours), now)
