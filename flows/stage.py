@@ -318,9 +318,14 @@ def _normalize(text: str) -> tuple[str, bool]:
     for word, marker in _FAMILY:
         text = text.replace(word, marker)
     text, repaired = _repair(text)
-    text = re.sub(r"(农历|阴历)(?:的)?生日(?:是|在)?", r"生日\1", text)
-    # 正月, 腊月 and 冬月 are lunar months whether or not she writes 农历.
-    text = re.sub(r"(?<!农历)(?<!阴历)(正月|腊月|冬月)", r"农历\1", text)
+    # 老历 and 旧历 are what older relatives call 农历; 阴历 is the same calendar too.
+    text = re.sub(r"老历|旧历|阴历", "农历", text)
+    text = re.sub(r"农历(?:的)?生日(?:是|在)?", "生日农历", text)
+    text = re.sub(r"农历(?:的|是|为)+", "农历", text)
+    # 正月, 腊月, 冬月 and a leap month are lunar whether or not she writes 农历.
+    text = re.sub(
+        r"(?<!农历)(正月|腊月|冬月|闰(?=[\d正一二三四五六七八九十冬腊]{1,3}月))", r"农历\1", text
+    )
     text = (
         text.replace("正月", "1月")
         .replace("腊月", "12月")
@@ -331,13 +336,28 @@ def _normalize(text: str) -> tuple[str, bool]:
         .replace("周岁", "岁")
     )
     text = re.sub(r"(?<![\d个一二三四五六七八九十两])半个月", "15天", text)
-    text = (
-        re.sub("俩(?=月)", "两个", text).replace("俩", "两").replace("仨", "三").replace("闰", "")
-    )
+    text = re.sub("俩(?=月)", "两个", text).replace("俩", "两").replace("仨", "三")
     text = re.sub(r"个(?:星期|礼拜)", "周", text)
     text = re.sub(r"(?<=[\d一二三四五六七八九十两])(?:个)?来(?=月|周|天)", "个多", text)
     text = text.replace("个多天", "多天").replace("个多周", "多周")
-    return _numerals(text), repaired
+    return _lunar_after(_numerals(text)), repaired
+
+
+def _lunar_after(text: str) -> str:
+    """二月初八农历, 2月8号出生的阴历: 农历 written after the date moves before it.
+    大年初三 is the third of the first lunar month; 年前 / 年后 (生) are before and after
+    the Spring Festival."""
+    text = re.sub(r"大年初(\d{1,2})(?![\d月])", r"农历1月初\1", text)
+    text = re.sub(
+        r"(?<![\d今明去后前多半几个一两])年(前|后)(?=(?:就|要|才|再)?(?:生|出生|卸货|剖)|吧|左右|$|[，,。])",
+        r"春节\1",
+        text,
+    )
+    return re.sub(
+        r"(?<![\d年农历闰])(\d{1,2}月(?:初)?\d{1,2}[日号]?)(出生|生日|生)?(?:的|是)?\(?农历\)?",
+        r"农历\1\2",
+        text,
+    )
 
 
 def normalize(text: str) -> str:
@@ -370,8 +390,10 @@ def _named_day(name: str, year: int) -> date | None:
         if key != name:
             continue
         try:
-            if kind == "solar" or kind == "term":
+            if kind == "solar":
                 return date(year, month, int(day))
+            if kind == "term":
+                return date(year, month, _term_day(day, year))
             if kind == "lunar":
                 return LunarDate(year, month, int(day)).to_solar_date()
             if kind == "eve":
@@ -384,6 +406,13 @@ def _named_day(name: str, year: int) -> date | None:
         except ValueError:
             return None
     return None
+
+
+def _term_day(day: str, year: int) -> int:
+    """A solar term's day: "5,2028=4" is the 5th, but the 4th in 2028."""
+    usual, *years = day.split(",")
+    exceptions = dict(part.split("=") for part in years)
+    return int(exceptions.get(str(year), usual))
 
 
 # --------------------------------------------------------------------------- facts
@@ -466,6 +495,7 @@ _ACTIVITY = re.compile(
     r"建档|建卡|建册|产检|检查|复查|复诊|体检|孕检|nt|唐筛|无创|羊穿|四维|三维|排畸|糖耐|b超|彩超"
     r"|胎心监护|疫苗|打针|上班|出差|回来|回家|回老家|开学|上学|旅游|搬家|面试|考试|报名|抽血|验血"
     r"|医生|拍照|写真|买|囤|发货|到货|快递|聚会|满月酒|体检|上课|开会|休假|产假|见面|结婚|办"
+    r"|放假|假期|快乐|旅行|出去玩|团圆|回娘家|走亲戚|拜年|礼物|红包|加班|值班"
 )
 # Words that make a bare N周 a baby's age; the family markers (二宝, 双胞胎) do not, since
 # she may be carrying them.
@@ -708,7 +738,11 @@ def _relative_birth(r: Reading, take: Any, today: date) -> None:
     A birth on a named past day (上周五就生了) is as firm as a date: it beats the due date
     she had (预产期本来是12月10号), so those facts are EXPLICIT."""
     born = r"(?:就|已经|刚|才)*(?:出生|生(?![日病气活意])|剖|顺(?!利)|生产|分娩)"
-    for m in take(rf"(大前天|今天|昨天|前天)(?:早上|上午|中午|下午|晚上|凌晨|夜里|半夜)?{born}"):
+    hour = (
+        r"(?:早上|上午|中午|下午|晚上|凌晨|夜里|半夜)?"
+        r"(?:(?:\d{1,2}|[一二三四五六七八九十两]{1,3})点(?:多|半|\d{1,2}分?)?)?"
+    )
+    for m in take(rf"(大前天|今天|昨天|前天){hour}{born}"):
         r.birth(today + timedelta(days=_DAY_WORDS[m.group(1)]), 0.95, EXPLICIT)
     for m in take(rf"(这|本)个?(?:周|星期|礼拜)({_WEEKDAY})(?:早上|晚上|凌晨)?{born}(?![产])"):
         day = _week_day(today, m.group(1), m.group(2))
@@ -1006,13 +1040,13 @@ def _valid(year: int, month: int, day: int) -> date | None:
         return None
 
 
-def _nearest(today: date, candidates: list[date]) -> tuple[date, date] | None:
+def _nearest(today: date, candidates: list[date]) -> tuple[date | None, date | None] | None:
     """The next (on or after today) and the last (on or before today) of some dates."""
     after = [d for d in candidates if d >= today]
     before = [d for d in candidates if d <= today]
-    if not after or not before:
+    if not after and not before:
         return None
-    return min(after), max(before)
+    return min(after, default=None), max(before, default=None)
 
 
 def _next_and_last(today: date, month: int, day: int) -> tuple[date, date] | None:
@@ -1029,29 +1063,39 @@ def _next_and_last(today: date, month: int, day: int) -> tuple[date, date] | Non
     return nxt, lst
 
 
-def _lunar_day(year: int, month: int, day: int) -> date | None:
-    """A lunar date in a lunar year; the 30th of a short month is its last day."""
+def _lunar_day(year: int, month: int, day: int, leap: bool = False) -> date | None:
+    """A lunar date in a lunar year; the 30th of a short month is its last day. A leap
+    month (闰六月) exists only in some years: elsewhere there is no such day."""
     for d in (day, day - 1) if day == 30 else (day,):
         try:
-            return LunarDate(year, month, d).to_solar_date()
+            return LunarDate(year, month, d, leap).to_solar_date()
         except ValueError:
             continue
     return None
 
 
-def _lunar(today: date, month: int, day: int) -> tuple[date, date] | None:
-    """The next and the last solar dates of a lunar month-day."""
-    years = (today.year - 1, today.year, today.year + 1)
-    return _nearest(today, [d for y in years if (d := _lunar_day(y, month, day))])
+def _lunar(
+    today: date, month: int, day: int, leap: bool = False
+) -> tuple[date | None, date | None] | None:
+    """The next and the last solar dates of a lunar month-day (a leap month comes back
+    only every few years, so it looks further)."""
+    reach = 4 if leap else 1
+    years = range(today.year - reach, today.year + reach + 1)
+    return _nearest(today, [d for y in years if (d := _lunar_day(y, month, day, leap))])
 
 
+# 春节前后, 过年那几天, 国庆期间: a week either side of the day
+_AROUND = r"前后|左右|附近|那几天|那段时间|那阵子?|那会儿?|期间|的时候"
 _LUNAR_PART = {"初": 5, "上旬": 5, "中旬": 15, "中": 15, "下旬": 25, "底": 28, "末": 28}
-_YEAR_WORD = r"(今年|明年|后年|去年|前年|\d{4}年)"
+_YEAR_WORD = r"(今年|明年|后年|去年|前年|\d{4}年|(?<!\d)\d{2}年)"
 
 
 def _year_of(word: str, today: date) -> int:
     offsets = {"今年": 0, "明年": 1, "后年": 2, "去年": -1, "前年": -2}
-    return today.year + offsets[word] if word in offsets else int(word[:-1])
+    if word in offsets:
+        return today.year + offsets[word]
+    year = int(word[:-1])
+    return year + 2000 if year < 100 else year
 
 
 @dataclass
@@ -1065,7 +1109,7 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
     undirected: list[tuple[date, float, tuple[int, int]]] = []
 
     def place(
-        candidates: tuple[date, date] | None,
+        candidates: tuple[date | None, date | None] | None,
         *,
         absolute: date | None = None,
         weight: float = 0.95,
@@ -1081,10 +1125,9 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
             return
         if candidates is None or direction is None:
             return  # a month-day with nothing saying which: never guess
-        nxt, last = candidates
-        out.facts.append(
-            Fact(direction, nxt if direction == "due" else last, weight, EXPLICIT, spread)
-        )
+        day = candidates[0] if direction == "due" else candidates[1]
+        if day is not None:
+            out.facts.append(Fact(direction, day, weight, EXPLICIT, spread))
 
     def sub(pattern: str, handler: Any) -> None:
         def replace(m: re.Match[str]) -> str:
@@ -1104,7 +1147,7 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
             shift = -shift
         spread = (
             (-7, 7)
-            if around in ("前后", "左右", "附近") or m.group(7)
+            if re.fullmatch(_AROUND, around) or m.group(7)
             else (-14, 0)
             if around in ("前", "之前", "以前") and not shift
             else (0, 14)
@@ -1122,16 +1165,16 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
         place(_nearest(today, found), weight=weight, spread=spread)
 
     sub(
-        rf"{_YEAR_WORD}?(农历|阴历)?({_named_day_pattern()})(?:当天|那天|那一天)?"
-        r"(前后|左右|附近|之前|以前|之后|以后|前|后)?(?:(\d{1,2})(天|周))?(左右)?",
+        rf"{_YEAR_WORD}?(农历)?({_named_day_pattern()})(?:当天|那天|那一天)?"
+        rf"({_AROUND}|之前|以前|之后|以后|前|后)?(?:(\d{{1,2}})(天|周))?(左右)?",
         named,
     )
 
     # lunar with a year: 明年农历三月初三, 农历2027年正月初十
     def lunar_year(m: re.Match[str]) -> None:
         year = _year_of(m.group(1) or m.group(2), today)
-        month, day = int(m.group(3)), m.group(4)
-        solar = _lunar_day(year, month, int(day)) if day else _lunar_day(year, month, 15)
+        leap, month, day = bool(m.group(3)), int(m.group(4)), m.group(5)
+        solar = _lunar_day(year, month, int(day) if day else 15, leap)
         if solar is not None:
             place(
                 None,
@@ -1141,23 +1184,25 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
             )
 
     sub(
-        rf"(?:{_YEAR_WORD}(?:的)?(?:农历|阴历)|(?:农历|阴历){_YEAR_WORD})(\d{{1,2}})月(?:初)?(\d{{1,2}})?[日号]?",
+        rf"(?:{_YEAR_WORD}(?:的)?农历|农历{_YEAR_WORD})(闰)?(\d{{1,2}})月(?:初)?(\d{{1,2}})?[日号]?",
         lunar_year,
     )
 
-    # lunar month-day: 农历八月十五, 阴历2月初2
+    # lunar month-day: 农历八月十五, 阴历2月初2, 闰六月初十
     sub(
-        r"(?:农历|阴历)(\d{1,2})月(?:初)?(\d{1,2})[日号]?",
-        lambda m: place(_lunar(today, int(m.group(1)), int(m.group(2))), weight=0.9),
+        r"农历(闰)?(\d{1,2})(?:月(?:初)?|[./-])(\d{1,2})[日号]?",
+        lambda m: place(
+            _lunar(today, int(m.group(2)), int(m.group(3)), bool(m.group(1))), weight=0.9
+        ),
     )
 
     # lunar month alone: 预产期农历腊月, 农历七月底出生
     def lunar_month(m: re.Match[str]) -> None:
-        day = _LUNAR_PART.get(m.group(2) or "", 15)
-        span = (-14, 14) if m.group(2) is None else (-5, 5)
-        place(_lunar(today, int(m.group(1)), day), weight=0.85, spread=span)
+        day = _LUNAR_PART.get(m.group(3) or "", 15)
+        span = (-14, 14) if m.group(3) is None else (-5, 5)
+        place(_lunar(today, int(m.group(2)), day, bool(m.group(1))), weight=0.85, spread=span)
 
-    sub(r"(?:农历|阴历)(\d{1,2})月份?" + _DAY_PART, lunar_month)
+    sub(r"农历(闰)?(\d{1,2})月份?" + _DAY_PART, lunar_month)
 
     # full dates: 2027年3月15日, 2027.3.15, 2027-3-15, 2027/3/15, 27年3月15号
     def full(m: re.Match[str]) -> None:
@@ -1168,6 +1213,8 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
             place(None, absolute=day)
 
     sub(r"(\d{4}|\d{2})[年./-](\d{1,2})[月./-](\d{1,2})[日号]?", full)
+    # 20270305: eight digits that make a date of this century
+    sub(r"(?<!\d)(20\d\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)", full)
 
     # year-month: 27年3月, 2027年3月底
     def year_month(m: re.Match[str]) -> None:
@@ -1190,7 +1237,10 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
         if day is not None:
             place(None, absolute=day)
 
-    sub(r"(今年|明年|后年|去年|前年)(\d{1,2})月(\d{1,2})[日号]", named_year_day)
+    sub(
+        r"(今年|明年|后年|去年|前年)(?:的)?(\d{1,2})[月./-](\d{1,2})(?:[日号]|(?![\d.个天周岁斤]))",
+        named_year_day,
+    )
     sub(r"(今年|明年|后年|去年|前年)(\d{1,2})月份?" + _DAY_PART, named_year)
 
     # 下个月底, 这个月中, 上个月初
@@ -1224,13 +1274,29 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
         month, day = int(m.group(1) or m.group(3)), int(m.group(2) or m.group(4))
         place(_next_and_last(today, month, day) if 1 <= month <= 12 else None)
 
+    # 3月5号到10号, 3月5-10号: the middle of the span
+    def month_range(m: re.Match[str]) -> None:
+        first = _valid(today.year, int(m.group(1)), int(m.group(2)))
+        last = _valid(today.year, int(m.group(3) or m.group(1)), int(m.group(4)))
+        if first is None or last is None or not 0 < (last - first).days <= 31:
+            return
+        half = (last - first).days // 2
+        middle = first + timedelta(days=half)
+        place(_next_and_last(today, middle.month, middle.day), weight=0.9, spread=(-half, half))
+
+    sub(
+        r"(\d{1,2})月(\d{1,2})[日号]?(?:到|至|-|~)(?:(\d{1,2})月)?(\d{1,2})[日号]",
+        month_range,
+    )
     sub(r"(\d{1,2})月(\d{1,2})[日号]?|(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])", month_day)
-    if direction is not None and own_cue:
-        # 预产期4.10: a dotted month-day, only with its own cue (7.5斤 is a weight)
-        sub(
-            r"(?<![\d.])(\d{1,2})\.(\d{1,2})(?![\d.]|斤|kg|公斤|cm|个|ml|度|米|段|元|块|岁|g|%)",
-            lambda m: place(_next_and_last(today, int(m.group(1)), int(m.group(2)))),
-        )
+    # 3-15: a dashed month-day; 3-5个月 and 8-9点 are ranges
+    sub(
+        r"(?<![\d/.月-])(\d{1,2})-(\d{1,2})"
+        r"(?![\d/.-]|个|周|天|岁|月|年|号|日|斤|kg|公斤|cm|ml|度|点|次|w|元|块|g|%)",
+        lambda m: place(_next_and_last(today, int(m.group(1)), int(m.group(2)))),
+    )
+    if direction is not None:
+        _dotted(out, today, own_cue, place)
 
     if direction is not None and own_cue:
         # 预产期28号: the next (or, for a birthday, the last) 28th
@@ -1268,6 +1334,25 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
             about: About = "due" if day >= today else "birth"
             out.facts.append(Fact(about, day, weight * 0.85, LOOSE, spread))
     return out
+
+
+_DOTTED = (
+    r"(?<![\d.])(\d{1,2})\.(\d{1,2})([日号])?(?![\d.]|斤|kg|公斤|cm|个|ml|度|米|段|元|块|岁|g|%)"
+)
+
+
+def _dotted(out: _Dates, today: date, own_cue: bool, place: Any) -> None:
+    """预产期4.10, 3.15号: a dotted month-day. 7.5斤 is a weight and 3.5 may be months, so
+    without its own cue it counts only with 号, or as a whole answer with a two-digit day."""
+    bare = not _FILLER.sub("", re.sub(_DOTTED, "", out.rest))
+
+    def replace(m: re.Match[str]) -> str:
+        if own_cue or m.group(3) or (bare and len(m.group(2)) == 2):
+            place(_next_and_last(today, int(m.group(1)), int(m.group(2))))
+            return "§"
+        return m.group(0)
+
+    out.rest = re.sub(_DOTTED, replace, out.rest)
 
 
 def _part_spread(part: str | None) -> tuple[int, int]:

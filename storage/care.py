@@ -13,6 +13,13 @@ from storage.models import CareState, Escalation, Profile
 SEVERITIES = ("urgent", "crisis", "concern", "loss")
 
 
+async def answers() -> bool:
+    """Whether care's tables answer (an outage is told apart from a bug)."""
+    from storage.dead_letter import database_answers
+
+    return await database_answers(Escalation)
+
+
 # --------------------------------------------------------------------------- care state
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import date
@@ -26,11 +27,16 @@ FIELDS = ("stage", "due_date", "birth_date", "gestational_days", "baby_age_days"
 
 
 def load_cases() -> list[Any]:
+    """The table's rows; a `# today: YYYY-MM-DD` line sets today for the rows after it."""
     cases = []
+    today = TODAY
     lines = TABLE.read_text(encoding="utf-8").splitlines()
     header = lines[0].split("\t")
     assert header == ["text", "hint", *FIELDS], header
     for number, line in enumerate(lines[1:], start=2):
+        if moved := re.fullmatch(r"#\s*today:\s*(\d{4}-\d{2}-\d{2})\s*", line):
+            today = date.fromisoformat(moved.group(1))
+            continue
         if not line.strip() or line.startswith("#"):
             continue
         cells = line.split("\t")
@@ -44,7 +50,7 @@ def load_cases() -> list[Any]:
                 expected[name] = int(value)
             else:
                 expected[name] = value
-        cases.append(pytest.param(text, hint or None, expected, id=f"{number}:{text}"))
+        cases.append(pytest.param(text, hint or None, expected, today, id=f"{number}:{text}"))
     return cases
 
 
@@ -67,9 +73,9 @@ def test_the_table_is_large_and_varied() -> None:
     }
 
 
-@pytest.mark.parametrize(("text", "hint", "expected"), CASES)
-def test_phrasing(text: str, hint: str | None, expected: dict[str, Any]) -> None:
-    line = parse_stage(text, TODAY, hint).to_json()  # type: ignore[arg-type]
+@pytest.mark.parametrize(("text", "hint", "expected", "today"), CASES)
+def test_phrasing(text: str, hint: str | None, expected: dict[str, Any], today: date) -> None:
+    line = parse_stage(text, today, hint).to_json()  # type: ignore[arg-type]
     confidence = line.pop("confidence")
     assert line == expected
     assert 0 <= confidence <= 1 and (confidence == 0) == (set(expected.values()) == {None})
@@ -274,3 +280,9 @@ def test_named_days_come_from_the_data_table(tmp_path, monkeypatch) -> None:  # 
         stage.named_days.cache_clear()
         stage._named_day_pattern.cache_clear()
     assert parse_stage("宝宝是国庆节出生的", TODAY).birth_date == date(2026, 10, 1)
+
+
+def test_a_solar_term_falls_on_its_own_day_each_year() -> None:
+    # named_days.tsv: 清明 is the 5th of April, but the 4th in 2028
+    assert parse_stage("清明出生的", date(2027, 11, 27)).birth_date == date(2027, 4, 5)
+    assert parse_stage("清明出生的", date(2028, 11, 27)).birth_date == date(2028, 4, 4)

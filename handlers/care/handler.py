@@ -30,8 +30,6 @@ from flows.dialog import kv_key as dialog_key
 from handlers.admin import COMMANDS as ADMIN_COMMANDS
 from handlers.care.detect import Risk
 from storage import care, dialogs, people, privacy
-from storage.dead_letter import database_answers
-from storage.models import Escalation
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +113,7 @@ class CareHandler:
             # stops whatever failed. A store outage is re-raised (the dispatcher holds
             # the event and handles it again; every step of respond() is keyed once).
             log.exception("care: responding to a %s risk failed", risk.severity)
-            if not await database_answers(Escalation):
+            if not await care.answers():
                 raise
         return Flow.STOP
 
