@@ -26,7 +26,10 @@ Conventions (the test table in tests/stage_cases.tsv is the full specification):
 - gestational age = 280 days − days until the due date;
 - "怀孕N个月" is N four-week obstetric months: 4N weeks (see `_pregnancy_months`);
 - a month-day without a year is the next such day for a due date and the last one for a
-  birthday; without a cue or hint saying which, it gives nothing;
+  birthday; with no cue or hint saying which, it counts only as the whole answer (3月15号吧,
+  农历腊月十八): then it answers the intake's 预产期或者生日 question, so a next day far enough
+  ahead for a known pregnancy is the due date and otherwise the last one is the birthday,
+  read with a confidence that asks her to confirm (`_due_or_birthday`);
 - a year-month without a day is the 15th (初/上旬 5th, 中旬 15th, 下旬 25th, 底/末 last day);
 - a bare N周 is the pregnancy's unless a baby word is near it (see `_weeks_of_pregnancy`);
   N个月 is the pregnancy's with 肚子, or answering the due-date question with no baby word;
@@ -485,6 +488,7 @@ _OWN_BIRTHDAY = re.compile(r"我(?:的)?(?:生日|阳历生日|农历生日)")
 _CLAUSE = re.compile(r"[，,。;；!！?？、~～]+")
 _FILLER = re.compile(
     r"[§\s是就哦噢啊吧了呀啦呢嘛哈约在的~～。.!！?？…]|左右|大概|应该|差不多|预计|估计|前后|附近"
+    r"|样子|那天"
     r"|[\U0001F300-\U0001FAFF\u2600-\u27BF]"
 )
 _BABY_CUE = re.compile(
@@ -618,6 +622,7 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
 
     # ---- dates, clause by clause: a date speaks strongly only with its own cue
     clauses = []
+    bare: list[Fact] = []
     for clause in _CLAUSE.split(rest):
         if not clause or _OWN_BIRTHDAY.search(clause):
             clauses.append(clause)  # her own birthday says nothing about the baby
@@ -628,11 +633,15 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
         found = _dates(clause, today, own or direction, own_cue=own is not None)
         strength = EXPLICIT if own else LOOSE
         clauses.append(found.rest)
+        bare += found.bare
         for fact in found.facts:
             r.facts.append(
                 Fact(fact.about, fact.day, fact.weight, min(strength, fact.strength), fact.spread)
             )
     rest = "，".join(clauses)
+    # 3月15号吧 answers the question; 3月15号去医院 and 我3月15号有空 say something else.
+    if not _FILLER.sub("", _CLAUSE.sub("", rest)):
+        r.facts += bare
 
     # ---- baby ages
     pregnant = bool(re.search(r"怀孕|怀上|怀了|孕(?!婴)|预产|待产", t))
@@ -1102,6 +1111,28 @@ def _year_of(word: str, today: date) -> int:
 class _Dates:
     rest: str
     facts: list[Fact] = field(default_factory=list)
+    # Month-days nothing says the meaning of: facts only if they are the whole answer.
+    bare: list[Fact] = field(default_factory=list)
+
+
+# A due date she knows means a pregnancy already confirmed, four weeks at the least; a
+# month-day that near a year ahead is more likely a baby's birthday a few months back.
+KNOWN_PREGNANCY_DAYS = 28
+# A month-day answering "due date or birthday?" is a guess between the two: she confirms it.
+BARE_WEIGHT = 0.7
+
+
+def _due_or_birthday(
+    today: date, candidates: tuple[date | None, date | None], weight: float, spread: tuple[int, int]
+) -> Fact | None:
+    """The bare month-day of an answer to 预产期是哪天，或者宝宝生日是哪天: the next such day
+    if a pregnancy could be due then, else the last one, a birthday."""
+    upcoming, past = candidates
+    if upcoming is not None and (upcoming - today).days <= FULL_TERM - KNOWN_PREGNANCY_DAYS:
+        return Fact("due", upcoming, min(weight, BARE_WEIGHT), LOOSE, spread)
+    if past is not None:
+        return Fact("birth", past, min(weight, BARE_WEIGHT), LOOSE, spread)
+    return None
 
 
 def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _Dates:
@@ -1123,8 +1154,12 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
             else:
                 out.facts.append(Fact(direction, absolute, weight, EXPLICIT, spread))
             return
+        if candidates is not None and direction is None:
+            if (fact := _due_or_birthday(today, candidates, weight, spread)) is not None:
+                out.bare.append(fact)
+            return
         if candidates is None or direction is None:
-            return  # a month-day with nothing saying which: never guess
+            return
         day = candidates[0] if direction == "due" else candidates[1]
         if day is not None:
             out.facts.append(Fact(direction, day, weight, EXPLICIT, spread))
@@ -1295,8 +1330,7 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
         r"(?![\d/.-]|个|周|天|岁|月|年|号|日|斤|kg|公斤|cm|ml|度|点|次|w|元|块|g|%)",
         lambda m: place(_next_and_last(today, int(m.group(1)), int(m.group(2)))),
     )
-    if direction is not None:
-        _dotted(out, today, own_cue, place)
+    _dotted(out, today, own_cue, place)
 
     if direction is not None and own_cue:
         # 预产期28号: the next (or, for a birthday, the last) 28th

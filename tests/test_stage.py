@@ -235,6 +235,23 @@ def test_an_uncertain_reading_asks_to_be_confirmed(text: str) -> None:
     assert not result.empty and result.needs_confirmation
 
 
+@pytest.mark.parametrize("text", ["3月15号", "农历腊月十八", "11月20号吧", "3.15"])
+def test_a_bare_month_day_is_read_but_confirmed(text: str) -> None:
+    # No cue or hint says due date or birthday: it is a guess between them, so she confirms
+    # it, while the same date with a cue or a hint is certain.
+    bare = parse_stage(text, TODAY)
+    assert not bare.empty and bare.needs_confirmation
+    assert parse_stage(text, TODAY, "due" if bare.due_date else "birth").confidence >= 0.9
+    cued = parse_stage(("预产期" if bare.due_date else "宝宝出生在") + text, TODAY)
+    assert cued.confidence >= 0.9
+
+
+def test_a_bare_due_date_is_confirmed_in_her_words() -> None:
+    assert parse_stage("3月15号吧", TODAY).confirm_question() == (
+        "您是孕24周左右，预产期大约2027年3月15日，对吗？"
+    )
+
+
 def test_the_confirmation_question_says_the_reading_in_her_words() -> None:
     assert (
         parse_stage("孕10周", TODAY).confirm_question()
