@@ -314,7 +314,7 @@ def test_ops_words_add_phrases_per_severity() -> None:
 
 
 def test_ops_ignore_phrases_are_never_a_risk() -> None:
-    book = "绘本《宝宝发烧了》到货了"
+    book = "《宝宝发烧了》第二册到货了"  # a shop's title the table does not know
     assert read(Detector(CareContent()), book) == "concern"
     detector = Detector(CareContent(ignore=["《宝宝发烧了》"]))
     assert detector.detect(book) is None
@@ -354,3 +354,84 @@ def test_a_long_message_is_read_at_its_start_and_its_end(detector: Detector) -> 
     assert read(detector, story + "宝宝抽搐了") == "urgent"
     # The middle of a very long message is not read: the price of a bounded scan.
     assert detector.detect(story + "宝宝抽搐了" + story) is None
+
+
+# --- classes from care_blind2 --------------------------------------------------------
+
+
+def test_typos_of_a_sign_word_are_read_as_the_word() -> None:
+    assert prepare("胎东少了 宝宝抽疯了 发绕39度") == "胎动少了 宝宝抽风了 发烧39度"
+    assert prepare("发绕口令") == "发绕口令"  # only before a reading or a 了
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("老公看球激动得呼吸困难😂", "none"),  # a jokable sign, laughed at
+        ("带娃带得快崩溃了哈哈", "none"),
+        ("带娃带得快崩溃了 天天睡不好", "concern"),
+        ("宝宝呼吸困难 哈哈 吓死我了 快来人", "urgent"),  # the laugh is not right after it
+        ("见红了哈哈 终于要卸货了", "urgent"),  # 见红 is never a joke
+        ("破水了！不是 是打翻了水杯", "none"),  # taken back
+        ("破水了 不是开玩笑", "urgent"),  # 不是 that takes nothing back
+    ],
+)
+def test_a_laugh_or_a_retraction_right_after_the_sign(
+    detector: Detector, text: str, expected: str
+) -> None:
+    assert read(detector, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("宝宝抽搐那次 吓坏了", "none"),  # an episode named after the sign
+        ("宝宝高烧那天晚上开始抽搐 现在还在抽", "urgent"),  # named, and still going on
+        ("那会儿也有过想死的念头 现在都好了", "none"),  # a crisis told as over
+        ("那会儿也有过想死的念头 最近又有了", "crisis"),
+        ("上次宝宝抽搐那回 住了院 现在都好了", "none"),  # over, in a past story
+    ],
+)
+def test_past_episodes(detector: Detector, text: str, expected: str) -> None:
+    assert read(detector, text) == expected
+
+
+def test_asking_whether_a_reading_counts_is_no_fever_past_three_months(
+    detector: Detector,
+) -> None:
+    assert read(detector, "宝宝1岁 37度8算发烧吗 还是38度才算") == "none"
+    assert read(detector, "宝宝2个月 38度算发烧吗") == "urgent"
+
+
+def test_a_nosebleed_in_pregnancy_is_no_pregnancy_bleeding(detector: Detector) -> None:
+    assert read(detector, "孕30周 鼻子突然出血") == "concern"
+    assert read(detector, "怀孕18周 今天突然出血了") == "urgent"
+
+
+def test_an_age_in_years_makes_a_bare_reading_a_childs(detector: Detector) -> None:
+    assert read(detector, "一岁半 38度5 在玩") == "concern"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "孩子咳了半个多月了 晚上更厉害",
+        "宝宝每次吃完奶都吐 吐得挺多",
+        "孕30周 脚踝肿得鞋都穿不上",
+        "出生第4天的宝宝 皮肤有点黄",
+        "娃红屁股 有几块破皮了",
+        "最近动不动就自责 觉得自己是个差劲的妈妈",
+        "一个人带娃 我每天晚上都想哭",
+        "宝宝鼻子堵了 吃奶吃得很费劲",
+        "喂奶喂得乳头都裂开了 好疼",
+        "宝宝4个月 头老是歪向一边",
+        "宝宝五天没拉屎了 肚子胀",
+        "孕中期查出贫血 要吃铁剂吗",
+        "孩子湿疹最近蔓延到胳膊上了",
+        "孕早期小肚子隐隐作痛",
+        "黄疸都快五十天了还没退",
+        "宝宝脸上起了一片红疹",
+    ],
+)
+def test_concern_classes_are_read_as_concern(detector: Detector, text: str) -> None:
+    assert read(detector, text) == "concern"

@@ -84,6 +84,9 @@ _CN_READING = re.compile(rf"(?<=烧到|体温|量了|测了)([{_CN_NUM}]{{2,3}})
 # 三十九度八: the decimal after 度.
 _CN_AFTER_DEGREE = re.compile(rf"(?<=度)([{_CN_NUM[:-1]}])(?![个天周岁次小分{_CN_NUM}])")
 _FORMAT = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\u00ad]")
+# Homophone typos of a sign word a tired mother's input method picks (胎东, 抽疯, 发绕).
+_TYPOS = re.compile(r"胎(?:东|洞)|抽疯|发绕(?=了|\d|到|得|一|两|三|几|好几)")
+_TYPO_FIX = {"抽疯": "抽风"}
 
 
 def _cn_int(numeral: str) -> int | None:
@@ -109,12 +112,18 @@ def _cn_number(match: re.Match[str]) -> str:
     return str(whole)
 
 
+def _typo_fixed(match: re.Match[str]) -> str:
+    typo = match.group(0)
+    return _TYPO_FIX.get(typo, "胎动" if typo[0] == "胎" else "发烧")
+
+
 def prepare(text: str) -> str:
     """The text as the signs read it (see the module docstring, step 1)."""
     if len(text) > HEAD_CHARS + TAIL_CHARS:
         text = text[:HEAD_CHARS] + "。" + text[-TAIL_CHARS:]
     text = unicodedata.normalize("NFKC", text).casefold()
     text = _FORMAT.sub("", text).translate(_TRADITIONAL)
+    text = _TYPOS.sub(_typo_fixed, text)
     text = _CN_BEFORE_UNIT.sub(_cn_number, text)
     text = _CN_READING.sub(_cn_number, text)
     return _CN_AFTER_DEGREE.sub(lambda m: str(_CN_VALUES.get(m.group(1), m.group(1))), text)
@@ -126,8 +135,8 @@ DATA = Path(__file__).parent / "data"
 _C = r"[^，。!?！？]"  # one character inside the same clause
 # A gap that cannot cross a negator: 嘴唇没有发紫 is not 嘴唇...发紫.
 _G = r"[^，。!?！？没不未无]"
-_BABY = r"(?:宝宝|孩子|宝贝|娃|小孩|新生儿|儿子|女儿|胎儿|小宝|bb)"
-_END = r"(?=$|[，。!?！？~…]|啊|呜|哎|唉)"
+_BABY = r"(?:宝宝|孩子|宝贝|娃|小孩|新生儿|儿子|女儿|胎儿|小宝|二宝|三宝|老二|老三|bb)"
+_END = r"(?=$|[\s，。!?！？~…]|啊|呜|哎|唉)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +145,7 @@ class Sign:
     reason: str
     pattern: re.Pattern[str]
     word_edges: bool  # must start and end on jieba word edges
+    jokable: bool  # also said as a joke: a laugh right after it drops it
     resolvable: bool  # a later 烧退了 / 没事了 drops it a level
 
 
@@ -159,7 +169,8 @@ def signs() -> tuple[Sign, ...]:
         if severity not in RANK:
             raise ValueError(f"signs.tsv row {number}: unknown severity {severity!r}")
         compiled = re.compile(_expand(pattern))
-        table.append(Sign(severity, reason, compiled, "b" in flags, "r" in flags))  # type: ignore[arg-type]
+        sign = Sign(severity, reason, compiled, "b" in flags, "j" in flags, "r" in flags)  # type: ignore[arg-type]
+        table.append(sign)
     return tuple(table)
 
 
@@ -202,26 +213,31 @@ _NEGATOR = re.compile(
 # Words holding a negator that negate nothing after them (是不是破水, 恨不得掐死).
 _NOT_NEGATION = re.compile(
     r"是不是|会不会|要不要|有没有|不知道|不确定|不清楚|没想到|没几天|没多久|没过多久|没一会|"
-    r"恨不得|巴不得|不得不|不由得|忍不住|受不了|控制不住|止不住|不停|不止|不断|不住|差不多|不一会|不久|不小心"
+    r"恨不得|巴不得|不得不|不由得|忍不住|受不了|控制不住|止不住|不停|不止|不断|不住|差不多|不一会|不久|不小心|"
+    r"不注意|没注意|不留神|没留神|没看住|没看好|没盯住"
 )
-_NEGATION_BREAK = re.compile(r"就|又|却|但|可|结果|然后|才|后来|突然|一直|还是")
+# 不想回家了也不想活了: a 也 starts a new phrase the earlier negator does not reach.
+_NEGATION_BREAK = re.compile(r"就|又|却|但|可|结果|然后|才|后来|突然|一直|还是|也")
 # Hypotheticals hold for the whole sentence, even with a 了 (万一破水了怎么办).
 # A story on a screen is as far from her as a dream (电视剧里那个孕妇破水了).
 _HYPOTHETICAL = re.compile(
     r"如果|万一|要是|假如|假设|若是|以为|梦见|梦到|做梦|做了个梦|噩梦|"
-    r"电视剧|剧里|电影里|小说里|视频里|看了个视频|看了一个视频|短视频|新闻|文章|公众号"
+    r"电视剧|剧里|电影里|小说里|视频里|看了个视频|看了一个视频|短视频|新闻|文章|公众号|"
+    r"纪录片|动画片里|动画里|那一?集|绘本|故事里|帖子|朋友圈|看到有人|有人说|"
+    r"过家家|洋娃娃|布娃娃|玩偶|公仔"
 )
 # Learning or just asking, said anywhere in the message (学习了, 记住了, 我就问问).
 _HYPOTHETICAL_MESSAGE = re.compile(
     r"提前学|提前了解|以防万一|备着|备用|先问问|想了解|想学|预防|防止|避免|"
-    r"学习了|学到了|记住了|涨知识|收藏了|就问问|只是问问|随便问问|问问而已"
+    r"学习了|学到了|记住了|涨知识|收藏了|就问问|只是问问|随便问问|问问而已|提前问|"
+    r"收藏一下|(?:请|应|需|务必)(?:及时|尽快|立即)就医|【[^】]{0,8}(?:知识|科普|分享)】"
 )
 # Someone else's advice, told before the sign and followed by what to do about it
 # (婆婆说发烧要捂汗, 医生说胎动减少要...); 医生说胎心没了 is a diagnosis, not advice.
 _REPORTED = re.compile(
-    r"(?:婆婆|我妈|老人|长辈|医生|护士|老师|别人|大家|网上|书上|他们)(?:都|也|就)?(?:说|讲)"
+    r"听说|(?:婆婆|我妈|老人|长辈|医生|护士|老师|别人|大家|网上|书上|他们)(?:都|也|就)?(?:说|讲)"
 )
-_ADVICE_AFTER = re.compile(r"^(?:的话|时)?(?:要|需要|应该|得|就要|一定要|用|不能|可以)")
+_ADVICE_AFTER = re.compile(r"^(?:的话|时|了)?(?:要|需要|应该|得|就要|一定要|用|不能|可以)")
 # What it is like, after the sign (破水了是什么感觉): asked about, even with a 了.
 _WHAT_LIKE_AFTER = re.compile(r"^了?(?:是|会是)?(?:什么|啥|怎样的?)(?:感觉|样子|颜色|样|体验)")
 _WORRY = re.compile(r"怕|担心|害怕|恐怕")
@@ -234,7 +250,8 @@ _HOW_TO_TELL = re.compile(r"怎么判断|如何判断|怎么知道|怎么区分|
 _KNOWLEDGE = re.compile(
     r"一般|通常|几周|多少周|多少次|多少度|什么时候|是什么|什么意思|什么样|什么感觉|征兆|前兆|"
     r"症状|原因|怎么区分|区别|怎么判断|科普|知识|课上|讲座|课程|书上|网上|急救方法|"
-    r"物理降温|洗澡|多久会|多久要|多久去|多久退|一样吗|有什么不同|有啥不同|差别"
+    r"物理降温|洗澡|多久会|多久要|多久去|多久退|一样吗|有什么不同|有啥不同|差别|"
+    r"危险吗|很危险|有多危险|危害"
 )
 _PRODUCT = re.compile(
     r"牌子|品牌|哪个好|哪款|哪种|推荐|买哪|好用|链接|多少钱|价格|有卖|囤货|常备|准不准|比较准"
@@ -242,8 +259,19 @@ _PRODUCT = re.compile(
 # Something saying it is happening: a 了 right after the sign, or a time word before it.
 _NOW_BEFORE = re.compile(r"刚才|刚刚|现在|突然|一直|又|正在|已经|还在|今早|今天早上|昨晚")
 _LONG_AGO = re.compile(
-    r"小时候|以前|从前|去年|前年|几年前|那年|那时候|曾经|上次|之前|当年|那会儿|生我的时候"
+    r"小时候|以前|从前|去年|前年|几年前|那年|那时候|曾经|上次|之前|当年|那会儿|生我的时候|"
+    r"那个年代|生{C}{0,3}那天".replace("{C}", _C)
 )
+# An episode named by when it happened, after the sign (抽风那次, 大出血那会儿).
+_LONG_AGO_AFTER = re.compile(
+    r"^[^，。!?！？\s]{0,4}?的?(?:那次|那回|那会|那阵|那段|那天|那年|那时)"
+)
+# A sign laughed off or taken back right after it is said (呼吸困难😂, 见红了！！不是 是红墨水).
+_LAUGH_AFTER = re.compile(r"^[了啊呀吧]?[!！~]{0,3}(?:😂|🤣|😆|😹|哈哈|hhh)")
+_RETRACTED_AFTER = re.compile(
+    r"^了?[!！。，,\s~]{1,4}(?:不是(?=$|[\s，,。!！]|是)|开玩笑|逗你|骗你|假的)"
+)
+_GOING_ON = re.compile(r"还在|现在还|到现在|至今|一直没")
 _THIRD_PARTY = re.compile(
     r"朋友|闺蜜|同事|邻居|表姐|表妹|堂姐|堂妹|姐姐|妹妹|嫂子|弟媳|亲戚|别人|她家|他家|隔壁|"
     r"听说|新闻|有个"
@@ -258,8 +286,9 @@ _RESOLVED_AT = re.compile(r"[^，。!?！？\s]{1,4}(?:好了|好多了|好转�
 # A normal reading later in the message (烧了一晚上, 早上36.9了) settles a fever.
 _NORMAL_READING = re.compile(r"(?<![\d.])(?:3[56](?:\.\d|度\d?)|37(?:\.[0-2]|度[0-2]?))(?![\d.])")
 # 37度5算发烧吗: asking whether a reading counts, about a reading that is not high.
-_COUNTS_AS = re.compile(r"算(?:是)?(?:发烧|高烧|低烧|发热)|算不算")
+_COUNTS_AS = re.compile(r"算(?:是)?(?:发烧|高烧|低烧|发热)|算不算|就算(?:吗|呢|$)")
 _PERSISTENT = re.compile(r"反复|又开始|还是")
+_PAST_EPISODE = re.compile(r"那次|那回|上次|上周|上个月|那会儿|那阵子")
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,10 +359,14 @@ def _question_only(clause: Clause, start: int, end: int, severity: str, reading:
     return not (reading or _happening(clause, start, end))
 
 
-def _long_ago(clause: Clause, start: int, end: int) -> bool:
+def _long_ago(clause: Clause, start: int, end: int, message: str) -> bool:
     if clause.text[end : end + 1] == "过":
         return True
-    return _LONG_AGO.search(clause.before + clause.text[:start]) is not None
+    past = _LONG_AGO_AFTER.match(clause.text[end:]) or _LONG_AGO.search(
+        clause.before + clause.text[:start]
+    )
+    # 生完那天大出血 现在还在icu: told from the day it began, and not over.
+    return past is not None and not _GOING_ON.search(message, clause.start + end)
 
 
 def _on_edges(clause: str, start: int, end: int) -> bool:
@@ -371,7 +404,7 @@ _FEVER = re.compile(
     r"发烧|发热|高烧|低烧|高热|低热|烧到|烧得|烧起来|(?:又|还|在|一直|反复|老是|持续)烧|"
     r"烧(?:了)?(?:\d|一|两|三|几|好几|整)"
 )
-_PERSON = re.compile(rf"{_BABY}|我|他|她|老公|宝")
+_PERSON = re.compile(rf"{_BABY}|我|他|她|老公|宝|\d岁")
 _TEMPERATURE_WORD = re.compile(r"体温|量|测|腋下|耳温|额温|肛温")
 _WEATHER = re.compile(
     r"天气|气温|室外|室内|外面|户外|高温|最高|(?<!喝)水(?!多|少)|奶温|泡奶|冲奶|空调|暖气|热|晒|太阳"
@@ -385,7 +418,9 @@ _NEWBORN = re.compile(r"新生儿|刚出生|满月|月子里的?(?:宝宝|孩子
 _AGE = (
     re.compile(rf"{_BABY}(?:才|刚|已经|今天|现在|快)?(\d{{1,2}})(个半月|个多月|个月|周|岁)"),
     re.compile(rf"(?<![孕怀])(\d{{1,2}})(个半月|个多月|个月|周|岁)(?:大)?的?{_BABY}"),
-    re.compile(rf"(?:{_BABY}|出生)(?:才|刚|已经|今天|现在)?(\d{{1,3}})(天)(?=了|大|的|，|,|\s|$)"),
+    re.compile(
+        rf"(?:{_BABY}|出生)(?:才|刚满|刚|满|已经|今天|现在)?(\d{{1,3}})(天)(?=了|大|的|，|,|\s|$)"
+    ),
     re.compile(rf"(\d{{1,3}})(天)的?{_BABY}"),
     re.compile(r"(?<![孕怀\d])(\d{1,2})(月龄)"),
     # An age said on its own: 才1个半月 / a bare clause "3个月" (never 周 or 天, which
@@ -517,6 +552,8 @@ class Detector:
                 if sign.word_edges and not _on_edges(text, start, end):
                     continue
                 taken[start:end] = b"\x01" * (end - start)
+                if sign.jokable and _laughed_off(message, clause.start + end):
+                    continue
                 if _kept(clause, start, end, sign.severity, message):
                     yield Hit(sign.severity, sign.reason, clause.start + start, sign.resolvable)
         yield from _fever_in(clause, message, months)
@@ -541,8 +578,10 @@ def _kept(
     if _negated(text, start) or _negated_after(text, end):
         return False
     if severity == "crisis":
-        return not _dreamt(clause)
-    if _hypothetical(clause, start, end, message) or _long_ago(clause, start, end):
+        return not (_dreamt(clause) or _past_and_over(clause, start, message))
+    if _RETRACTED_AFTER.match(message[clause.start + end : clause.start + end + 12]):
+        return False
+    if _hypothetical(clause, start, end, message) or _long_ago(clause, start, end, message):
         return False
     if _question_only(clause, start, end, severity, reading):
         return False
@@ -560,6 +599,22 @@ def _kept_at(
     return None
 
 
+def _laughed_off(message: str, end: int) -> bool:
+    return _LAUGH_AFTER.match(message[end : end + 8]) is not None
+
+
+def _past_and_over(clause: Clause, start: int, message: str) -> bool:
+    """刚生完那会儿我也有过不想活的念头 现在好多了: a crisis told as over, not now."""
+    prefix = clause.before + clause.text[:start]
+    if not (_LONG_AGO.search(prefix) or prefix.endswith("有过")):
+        return False
+    later = message[clause.start + start :]
+    return _RESOLVED.search(later) is not None and not _STILL.search(message)
+
+
+_STILL = re.compile(r"反复|又开始|还是|最近|这几天|现在又|今天又|又有")
+
+
 def _dreamt(clause: Clause) -> bool:
     return re.search(r"梦见|梦到|做梦|噩梦|新闻|听说", clause.sentence) is not None
 
@@ -568,16 +623,23 @@ def _fever_in(clause: Clause, message: str, months: float | None) -> Iterator[Hi
     text = clause.text
     for at, value in itertools.islice(_readings(text, message), MATCHES_PER_SIGN):
         risk = fever_risk(value, months, message)
-        if 37.3 <= value < 38.5 and _COUNTS_AS.search(clause.text):
+        if 37.3 <= value < 38.5 and _asks_if_counts(clause, months):
             continue
         if risk and _kept(clause, at, at + 1, risk[0], message, reading=True):
             yield Hit(risk[0], risk[1], clause.start + at, True, "reading")
-    if _COUNTS_AS.search(text):
+    if _asks_if_counts(clause, months):
         return
     for m in itertools.islice(_FEVER.finditer(text), MATCHES_PER_SIGN):
         risk = fever_risk(None, months, message)
         if risk and _kept(clause, m.start(), m.end(), risk[0], message):
             yield Hit(risk[0], risk[1], clause.start + m.start(), True, "word")
+
+
+def _asks_if_counts(clause: Clause, months: float | None) -> bool:
+    """38度算发烧吗 还是37度5就算: asking where a fever starts, for a baby past 3 months
+    (for a younger one 38 is a doctor's visit whatever she asks)."""
+    young = months is not None and months <= 3
+    return not young and _COUNTS_AS.search(clause.sentence) is not None
 
 
 def _jaundice_in(clause: Clause, message: str) -> Iterator[Hit]:
@@ -603,6 +665,8 @@ def _settled(hit: Hit, message: str) -> Hit | None:
     )
     if not over or _PERSISTENT.search(message):
         return hit
+    if _PAST_EPISODE.search(message):
+        return None  # 上周抽风那次 ... 现在都好了: a story of an episode that is over
     lower = _DOWN.get(hit.severity)
     return Hit(lower, hit.reason, hit.position) if lower else None  # type: ignore[arg-type]
 
