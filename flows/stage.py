@@ -298,7 +298,25 @@ def _repair(text: str) -> tuple[str, bool]:
     return repaired, repaired != text
 
 
+# Two adjacent counting numerals are a rough number (一两周, 两三个月, 七八周): the upper
+# one, never the two digits joined (两三个月 was read as 23 months).
+_ROUGH = re.compile(
+    r"(?<![一二两三四五六七八九十])([一两二三四五六七八])([两二三四五六七八九])(?=[个周天月岁年多])"
+)
+_ROUGH_PAIRS = {"一两", "一二", "两三", "二三", "三四", "四五", "五六", "六七", "七八", "八九"}
+
+
+def _rough(text: str) -> str:
+    def upper(match: re.Match[str]) -> str:
+        pair = match.group(1) + match.group(2)
+        return match.group(2) if pair in _ROUGH_PAIRS else pair
+
+    return _ROUGH.sub(upper, text)
+
+
 def _numerals(text: str) -> str:
+    text = _rough(text)
+
     def convert(match: re.Match[str]) -> str:
         run = match.group(0)
         start, end = match.span()
