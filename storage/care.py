@@ -235,3 +235,23 @@ async def forget_stage(contact_id: str, now: datetime) -> str | None:
     row.extra, row.updated_at = extra, now
     await row.save(update_fields=["stage", "due_date", "birth_date", "extra", "updated_at"])
     return before
+
+
+async def forget_messages(contact_id: str, remind_kind: str, now: datetime) -> dict[str, int]:
+    """What care told the staff about her (the alerts quoting her words, the reminders)
+    goes with her, and her open cases are closed: nobody is left to reach. Run before the
+    tables forget her (her cases still name her then)."""
+    from storage.models import OutboxMessage
+
+    deleted = 0
+    for case_id, event_id in await Escalation.filter(contact_id=contact_id).values_list(
+        "id", "event_id"
+    ):
+        deleted += await OutboxMessage.filter(dedupe_key__startswith=f"{event_id}:care:").delete()
+        deleted += await OutboxMessage.filter(
+            dedupe_key__startswith=f"{remind_kind}:{case_id}:"
+        ).delete()
+    closed = await Escalation.filter(contact_id=contact_id, handled_at__isnull=True).update(
+        handled_at=now, handled_by="forgotten"
+    )
+    return {"staff_messages": deleted, "cases_closed": closed}

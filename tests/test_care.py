@@ -458,3 +458,19 @@ async def test_a_takeover_of_a_typed_name_is_refused_not_made_for_nobody(tmp_pat
         done = await bot.says("s1", "#接管 小红 2")
         assert any("找不到" in t for t in to(done, "s1"))
         assert not await CareState.filter(contact_id="小红").exists()
+
+
+async def test_forgetting_her_takes_her_words_out_of_the_staff_alerts(tmp_path: Path) -> None:
+    from storage.models import OutboxMessage
+
+    async with bot_in(tmp_path) as bot:
+        await expecting(bot)
+        await bot.says(MOM, "见红了")
+        await bot.tick("20m")  # a reminder too
+        payloads = await OutboxMessage.all().values_list("payload", flat=True)
+        assert any("见红了" in str(p) for p in payloads)
+        await bot.app.forget(MOM)
+        payloads = await OutboxMessage.all().values_list("payload", flat=True)
+        assert not any("见红了" in str(p) for p in payloads)
+        (case,) = await Escalation.all()
+        assert case.handled_at is not None and case.text is None

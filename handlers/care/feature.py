@@ -21,6 +21,8 @@ from handlers.care.handler import (
     Reminders,
     StaffCommands,
 )
+from storage import care
+from storage.kv import KV
 
 DetectorFactory = Callable[[CareContent], Detects]
 
@@ -60,8 +62,13 @@ def feature(p: Platform, detector: DetectorFactory = Detector) -> Feature:
         StaffCommands(p.self_ids),
         Permissions(p.self_ids),
     )
+
+    async def forget(contact: str, _kv: KV | None) -> dict[str, int]:
+        return await care.forget_messages(contact, CARE_REMIND, s.clock.now())
+
     return Feature(
         name="care",
+        forget=forget,
         handlers=[(handler, On((MessageReceived,), types=(MessageType.TEXT,)))],
         content={"care.toml": CareContent},
         work={CARE_REMIND: reminders.run},
