@@ -10,11 +10,17 @@ not reachable skips with the reason; with it (CI) the same test fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.fakes.tcp_proxy import TcpProxy
 
 # What .ci/run sets (and a newcomer can export to run these tests locally).
 EXAMPLE_POSTGRES = "postgres://postgres@127.0.0.1:5432/test"
@@ -78,3 +84,23 @@ def redis_url() -> str:
     if not url:
         _unset("Redis", "MAMABOT_TEST_REDIS_URL", EXAMPLE_REDIS)
     return _need("Redis", url, 6379, "MAMABOT_TEST_REDIS_URL")
+
+
+@contextlib.asynccontextmanager
+async def postgres_behind_proxy() -> AsyncIterator[tuple[TcpProxy, str]]:
+    """The test PostgreSQL, emptied, reached through a TcpProxy a test can cut: yields the
+    proxy and the URL through it; the proxy is closed afterwards."""
+    from storage.db import Database
+    from tests.fakes.tcp_proxy import TcpProxy
+
+    target = urlparse(postgres_url())
+    proxy = await TcpProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+    url = proxy.url(f"postgres@{target.username or 'postgres'}", target.path.lstrip("/"))
+    db = Database(postgres_url())
+    await db.open()
+    await db.truncate_all()
+    await db.close()
+    try:
+        yield proxy, url
+    finally:
+        await proxy.close()

@@ -7,7 +7,6 @@ import asyncio
 import random
 import re
 from collections.abc import AsyncIterator
-from urllib.parse import urlparse
 
 import aiohttp
 import pytest
@@ -19,10 +18,8 @@ from bot.triggers import Trigger
 from handlers.links import clicks_in
 from storage import links as link_store
 from storage import marketing
-from storage.db import Database
 from storage.models import Interaction, TrackedLink
 from tests import services
-from tests.fakes.tcp_proxy import TcpProxy
 from tests.harness import START, BotUnderTest
 
 FEEDING = LinkSpec(id="feeding", url="https://example.com/feeding?a=1", tags=["关注:新生儿知识"])
@@ -263,14 +260,7 @@ async def test_a_failure_after_the_lookup_still_sends_her_to_the_page(
 async def test_the_store_down_is_a_503_page_and_the_bot_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    target = urlparse(services.postgres_url())
-    proxy = await TcpProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
-    url = proxy.url(f"postgres@{target.username or 'postgres'}", target.path.lstrip("/"))
-    db = Database(services.postgres_url())
-    await db.open()
-    await db.truncate_all()
-    await db.close()
-    try:
+    async with services.postgres_behind_proxy() as (proxy, url):
         async with BotUnderTest(database_url=url) as bot:
             token = await send_link(bot)
             port = await bot.app.start_web(port=0)
@@ -288,8 +278,6 @@ async def test_the_store_down_is_a_503_page_and_the_bot_goes_on(
             said = await bot.says("b", "宝宝湿疹怎么办")
             assert any("湿疹" in a["text"] for a in said if a["action"] == "say")
         assert any("answered 503" in r.getMessage() for r in caplog.records)
-    finally:
-        await proxy.close()
 
 
 async def test_the_server_answers_clicks_side_by_side(bot: BotUnderTest, web: Web) -> None:

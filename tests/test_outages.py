@@ -230,14 +230,7 @@ class CutOnce:
 async def test_a_question_asked_while_postgres_is_away_gets_its_answer_not_the_fallback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    target = urlparse(services.postgres_url())
-    proxy = await TcpProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
-    url = proxy.url(f"postgres@{target.username or 'postgres'}", target.path.lstrip("/"))
-    db = Database(services.postgres_url())
-    await db.open()
-    await db.truncate_all()
-    await db.close()
-    try:
+    async with services.postgres_behind_proxy() as (proxy, url):
         async with BotUnderTest(database_url=url) as bot:
             bot.app.dispatcher.handlers.insert(0, CutOnce(proxy, "宝宝湿疹怎么办"))
             bot.channel.push(bot.channel.message("b", "宝宝湿疹怎么办"))
@@ -254,8 +247,6 @@ async def test_a_question_asked_while_postgres_is_away_gets_its_answer_not_the_f
         outage = [r.getMessage() for r in caplog.records if "database is" in r.getMessage()]
         assert outage[0] == "database is not answering: holding events until it is back"
         assert outage[1].startswith("database is back after ")
-    finally:
-        await proxy.close()
 
 
 # ---------------------------------------------------------------- mamabot run at start
