@@ -52,9 +52,11 @@ from bot.triggers import Trigger, Triggers
 from bot.web import WebServer
 from bot.work import WorkQueue, instance_id
 from flows import features as flows_features
-from flows import nurture, posts
+from flows import nurture, orders, posts
 from handlers import admin, fallback, keywords, links, privacy, roster, welcome
+from handlers.api import feature as api
 from handlers.care import feature as care
+from handlers.dashboard import feature as dashboard
 from handlers.guard import feature as guard
 from storage import people
 from storage.db import Database
@@ -172,6 +174,10 @@ FEATURES: dict[str, FeatureFactory] = {
     "nurture": nurture.feature,
     "posts": posts.feature,
     "links": links.feature,
+    # Insight: orders and the daily RFM job, the open HTTP API, the managers' dashboard.
+    "orders": orders.feature,
+    "api": api.feature,
+    "dashboard": dashboard.feature,
 }
 
 

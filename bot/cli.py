@@ -517,6 +517,18 @@ def cmd_parse_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_orders(args: argparse.Namespace) -> int:
+    from flows.orders import cli_import
+
+    return cli_import(args)
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from handlers.dashboard.users import cli_users
+
+    return cli_users(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mamabot", description="Private-domain bot for maternal brands"
@@ -600,6 +612,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate.set_defaults(func=cmd_migrate)
 
+    orders = sub.add_parser(
+        "import-orders",
+        help="import orders from a CSV export (columns mapped in config.toml [orders]); "
+        "idempotent on order id",
+    )
+    orders.add_argument("file", help="the CSV file")
+    orders.add_argument("--dir", default=".", help="folder with config.toml")
+    orders.add_argument("--db", help="database URL (default: from config / DATABASE_URL)")
+    orders.set_defaults(func=cmd_import_orders)
+
+    users = sub.add_parser("users", help="dashboard users: add, list, disable")
+    users.add_argument("action", choices=["add", "list", "disable"])
+    users.add_argument("name", nargs="?", default="")
+    users.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    users.add_argument("--dir", default=".", help="folder with config.toml")
+    users.add_argument("--db", help="database URL (default: from config / DATABASE_URL)")
+    users.set_defaults(func=cmd_users)
+
     check = sub.add_parser("check", help="validate config.toml and content/")
     check.add_argument("--dir", default=".")
     check.add_argument("--config")
@@ -618,6 +650,8 @@ def main(argv: list[str] | None = None) -> int:
         "spam-check",
         "migrate",
         "contacts",
+        "import-orders",
+        "users",
     )
     _setup_logging("WARNING" if quiet and args.log_level == "INFO" else args.log_level)
     result: int = args.func(args)

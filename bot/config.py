@@ -279,6 +279,127 @@ class CareSection(Strict):
     takeover_hours: float = Field(24.0, gt=0, le=24 * 30)  # #接管 without hours
 
 
+# The CSV columns `mamabot import-orders` reads, by the field each one fills. Ops set the
+# headers their shop or ERP exports; a field whose column is "" (or absent) is not read.
+_DEFAULT_ORDER_COLUMNS = {
+    "order_id": "订单号",
+    "external_id": "外部联系人ID",
+    "unionid": "unionid",
+    "phone": "手机号",
+    "amount": "实付金额",
+    "placed_at": "下单时间",
+    "status": "订单状态",
+    "product": "商品名称",
+    "channel": "渠道",
+}
+ORDER_FIELDS = frozenset(_DEFAULT_ORDER_COLUMNS) | {"contact_id", "currency", "account_id"}
+
+
+class OrdersSection(Strict):
+    """Orders from the shop / ERP: how a CSV export maps onto an order."""
+
+    columns: dict[str, str] = Field(default_factory=lambda: dict(_DEFAULT_ORDER_COLUMNS))
+    # Status words in the file, by the status an order is stored with; any other word is a
+    # bad row. Matched case-insensitively after trimming.
+    paid_statuses: list[str] = Field(
+        default_factory=lambda: ["paid", "已付款", "已支付", "已完成", "交易成功", "已发货"]
+    )
+    refunded_statuses: list[str] = Field(default_factory=lambda: ["refunded", "已退款"])
+    cancelled_statuses: list[str] = Field(
+        default_factory=lambda: ["cancelled", "canceled", "已取消", "交易关闭"]
+    )
+    encoding: str = "utf-8-sig"  # Excel's UTF-8 with a BOM reads too; "gbk" for old exports
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - ORDER_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"unknown order field(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(ORDER_FIELDS))}"
+            )
+        if not value.get("order_id"):
+            raise ValueError("the order_id column is required")
+        return value
+
+
+class RfmSegment(Strict):
+    """A segment: the contacts whose R, F and M quintile scores (1..5, 5 best: most recent,
+    most orders, most spent) fall in these ranges. The first segment that matches wins."""
+
+    name: str = Field(min_length=1, max_length=60)
+    r: tuple[int, int] = (1, 5)
+    f: tuple[int, int] = (1, 5)
+    m: tuple[int, int] = (1, 5)
+
+    @field_validator("r", "f", "m")
+    @classmethod
+    def _range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 1 <= low <= high <= 5:
+            raise ValueError("a score range is [low, high] with 1 <= low <= high <= 5")
+        return value
+
+
+def _default_segments() -> list[RfmSegment]:
+    return [
+        RfmSegment(name="高价值", r=(4, 5), f=(4, 5), m=(4, 5)),
+        RfmSegment(name="潜力", r=(4, 5), f=(1, 3)),
+        RfmSegment(name="流失风险", r=(1, 2), f=(3, 5)),
+        RfmSegment(name="待唤醒", r=(1, 3)),
+    ]
+
+
+class RfmSection(Strict):
+    """The daily RFM scoring of contacts with orders; each segment is a tag (source rfm)."""
+
+    enabled: bool = True
+    run_at: str = Field("03:30", pattern=_CLOCK_TIME)  # daily, bot timezone
+    window_days: int = Field(365, ge=1)  # orders older than this are not counted
+    tag_prefix: str = "RFM-"  # the segment 高价值 is the tag RFM-高价值
+    segments: list[RfmSegment] = Field(default_factory=_default_segments)
+
+    @field_validator("segments")
+    @classmethod
+    def _unique_names(cls, value: list[RfmSegment]) -> list[RfmSegment]:
+        names = [s.name for s in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"segment names must be unique, repeated: {', '.join(dupes)}")
+        return value
+
+
+class DashboardSection(Strict):
+    """The managers' dashboard on the web server (/dashboard). Users are added with
+    `mamabot users add NAME --password-stdin`."""
+
+    enabled: bool = True
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)  # a login expires after this
+    # Failed logins allowed per user name and per client address in login_window_minutes.
+    login_attempts: int = Field(5, ge=1)
+    login_window_minutes: float = Field(15.0, gt=0)
+    # Set when the dashboard is reached over HTTPS (the session cookie is then Secure).
+    secure_cookies: bool = False
+
+
+ApiScope = Literal["read", "orders:write"]
+
+
+class ApiToken(Strict):
+    """A bearer token for the open HTTP API (/api). The token itself is read from the
+    environment variable `token_env`; a token whose variable is unset or empty is off."""
+
+    name: str = Field(min_length=1, max_length=64)
+    token_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    scopes: list[ApiScope] = Field(default_factory=lambda: list[ApiScope](["read"]))
+    requests_per_minute: int = Field(120, ge=1)
+
+    def token(self) -> str | None:
+        value = os.environ.get(self.token_env, "").strip()
+        return value or None
+
+
 class AppConfig(Strict):
     bot: BotSection = BotSection()
     storage: StorageSection = StorageSection()
@@ -290,6 +411,10 @@ class AppConfig(Strict):
     marketing: MarketingSection = MarketingSection()
     web: WebSection = WebSection()
     care: CareSection = CareSection()
+    orders: OrdersSection = OrdersSection()
+    rfm: RfmSection = RfmSection()
+    dashboard: DashboardSection = DashboardSection()
+    api_tokens: list[ApiToken] = Field(default_factory=list)
     accounts: list[AccountSection] = Field(default_factory=list)
     rooms: list[RoomSection] = Field(default_factory=list)
 
@@ -300,6 +425,15 @@ class AppConfig(Strict):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"account ids must be unique, repeated: {', '.join(dupes)}")
+        return value
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _unique_tokens(cls, value: list[ApiToken]) -> list[ApiToken]:
+        names = [t.name for t in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"api token names must be unique, repeated: {', '.join(dupes)}")
         return value
 
     def room_settings(self, room_id: str, topic: str = "") -> RoomSection | None:

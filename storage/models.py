@@ -36,6 +36,11 @@ class Contact(Model):
     opted_out_at = fields.DatetimeField(null=True)
     first_seen_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+    # Her ids in other systems, which orders (ERP, the mini-program shop) name her by: the
+    # WeCom external_userid, the WeChat unionid, and her phone number (digits only).
+    external_id = fields.CharField(max_length=128, null=True, db_index=True)
+    unionid = fields.CharField(max_length=128, null=True, db_index=True)
+    phone = fields.CharField(max_length=32, null=True, db_index=True)
 
     class Meta:
         table = "contact"
@@ -425,6 +430,80 @@ class CareState(Model):
         table = "care_state"
 
 
+class Order(Model):
+    """One order from the shop, ERP or CRM (`mamabot import-orders`, `POST /api/orders`),
+    keyed by its own order id: importing it again updates it, never doubles it."""
+
+    id = fields.BigIntField(primary_key=True)
+    order_id = fields.CharField(max_length=128, unique=True)
+    # Who placed it, once matched (None: no contact known by the ids it carries yet).
+    contact_id = fields.CharField(max_length=128, null=True, db_index=True)
+    # The ids the order named her by, kept to match her later.
+    external_id = fields.CharField(max_length=128, null=True)
+    unionid = fields.CharField(max_length=128, null=True)
+    phone = fields.CharField(max_length=32, null=True)
+    amount_cents = fields.BigIntField(default=0)
+    currency = fields.CharField(max_length=8, default="CNY")
+    status = fields.CharField(max_length=16, default="paid")  # paid | refunded | cancelled
+    product = fields.CharField(max_length=255, default="")
+    channel = fields.CharField(max_length=64, null=True)  # the channel code it came through
+    account_id = fields.CharField(max_length=64, null=True)
+    placed_at = fields.DatetimeField(db_index=True)
+    source = fields.CharField(max_length=16, default="csv")  # csv | api
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "shop_order"
+        indexes = (("contact_id", "placed_at"),)
+
+
+class RfmScore(Model):
+    """Her latest RFM scores (quintiles 1..5) and segment, from the daily job."""
+
+    id = fields.IntField(primary_key=True)
+    contact_id = fields.CharField(max_length=128, unique=True)
+    recency_days = fields.IntField()
+    frequency = fields.IntField()
+    monetary_cents = fields.BigIntField()
+    r = fields.SmallIntField()
+    f = fields.SmallIntField()
+    m = fields.SmallIntField()
+    segment = fields.CharField(max_length=64, default="", db_index=True)
+    computed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "rfm_score"
+
+
+class DashboardUser(Model):
+    """Someone who may log in to the dashboard (`mamabot users add`). Staff, not mothers."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    password_hash = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField()
+    last_login_at = fields.DatetimeField(null=True)
+    disabled = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "dashboard_user"
+
+
+class WebSession(Model):
+    """A dashboard login: the cookie holds a random token, the table its SHA-256."""
+
+    id = fields.BigIntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user_name = fields.CharField(max_length=64, db_index=True)
+    csrf = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "web_session"
+
+
 ALL_MODELS = [
     Contact,
     Room,
@@ -449,4 +528,8 @@ ALL_MODELS = [
     PostState,
     Escalation,
     CareState,
+    Order,
+    RfmScore,
+    DashboardUser,
+    WebSession,
 ]

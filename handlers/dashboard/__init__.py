@@ -1,0 +1,1 @@
+"""The managers' dashboard (/dashboard): login, overview, groups, channels, RFM, contacts."""
