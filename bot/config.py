@@ -274,8 +274,11 @@ class CareSection(Strict):
 
     pause_marketing_hours: float = Field(72.0, ge=0)
     respond_within_minutes: float = Field(15.0, gt=0)  # the response-time target
-    remind_every_minutes: float = Field(15.0, gt=0)  # until someone sends #已处理
+    remind_every_minutes: float = Field(15.0, gt=0)
+    # After max_reminders at that pace, the reminders go on (to the staff and now also the
+    # super admins) at this slower pace until someone sends #已处理: a case is never dropped.
     max_reminders: int = Field(8, ge=0)
+    remind_slowly_every_minutes: float = Field(60.0, gt=0)
     takeover_hours: float = Field(24.0, gt=0, le=24 * 30)  # #接管 without hours
 
 

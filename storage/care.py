@@ -101,6 +101,13 @@ async def hand_back(contact_id: str, now: datetime) -> bool:
     )
 
 
+async def takeover_ended(contact_id: str, by: str, until: datetime) -> bool:
+    """Whether her takeover by `by` until `until` is still the one on record (it ran out
+    rather than being handed back or renewed)."""
+    state = await CareState.get_or_none(contact_id=contact_id, takeover_by=by)
+    return state is not None and state.takeover_until == until
+
+
 async def taken_over_by(contact_id: str, now: datetime) -> str | None:
     """The staff member who has taken her chats over now, or None."""
     state = await CareState.get_or_none(contact_id=contact_id, takeover_until__gt=now)

@@ -151,12 +151,21 @@ async def reminded_until_handled(bot: BotUnderTest) -> None:
     assert case.reminders == 2
 
 
-async def test_reminders_stop_at_max_reminders(tmp_path: Path) -> None:
-    async with bot_in(tmp_path) as bot:
+async def test_past_max_reminders_they_slow_down_and_reach_the_super_admins(
+    tmp_path: Path,
+) -> None:
+    base = project(tmp_path, super_admins=("boss",))
+    async with BotUnderTest(base, features=WITH_FAKE) as bot:
         await urgent_in_the_group(bot)
-        later = await bot.tick("1d")
-        assert len(to(later, "s1")) == 8  # [care] max_reminders
+        fast = await bot.tick("2h")  # [care] max_reminders = 8, every 15 minutes
+        assert len(to(fast, "s1")) == 8 and to(fast, "boss") == []
+        slow = await bot.tick("3h")  # then every 60 minutes, the super admins told too
+        assert len(to(slow, "s1")) == 3 and len(to(slow, "boss")) == 3
+        assert all(t.startswith("⏰ 还没人处理：小红") for t in to(slow, "boss"))
         assert (await Escalation.get()).handled_at is None
+        case = await Escalation.get()
+        await bot.says("s2", f"#已处理 {case.id}")
+        assert texts(await bot.tick("1d")) == []  # handled: the chain ends
 
 
 async def test_a_message_handled_again_answers_and_alerts_once(tmp_path: Path) -> None:
@@ -304,6 +313,30 @@ async def test_a_takeover_sends_what_the_bot_would_say_to_the_staff(tmp_path: Pa
         await bot.says(MOM, "宝宝夜醒怎么办", room="R1")
         assert "夜醒" not in bot.said_to("s2")[-1]["text"]
         assert bot.said_in("R1")[-1]["mentions"] == [MOM]
+
+
+async def test_a_takeover_that_runs_out_is_told_to_the_one_who_took_it(tmp_path: Path) -> None:
+    async with bot_in(tmp_path) as bot:
+        group(bot)
+        await bot.says("s1", "#接管 @小红 2", room="R1", mentions=[MOM])
+        later = await bot.tick("121m")
+        (told,) = to(later, "s1")
+        assert told.startswith("⏱ 对 小红 的接管已到时间") and MOM not in told
+        assert to(later, "s2") == []
+
+
+async def test_a_takeover_handed_back_or_renewed_is_not_told_as_run_out(tmp_path: Path) -> None:
+    async with bot_in(tmp_path) as bot:
+        group(bot)
+        take = {"room": "R1", "mentions": [MOM]}
+        await bot.says("s1", "#接管 @小红 1", **take)
+        await bot.says("s1", "#交还 @小红", **take)
+        await bot.says("s2", "#接管 @小红 1", **take)  # taken by someone else,
+        await bot.says("s2", "#接管 @小红 3", **take)  # then made longer
+        later = await bot.tick("2h")
+        assert to(later, "s1") == [] and to(later, "s2") == []
+        (told,) = to(await bot.tick("61m"), "s2")  # the one in force runs out
+        assert "接管已到时间" in told
 
 
 async def test_a_members_takeover_does_nothing(tmp_path: Path) -> None:

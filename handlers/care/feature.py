@@ -15,11 +15,13 @@ from bot.permissions import Permissions
 from handlers.care.detect import Detector
 from handlers.care.handler import (
     CARE_REMIND,
+    TAKEOVER_ENDS,
     Alerts,
     CareHandler,
     Detects,
     Reminders,
     StaffCommands,
+    TakeoverEnds,
 )
 from storage import care
 from storage.kv import KV
@@ -71,6 +73,6 @@ def feature(p: Platform, detector: DetectorFactory = Detector) -> Feature:
         forget=forget,
         handlers=[(handler, On((MessageReceived,), types=(MessageType.TEXT,)))],
         content={"care.toml": CareContent},
-        work={CARE_REMIND: reminders.run},
+        work={CARE_REMIND: reminders.run, TAKEOVER_ENDS: TakeoverEnds(s).run},
         exports={"handler": handler},
     )

@@ -34,6 +34,8 @@ from storage import care, dialogs, people, privacy
 log = logging.getLogger(__name__)
 
 CARE_REMIND = "care_remind"
+# A takeover that ends by itself (its hours passed) is told to the staff member who took it.
+TAKEOVER_ENDS = "care_takeover_ends"
 
 # How the staff read a severity.
 SEVERITY_WORDS = {
@@ -254,9 +256,10 @@ async def _where(ctx: Context, room: str | None) -> str:
 
 
 class Reminders:
-    """`care_remind` work: the staff are reminded of an open case every so often, until
-    someone sends #已处理 or max_reminders were sent. One row at a time, keyed by the case
-    and the reminder's number."""
+    """`care_remind` work: the staff are reminded of an open case until someone sends
+    #已处理: max_reminders at remind_every_minutes, then at remind_slowly_every_minutes with
+    the super admins told too (an open case is never dropped, only reminded less often).
+    One row at a time, keyed by the case and the reminder's number."""
 
     def __init__(self, services: Services, work: WorkQueue) -> None:
         self.s = services
@@ -265,15 +268,26 @@ class Reminders:
     async def first(self, case: care.Case) -> None:
         await self._schedule(case, 1)
 
-    async def _schedule(self, case: care.Case, number: int) -> None:
+    def _due(self, case: care.Case, number: int) -> datetime:
         settings = self.s.config.care
-        if number > settings.max_reminders:
-            return
         every = timedelta(minutes=settings.remind_every_minutes)
+        fast = min(number, settings.max_reminders)
+        slowly = timedelta(minutes=settings.remind_slowly_every_minutes)
+        return case.opened_at + every * fast + slowly * (number - fast)
+
+    def _recipients(self, number: int) -> list[str]:
+        """The staff on duty; past the fast reminders, the super admins as well."""
+        config = self.s.config
+        told = on_duty(config)
+        if number > config.care.max_reminders:
+            told += [a for a in config.bot.super_admins if a not in told]
+        return told
+
+    async def _schedule(self, case: care.Case, number: int) -> None:
         await self.work.schedule(
             CARE_REMIND,
             work_key(CARE_REMIND, case.id, number),
-            case.opened_at + every * number,
+            self._due(case, number),
             payload={"case": case.id, "number": number},
             account_id=case.account_id,
             contact_id=case.contact_id,
@@ -288,7 +302,7 @@ class Reminders:
         # The next one first: a failed send must not end the chain.
         await self._schedule(case, number + 1)
         text = await self._text(case)
-        for member in on_duty(self.s.config):
+        for member in self._recipients(number):
             await self.s.outbox.say(
                 account_id=case.account_id,
                 room_id=None,
@@ -312,12 +326,40 @@ class Reminders:
         )
 
     async def _name(self, case: care.Case) -> str:
-        """Her name as Context.display_name finds it (no event here to build one on)."""
-        name = await people.name_of(case.contact_id)
-        if not name:
-            info = await self.s.rooms.contact_info(case.account_id, case.contact_id)
-            name = info.name if info else ""
-        return name or UNKNOWN_NAME
+        return await her_name(self.s, case.account_id, case.contact_id)
+
+
+async def her_name(services: Services, account_id: str, contact_id: str) -> str:
+    """Her name as Context.display_name finds it (no event here to build one on)."""
+    name = await people.name_of(contact_id)
+    if not name:
+        info = await services.rooms.contact_info(account_id, contact_id)
+        name = info.name if info else ""
+    return name or UNKNOWN_NAME
+
+
+class TakeoverEnds:
+    """`care_takeover_ends` work: when a takeover's hours pass, the staff member who took
+    it is told the bot answers her again. Nothing is said when it was handed back or taken
+    over anew before (her state no longer holds that takeover)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def run(self, item: Work) -> None:
+        if item.contact_id is None or item.account_id is None:
+            return
+        by, until = str(item.payload["by"]), datetime.fromisoformat(item.payload["until"])
+        if not await care.takeover_ended(item.contact_id, by, until):
+            return
+        name = await her_name(self.s, item.account_id, item.contact_id)
+        await self.s.outbox.say(
+            account_id=item.account_id,
+            room_id=None,
+            contact_id=by,
+            text=f"⏱ 对 {name} 的接管已到时间：机器人恢复自动回复她。还要继续请再发 #接管。",
+            dedupe_key=f"{item.key}:told",
+        )
 
 
 class StaffCommands:
@@ -435,7 +477,17 @@ class StaffCommands:
             await ctx.reply("接管的小时数请写 1 到 720 之间的数字，比如：#接管 @小红 2")
             return
         now = ctx.clock.now()
-        await care.take_over(target, event.sender_id, now + timedelta(hours=hours), now)
+        until = now + timedelta(hours=hours)
+        await care.take_over(target, event.sender_id, until, now)
+        if ctx.services.work is not None:
+            await ctx.services.work.schedule(
+                TAKEOVER_ENDS,
+                work_key(TAKEOVER_ENDS, target, event.sender_id, until.isoformat()),
+                until,
+                payload={"by": event.sender_id, "until": until.isoformat()},
+                account_id=event.account_id,
+                contact_id=target,
+            )
         name = await ctx.display_name(target)
         await ctx.reply(
             f"🤝 已接管 {name} {hours:g}小时：这段时间机器人不再自动回复她，本来要回复她的内容"
