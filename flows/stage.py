@@ -32,8 +32,15 @@ Conventions (the test table in tests/stage_cases.tsv is the full specification):
   read with a confidence that asks her to confirm (`_due_or_birthday`);
 - a year-month without a day is the 15th (初/上旬 5th, 中旬 15th, 下旬 25th, 底/末 last day);
 - a bare N周 is the pregnancy's unless a baby word is near it (see `_weeks_of_pregnancy`);
-  N个月 is the pregnancy's with 肚子, or answering the due-date question with no baby word;
-- 不到N岁 is a bound, not an age: the stage of the year before N, and no birth date.
+  N个月 is the pregnancy's with pregnancy words anywhere in the answer and no baby word (肚子
+  很大了, 有了, 怀二胎), or answering the due-date question; with neither (七个月) it is read
+  as a baby's age with a confidence that asks her to confirm (`_MonthsOf`);
+- 不到N岁 is a bound, not an age: the stage of the year before N, and no birth date; an age
+  still to come (明天就满一岁, 快满月) is that much younger;
+- a month with a lunar day (二月初六, 三月廿二) is lunar without 农历; the last period
+  (末次月经) gives the due date 280 days on; an older child's age beside a pregnancy she
+  is in now (儿子3岁，现在孕20周) leaves the pregnancy her stage; another person's day
+  (老公生日…) is nobody's stage.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ import calendar
 import functools
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -284,7 +291,10 @@ _TYPOS = [
     (re.compile(rf"({_NUM})(?:碎|睡|随|穗|虽|遂)(?![觉眠着])"), r"\1岁"),
     (re.compile(r"(?<![\d])(\d{1,2})(?:州|粥|舟)(?=[+\d]|了|啦|$|，|,)"), r"\1周"),
     (re.compile(r"(?:预产|预惨|遇产|与产|预残)(?:其|欺|旗|气|七|起|奇)"), "预产期"),
-    (re.compile(r"(?:与|遇|预残|预惨)产期"), "预产期"),
+    (re.compile(r"(?:与|遇|预残|预惨|宇|雨|语|玉|育|鱼|誉)产期"), "预产期"),
+    (re.compile(r"(?<![a-z])(?:宇|雨|语|玉|育|鱼|誉)产(?:其|欺|旗|气|七|起|奇)"), "预产期"),
+    # 出身 (one's background) typed for 出生 next to a date or an age
+    (re.compile(r"(?<=[\d号日天月年后前])出身|出身(?=的|了|于|在|日期|那|\d|时)"), "出生"),
     (re.compile(rf"({_NUM})月(?=大|龄)"), r"\1个月"),
     (re.compile(r"(岁|个)(?:伴|办|拌|扮)"), r"\1半"),
     (re.compile(rf"((?:周|w|\+|加){_NUM})(?:填|田|添)"), r"\1天"),
@@ -333,8 +343,67 @@ def _numerals(text: str) -> str:
     return _NUMERAL_RUN.sub(convert, text)
 
 
+# A plus written as an emoji or a heavy cross (孕20➕3): NFKC leaves these alone.
+_PLUSES = str.maketrans({"➕": "+", "✚": "+", "✙": "+", "\ufe0f": None})
+
+# English a mother may mix in (due date 3/15, EDD, baby 8 months): the Chinese she means.
+# Applied to the casefolded text before spaces go, so words keep their boundaries.
+_ENGLISH_MONTHS = (
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "may",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "oct",
+    "nov",
+    "dec",
+)
+_ENGLISH = [
+    (r"(?<![a-z])(?:due\s*date|edd|due|expected)(?:\s*(?:is|on|in|date|:))*(?![a-z])", "预产期"),
+    (r"(?<![a-z])lmp(?![a-z])", "末次月经"),
+    (r"(?<![a-z])(?:ttc|trying\s*to\s*conceive|trying)(?![a-z])", "备孕"),
+    (r"(?<![a-z])pregnant(?![a-z])", "怀孕"),
+    (r"(?<![a-z])(?:born|dob|birthday)(?:\s*(?:on|in|is|:))*(?![a-z])", "出生"),
+    (r"(\d{1,3})\s*(?:months?|mos?)(?:\s*old)?(?![a-z])", r"\1个月"),
+    (r"(\d{1,3})\s*(?:weeks?|wks?)(?![a-z])", r"\1周"),
+    (r"(\d{1,3})\s*days?(?:\s*old)?(?![a-z])", r"\1天"),
+    (r"(\d{1,2})\s*(?:years?|yrs?|y/?o)(?:\s*old)?(?![a-z])", r"\1岁"),
+]
+
+
+def _english(text: str) -> str:
+    if not re.search(r"[a-z]{2}", text):
+        return text
+    for pattern, replacement in _ENGLISH:
+        text = re.sub(pattern, replacement, text)
+    months = "|".join(_ENGLISH_MONTHS)
+    text = re.sub(
+        rf"(?<![a-z])({months})[a-z]*\.?\s*(\d{{1,2}})(?:st|nd|rd|th)?(?![\d:])",
+        lambda m: f"{_ENGLISH_MONTHS.index(m.group(1)) + 1}月{m.group(2)}号",
+        text,
+    )
+    return re.sub(
+        rf"(?<![a-z])({months})[a-z]*(?![a-z])",
+        lambda m: f"{_ENGLISH_MONTHS.index(m.group(1)) + 1}月",
+        text,
+    )
+
+
+# A lunar day is written 初N, 廿N or 三十 (二月初六, 三月廿二): with a month, that is the lunar
+# calendar even without 农历 (a Gregorian date is 2月6号). Read before numerals lose 初 / 廿.
+_LUNAR_DAY = re.compile(
+    r"(?<![历闰\d一二三四五六七八九十])((?:[一二三四五六七八九十]{1,2}|\d{1,2})月)"
+    r"(?=初(?:[一二三四五六七八九十]|\d(?!\d))|廿|卅)"
+)
+
+
 def _normalize(text: str) -> tuple[str, bool]:
     text = unicodedata.normalize("NFKC", text).translate(_TRADITIONAL).casefold()
+    text = _english(text.translate(_PLUSES))
     text = re.sub(r"\s+", "", text)
     for word, marker in _FAMILY:
         text = text.replace(word, marker)
@@ -343,6 +412,7 @@ def _normalize(text: str) -> tuple[str, bool]:
     text = re.sub(r"老历|旧历|阴历", "农历", text)
     text = re.sub(r"农历(?:的)?生日(?:是|在)?", "生日农历", text)
     text = re.sub(r"农历(?:的|是|为)+", "农历", text)
+    text = _LUNAR_DAY.sub(r"农历\1", text)
     # 正月, 腊月, 冬月 and a leap month are lunar whether or not she writes 农历.
     text = re.sub(
         r"(?<!农历)(正月|腊月|冬月|闰(?=[\d正一二三四五六七八九十冬腊]{1,3}月))", r"农历\1", text
@@ -361,7 +431,15 @@ def _normalize(text: str) -> tuple[str, bool]:
     text = re.sub(r"个(?:星期|礼拜)", "周", text)
     text = re.sub(r"(?<=[\d一二三四五六七八九十两])(?:个)?来(?=月|周|天)", "个多", text)
     text = text.replace("个多天", "多天").replace("个多周", "多周")
-    return _lunar_after(_numerals(text)), repaired
+    text = _numerals(text)
+    # 孕25加3, 20周加4天: weeks plus days, however the plus is written
+    text = re.sub(r"(?<![\d.])([1-4]?\d)(周|w)?加([0-6])(?![\d.个月岁周年])", r"\1\2+\3", text)
+    # 前年年底, 去年底: the last month of that year
+    text = re.sub(rf"({_REL_YEAR})(?:的)?年?(底|末)", r"\g<1>12月\2", text)
+    text = re.sub(rf"({_REL_YEAR})(?:的)?年?初", r"\g<1>1月初", text)
+    # 快满一岁 is 快一岁: not reached yet
+    text = re.sub(r"(?:快要|马上就?要?|就快|快)满(?=\d)", "快", text)
+    return _lunar_after(text), repaired
 
 
 def _lunar_after(text: str) -> str:
@@ -483,6 +561,10 @@ _PREPARING = re.compile(
     r"|试管|促排|取卵|移植|冻胚|胚胎|人工授精|ivf|进周|降调|夜针|养囊|调理身体|备⟨P\d⟩|备⟨K\d⟩"
     r"|在(?:努力|造人)|造人|(?<![不没])(?:准备|计划|打算|想)(?:明年|今年|年后|后年|过年后|下半年|上半年)?"
     r"(?:怀孕|怀⟨|要了|怀上|怀个)"
+    # trying without the word: ovulation, waiting for good news, trying again after a loss
+    r"|排卵|同房|(?:等|求|盼|接)好孕|求子|怀不上|助孕|好孕试纸"
+    r"|(?<![不没])(?:准备|计划|打算|想)(?:再)?要(?:1个|个|了|⟨)"
+    r"|(?:流产|小产|清宫|胎停|生化)(?:了|后|之后|以后)?.{0,8}(?:再要|再怀|要|怀|备|调理|养身体)"
 )
 # After IVF or trying: she is pregnant now.
 _CONCEIVED = re.compile(
@@ -491,7 +573,7 @@ _CONCEIVED = re.compile(
 # Trying for another child while naming the ones she has: 老大3岁，在备孕二胎.
 _TRYING_AGAIN = re.compile(r"备孕|备⟨|要⟨[PK]|(?:再|还|准备|打算|计划|想)要")
 _TRYING_SPAN = re.compile(
-    r"(备孕|备⟨P\d⟩|试管|促排|调理|努力|尝试|造人|要孩子|要宝宝)"
+    r"(备孕|备⟨P\d⟩|试管|促排|调理|努力|尝试|造人|要孩子|要宝宝|排卵|好孕|求子|同房)"
     r"[了中都已经快有差不多大概将近第]{0,4}(?:\d+个多?月|\d+年|半年|\d+周|\d+天|\d+次)"
 )
 _DUE_CUE = re.compile(
@@ -502,7 +584,16 @@ _BIRTH_CUE = re.compile(
     r"出生|生日|生的|生于|已经生|生完|刚生|满月|出月子|剖完|剖了|剖的|顺的|顺产|产后|术后"
     r"|宝宝.*生(?![产])"
 )
-_OWN_BIRTHDAY = re.compile(r"我(?:的)?(?:生日|阳历生日|农历生日)")
+_OWN_BIRTHDAY = re.compile(r"我(?:自己|本人)?(?:的)?(?:生日|阳历生日|农历生日)")
+# Someone else's day (老公生日3月5号, 婆婆生日在腊月, 结婚纪念日): not the baby's, not hers.
+_SOMEONE_ELSE = re.compile(
+    r"(?:老公|爱人|先生|对象|男朋友|孩子(?:他|的)?爸|宝爸|他爸|我爸|我妈|爸爸|妈妈|婆婆|公公|奶奶"
+    r"|爷爷|外婆|外公|姥姥|姥爷|姐姐|妹妹|哥哥|弟弟|嫂子|小姑子?|大姑姐|闺蜜|朋友|同事|老人|家里人)"
+    r"(?:自己|本人)?(?:的)?.{0,8}?(?:生日|纪念日)|纪念日"
+)
+_CHILD_WORD = re.compile(
+    r"宝宝|宝贝|孩子(?!他|的爸)|娃|⟨[KT]|儿子|女儿|闺女|小孩|baby|bb|小家伙|崽"
+)
 _CLAUSE = re.compile(r"[，,。;；!！?？、~～]+")
 _FILLER = re.compile(
     r"[§\s是就哦噢啊吧了呀啦呢嘛哈约在的~～。.!！?？…]|左右|大概|应该|差不多|预计|估计|前后|附近"
@@ -523,6 +614,16 @@ _ACTIVITY = re.compile(
 # she may be carrying them.
 _BABY_WORD = re.compile(
     r"宝宝|宝贝|孩子|娃|出生|生完|刚生|生了|儿子|女儿|闺女|小孩|baby|bb|小家伙|崽|满月|月子|大了|周大"
+)
+# Words that say she is pregnant now, anywhere in a short answer (肚子很大了, 有了, 怀二胎).
+_EXPECTING = re.compile(
+    r"怀孕|怀上|怀了|怀着|怀⟨|(?<!备)孕(?!婴)|预产|待产|肚子|显怀|胎动|产检|建档|建卡|又有了"
+    r"|(?:^|[，,。!！])有了(?=[，,。!！~]|$)"
+)
+# A pregnancy she is in now, next to an older child's age (老大3岁，现在又怀上了，5个月).
+_CARRYING = re.compile(
+    r"(?:又|现在|目前|正在|已经|刚)(?:怀|有了(?=[，,。!！~]|$))|怀(?:上了|了⟨|⟨|着)|怀孕了|⟨P\d⟩孕"
+    r"|肚子里"
 )
 _AN_AGE = re.compile(r"\d+(?:岁|个多?月|周|天)")
 # 肚子里这个26周, 肚子快8个月了: the belly says the age is the pregnancy's.
@@ -593,6 +694,11 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
     # How long she has been trying is no baby's age: 备孕3个月了, 试管两次.
     t = _TRYING_SPAN.sub(r"\1§", t)
     t = re.sub(r"(推迟|延迟|晚了|没来)(?:了)?\d+(?:天|周|个月)", r"\1§", t)
+    t = _someone_elses_days(t)
+    t = _last_period(r, t, today)
+    t = _around_a_day(t)
+    t, coming = _age_to_come(t, today)
+    first_age = len(r.facts)
     # A date or a relative day in a clause about something else (下周去建档) is no fact.
     t = "，".join(
         re.sub(_named_day_pattern(), "§", _WHEN.sub("§", clause))
@@ -662,19 +768,106 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
         r.facts += bare
 
     # ---- baby ages
-    pregnant = bool(re.search(r"怀孕|怀上|怀了|孕(?!婴)|预产|待产", t))
-    # With nothing saying a baby, months answering "when are you due?" are the pregnancy's.
-    pregnant = (pregnant or hint == "due") and not (baby_cue or birth_cue)
-    _baby_ages(r, take, today, pregnant=pregnant)
+    expecting = bool(_EXPECTING.search(t))
+    # With nothing saying a baby, months answering "when are you due?" or said next to a
+    # pregnancy anywhere in the answer (肚子很大了，七个月) are the pregnancy's.
+    whose = _MonthsOf(
+        pregnant=(expecting or hint == "due") and not (baby_cue or birth_cue),
+        carrying=bool(_CARRYING.search(t)),
+        ambiguous=not (expecting or baby_cue or birth_cue or hint),
+    )
+    _baby_ages(r, take, today, whose)
     if baby_cue or birth_cue or not due_cue:
-        for m in take(r"(\d{1,3})天"):
+        # 那两天, 这两天, 前几天 are times, not ages
+        for m in take(r"(?<![那这前同])(\d{1,3})天"):
             r.birth(today - timedelta(days=int(m.group(1))), 0.95)
+    if coming is not None:
+        # 明天就满一岁: the age she gives is the one still to come
+        ahead, spread = coming
+        r.facts[first_age:] = [
+            replace(f, day=f.day + timedelta(days=ahead), spread=spread)
+            for f in r.facts[first_age:]
+        ]
 
     for pattern, stage, weight in _NAMED_STAGES:
         if pattern.search(t):
             r.named, r.named_weight = stage, weight
             break
     return r
+
+
+def _someone_elses_days(t: str) -> str:
+    """老公生日3月5号, 我自己生日是5月1号: a clause about another person's day (or her own
+    birthday) with no child in it says nothing about her stage."""
+    return "，".join(
+        "§"
+        if (_SOMEONE_ELSE.search(clause) or _OWN_BIRTHDAY.search(clause))
+        and not _CHILD_WORD.search(clause)
+        else clause
+        for clause in _CLAUSE.split(t)
+    )
+
+
+_LAST_PERIOD = re.compile(
+    r"(?:末次|最后一次|上一?次|上个月)(?:来)?(?:的)?(?:月经|例假|大姨妈|姨妈)(?:的)?(?:时间|日期)?"
+    r"(?:是|在|为|:)*|末次"
+)
+
+
+def _last_period(r: Reading, t: str, today: date) -> str:
+    """末次月经9月20号: obstetrics counts a pregnancy from the first day of her last period,
+    the due date 280 days on (Naegele's rule)."""
+    clauses = []
+    for clause in _CLAUSE.split(t):
+        m = _LAST_PERIOD.search(clause)
+        if m:
+            found = _dates(clause[: m.start()] + clause[m.end() :], today, "birth", own_cue=True)
+            for fact in found.facts:
+                day = fact.day + timedelta(days=FULL_TERM)
+                r.due(day, min(fact.weight, 0.9), EXPLICIT, fact.spread)
+            if found.facts:
+                clause = "§"
+        clauses.append(clause)
+    return "，".join(clauses)
+
+
+def _around_a_day(t: str) -> str:
+    """国庆那两天, 中秋节前几天: days around a festival are a date near it, not a baby's age;
+    around some other event (搬家那两天) they say nothing at all."""
+    named = _named_day_pattern()
+    t = re.sub(rf"({named})(?:的)?(?:那|这)(?:2|3|几)天", r"\1前后", t)
+    t = re.sub(rf"({named})(?:的)?(前|后)(?:2|3|几)天", r"\1\g<2>3天左右", t)
+    return re.sub(rf"(?:{_ACTIVITY.pattern})(?:的)?(?:那|这|前|后)(?:2|3|几)天", "§", t)
+
+
+_AGE_TO_COME = re.compile(
+    rf"(?:(明天|后天|大后天)|下个?(?:周|星期|礼拜)({_WEEKDAY})?|下个?(月)|过(几|2)天"
+    r"|(?:还有|还差|还剩|再过|过)(\d{1,2})(天|周|个月))"
+    r"(?:就|才|要|就要|才能|能|会|可以)*(?=满|\d{1,3}(?:岁|个多?月|天|周))"
+)
+
+
+def _age_to_come(t: str, today: date) -> tuple[str, tuple[int, tuple[int, int]] | None]:
+    """明天就满一岁, 下周就满月, 还有3天满百天: an age not reached yet. Returns the text
+    without the time words and how many days ahead the age falls (with its spread)."""
+    m = _AGE_TO_COME.search(t)
+    if m is None:
+        return t, None
+    day_word, weekday, month, few, n, unit = m.groups()
+    if day_word:
+        ahead, spread = _DAY_WORDS[day_word], (0, 0)
+    elif m.group(0).startswith("下") and not month:
+        if weekday:
+            ahead, spread = (_week_day(today, "下", weekday) - today).days, (0, 0)
+        else:
+            ahead, spread = 7, (-3, 3)
+    elif month:
+        ahead, spread = (add_months(today, 1) - today).days, (-14, 14)
+    elif few:
+        ahead, spread = (3, (-2, 4)) if few == "几" else (2, (0, 0))
+    else:
+        ahead, spread = (_shift(today, int(n), unit) - today).days, (0, 0)
+    return t[: m.start()] + t[m.end() :], (ahead, spread)
 
 
 def _weeks_of_pregnancy(
@@ -709,6 +902,10 @@ def _relative_due(r: Reading, take: Any, t: str, today: date, direction: Hint) -
     for m in take(r"过了?预产期(\d+)(天|周)|预产期(?:已经)?过了?(\d+)(天|周)"):
         n, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         r.due(_shift(today, -int(n), unit), 0.95, RELATIVE)
+    if direction == "due" and not _BABY_CUE.search(t):
+        # 已经过了3天了, answering "when are you due?": the due date has passed
+        for m in take(r"(?<![再还])(?:已经)?过(?:了)?(\d+)(天|周)(?!后|以后|之后)"):
+            r.due(_shift(today, -int(m.group(1)), m.group(2)), 0.85, RELATIVE)
     for m in take(
         r"(今天|明天|后天|大后天)(?:就)?是预产期|预产期(?:就)?是?(今天|明天|后天|大后天)"
     ):
@@ -740,23 +937,33 @@ def _relative_due(r: Reading, take: Any, t: str, today: date, direction: Hint) -
     for m in take(
         r"(?:还有|还剩|还差|离(?:预产期|生产|生|卸货|分娩)?还有|距离?(?:预产期|生产|生|卸货|分娩)?(?:还有)?"
         r"|再过|再有|倒计时)"
-        r"(不到|差不多|大概|将近|快|约)?(\d+)(个多?月|周|天)(?:左右)?(?!.*(?:满月|100天|岁|断奶|幼儿园))"
+        r"(不到|差不多|大概|将近|快|约)?(\d+)(个多?月|多?周|多?天)(?:左右)?(?!.*(?:满月|100天|岁|断奶|幼儿园))"
     ):
         n, unit = int(m.group(2)), m.group(3).replace("多", "")
         fuzzy = m.group(1) or "多" in m.group(3) or unit == "个月"
+        more = (3 if unit == "天" else 7 if unit == "个月" else 0) if "多" in m.group(3) else 0
         r.due(
-            _shift(today, n, unit),
+            _shift(today, n, unit) + timedelta(days=more),
             0.85 if fuzzy else 0.95,
             RELATIVE,
             (-14, 14) if fuzzy else (0, 0),
         )
     for m in take(rf"(\d{{1,2}})(天|周|个月)(?:后|以后|之后){plan}{birth_to_come}(?![的完])"):
         r.due(_shift(today, int(m.group(1)), m.group(2)), 0.85, RELATIVE, (-7, 7))
-    # A bare 下周 answering "when are you due?" is the due date; in any other sentence it
-    # is about something else.
+    # A bare 下周, 明天 or 下周五 answering "when are you due?" is the due date; in any other
+    # sentence it is about something else.
     if direction == "due" and not _FILLER.sub("", re.sub(r"下个?(?:周|星期|礼拜)", "", t)):
         for _ in take(r"下个?(?:周|星期|礼拜)"):
             r.due(today + timedelta(days=7), 0.8, LOOSE, (-3, 3))
+    day_word = rf"(明天|后天|大后天)|(下下|下|这|本)个?(?:周|星期|礼拜)({_WEEKDAY})"
+    if direction == "due" and not _FILLER.sub("", re.sub(day_word, "", t, count=1)):
+        for m in take(day_word):
+            day = (
+                today + timedelta(days=_DAY_WORDS[m.group(1)])
+                if m.group(1)
+                else _week_day(today, m.group(2), m.group(3))
+            )
+            r.due(day, 0.85, LOOSE)
 
 
 def _relative_birth(r: Reading, take: Any, today: date) -> None:
@@ -808,6 +1015,9 @@ def _relative_birth(r: Reading, take: Any, today: date) -> None:
     for m in take(r"(?:刚|才)?生完?(?:了)?(\d+)(天|周|个月)|生完(?:了)?(\d+)(天|周)"):
         n, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         r.birth(_shift(today, -int(n), unit), 0.95, RELATIVE)
+    for _ in take(r"(?:快要|马上就?要?|就快|快)满月"):
+        # about to be a month old: three or four weeks
+        r.birth(add_months(today, -1) + timedelta(days=7), 0.85, RELATIVE, (-6, 3))
     for _ in take(r"(?:刚|才)?满月|出月子"):
         r.birth(add_months(today, -1), 0.9, RELATIVE, (-7, 0))
     for m in take(r"(?:今天|刚刚?|才)(?:出生|生了|生的|生完|剖完|顺完|剖了|生下)"):
@@ -862,7 +1072,33 @@ def _ivf(r: Reading, take: Any, today: date) -> None:
             r.due(_due_from_days(today, days + 19), 0.8, EXPLICIT, (-2, 2))
 
 
-def _baby_ages(r: Reading, take: Any, today: date, *, pregnant: bool) -> None:
+@dataclass(frozen=True)
+class _MonthsOf:
+    """Whose an "N个月" is. `pregnant`: the pregnancy's (nothing says a baby); `carrying`:
+    she is pregnant now, so months in a clause naming no child are the pregnancy's;
+    `ambiguous`: nothing says either (七个月), a baby's age she is asked to confirm."""
+
+    pregnant: bool = False
+    carrying: bool = False
+    ambiguous: bool = False
+
+    def of_pregnancy(self, m: re.Match[str]) -> bool:
+        if self.pregnant:
+            return True
+        if not self.carrying:
+            return False
+        clause = re.sub(r"怀(?:了|上|着)?⟨[KPT]\d?⟩", "", _clause_at(m.string, m.start(), m.end()))
+        return not (_CHILD_WORD.search(clause) or _BIRTH_CUE.search(clause))
+
+    def baby_weight(self, m: re.Match[str], weight: float) -> float:
+        """A bare N个月 could be either: a confidence low enough to be confirmed (N个月大
+        and N月龄 are a baby's)."""
+        if self.ambiguous and not re.search(r"大|龄", m.string[m.end() : m.end() + 1]):
+            return min(weight, 0.7)
+        return weight
+
+
+def _baby_ages(r: Reading, take: Any, today: date, whose: _MonthsOf) -> None:
     """宝宝8个月, 两岁半, 5个月零10天, 快3岁了, 2岁多: ages in calendar months and years."""
     for m in take(r"(\d{1,2})(?:个多?月|m)(?:零|又|加)?(\d{1,2})(?:天|d)"):
         r.birth(add_months(today, -int(m.group(1))) - timedelta(days=int(m.group(2))), 0.95)
@@ -885,7 +1121,7 @@ def _baby_ages(r: Reading, take: Any, today: date, *, pregnant: bool) -> None:
     for m in take(r"(\d{1,2})个半月"):
         r.birth(add_months(today, -int(m.group(1))) - timedelta(days=15), 0.95)
     for m in take(r"快(\d{1,2})个月"):
-        if pregnant:
+        if whose.of_pregnancy(m):
             # 快8个月了 answering "when are you due?": the pregnancy's eighth month
             r.due(
                 _due_from_days(today, _obstetric_days(int(m.group(1)), "", "快")),
@@ -893,17 +1129,21 @@ def _baby_ages(r: Reading, take: Any, today: date, *, pregnant: bool) -> None:
                 spread=(-14, 14),
             )
             continue
-        r.birth(add_months(today, -int(m.group(1))) + timedelta(days=7), 0.9, EXPLICIT, (-7, 7))
-    for m in take(r"(不到|没到|不满)?(\d{1,2})(?:个多?月|m(?![a-z])|月龄)"):
-        if pregnant:
+        day = add_months(today, -int(m.group(1))) + timedelta(days=7)
+        r.birth(day, whose.baby_weight(m, 0.9), EXPLICIT, (-7, 7))
+    for m in take(r"(不到|没到|不满)?(\d{1,2})(个多?月|m(?![a-z])|月龄)"):
+        if whose.of_pregnancy(m):
             # "孕早期，还不到3个月": with only pregnancy cues, months are the pregnancy's.
-            days = _obstetric_days(int(m.group(2)), "", m.group(1) or "")
+            unit = "个多" if "多" in m.group(3) else ""
+            days = _obstetric_days(int(m.group(2)), unit, m.group(1) or "")
             r.due(_due_from_days(today, days), 0.75, EXPLICIT, (-14, 14))
             continue
         if m.group(1):  # 不到1个月 is a newborn: younger than N months, not N
-            r.birth(add_months(today, -int(m.group(2))) + timedelta(days=10), 0.9, spread=(0, 20))
+            day = add_months(today, -int(m.group(2))) + timedelta(days=10)
+            r.birth(day, whose.baby_weight(m, 0.9), spread=(0, 20))
             continue
-        r.birth(add_months(today, -int(m.group(2))), 0.95, EXPLICIT, (-27, 0))
+        day = add_months(today, -int(m.group(2)))
+        r.birth(day, whose.baby_weight(m, 0.95), EXPLICIT, (-27, 0))
 
 
 # Kindergarten classes by the age a child starts them; the school year starts in September.
@@ -944,6 +1184,13 @@ def resolve(r: Reading, t: str, today: date, bounds: StageBoundaries) -> StageRe
     dues = [f for f in facts if f.about == "due"]
     births = [f for f in facts if f.about == "birth"]
     doubt = 1.0
+    older = 0
+    if dues and births:
+        # 儿子3岁，我现在孕20周: a child born before this pregnancy began is an older one;
+        # the pregnancy is her stage.
+        began = min(f.day for f in dues) - timedelta(days=FULL_TERM)
+        if all(f.day + timedelta(days=f.spread[1]) < began for f in births):
+            older, births = len(births), []
     if dues and births and not several:
         # "预产期本来是…，宝宝…就出生了": the baby came, unless the birth is the weaker fact.
         if max(f.strength for f in births) >= max(f.strength for f in dues):
@@ -951,6 +1198,9 @@ def resolve(r: Reading, t: str, today: date, bounds: StageBoundaries) -> StageRe
         else:
             births = []
         doubt = 0.85
+    if r.trying and births and not dues and not (_CHILD_WORD.search(t) or _BIRTH_CUE.search(t)):
+        # 在备孕，已经七个月了: how long she has tried, no child's age
+        births = []
     if r.trying and (dues or births):
         if births and not dues and several and _TRYING_AGAIN.search(t):
             # 老大3岁，在备孕二胎: she is trying again.
@@ -962,6 +1212,8 @@ def resolve(r: Reading, t: str, today: date, bounds: StageBoundaries) -> StageRe
     if r.repaired:
         doubt *= 0.9
     children = _children(t, len(births), pregnant=bool(dues))
+    if children is None and older:
+        children = older
     chosen: Fact | None = None
     if dues:
         # An explicit gestational age beats a relative phrase (孕35周，医生说下周可能就生).
@@ -1114,11 +1366,12 @@ def _lunar(
 # 春节前后, 过年那几天, 国庆期间: a week either side of the day
 _AROUND = r"前后|左右|附近|那几天|那段时间|那阵子?|那会儿?|期间|的时候"
 _LUNAR_PART = {"初": 5, "上旬": 5, "中旬": 15, "中": 15, "下旬": 25, "底": 28, "末": 28}
-_YEAR_WORD = r"(今年|明年|后年|去年|前年|\d{4}年|(?<!\d)\d{2}年)"
+_REL_YEAR = r"大前年|大后年|今年|明年|后年|去年|前年"
+_YEAR_WORD = rf"({_REL_YEAR}|\d{{4}}年|(?<!\d)\d{{2}}年)"
 
 
 def _year_of(word: str, today: date) -> int:
-    offsets = {"今年": 0, "明年": 1, "后年": 2, "去年": -1, "前年": -2}
+    offsets = {"今年": 0, "明年": 1, "后年": 2, "大后年": 3, "去年": -1, "前年": -2, "大前年": -3}
     if word in offsets:
         return today.year + offsets[word]
     year = int(word[:-1])
@@ -1291,10 +1544,10 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
             place(None, absolute=day)
 
     sub(
-        r"(今年|明年|后年|去年|前年)(?:的)?(\d{1,2})[月./-](\d{1,2})(?:[日号]|(?![\d.个天周岁斤]))",
+        rf"({_REL_YEAR})(?:的)?(\d{{1,2}})[月./-](\d{{1,2}})(?:[日号]|(?![\d.个天周岁斤]))",
         named_year_day,
     )
-    sub(r"(今年|明年|后年|去年|前年)(\d{1,2})月份?" + _DAY_PART, named_year)
+    sub(rf"({_REL_YEAR})(?:的)?(\d{{1,2}})月份?" + _DAY_PART, named_year)
 
     # 下个月底, 这个月中, 上个月初
     months = {
@@ -1350,8 +1603,9 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
     )
     _dotted(out, today, own_cue, place)
 
-    if direction is not None and own_cue:
-        # 预产期28号: the next (or, for a birthday, the last) 28th
+    day_alone = r"(?<![\d月/.])(\d{1,2})[日号](?!楼)"
+    if direction is not None and (own_cue or not _FILLER.sub("", re.sub(day_alone, "", out.rest))):
+        # 预产期28号, or 28号 answering the question: the next (for a birthday the last) 28th
         def day_only(m: re.Match[str]) -> None:
             n = int(m.group(1))
             months = range(0, 3) if direction == "due" else range(0, -3, -1)
@@ -1362,7 +1616,7 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
                     out.facts.append(Fact(direction, day, 0.85, EXPLICIT))
                     return
 
-        sub(r"(?<![\d月/.])(\d{1,2})[日号](?!楼)", day_only)
+        sub(day_alone, day_only)
 
     # a month alone with a direction: 预产期3月, 宝宝是5月出生的
     def month_only(m: re.Match[str]) -> None:

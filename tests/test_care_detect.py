@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
 from bot.config import CareContent
-from handlers.care.detect import Detector, Risk, prepare
+from handlers.care.detect import Detector, Risk, _first_chars, prepare
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
@@ -435,3 +436,76 @@ def test_an_age_in_years_makes_a_bare_reading_a_childs(detector: Detector) -> No
 )
 def test_concern_classes_are_read_as_concern(detector: Detector, text: str) -> None:
     assert read(detector, text) == "concern"
+
+
+# --- classes from the fourth blind read ----------------------------------------------
+
+
+def test_dialect_and_shorthand_are_read_as_the_words() -> None:
+    assert prepare("td好少 38周ps了 冇尿 叫唔醒") == "胎动好少 38周破水了 没尿 叫不醒"
+    assert prepare("宝宝wen du 38.5") == "宝宝体温 38.5"
+    assert prepare("最近bxhl") == "最近不想活了"
+    assert prepare("帮我ps一下照片 ps了一张图") == "帮我ps一下照片 ps了一张图"  # a picture
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        ("宝宝七个礼拜 体温38.0", "urgent"),
+        ("三月龄 腋温38.1", "urgent"),
+        ("我家小宝两个月零十天 38度", "urgent"),
+        ("宝宝出生第20天 37.9", "urgent"),  # under three months 37.8 is enough
+        ("宝宝才45天 额头摸着烫", "urgent"),  # hot to the touch, no thermometer
+        ("宝宝8个月 额头摸着烫", "concern"),
+        ("宝宝7个月 体温37.9", "concern"),
+    ],
+)
+def test_a_young_babys_age_said_other_ways(detector: Detector, text: str, severity: str) -> None:
+    assert read(detector, text) == severity
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        ("孕29周 发烧38.7 尿尿疼 腰也痛", "urgent"),  # all three parts of a combo
+        ("孕29周 发烧38.7 尿尿疼", "concern"),  # two of three
+        ("孕31周 摔了一跤 暂时没什么感觉", "urgent"),  # no feeling is no question
+        ("大宝摔了一跤 膝盖破了", "none"),  # outside a pregnancy a tumble is a tumble
+        ("孕30周 胎心仪测出来142", "none"),
+        ("孕30周 胎心仪测出来172", "urgent"),
+        ("孕30周 胎心监护做了40分钟", "none"),
+        ("如果他还在的话 今天就满月了", "loss"),  # the if is the loss
+        ("如果宝宝还在睡 我就先去洗澡", "none"),
+        ("不想活了哈哈 不是开玩笑", "crisis"),  # a laugh she says is no joke
+        ("不想活了哈哈 又胖了三斤", "none"),
+        ("宝宝打嗝 一抽一抽的", "none"),
+    ],
+)
+def test_fourth_blind_classes(detector: Detector, text: str, severity: str) -> None:
+    assert read(detector, text) == severity
+
+
+def test_the_first_character_guard_never_narrows_the_sign_union(detector: Detector) -> None:
+    plain = re.compile("|".join(f"(?:{s.pattern.pattern})" for s in detector.signs))
+    assert detector._any_sign.pattern != plain.pattern  # the guard is there
+    texts = [row.text for row in care_phrases.load(TABLE)]
+    for text in texts:
+        message = prepare(text)
+        assert bool(detector._any_sign.search(message)) == bool(plain.search(message)), text
+
+
+@pytest.mark.parametrize(
+    ("pattern", "starts"),
+    [
+        ("ab|cd", {"a", "c"}),
+        ("(?:x)?y", {"x", "y"}),
+        ("(?<!z)[0-2]q", {"0", "1", "2"}),
+        (r"\dq", set("0123456789")),
+        ("a?", None),  # can match nothing
+        ("[^a]b", None),  # a negated class
+        (".b", None),
+    ],
+)
+def test_first_chars(pattern: str, starts: set[str] | None) -> None:
+    found = _first_chars(pattern)
+    assert (None if found is None else set(found)) == starts

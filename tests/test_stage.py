@@ -303,3 +303,53 @@ def test_a_solar_term_falls_on_its_own_day_each_year() -> None:
     # named_days.tsv: 清明 is the 5th of April, but the 4th in 2028
     assert parse_stage("清明出生的", date(2027, 11, 27)).birth_date == date(2027, 4, 5)
     assert parse_stage("清明出生的", date(2028, 11, 27)).birth_date == date(2028, 4, 4)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "七个月",  # a baby of seven months or a pregnancy in its seventh: she says which
+        "三个多月",
+        "五个月左右",
+        "1.15",  # a due date or a birthday: nothing says which
+        "大概12.20吧",
+        "1-15",
+        "8.15",
+    ],
+)
+def test_an_answer_that_could_be_either_is_never_read_confidently(text: str) -> None:
+    result = parse_stage(text, TODAY)
+    assert result.empty or result.needs_confirmation
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [("宝宝七个月", None), ("七个月大了", None), ("七个月", "birth"), ("1.15", "due")],
+)
+def test_the_same_answer_with_a_word_or_a_question_is_confident(text: str, hint: str) -> None:
+    assert parse_stage(text, TODAY, hint).confidence >= 0.8  # type: ignore[arg-type]
+
+
+def test_the_heldout_bench_counts_confidently_wrong_stages(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stage_heldout", REPO / "bench/stage_heldout.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "stage_heldout", bench)  # its dataclasses look it up
+    spec.loader.exec_module(bench)
+    table = tmp_path / "dev.tsv"
+    null = "\tnull" * 5
+    table.write_text(
+        "text\thint\tstage\tdue_date\tbirth_date\tgestational_days\tbaby_age_days\tchildren\n"
+        "# today: 2026-11-25\n"
+        f"孕20周\t\t孕中期{null}\n"  # right
+        f"宝宝8个月\t\t孕中期{null}\n"  # wrong, and confidently so
+        f"七个月\t\t孕晚期{null}\n",  # wrong, but she is asked first
+        encoding="utf-8",
+    )
+    line = bench.summary(bench.judge(bench.load(table)))
+    assert line == (
+        "stage held-out: 1/3 right (33.3%), wrong stage 2 (66.7%), no stage 0, "
+        "confidently wrong 1 (33.3%)"
+    )

@@ -28,7 +28,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from bot.config import CareContent
 from bot.text import word_boundaries
@@ -76,7 +76,7 @@ _TRADITIONAL = str.maketrans(
 _CN_VALUES = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 _CN_VALUES |= {"六": 6, "七": 7, "八": 8, "九": 9}
 _CN_NUM = "零〇一二两三四五六七八九十"
-_UNIT = r"(?:度|°|℃|个半月|个多月|个月|天|周|岁)"
+_UNIT = r"(?:度|°|℃|个半月|个多月|个月|月龄|天|周|岁|个礼拜|个星期|礼拜|星期)"
 # 三十九度 / 两个月: a numeral right before a unit, with an optional 点 decimal.
 _CN_BEFORE_UNIT = re.compile(rf"([{_CN_NUM}]{{1,3}})(?:点([{_CN_NUM[:-1]}]))?(?={_UNIT})")
 # 烧到三十九 / 体温三十八点五: a numeral after a reading word, with no unit.
@@ -87,6 +87,12 @@ _FORMAT = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\u00ad]")
 # Homophone typos of a sign word a tired mother's input method picks (胎东, 抽疯, 发绕).
 _TYPOS = re.compile(r"胎(?:东|洞)|抽疯|发绕(?=了|\d|到|得|一|两|三|几|好几)")
 _TYPO_FIX = {"抽疯": "抽风"}
+# Cantonese characters read as their Mandarin words (冇 = 没, 咗 = 了, 唔 = 不 ...).
+_DIALECT = str.maketrans("冇咗唔嘅佢瞓", "没了不的他睡")
+# Shorthand and pinyin a mother types for a sign word (td = 胎动, ps了 = 破水了,
+# wen du = 体温, bxhl = 不想活了); ps only before a 了 that no picture follows.
+_SHORTHAND = re.compile(r"(?<![a-z])(?:td|ps(?=了(?![一张个图]))|wen\s?du|ti\s?wen|bxhl)(?![a-z])")
+_SHORTHAND_FIX = {"td": "胎动", "ps": "破水", "bxhl": "不想活了"}
 
 
 def _cn_int(numeral: str) -> int | None:
@@ -112,6 +118,10 @@ def _cn_number(match: re.Match[str]) -> str:
     return str(whole)
 
 
+def _shorthand_fixed(match: re.Match[str]) -> str:
+    return _SHORTHAND_FIX.get(match.group(0), "体温")
+
+
 def _typo_fixed(match: re.Match[str]) -> str:
     typo = match.group(0)
     return _TYPO_FIX.get(typo, "胎动" if typo[0] == "胎" else "发烧")
@@ -122,7 +132,8 @@ def prepare(text: str) -> str:
     if len(text) > HEAD_CHARS + TAIL_CHARS:
         text = text[:HEAD_CHARS] + "。" + text[-TAIL_CHARS:]
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = _FORMAT.sub("", text).translate(_TRADITIONAL)
+    text = _FORMAT.sub("", text).translate(_TRADITIONAL).translate(_DIALECT)
+    text = _SHORTHAND.sub(_shorthand_fixed, text)
     text = _TYPOS.sub(_typo_fixed, text)
     text = _CN_BEFORE_UNIT.sub(_cn_number, text)
     text = _CN_READING.sub(_cn_number, text)
@@ -135,7 +146,16 @@ DATA = Path(__file__).parent / "data"
 _C = r"[^，。!?！？]"  # one character inside the same clause
 # A gap that cannot cross a negator: 嘴唇没有发紫 is not 嘴唇...发紫.
 _G = r"[^，。!?！？没不未无]"
-_BABY = r"(?:宝宝|孩子|宝贝|娃|小孩|新生儿|儿子|女儿|胎儿|小宝|二宝|三宝|老二|老三|bb)"
+_BABY = (
+    r"(?:宝宝|孩子|宝贝|娃|小孩|新生儿|儿子|女儿|胎儿|小宝|二宝|三宝|老二|老三|bb|"
+    r"囡囡|男宝|女宝)"
+)
+# Words that place the message in a pregnancy (孕30周, 怀孕, 这胎, 双胎; 32周 alone, not a
+# baby's 12周大); 备孕 and 避孕 are not one.
+_PREG = (
+    r"(?:(?<![避备不])孕(?![育酮])|怀孕|怀了|这胎|这一胎|二胎|三胎|双胎|双胞胎|瘢痕子宫|"
+    r"疤痕子宫|妊娠|妊糖|(?<![\d.])[1-4]\d(?:\+\d)?周(?!大|岁|的?" + _BABY + r"))"
+)
 _END = r"(?=$|[\s，。!?！？~…]|啊|呜|哎|唉)"
 
 
@@ -147,6 +167,7 @@ class Sign:
     word_edges: bool  # must start and end on jieba word edges
     jokable: bool  # also said as a joke: a laugh right after it drops it
     resolvable: bool  # a later 烧退了 / 没事了 drops it a level
+    literal: bool = False  # said as an if (如果他还在的话): read even in a hypothetical
 
 
 def _table_lines(name: str) -> list[str]:
@@ -155,7 +176,13 @@ def _table_lines(name: str) -> list[str]:
 
 
 def _expand(pattern: str) -> str:
-    for name, value in (("{C}", _C), ("{G}", _G), ("{BABY}", _BABY), ("{END}", _END)):
+    for name, value in (
+        ("{C}", _C),
+        ("{G}", _G),
+        ("{BABY}", _BABY),
+        ("{END}", _END),
+        ("{PREG}", _PREG),
+    ):
         pattern = pattern.replace(name, value)
     return pattern
 
@@ -169,7 +196,15 @@ def signs() -> tuple[Sign, ...]:
         if severity not in RANK:
             raise ValueError(f"signs.tsv row {number}: unknown severity {severity!r}")
         compiled = re.compile(_expand(pattern))
-        sign = Sign(severity, reason, compiled, "b" in flags, "j" in flags, "r" in flags)  # type: ignore[arg-type]
+        sign = Sign(
+            severity,  # type: ignore[arg-type]
+            reason,
+            compiled,
+            "b" in flags,
+            "j" in flags,
+            "r" in flags,
+            "h" in flags,
+        )
         table.append(sign)
     return tuple(table)
 
@@ -180,18 +215,21 @@ class Combo:
     reason: str
     first: re.Pattern[str]
     second: re.Pattern[str]
+    third: re.Pattern[str] | None = None
 
 
 @functools.cache
 def combos() -> tuple[Combo, ...]:
-    """data/combos.tsv, compiled: two signs that together are a danger."""
+    """data/combos.tsv, compiled: two (or three) signs that together are a danger."""
     table = []
     for number, line in enumerate(_table_lines("combos.tsv"), start=1):
-        severity, reason, first, second = line.split("\t")
+        severity, reason, *parts = line.split("\t")
         if severity not in RANK:
             raise ValueError(f"combos.tsv row {number}: unknown severity {severity!r}")
-        pair = re.compile(_expand(first)), re.compile(_expand(second))
-        table.append(Combo(severity, reason, *pair))  # type: ignore[arg-type]
+        if len(parts) not in (2, 3):
+            raise ValueError(f"combos.tsv row {number}: two or three patterns, not {len(parts)}")
+        compiled = [re.compile(_expand(part)) for part in parts]
+        table.append(Combo(severity, reason, *compiled))  # type: ignore[arg-type]
     return tuple(table)
 
 
@@ -250,7 +288,7 @@ _HOW_TO_TELL = re.compile(r"怎么判断|如何判断|怎么知道|怎么区分|
 _KNOWLEDGE = re.compile(
     r"一般|通常|几周|多少周|多少次|多少度|什么时候|是什么|什么意思|什么样|什么感觉|征兆|前兆|"
     r"症状|原因|怎么区分|区别|怎么判断|科普|知识|课上|讲座|课程|书上|网上|急救方法|"
-    r"物理降温|洗澡|多久会|多久要|多久去|多久退|一样吗|有什么不同|有啥不同|差别|"
+    r"物理降温|多久会|多久要|多久去|多久退|一样吗|有什么不同|有啥不同|差别|"
     r"危险吗|很危险|有多危险|危害"
 )
 _PRODUCT = re.compile(
@@ -392,7 +430,10 @@ _DEGREE = re.compile(
     r"(?<![\d.])(3[5-9]|4[0-3])(?:\.(\d))?\s*(?:度|°c?|℃|摄氏度)"
     r"(?:\s*(\d)(?![\d.]|\s*(?:天|个|周|次|小时|岁|分|斤)))?"
 )
-_READ_WORD = r"体温|烧到|烧了|发烧|发热|高烧|低烧|量了?|测了?|腋温|耳温|额温|肛温|早上|晚上|现在"
+_READ_WORD = (
+    r"体温|烧到|烧了|发烧|发热|高烧|低烧|量了?|测了?|腋温|耳温|额温|肛温|早上|晚上|现在|"
+    r"热度"
+)
 _BARE = re.compile(
     rf"(?:{_READ_WORD})\s*(?:是|有|到|了|在)?\s*(3[5-9]|4[0-2])(?:\.(\d))?"
     r"(?![\d.]|\s*(?:天|个|周|次|小时|岁|斤|元|块|%|度|°|℃))"
@@ -402,10 +443,13 @@ _DECIMAL = re.compile(
 )
 _FEVER = re.compile(
     r"发烧|发热|高烧|低烧|高热|低热|烧到|烧得|烧起来|(?:又|还|在|一直|反复|老是|持续)烧|"
-    r"烧(?:了)?(?:\d|一|两|三|几|好几|整)"
+    r"烧(?:了)?(?:\d|一|两|三|几|好几|整)|"
+    # Shanghainese 热度, and hot to the touch with no thermometer (摸着烫, 额头滚烫)
+    rf"(?:发|有|{_BABY})热度|摸着?(?:有点|很|好|挺|特别)?(?:滚)?烫|"
+    r"(?:身上|额头|脑门|身子|身体|后背|小手|头)(?:摸着?|摸起来)?(?:有点|很|好|挺|特别)?(?:滚烫|发烫|烫)"
 )
 _PERSON = re.compile(rf"{_BABY}|我|他|她|老公|宝|\d岁")
-_TEMPERATURE_WORD = re.compile(r"体温|量|测|腋下|耳温|额温|肛温")
+_TEMPERATURE_WORD = re.compile(r"体温|量|测|腋下|耳温|额温|肛温|热度")
 _WEATHER = re.compile(
     r"天气|气温|室外|室内|外面|户外|高温|最高|(?<!喝)水(?!多|少)|奶温|泡奶|冲奶|空调|暖气|热|晒|太阳"
 )
@@ -413,23 +457,30 @@ _LETHARGY = re.compile(
     r"精神(?:很|特别|非常)?差|没(?:什么)?精神|叫不醒|嗜睡|蔫|软绵绵|软软的|不吃奶|不吃不喝|昏昏沉沉"
 )
 _PLAYING = re.compile(r"玩得|在玩|精神(?:还|挺|很|都)(?:好|可以|不错)")
-_NEWBORN = re.compile(r"新生儿|刚出生|满月|月子里的?(?:宝宝|孩子)")
+_NEWBORN = re.compile(r"新生儿|刚出生|满月|月子里的?(?:宝宝|孩子)|满月没几天")
+_WEEK = r"(?:周|个礼拜|个星期|礼拜|星期)"
 # A baby's age: 2个月的宝宝, 宝宝才50天, 出生20天, 1岁半 (not 孕12周: a pregnancy).
 _AGE = (
-    re.compile(rf"{_BABY}(?:才|刚|已经|今天|现在|快)?(\d{{1,2}})(个半月|个多月|个月|周|岁)"),
-    re.compile(rf"(?<![孕怀])(\d{{1,2}})(个半月|个多月|个月|周|岁)(?:大)?的?{_BABY}"),
+    re.compile(rf"{_BABY}(?:才|刚|已经|今天|现在|快)?(\d{{1,2}})(个半月|个多月|个月|{_WEEK}|岁)"),
+    re.compile(rf"(?<![孕怀])(\d{{1,2}})(个半月|个多月|个月|{_WEEK}|岁)(?:大)?的?{_BABY}"),
     re.compile(
-        rf"(?:{_BABY}|出生)(?:才|刚满|刚|满|已经|今天|现在)?(\d{{1,3}})(天)(?=了|大|的|，|,|\s|$)"
+        rf"(?:{_BABY}|出生)(?:才|刚满|刚|满|已经|今天|现在)?第?(\d{{1,3}})多?(天)"
+        r"(?=了|大|的|，|,|\s|$)"
     ),
-    re.compile(rf"(\d{{1,3}})(天)的?{_BABY}"),
+    re.compile(rf"(\d{{1,3}})多?(天)的?{_BABY}"),
+    # 才40天 / 刚满20天: two digits of days are a baby's age, not how long a fever lasted
+    re.compile(r"(?:才|刚满|刚刚|满)([1-9]\d)多?(天)(?![^，。!?！？\s]{0,3}(?:就|才|了就))"),
     re.compile(r"(?<![孕怀\d])(\d{1,2})(月龄)"),
     # An age said on its own: 才1个半月 / a bare clause "3个月" (never 周 or 天, which
     # are weeks of pregnancy and how long a fever has lasted).
     re.compile(r"(?:才|刚|刚满|满)(\d{1,2})(个半月|个多月|个月)"),
     re.compile(r"(?:^|[\s，,。])(\d{1,2})(个半月|个多月|个月)(?:大|了|的)?(?=$|[\s，,。])"),
+    # 2个月零10天 said anywhere
+    re.compile(r"(?<![孕怀\d])(\d{1,2})(个月)零\d{1,2}天"),
 )
 _MONTHS_PER = {"天": 1 / 30, "周": 1 / 4.3, "岁": 12.0, "个月": 1.0, "个多月": 1.0, "个半月": 1.0}
 _MONTHS_PER["月龄"] = 1.0
+_MONTHS_PER |= dict.fromkeys(("个礼拜", "个星期", "礼拜", "星期"), 1 / 4.3)
 _JAUNDICE = re.compile(r"黄疸(?:值)?(?:是|有|到|测|查|都)?(?:了)?(\d{1,2}(?:\.\d)?)")
 
 
@@ -468,7 +519,8 @@ def fever_risk(
         return "urgent", "体温过低"
     if value is not None and value < 37.3:
         return None
-    if months is not None and months <= 3 and (value is None or value >= 38):
+    # Under three months 37.8 is a doctor's visit (an armpit reads low).
+    if months is not None and months <= 3 and (value is None or value >= 37.8):
         return "urgent", "小月龄发烧"
     if value is None:
         return "concern", "发烧"
@@ -493,13 +545,79 @@ def _clauses(message: str) -> Iterator[Clause]:
             yield Clause(c.group(0), s.start() + c.start(), sentence, sentence[: c.start()])
 
 
+def _first_chars(pattern: str) -> frozenset[str] | None:
+    """The characters a match of the pattern can start with, or None when that is not
+    known (an empty match, a class of characters that is not a plain list, a parser this
+    Python does not have): the answer only speeds the search, it never narrows it."""
+    try:
+        from re import _constants as sre  # type: ignore[attr-defined]
+        from re import _parser  # type: ignore[attr-defined]
+
+        return _starts(list(_parser.parse(pattern)), sre)
+    except Exception:  # any surprise means no guard, never a wrong one
+        return None
+
+
+def _starts(items: list[tuple[Any, Any]], sre: Any) -> frozenset[str] | None:
+    found: set[str] = set()
+    for op, arg in items:
+        if op is sre.LITERAL:
+            return frozenset(found | {chr(arg)})
+        if op is sre.IN:
+            for kind, value in arg:
+                if kind is sre.LITERAL:
+                    found.add(chr(value))
+                elif kind is sre.RANGE and value[1] - value[0] < 200:
+                    found |= {chr(c) for c in range(value[0], value[1] + 1)}
+                elif kind is sre.CATEGORY and value is sre.CATEGORY_DIGIT:
+                    found |= set("0123456789")  # the text is NFKC: only ASCII digits
+                else:
+                    return None
+            return frozenset(found)
+        if op is sre.SUBPATTERN or op is sre.BRANCH:
+            branches = [arg[3]] if op is sre.SUBPATTERN else arg[1]
+            for branch in branches:
+                first = _starts(list(branch), sre)
+                if first is None:
+                    return None
+                found |= first
+            return frozenset(found)
+        if op is sre.MAX_REPEAT or op is sre.MIN_REPEAT:
+            low, _, sub = arg
+            first = _starts(list(sub), sre)
+            if first is None:
+                return None
+            found |= first
+            if low > 0:
+                return frozenset(found)
+            continue
+        if op is sre.ASSERT or op is sre.ASSERT_NOT or op is sre.AT:
+            continue
+        return None
+    return None  # the pattern can match the empty string
+
+
 class Detector:
     def __init__(self, content: CareContent) -> None:
         self.content = content
         self.signs = signs()
-        # Most clauses hold no sign: one pass of the union rules them out at once.
-        self._any_sign = re.compile("|".join(f"(?:{s.pattern.pattern})" for s in self.signs))
+        # Most clauses hold no sign: one pass of the union rules them out at once. A
+        # lookahead for the characters a sign can start with skips the other places fast.
+        union = "|".join(f"(?:{s.pattern.pattern})" for s in self.signs)
+        starts = _first_chars(union)
+        guard = f"(?=[{''.join(re.escape(c) for c in sorted(starts))}])" if starts else ""
+        self._any_sign = re.compile(f"{guard}(?:{union})")
         self.combos = combos()
+        # The combos' parts, each once ({PREG} and a fever open many): a message is
+        # searched for a part only when a combo needs it, and at most once.
+        self._parts: list[re.Pattern[str]] = []
+        self._plan: list[tuple[Combo, tuple[int, ...]]] = []
+        for combo in self.combos:
+            parts = [p for p in (combo.first, combo.second, combo.third) if p is not None]
+            for part in parts:
+                if part not in self._parts:
+                    self._parts.append(part)
+            self._plan.append((combo, tuple(self._parts.index(p) for p in parts)))
         self.no_risk = no_risk()
         ignore = [prepare(p).replace(" ", "") for p in content.ignore if p.strip()]
         self._ignore = [p for p in ignore if p]
@@ -530,14 +648,26 @@ class Detector:
         yield from self._combos_in(clauses, message)
 
     def _combos_in(self, clauses: list[Clause], message: str) -> Iterator[Hit]:
-        for combo in self.combos:
-            if not (combo.first.search(message) and combo.second.search(message)):
-                continue
-            first = _kept_at(combo.first, clauses, combo.severity, message)
-            if first is None:
-                continue
-            if _kept_at(combo.second, clauses, combo.severity, message) is not None:
-                yield Hit(combo.severity, combo.reason, first, combo.severity == "urgent")
+        present: list[bool | None] = [None] * len(self._parts)  # searched once, when asked
+        kept: dict[tuple[int, str], int | None] = {}
+        for combo, indexes in self._plan:
+            for i in indexes:
+                if present[i] is None:
+                    present[i] = self._parts[i].search(message) is not None
+                if not present[i]:
+                    break
+            else:
+                at: list[int | None] = []
+                for i in indexes:
+                    key = (i, combo.severity)
+                    if key not in kept:
+                        kept[key] = _kept_at(self._parts[i], clauses, combo.severity, message)
+                    at.append(kept[key])
+                    if at[-1] is None:
+                        break
+                else:
+                    first = at[0] or 0
+                    yield Hit(combo.severity, combo.reason, first, combo.severity == "urgent")
 
     def _signs_in(self, clause: Clause, message: str, months: float | None) -> Iterator[Hit]:
         text = clause.text
@@ -554,7 +684,7 @@ class Detector:
                 taken[start:end] = b"\x01" * (end - start)
                 if sign.jokable and _laughed_off(message, clause.start + end):
                     continue
-                if _kept(clause, start, end, sign.severity, message):
+                if _kept(clause, start, end, sign.severity, message, literal=sign.literal):
                     yield Hit(sign.severity, sign.reason, clause.start + start, sign.resolvable)
         yield from _fever_in(clause, message, months)
         yield from _jaundice_in(clause, message)
@@ -571,12 +701,21 @@ class Detector:
 
 
 def _kept(
-    clause: Clause, start: int, end: int, severity: str, message: str, *, reading: bool = False
+    clause: Clause,
+    start: int,
+    end: int,
+    severity: str,
+    message: str,
+    *,
+    reading: bool = False,
+    literal: bool = False,
 ) -> bool:
     """Whether a sign read at clause.text[start:end] is about something happening to her."""
     text = clause.text
     if _negated(text, start) or _negated_after(text, end):
         return False
+    if literal:
+        return not _THIRD_PARTY.search(clause.before + text[:start])
     if severity == "crisis":
         return not (_dreamt(clause) or _past_and_over(clause, start, message))
     if _RETRACTED_AFTER.match(message[clause.start + end : clause.start + end + 12]):
@@ -600,7 +739,13 @@ def _kept_at(
 
 
 def _laughed_off(message: str, end: int) -> bool:
+    if _INSISTED.search(message):
+        return False
     return _LAUGH_AFTER.match(message[end : end + 8]) is not None
+
+
+# 不想活了哈哈 不是开玩笑: a laugh she says is no joke.
+_INSISTED = re.compile(r"不是(?:在)?开玩笑|没(?:有|在)?开玩笑|我是认真的|说真的|认真的")
 
 
 def _past_and_over(clause: Clause, start: int, message: str) -> bool:
