@@ -36,6 +36,9 @@ ALLOWED_LINKS = [
     "今天公众号这篇讲辅食添加的挺实用 https://mp.weixin.qq.com/s/Ab3kXz91LmQ 大家可以看看",
     f"店里新到的防胀气奶瓶我买了，链接在这 https://{SHOP}/item/20931 用着还行",
     "官方商城的积分怎么兑换啊 nuannuan-baby.com/points 这里点进去没反应",
+    # A mother passing on the brand's own offer is no advertiser in the brand's group.
+    f"官方店今晚有秒杀 满199减30 https://{SHOP}/sale 需要的姐妹冲呀",
+    f"{SHOP}/coupon 领券满300减60，今天最后一天，囤尿不湿的抓紧",
 ]
 JIELONG = [
     "3. 豆豆妈 139****2231 两份",
@@ -43,6 +46,11 @@ JIELONG = [
     "接龙 12、琪琪妈 136****7721 两盒",
     "15. 小米粒 要3份",
     "②号 甜甜妈 1380000**** 一份",
+    # A list line says who and how many: a name, a flat, a count, paid or not.
+    "9. 乐乐妈 两箱 已转账",
+    "11、8号楼602 朵朵妈 要一份",
+    "4.小满 一提 已付",
+    "6. 12栋2单元 安安妈 一箱 已付款",
 ]
 ORDERS = [
     "订单号 3620194478123356721 什么时候发货呀，等了五天了",

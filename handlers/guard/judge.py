@@ -296,6 +296,24 @@ _LIST_NUMBER = re.compile(r"(?:^|(?<=[\s，,。；;]))[0-9]{1,3} ?[.、)](?![0-9
 _LIST_MARK = re.compile("[\u2460-\u2473\u2776-\u277f]|[0-9]\ufe0f?\u20e3")
 
 
+# A 接龙 entry: a short line that starts with its number (3. / 7、 / ② / 1️⃣).
+LIST_ENTRY_MAX = 40
+_LIST_START = re.compile(
+    r"\s*(?:接龙\s*)?(?:[0-9]{1,3} ?[.、)](?![0-9])|[\u2460-\u2473\u2776-\u277f])"
+)
+
+
+def _is_list_entry(text: str) -> bool:
+    line = text.strip()
+    return "\n" not in line and len(line) <= LIST_ENTRY_MAX and bool(_LIST_START.match(line))
+
+
+def _only_allowed_links(text: str, allowed: list[str]) -> bool:
+    """Whether the text has links and every one goes to an allowed domain."""
+    links = _URL.findall(unicodedata.normalize("NFKC", text))
+    return bool(links) and all(_allowed(_host(link), allowed) for link in links)
+
+
 def not_contacts(plain: str) -> str:
     """The NFKC text without masked phone numbers, order numbers and list numbering."""
     plain = _MASKED_PHONE.sub(" ", plain)
@@ -474,7 +492,12 @@ class Judge:
                 and not strong
                 and (_ASKS_THE_GROUP.match(folded) or not _PITCH.search(folded))
             )
-            if reporting or not offer or asking:
+            # A 接龙 line (numbered: who, which flat, how many, paid) and a mother passing on
+            # the brand's own offer (every link to an allowed domain) are the group's own
+            # business: the model alone does not act on them either.
+            listed = _is_list_entry(text) and not _URL.search(text)
+            own_offer = _only_allowed_links(text, rules.allowed_domains)
+            if reporting or not offer or asking or ((listed or own_offer) and not strong):
                 p = min(p, 0.9)
             if p >= MODEL_FROM:
                 # The model alone can warn but never kick: a kick needs a rule to agree.
