@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/stage_compare.py
 	$(BIN)/python bench/pipeline.py --wechaty
 	$(BIN)/python bench/welcome_wave.py
+	$(BIN)/python bench/metrics.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -52,7 +52,7 @@ from bot.triggers import Trigger, Triggers
 from bot.web import WebServer
 from bot.work import WorkQueue, instance_id
 from flows import features as flows_features
-from flows import nurture, orders, posts
+from flows import metrics_job, nurture, orders, posts
 from handlers import admin, fallback, keywords, links, privacy, roster, welcome
 from handlers.api import feature as api
 from handlers.care import feature as care
@@ -174,8 +174,10 @@ FEATURES: dict[str, FeatureFactory] = {
     "nurture": nurture.feature,
     "posts": posts.feature,
     "links": links.feature,
-    # Insight: orders and the daily RFM job, the open HTTP API, the managers' dashboard.
+    # Insight: orders and the daily RFM job, the daily metrics summaries, the open HTTP
+    # API, the managers' dashboard.
     "orders": orders.feature,
+    "metrics": metrics_job.feature,
     "api": api.feature,
     "dashboard": dashboard.feature,
 }

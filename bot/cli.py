@@ -628,6 +628,11 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    users.add_argument(
+        "--replace",
+        action="store_true",
+        help="add: give an existing user a new password (enables her, ends her sessions)",
+    )
     users.add_argument("--dir", default=".", help="folder with config.toml")
     users.add_argument("--db", help="database URL (default: from config / DATABASE_URL)")
     users.set_defaults(func=cmd_users)

@@ -254,6 +254,10 @@ class WebSection(Strict):
     enabled: bool = True
     listen: str = Field("127.0.0.1:8080", pattern=r"^[^\s:]+:\d{1,5}$")
     public_base_url: str = Field("http://127.0.0.1:8080", pattern=r"^https?://\S+$")
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks): the
+    # right-most address in it that is not one of these is the client the dashboard's login
+    # limit and the API's limit on bad tokens count.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     @property
     def host(self) -> str:
@@ -312,6 +316,10 @@ class OrdersSection(Strict):
         default_factory=lambda: ["cancelled", "canceled", "已取消", "交易关闭"]
     )
     encoding: str = "utf-8-sig"  # Excel's UTF-8 with a BOM reads too; "gbk" for old exports
+    delimiter: str = Field(",", min_length=1, max_length=1)  # "\t" for a TSV export
+    # A paid order fires the `order` trigger (sequences that thank her, ask for a review)
+    # only when it was placed this recently: importing a shop's history starts nothing.
+    trigger_within_days: float = Field(7.0, ge=0)
 
     @field_validator("columns")
     @classmethod

@@ -4,14 +4,18 @@ start it on a free loopback port."""
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from aiohttp import web
 
 from bot.features import Route
 
 log = logging.getLogger(__name__)
+
+MAX_ADDRESS = 64  # an X-Forwarded-For entry longer than any address is cut to this
 
 
 def application(routes: Sequence[Route]) -> web.Application:
@@ -44,3 +48,44 @@ class WebServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def client_address(request: web.Request, trusted: Iterable[str]) -> str:
+    """Who sent the request: the peer, or behind trusted reverse proxies the right-most
+    X-Forwarded-For address that is not one of them (the proxies append what they saw;
+    anything left of that is whatever the client chose to send)."""
+    peer = request.remote or "unknown"
+    networks = _networks(tuple(trusted))
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [
+        hop.strip()
+        for header in request.headers.getall("X-Forwarded-For", [])
+        for hop in header.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            return hop[:MAX_ADDRESS]
+    return hops[0][:MAX_ADDRESS] if hops else peer
+
+
+@functools.lru_cache(maxsize=8)  # parsed (and a bad entry warned about) once
+def _networks(
+    trusted: tuple[str, ...],
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for entry in trusted:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            log.warning("web: trusted_proxies entry %r is not an address; ignored", entry)
+    return networks
+
+
+def _trusted(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

@@ -23,6 +23,7 @@ from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
 from bot.work import CronSchedule, Work, WorkQueue, work_key
 from storage import people
+from storage.orders import normalize_phone
 
 if TYPE_CHECKING:
     from bot.rooms import RoomDirectory
@@ -31,6 +32,31 @@ log = logging.getLogger(__name__)
 
 ROSTER_SYNC = "roster_sync"
 ROSTER_AT = "04:30"  # a quiet hour: one member-list lookup per group
+
+
+CARD_LOOKUPS = 500  # contact cards the daily sync reads at most (one per contact)
+MAX_PHONE_DIGITS = 20  # more is not a phone number (flows/orders.py refuses it too)
+_CARD_KEYS = ("phone", "unionid", "external_id")  # what a card may show (ContactInfo.extra)
+
+
+async def record_card(
+    rooms: RoomDirectory, account_id: str, contact_id: str, now: datetime
+) -> bool | None:
+    """The ids her contact card shows (phone, unionid, WeCom external id), recorded for
+    the orders that name her by them; True when one was new. None when this account has
+    no card of her. A card the platform cannot give now raises (ChannelError)."""
+    info = await rooms.contact_info(account_id, contact_id)
+    if info is None:
+        return None
+    shown = {key: (info.extra.get(key) or "").strip() for key in _CARD_KEYS}
+    phone = normalize_phone(shown["phone"])
+    return await people.set_ids(
+        contact_id,
+        now,
+        phone=phone if phone and len(phone) <= MAX_PHONE_DIGITS else None,
+        unionid=shown["unionid"][:128] or None,
+        external_id=shown["external_id"][:128] or None,
+    )
 
 
 class RosterHandler:
@@ -49,11 +75,22 @@ class RosterHandler:
             await people.member_left(event.room, event.member_id, now, remover_id=event.remover_id)
         elif isinstance(event, FriendRequest):
             await people.upsert_contact(event.requester_id, now, name=event.requester_name)
+            await self._record_phone(event.requester_id, ctx)
         elif isinstance(event, FriendAdded):
             await people.upsert_contact(
                 event.friend_id, now, name=event.friend_name, is_friend=True
             )
+            await self._record_phone(event.friend_id, ctx)
         return None
+
+    @staticmethod
+    async def _record_phone(contact_id: str, ctx: Context) -> None:
+        """Her card's ids. A card the platform cannot give now costs nothing but the
+        match: the daily sync reads it again."""
+        try:
+            await record_card(ctx.services.rooms, ctx.event.account_id, contact_id, ctx.event.at)
+        except Exception:
+            log.warning("roster: her contact card could not be read for her ids", exc_info=True)
 
     @staticmethod
     async def _record_room(room: str, ctx: Context) -> bool:
@@ -91,16 +128,47 @@ class RosterSync:
     async def plan(self) -> bool:
         return await self._schedule(self.schedule.first_today(self.rooms.clock.now()))
 
-    async def _schedule(self, fire: datetime) -> bool:
+    async def _schedule(self, fire: datetime, after: str = "") -> bool:
         return await self.work.schedule(
-            ROSTER_SYNC, work_key(ROSTER_SYNC, fire.date().isoformat()), fire
+            ROSTER_SYNC,
+            work_key(ROSTER_SYNC, fire.date().isoformat()),
+            fire,
+            payload={"cards_after": after},
         )
 
     async def run_work(self, item: Work) -> None:
-        await self._schedule(self.schedule.next_after(item.due_at))  # tomorrow first
+        # Tomorrow first; it goes on reading cards where today's run stops.
+        tomorrow = self.schedule.next_after(item.due_at)
+        await self._schedule(tomorrow, await self._cards(str(item.payload.get("cards_after", ""))))
         for room_id, account_id in await people.all_rooms():
             if account_id in self.rooms.channels:
                 await RosterHandler._sync(self.rooms, account_id, room_id)
+
+    async def _cards(self, after: str) -> str:
+        """Read the contact cards of up to CARD_LOOKUPS friends of whom an id is missing,
+        after `after` by contact id (friends from before orders were matched, or whose
+        card changed): one lookup per friend a day, each account tried until one knows
+        her. Returns where tomorrow's run goes on ("" to start over)."""
+        accounts = list(self.rooms.channels)
+        budget = CARD_LOOKUPS
+        last = after
+        for contact_id in await people.friends_to_look_up(after, CARD_LOOKUPS):
+            for account_id in list(accounts):
+                if budget == 0:
+                    return last
+                budget -= 1
+                now = self.rooms.clock.now()
+                try:
+                    if await record_card(self.rooms, account_id, contact_id, now) is not None:
+                        break  # her card (None: this account has none of her, try the next)
+                except Exception as exc:
+                    # The account cannot give cards now: not asked again in this run.
+                    log.warning("roster: contact cards of %s unreadable: %s", account_id, exc)
+                    accounts.remove(account_id)
+            if not accounts:
+                return last  # no account gives cards today: from her on tomorrow
+            last = contact_id
+        return last if budget == 0 else ""
 
 
 def feature(p: Platform) -> Feature:

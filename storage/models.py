@@ -504,6 +504,117 @@ class WebSession(Model):
         table = "web_session"
 
 
+class MetricDay(Model):
+    """A local calendar day whose metric rollup (`part`: activity | words | summary) is
+    written, in which timezone, and whether it is final (the day ended long enough ago that
+    no late interaction is expected) or provisional (rewritten on a later read). Summary
+    days are only ever written final, in day order; `basis` names the bot accounts whose
+    own messages they leave out (storage/metrics.py)."""
+
+    id = fields.IntField(primary_key=True)
+    day = fields.IntField()  # date.toordinal() of the local day
+    part = fields.CharField(max_length=16)
+    tz = fields.CharField(max_length=64)
+    basis = fields.CharField(max_length=32, default="")
+    final = fields.BooleanField(default=False)
+    rolled_at = fields.DatetimeField()
+
+    class Meta:
+        table = "metric_day"
+        unique_together = (("day", "part"),)
+
+
+class MetricActivity(Model):
+    """What one contact did on one local day in one room ("" for direct chats) of one
+    account, counted from the interaction log (storage/metrics.py): the daily rollup the
+    day summaries, and the figures no summary holds, are computed from."""
+
+    id = fields.BigIntField(primary_key=True)
+    day = fields.IntField()  # date.toordinal() of the local day
+    account_id = fields.CharField(max_length=64)
+    room_id = fields.CharField(max_length=128, default="")
+    contact_id = fields.CharField(max_length=128, db_index=True)
+    messages = fields.IntField(default=0)
+    clicks = fields.IntField(default=0)
+    friend_events = fields.IntField(default=0)  # friend_request / friend_added
+    joins = fields.IntField(default=0)
+    leaves = fields.IntField(default=0)
+
+    class Meta:
+        table = "metric_activity"
+        unique_together = (("day", "account_id", "room_id", "contact_id"),)
+
+
+class MetricEvent(Model):
+    """The rare rows of metric_activity (a friend event, a join, a leave: `kind` friend |
+    join | leave), kept apart so that new friends, leavers and the funnel's cohort read a
+    few hundred rows a day instead of every active contact's."""
+
+    id = fields.BigIntField(primary_key=True)
+    day = fields.IntField()  # date.toordinal() of the local day
+    kind = fields.CharField(max_length=8)
+    account_id = fields.CharField(max_length=64)
+    room_id = fields.CharField(max_length=128, default="")
+    contact_id = fields.CharField(max_length=128)
+
+    class Meta:
+        table = "metric_event"
+        unique_together = (("day", "kind", "account_id", "room_id", "contact_id"),)
+
+
+class MetricSummary(Model):
+    """One final day's figures for one scope ("" for everything, or "account:ID",
+    "room:ID", "channel:CODE"), written once when the day becomes final. `gaps` is JSON
+    {days since the contact's previous active day in the scope: contacts}, "0" for none
+    within 400 days: distinct active contacts over any range are summed from it."""
+
+    id = fields.BigIntField(primary_key=True)
+    day = fields.IntField()  # date.toordinal() of the local day
+    scope = fields.CharField(max_length=200)
+    dau = fields.IntField(default=0)
+    mau = fields.IntField(default=0)
+    lapsed = fields.IntField(default=0)  # active 30 days before, silent since
+    joins = fields.IntField(default=0)
+    leaves = fields.IntField(default=0)
+    speakers = fields.IntField(default=0)
+    members = fields.IntField(default=0)
+    gaps = fields.TextField(default="{}")
+
+    class Meta:
+        table = "metric_summary"
+        unique_together = (("scope", "day"),)
+
+
+class MetricLast(Model):
+    """The last final day each contact was active in each scope: the state the next day's
+    summary continues from (MAU, lapses, gaps)."""
+
+    id = fields.BigIntField(primary_key=True)
+    scope = fields.CharField(max_length=200)
+    contact_id = fields.CharField(max_length=128, db_index=True)
+    last_day = fields.IntField()
+
+    class Meta:
+        table = "metric_last"
+        unique_together = (("scope", "contact_id"),)
+        indexes = (("scope", "last_day"),)
+
+
+class MetricWord(Model):
+    """The most frequent words of one group's messages on one local day (hot topics)."""
+
+    id = fields.BigIntField(primary_key=True)
+    day = fields.IntField()  # date.toordinal() of the local day
+    account_id = fields.CharField(max_length=64)
+    room_id = fields.CharField(max_length=128)
+    word = fields.CharField(max_length=64)
+    count = fields.IntField()
+
+    class Meta:
+        table = "metric_word"
+        unique_together = (("day", "account_id", "room_id", "word"),)
+
+
 ALL_MODELS = [
     Contact,
     Room,
@@ -532,4 +643,10 @@ ALL_MODELS = [
     RfmScore,
     DashboardUser,
     WebSession,
+    MetricDay,
+    MetricActivity,
+    MetricEvent,
+    MetricSummary,
+    MetricLast,
+    MetricWord,
 ]

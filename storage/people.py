@@ -55,6 +55,48 @@ async def upsert_contact(
     return contact
 
 
+async def set_phone(contact_id: str, phone: str, now: datetime) -> bool:
+    """Record her phone number (already normalised); True when it changed."""
+    return await set_ids(contact_id, now, phone=phone)
+
+
+async def set_ids(
+    contact_id: str,
+    now: datetime,
+    *,
+    phone: str | None = None,
+    unionid: str | None = None,
+    external_id: str | None = None,
+) -> bool:
+    """Record the ids her contact card shows (each normalised; None or "": not shown,
+    what is recorded stays). True when one changed."""
+    contact = await Contact.get_or_none(contact_id=contact_id)
+    if contact is None:
+        return False
+    shown = {"phone": phone, "unionid": unionid, "external_id": external_id}
+    changed = [k for k, v in shown.items() if v and getattr(contact, k) != v]
+    if not changed:
+        return False
+    for key in changed:
+        setattr(contact, key, shown[key])
+    contact.updated_at = now
+    await contact.save(update_fields=[*changed, "updated_at"])
+    return True
+
+
+async def friends_to_look_up(after: str, limit: int) -> list[str]:
+    """Up to `limit` friends, by contact id after `after`, of whom an id that orders name
+    her by (phone, unionid, external id) is not recorded yet."""
+    missing = Q(phone__isnull=True) | Q(unionid__isnull=True) | Q(external_id__isnull=True)
+    query = Contact.filter(missing, is_friend=True, contact_id__gt=after)
+    return [
+        str(c)
+        for c in await query.order_by("contact_id")
+        .limit(limit)
+        .values_list("contact_id", flat=True)
+    ]
+
+
 async def upsert_room(
     room_id: str, account_id: str, now: datetime, *, topic: str = "", owner_id: str | None = None
 ) -> Room:
@@ -190,3 +232,16 @@ async def name_of(contact_id: str) -> str:
     """The name she goes by on the platform; "" when we do not know her."""
     contact = await Contact.get_or_none(contact_id=contact_id)
     return contact.name if contact else ""
+
+
+# The bare row `forget` keeps of a mother who said 退订 (storage/privacy.py): only her id
+# and the opt-out, marked by an empty external id (no id of hers is ever empty). It is a
+# suppression entry, not a contact: orders never match it. If she comes back (a name, a
+# friendship), she is a contact again.
+SUPPRESSION_MARK = ""
+
+
+def suppression_entries() -> Q:
+    """The contact rows that are bare suppression entries (see SUPPRESSION_MARK)."""
+    # `isnull` first: NOT (NULL = '' AND ...) would be NULL, and exclude every NULL row.
+    return Q(external_id__isnull=False, external_id=SUPPRESSION_MARK, name="", is_friend=False)

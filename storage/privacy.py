@@ -4,7 +4,8 @@
 private messages sent to her and her contact row, and anonymises what must stay for the
 group statistics: her interactions (text removed) and room memberships get one random id
 that cannot be traced back to her (her rows stay linked to each other, so counts such as
-"active members" remain right).
+"active members" remain right). Her orders stay in the revenue figures as nobody's: who
+placed them and the ids they named her by are cleared. Her RFM score goes.
 
 Her id and name also sit inside other rows: the group's welcome that @mentioned her, the
 owner's notice "已将 <id> 移出群聊", an admin's "#踢 <id>", dedupe keys and work keys built
@@ -29,7 +30,7 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from storage import dead_letter
+from storage import dead_letter, orders
 from storage.models import (
     ALL_MODELS,
     CareState,
@@ -44,15 +45,21 @@ from storage.models import (
     GuardFeedback,
     Interaction,
     MarketingSend,
+    MetricActivity,
+    MetricEvent,
+    MetricLast,
+    Order,
     OutboxMessage,
     PendingWelcome,
     Profile,
+    RfmScore,
     Room,
     RoomMembership,
     TagEvent,
     TrackedLink,
     WorkItem,
 )
+from storage.people import SUPPRESSION_MARK
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,15 @@ FORGET_COVERS: dict[str, str] = {
     "escalation.handled_by": "anonymised (as staff)",
     "care_state.contact_id": "deleted (a stop after a loss stays, as a bare row: like 退订)",
     "care_state.takeover_by": "anonymised (as staff)",
+    "contact.external_id": "deleted with her contact row (a bare 退订 row keeps none of her "
+    "ids: its external id is SUPPRESSION_MARK, which names nobody)",
+    "shop_order.contact_id": "cleared, with her ids on the order (amounts stay: revenue); "
+    "marked forgotten, never linked again",
+    "shop_order.external_id": "cleared on her orders and on unlinked orders that name her",
+    "rfm_score.contact_id": "deleted",
+    "metric_activity.contact_id": "anonymised, as her interactions (the daily counts stay)",
+    "metric_event.contact_id": "anonymised, as her interactions (the daily counts stay)",
+    "metric_last.contact_id": "anonymised, as her interactions (the daily counts stay)",
 }
 
 # How she is named in the group's records once she is forgotten.
@@ -160,6 +176,8 @@ async def is_known(contact_id: str) -> bool:
         TrackedLink,
         Escalation,
         CareState,
+        Order,
+        RfmScore,
     ]
     for model in about_her:
         if await model.filter(contact_id=contact_id).exists():
@@ -189,6 +207,9 @@ async def forget(contact_id: str, names: Iterable[str] = ()) -> dict[str, int]:
             contact_id, anonymous, [*names, contact.name if contact else "", *map(str, known)]
         )
         done = {
+            # Her orders stay in the revenue figures, as nobody's (like her interactions).
+            "orders_anonymised": await _forget_orders(contact_id, contact),
+            "rfm": await RfmScore.filter(contact_id=contact_id).delete(),
             "profile": await Profile.filter(contact_id=contact_id).delete(),
             "tags": await ContactTag.filter(contact_id=contact_id).delete(),
             "tag_history": await TagEvent.filter(contact_id=contact_id).delete(),
@@ -200,6 +221,12 @@ async def forget(contact_id: str, names: Iterable[str] = ()) -> dict[str, int]:
             ),
             "memberships_anonymised": await RoomMembership.filter(contact_id=contact_id).update(
                 contact_id=anonymous
+            ),
+            "metrics_anonymised": sum(
+                [
+                    await model.filter(contact_id=contact_id).update(contact_id=anonymous)
+                    for model in (MetricActivity, MetricEvent, MetricLast)
+                ]
             ),
             "sends_deleted": await _forget_sends(contact_id),
             # The guard's record keeps what happened (group counts), not who or what she wrote.
@@ -244,9 +271,29 @@ async def forget(contact_id: str, names: Iterable[str] = ()) -> dict[str, int]:
                 opted_out_at=opted_out_at,
                 first_seen_at=opted_out_at,
                 updated_at=opted_out_at,
+                # Marks the bare entry: it suppresses sends, and no order matches it.
+                external_id=SUPPRESSION_MARK,
             )
     log.info("forgot a contact: %s", ", ".join(f"{k}={v}" for k, v in done.items() if v))
     return done
+
+
+async def _forget_orders(contact_id: str, contact: Contact | None) -> int:
+    """Her orders stay in the revenue figures as nobody's, marked FORGOTTEN: their ids
+    are cleared and no re-import links them again. Hers are the orders linked to her, and
+    the orders linked to nobody that name her (her id as their external id on WeCom, or
+    the external id, unionid or phone her contact row has). An order linked to another
+    contact is hers, whatever ids it shares with her (a shared family phone)."""
+    names_her = Q(external_id=contact_id)
+    if contact is not None:
+        for column in ("external_id", "unionid", "phone"):
+            value = getattr(contact, column)
+            if value:
+                names_her |= Q(**{column: value})
+    mine = Q(contact_id=contact_id) | (Q(contact_id__isnull=True) & names_her)
+    return await Order.filter(mine).update(
+        contact_id=None, external_id=None, unionid=None, phone=None, source=orders.FORGOTTEN
+    )
 
 
 async def _forget_sends(contact_id: str) -> int:

@@ -15,7 +15,7 @@ from storage.models import ContactTag, Tag, TagEvent
 log = logging.getLogger(__name__)
 
 TAG_SOURCES = frozenset(
-    {"channel", "dialog", "keyword", "admin", "rule", "stage", "link", "sequence", "care"}
+    {"channel", "dialog", "keyword", "admin", "rule", "stage", "link", "sequence", "care", "rfm"}
 )
 
 
@@ -65,7 +65,7 @@ class TagStore:
         await TagEvent.create(
             contact_id=contact_id, tag=tag, op="add", source=source, detail=detail, at=now
         )
-        await self._notify(TagChange(contact_id, tag, "add", source, detail, now))
+        await self.notify(TagChange(contact_id, tag, "add", source, detail, now))
         return True
 
     async def remove(self, contact_id: str, tag: str, *, source: str, detail: str = "") -> bool:
@@ -82,7 +82,7 @@ class TagStore:
         await TagEvent.create(
             contact_id=contact_id, tag=tag, op="remove", source=source, detail=detail, at=now
         )
-        await self._notify(TagChange(contact_id, tag, "remove", source, detail, now))
+        await self.notify(TagChange(contact_id, tag, "remove", source, detail, now))
         return True
 
     async def tags_of(self, contact_id: str) -> dict[str, str]:
@@ -98,7 +98,9 @@ class TagStore:
         rows = await ContactTag.filter(tag__name=tag).values_list("contact_id", flat=True)
         return sorted(str(r) for r in rows)
 
-    async def _notify(self, change: TagChange) -> None:
+    async def notify(self, change: TagChange) -> None:
+        """Tell the observer and the listeners of a change (written here, or in bulk by a
+        storage function such as storage.rfm's)."""
         if self.on_change is not None:
             try:
                 self.on_change(change)

@@ -35,7 +35,7 @@ from tests.harness import BotUnderTest
 AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
 NOT_PEOPLE = {
     "id", "room_id", "account_id", "event_id", "dialog_id", "request_id", "tag_id",
-    "sequence_id", "post_id", "link_id", "respond_by",
+    "sequence_id", "post_id", "link_id", "respond_by", "order_id",
 }  # fmt: skip
 
 

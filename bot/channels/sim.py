@@ -45,6 +45,7 @@ class SimWorld:
     rooms: dict[str, SimRoom] = field(default_factory=dict)
     friends: set[tuple[str, str]] = field(default_factory=set)  # (account, contact)
     images: dict[str, bytes] = field(default_factory=dict)  # event id -> image file
+    phones: dict[str, str] = field(default_factory=dict)  # id -> the phone her card shows
 
     def add_contact(self, contact_id: str, name: str = "") -> None:
         if name or contact_id not in self.contacts:
@@ -272,7 +273,10 @@ class SimChannel(Channel):
 
     async def contact_info(self, contact_id: str) -> ContactInfo | None:
         name = self.world.contacts.get(contact_id)
-        return None if name is None else ContactInfo(contact_id, name)
+        if name is None:
+            return None
+        phone = self.world.phones.get(contact_id)
+        return ContactInfo(contact_id, name, {"phone": phone} if phone else {})
 
     def can_send(self) -> bool:
         return self.online

@@ -804,7 +804,13 @@ class WechatyChannel(Channel):
         info = ContactInfo(
             contact_id=contact_id,
             name=p.name or "",
-            extra={"alias": p.alias or "", "friend": "1" if p.friend else ""},
+            extra={
+                "alias": p.alias or "",
+                "friend": "1" if p.friend else "",
+                # The numbers on her card (WeCom shows them to the brand): orders name her by
+                # phone (storage/orders.py matches them).
+                "phone": next((n for n in p.phone if n.strip()), ""),
+            },
         )
         self._contacts.put(contact_id, info)
         return info
