@@ -170,21 +170,5 @@ async def _tag_id(name: str, now: datetime) -> int:
     return int(tag.id)
 
 
-async def score_of(contact_id: str) -> dict[str, Any] | None:
-    """Her latest scores, JSON-ready, or None when she has none."""
-    row = await RfmScore.get_or_none(contact_id=contact_id)
-    if row is None:
-        return None
-    return {
-        "r": row.r,
-        "f": row.f,
-        "m": row.m,
-        "segment": row.segment,
-        "recency_days": row.recency_days,
-        "frequency": row.frequency,
-        "monetary_cents": row.monetary_cents,
-    }
-
-
 def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
     return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
