@@ -518,9 +518,13 @@ def cmd_parse_stage(args: argparse.Namespace) -> int:
 
 
 def cmd_import_orders(args: argparse.Namespace) -> int:
+    from bot.app import App, AppSettings
     from flows.orders import cli_import
 
-    return cli_import(args)
+    def build() -> App:
+        return App.build(AppSettings(base_dir=Path(args.dir), database_url=args.db, offline=True))
+
+    return cli_import(args, build)
 
 
 def cmd_users(args: argparse.Namespace) -> int:

@@ -23,12 +23,12 @@ import logging
 import re
 import sys
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from bot.features import Feature, Platform
 from bot.text import storable
@@ -38,9 +38,10 @@ from storage import orders as store
 from storage.orders import OrderInput, PaidOrder
 
 if TYPE_CHECKING:
-    from bot.app import App
     from bot.clock import Clock
-    from bot.config import OrdersSection
+    from bot.config import AppConfig, OrdersSection
+    from storage.db import Database
+    from storage.kv import KV
 
 log = logging.getLogger(__name__)
 
@@ -533,17 +534,25 @@ class ImportTotals:
         )
 
 
-def cli_import(args: argparse.Namespace) -> int:
+class OfflineApp(Protocol):
+    """What the import needs of the app the command line builds (bot/cli.py: offline, as
+    `mamabot forget`: no WeChat connection, but every feature is built, so the order
+    trigger reaches the nurture sequences that start from orders)."""
+
+    config: AppConfig
+    db: Database
+    kv: KV
+    features: list[Feature]
+
+
+def cli_import(args: argparse.Namespace, build: Callable[[], OfflineApp]) -> int:
     """`mamabot import-orders FILE`: 0 when every row imported, 2 when some were bad (each
     is on stderr as `line N: reason`), 1 when nothing could be read, or the import stopped
     (the database failed, or too many lines were not in [orders] encoding)."""
-    from bot.app import App, AppSettings
     from bot.config import ConfigError
 
     try:
-        # Offline, as `mamabot forget`: no WeChat connection, but every feature is built,
-        # so the order trigger reaches the nurture sequences that start from orders.
-        app = App.build(AppSettings(base_dir=Path(args.dir), database_url=args.db, offline=True))
+        app = build()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -569,7 +578,7 @@ def cli_import(args: argparse.Namespace) -> int:
         return asyncio.run(_import(app, table, args.file, size))
 
 
-async def _import(app: App, table: OrderCsv, name: str, size: int) -> int:
+async def _import(app: OfflineApp, table: OrderCsv, name: str, size: int) -> int:
     from tqdm import tqdm
 
     from storage.db import DatabaseBehind, describe_url
