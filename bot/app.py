@@ -58,7 +58,7 @@ from handlers.api import feature as api
 from handlers.care import feature as care
 from handlers.dashboard import feature as dashboard
 from handlers.guard import feature as guard
-from storage import people
+from storage import metrics, people
 from storage.db import Database
 from storage.dead_letter import database_answers
 from storage.interactions import InteractionWriter
@@ -459,6 +459,10 @@ class App:
             self.self_ids.discard("")
             self.self_ids.add(event.self_id)  # the dispatcher and handlers share this set
             self.outbox.wake()  # sends that waited for the account go now
+            try:  # the metrics leave its own messages out, logged in or not, from now on
+                await metrics.remember_bot_id(account, event.self_id, self.clock.now())
+            except Exception:
+                log.exception("account %s: its own id not remembered for the metrics", account)
             if account in self._logged_out:
                 self._logged_out.discard(account)
                 await self._tell_admins(account, f"✅ 账号 {account} 已重新登录，恢复正常运行。")

@@ -2,20 +2,37 @@
 and channel code. `overview` gathers them all, JSON-ready, for the dashboard and the API.
 
 What each figure counts (a day is a calendar day in the bot's timezone):
-- new friends: contacts with a friend event (`friend_request` or `friend_added`
-  interaction) that day who are friends now (`contact.is_friend`; a request never
-  accepted is not a friend). A contact who deletes the bot is recorded nowhere (no
-  platform event reaches us), so she stays a friend and churn cannot see her leave.
+- new friends: each contact once, on the day of her first friend event that counts: her
+  being added (`friend_added`) by an account that records adds (wechaty does, on the
+  platform's confirmation), or her request (`friend_request`) to an account that never
+  records an add (the simulator records requests only). Never again on another day or
+  account; `contact.is_friend` plays no part. With the account filter she counts for the
+  account of that first event only. Kept in metric_friend (first request and first add
+  per contact and account), brought up to the interaction log on each read and job run.
 - active, DAU, MAU: distinct contacts who sent a message or clicked a tracked link (not
-  joins, leaves or the bot's own echoed messages: pass `self_ids`). MAU on day D: active
-  on any of the 30 days ending D.
+  joins, leaves or the bot's own echoed messages). MAU on day D: active on any of the 30
+  days ending D.
+- the bot's own ids: every id a bot account logged in as is remembered (bot_identity,
+  `remember_bot_id`, at each login) and always left out, logged in or not; `self_ids`
+  given to a call are left out too. An id remembered after days were rolled up (its first
+  login after this table came) has those days' words rolled again when read and, if the
+  summaries counted it, the summaries dropped and rebuilt by the next daily job: once per
+  new account.
 - joins, leaves: join and leave events (not roster stints, which a member-list refresh
-  opens and closes unseen). Kicks: guard and admin removals (`guard_audit` action kick,
-  one per group she was removed from).
-- speakers / members: (group, member) pairs that spoke that day / group membership stints
-  that overlap the day; the interaction rate is their ratio.
-- churned: contacts who left a group that day, plus those whose 30 days without activity
-  ended that day (active on D-30, silent since); one who did both counts twice.
+  opens and closes unseen). A leave with a remover, or with a guard or admin kick of her
+  in that group since an hour before the day began, is a kick, not a leave: kicks are
+  `guard_audit` action kick (one per group she was removed from).
+- a group two bot accounts are in: each account records every event; a message, join or
+  leave counts once (per group, member and day the larger of the accounts' counts), its
+  words once, and every group figure goes to the group's own account (`room.account_id`
+  when it was rolled up), whichever account received it.
+- speakers / members: members are the people in a group at some time of the day (one who
+  left and came back counts once); speakers the members who spoke that day (one who spoke
+  but is not on the roster is not counted): the interaction rate, their ratio, is at most 1.
+- churned: contacts who left a group that day (not kicked), plus those whose 30 days
+  without activity ended that day (active on D-30, silent since); one who did both counts
+  twice. A contact who deletes the bot is recorded nowhere (no platform event reaches
+  us): churn cannot see her go.
 - funnel and channels: the contacts added in the range (new friends; with a room filter,
   those who joined that group) -> profile complete (stage, due date or birth date known)
   -> first order -> repeat order (one, two or more paid orders, as of now). Each step
@@ -24,9 +41,14 @@ What each figure counts (a day is a calendar day in the bot's timezone):
   range, by the contact's channel (the order's own for an order not matched to anyone);
   revenue sums CNY orders only.
 - conversion: per post and sequence step sent in the range: sends, tracked-link clicks,
-  messages clicked at least once, and their rate.
+  messages clicked at least once, and their rate. A sequence step's account is that of
+  her enrolment in the sequence; a post's, its group's.
 - hot topics: jieba TF-IDF over the group messages of the 7 days ending `end`, without
   the words in storage/data/stopwords.txt.
+
+Known limits: forgetting a contact anonymises her rows, so final days and summaries keep
+counting her under another id (the counts stay, the history is not rewritten); data that
+arrives for a day already final (see below) is not counted.
 
 Filters: the account filters interactions by their account and groups by theirs; the room
 filter applies to group figures (activity, joins, leaves, kicks, members, churn, hot
@@ -38,10 +60,11 @@ person).
 Speed (bench/metrics.py). Three layers, each written once per local day:
 - metric_activity (one row per contact, group and day) and metric_word (each group's top
   words of the day), by `roll_up`; metric_event keeps the activity rows' rare events
-  (friend, join, leave) apart. A day is final once it ended SETTLE ago (interactions are
-  written behind, in batches); until then its rollup is provisional and rewritten by a
-  read at least FRESH after it was written. Interactions that arrive for a day already
-  final are not counted.
+  (join, leave) apart. Two readers rolling one day at once take turns (an advisory lock on
+  PostgreSQL; SQLite writes one transaction at a time). A day is final once it ended
+  SETTLE ago (interactions are written behind, in batches); until then its rollup is
+  provisional and rewritten by a read at least FRESH after it was written. Interactions
+  that arrive for a day already final are not counted.
 - metric_summary: per final day and scope ("" for no filter, and each account, group and
   channel code), DAU, MAU, lapses, joins, leaves, speakers, members and a histogram of
   the days since each active contact's previous active day (from which the distinct
@@ -49,14 +72,18 @@ Speed (bench/metrics.py). Three layers, each written once per local day:
   last active day per scope). Written by `roll_up_finished_days`, which the daily work
   job calls: in day order, each day once, reaching back LOOKBACK_DAYS on the first run.
 - `overview` reads the summaries when they cover its range: no filter or one filter,
-  written in this timezone without the same bot accounts (`self_ids`), and at most
-  PROVISIONAL_DAYS days (today, and yesterday until SETTLE) after the last one, which it
-  works out from the activity rollup the same way without storing them. New friends,
-  leavers and the funnel's cohort are read from metric_event; orders, kicks, conversion
-  and words as they are. Anything else (two filters, a range older than the summaries,
-  the job not run for days) is read from the activity rollup: the same figures, slower.
+  written in this timezone without the same unremembered `self_ids` (normally none), and
+  at most PROVISIONAL_DAYS days (today, and yesterday until SETTLE) after the last one, which it
+  works out from the activity rollup the same way without storing them. Leavers and a
+  group's new members are read from metric_event, new friends from metric_friend; orders,
+  kicks, conversion and words as they are. Anything else (two filters, a range older
+  than the summaries, the job not run for days) is read from the activity rollup: the
+  same figures, slower.
   A summary counts a contact under the channel code she had, and a group's members as
   recorded, when the day was summarised; later changes to them do not reach final days.
+- rooms_summary (the per-group page) reads the activity rollup, not the summaries: its
+  messages and distinct speakers over the range are in no summary (it stays in the
+  hundreds of milliseconds for 30 days; see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -79,9 +106,11 @@ from tortoise.transactions import in_transaction
 
 from storage import sql
 from storage.models import (
+    BotIdentity,
     MetricActivity,
     MetricDay,
     MetricEvent,
+    MetricFriend,
     MetricLast,
     MetricSummary,
     MetricWord,
@@ -98,7 +127,7 @@ CHURN_DAYS = 30
 HOT_TOPIC_DAYS = 7
 HOT_TOPICS = 20
 WORDS_PER_ROOM_DAY = 50  # kept per group and day; the week's top 20 come from these
-ACTIVITY, WORDS, SUMMARY = "activity", "words", "summary"
+ACTIVITY, WORDS, SUMMARY, FRIENDS = "activity", "words", "summary", "friends"
 LOOKBACK_DAYS = MAX_DAYS + MAU_DAYS  # summaries reach back far enough for any range's MAU
 PROVISIONAL_DAYS = 3  # days after the last summary a read works out itself
 STOPWORDS_FILE = Path(__file__).with_name("data") / "stopwords.txt"
@@ -194,9 +223,17 @@ async def _roll_day(
     number = day.toordinal()
     words = await _day_words(lo, hi, self_ids) if part == WORDS else []
     async with in_transaction(MetricDay._meta.default_connection):
+        # Two readers rolling the same day at once (PostgreSQL, READ COMMITTED) would both
+        # delete, then both insert; one waits for the other instead. SQLite writes one
+        # transaction at a time anyway.
+        await _lock_day(number, part)
         if part == ACTIVITY:
             await sql.execute(MetricActivity, "DELETE FROM metric_activity WHERE day = ?", [number])
-            await sql.execute(MetricActivity, _ACTIVITY_SQL, [number, lo, hi])
+            await sql.execute(
+                MetricActivity,
+                _ACTIVITY_SQL,
+                [number, hi, lo, lo, hi, lo - KICK_SLACK, hi, lo, hi],
+            )
             await sql.execute(MetricEvent, "DELETE FROM metric_event WHERE day = ?", [number])
             for kind, column in _EVENT_KINDS:
                 await sql.execute(
@@ -215,26 +252,70 @@ async def _roll_day(
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [[number, *row] for row in words],
                 )
-        await MetricDay.filter(day=number, part=part).delete()
-        await MetricDay.create(
-            day=number, part=part, tz=tz.key, final=hi + SETTLE <= now, rolled_at=now
+        await sql.execute(
+            MetricDay,
+            "INSERT INTO metric_day (day, part, tz, basis, final, rolled_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, part) DO UPDATE SET tz = excluded.tz,"
+            " basis = excluded.basis, final = excluded.final, rolled_at = excluded.rolled_at",
+            [number, part, tz.key, "", hi + SETTLE <= now, now],
         )
 
 
-_EVENT_KINDS = (("friend", "friend_events"), ("join", "joins"), ("leave", "leaves"))
+_PARTS = (ACTIVITY, WORDS, SUMMARY, FRIENDS)
 
+
+async def _lock_day(number: int, part: str) -> None:
+    """Serialise the writers of one day and part until the transaction ends (PostgreSQL)."""
+    if sql.dialect_of(MetricDay) == "postgres":
+        key = number * len(_PARTS) + _PARTS.index(part)
+        await sql.fetch(MetricDay, "SELECT pg_advisory_xact_lock(?, ?)", [_LOCK_SPACE, key])
+
+
+_LOCK_SPACE = 0x6D65  # "me"trics: the advisory lock's first key, apart from others' locks
+KICK_SLACK = timedelta(hours=1)  # a kick just before midnight, her leave event just after
+
+_EVENT_KINDS = (("join", "joins"), ("leave", "leaves"))
+
+# One row per contact and day: per direct chat of each account, and per group whatever
+# account received it (two bot accounts in one group record each message twice: the
+# larger count is kept, and the row goes to the group's own account). A leave is not
+# counted when she was removed (a remover, or a guard or admin kick of her in that group
+# since an hour before the day began): a kick is no customer leaving. `speaker`: she spoke
+# in the group and was one of its members that day.
 _ACTIVITY_SQL = """
 INSERT INTO metric_activity
-    (day, account_id, room_id, contact_id, messages, clicks, friend_events, joins, leaves)
-SELECT ?, account_id, COALESCE(room_id, ''), contact_id,
-    SUM(CASE WHEN kind = 'message' THEN 1 ELSE 0 END),
-    SUM(CASE WHEN kind = 'click' THEN 1 ELSE 0 END),
-    SUM(CASE WHEN kind IN ('friend_request', 'friend_added') THEN 1 ELSE 0 END),
-    SUM(CASE WHEN kind = 'join' THEN 1 ELSE 0 END),
-    SUM(CASE WHEN kind = 'leave' THEN 1 ELSE 0 END)
-FROM interaction
-WHERE at >= ? AND at < ? AND contact_id <> ''
-GROUP BY account_id, COALESCE(room_id, ''), contact_id
+    (day, account_id, room_id, contact_id, messages, clicks, friend_events, joins, leaves,
+     speaker)
+SELECT ?, CASE WHEN p.room_id = '' THEN MIN(p.account_id)
+        ELSE COALESCE(MIN(r.account_id), MIN(p.account_id)) END,
+    p.room_id, p.contact_id, MAX(p.messages), MAX(p.clicks), MAX(p.friend_events),
+    MAX(p.joins), MAX(p.leaves),
+    CASE WHEN p.room_id <> '' AND MAX(p.messages) > 0 AND EXISTS (SELECT 1 FROM room_membership m
+        WHERE m.room_id = p.room_id AND m.contact_id = p.contact_id AND m.joined_at < ?
+        AND (m.left_at IS NULL OR m.left_at >= ?)) THEN 1 ELSE 0 END
+FROM (
+    SELECT i.account_id AS account_id, COALESCE(i.room_id, '') AS room_id,
+        i.contact_id AS contact_id,
+        CASE WHEN COALESCE(i.room_id, '') = '' THEN i.account_id ELSE '' END AS via,
+        SUM(CASE WHEN i.kind = 'message' THEN 1 ELSE 0 END) AS messages,
+        SUM(CASE WHEN i.kind = 'click' THEN 1 ELSE 0 END) AS clicks,
+        SUM(CASE WHEN i.kind IN ('friend_request', 'friend_added') THEN 1 ELSE 0 END)
+            AS friend_events,
+        SUM(CASE WHEN i.kind = 'join' THEN 1 ELSE 0 END) AS joins,
+        SUM(CASE WHEN i.kind = 'leave' AND NOT EXISTS (SELECT 1 FROM room_membership m
+                WHERE m.room_id = i.room_id AND m.contact_id = i.contact_id
+                AND m.remover_id IS NOT NULL AND m.remover_id <> m.contact_id
+                AND m.left_at >= ? AND m.left_at < ?)
+            AND NOT EXISTS (SELECT 1 FROM guard_audit g WHERE g.action = 'kick'
+                AND g.room_id = i.room_id AND g.contact_id = i.contact_id
+                AND g.at >= ? AND g.at < ?)
+            THEN 1 ELSE 0 END) AS leaves
+    FROM interaction i
+    WHERE i.at >= ? AND i.at < ? AND i.contact_id <> ''
+    GROUP BY i.account_id, COALESCE(i.room_id, ''), i.contact_id
+) p LEFT JOIN room r ON r.room_id = p.room_id
+WHERE p.contact_id <> ''
+GROUP BY p.via, p.room_id, p.contact_id
 ON CONFLICT DO NOTHING
 """
 
@@ -242,21 +323,33 @@ ON CONFLICT DO NOTHING
 async def _day_words(
     lo: datetime, hi: datetime, self_ids: Collection[str]
 ) -> list[tuple[str, str, str, int]]:
-    """The top words of each group's text messages in [lo, hi), without the bot's own."""
+    """The top words of each group's text messages in [lo, hi), without the bot's own.
+    A group two bot accounts are in is read through one of them (its own account when that
+    one recorded the day), so its words count once, under the group's account."""
     ids = sorted(self_ids)
-    mine = f" AND contact_id NOT IN ({_marks(len(ids))})" if ids else ""
+    mine = f" AND i.contact_id NOT IN ({_marks(len(ids))})" if ids else ""
     rows = await sql.fetch(
         MetricWord,
-        "SELECT account_id, room_id, text FROM interaction WHERE at >= ? AND at < ?"
-        " AND kind = 'message' AND room_id IS NOT NULL AND text IS NOT NULL"
-        f" AND (msg_type IS NULL OR msg_type = 'text'){mine}",
+        "SELECT i.account_id AS account_id, i.room_id AS room_id, i.text AS text,"
+        " r.account_id AS owner FROM interaction i LEFT JOIN room r ON r.room_id = i.room_id"
+        " WHERE i.at >= ? AND i.at < ? AND i.kind = 'message' AND i.room_id IS NOT NULL"
+        f" AND i.text IS NOT NULL AND (i.msg_type IS NULL OR i.msg_type = 'text'){mine}",
         [lo, hi, *ids],
     )
     if not rows:
         return []
-    by_room: dict[tuple[str, str], list[str]] = defaultdict(list)
+    heard: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    owner: dict[str, str] = {}
     for row in rows:
-        by_room[(str(row["account_id"]), str(row["room_id"]))].append(str(row["text"]))
+        room = str(row["room_id"])
+        heard[room][str(row["account_id"])].append(str(row["text"]))
+        if row["owner"] is not None:
+            owner[room] = str(row["owner"])
+    by_room: dict[tuple[str, str], list[str]] = {}
+    for room, accounts in heard.items():
+        own = owner.get(room)
+        via = own if own in accounts else min(accounts, key=lambda a: (-len(accounts[a]), a))
+        by_room[(own or via, room)] = accounts[via]
     # jieba is CPU work: off the event loop, so the bot keeps answering meanwhile.
     return await asyncio.to_thread(_count_words, by_room)
 
@@ -380,7 +473,7 @@ async def activity_by_day(
         "SELECT a.day AS day,"
         " COUNT(DISTINCT CASE WHEN a.messages + a.clicks > 0 THEN a.contact_id END) AS dau,"
         " SUM(a.joins) AS joins, SUM(a.leaves) AS leaves,"
-        " SUM(CASE WHEN a.room_id <> '' AND a.messages > 0 THEN 1 ELSE 0 END) AS speakers"
+        " SUM(a.speaker) AS speakers"
         f" FROM metric_activity a WHERE a.day BETWEEN ? AND ?{w.sql} GROUP BY a.day",
         [start.toordinal(), end.toordinal(), *w.params],
     )
@@ -461,67 +554,176 @@ async def mau_and_churn(
     return mau, dict(churned), lapsed_total + _int(total[0]["n"])
 
 
-def _friends_from(f: Filters, self_ids: Collection[str]) -> tuple[str, _Where]:
-    w = _activity_where(f, self_ids, rooms=False)
+async def track_friends(now: datetime) -> None:
+    """Bring metric_friend up to the interaction log: each contact's first friend request
+    to, and first recorded adding by, each account. Incremental: from SETTLE before the
+    last run (the log is written behind); the first run reads the whole log."""
+    marks = await _fetch("SELECT rolled_at FROM metric_day WHERE day = 0 AND part = ?", [FRIENDS])
+    since: list[Any] = []
+    if marks:
+        mark = marks[0]["rolled_at"]
+        if isinstance(mark, str):
+            mark = datetime.fromisoformat(mark)
+        since = [mark - SETTLE]
+    await sql.execute(
+        MetricFriend,
+        "INSERT INTO metric_friend (contact_id, account_id, kind, first_at)"
+        " SELECT contact_id, account_id, kind, MIN(at) FROM interaction"
+        " WHERE kind IN ('friend_request', 'friend_added') AND contact_id <> ''"
+        f"{' AND at >= ?' if since else ''} GROUP BY contact_id, account_id, kind"
+        " ON CONFLICT (contact_id, account_id, kind) DO UPDATE SET first_at = CASE"
+        " WHEN excluded.first_at < metric_friend.first_at THEN excluded.first_at"
+        " ELSE metric_friend.first_at END",
+        since,
+    )
+    await sql.execute(
+        MetricDay,
+        "INSERT INTO metric_day (day, part, tz, basis, final, rolled_at)"
+        " VALUES (0, ?, '', '', ?, ?) ON CONFLICT (day, part) DO UPDATE SET rolled_at = CASE"
+        " WHEN excluded.rolled_at > metric_day.rolled_at THEN excluded.rolled_at"
+        " ELSE metric_day.rolled_at END",
+        [FRIENDS, False, now],
+    )
+
+
+# The friend events that make a new friend: her being added, on an account that records
+# adds; her request, on one that never does (the simulator records requests only).
+_COUNTS_AS_FRIEND = (
+    "(q.kind = 'friend_added' OR q.account_id NOT IN"
+    " (SELECT x.account_id FROM metric_friend x WHERE x.kind = 'friend_added'))"
+)
+
+
+def _new_friends_sql(
+    lo: datetime, hi: datetime, f: Filters, self_ids: Collection[str]
+) -> tuple[str, list[Any]]:
+    """The contacts who became a friend in [lo, hi) (SQL with columns contact_id and at,
+    and its parameters): her first friend event that counts, on any account, is in it.
+    With the account filter, that first event's account must be the one."""
+    w = _contact_where(f, self_ids, "n.contact_id")
+    params: list[Any] = [lo, hi, lo, hi]
+    account = ""
+    if f.account_id is not None:
+        account = (
+            " AND (SELECT MIN(q.account_id) FROM metric_friend q WHERE q.contact_id ="
+            f" n.contact_id AND q.first_at = n.at AND {_COUNTS_AS_FRIEND}) = ?"
+        )
+        params.append(f.account_id)
     return (
-        " FROM metric_activity a JOIN contact c ON c.contact_id = a.contact_id"
-        " WHERE a.day BETWEEN ? AND ? AND a.friend_events > 0 AND c.is_friend = ?",
-        w,
+        "SELECT n.contact_id AS contact_id, n.at AS at FROM (SELECT q.contact_id AS"
+        " contact_id, MIN(q.first_at) AS at FROM metric_friend q WHERE q.contact_id IN"
+        " (SELECT y.contact_id FROM metric_friend y WHERE y.first_at >= ? AND y.first_at < ?)"
+        f" AND {_COUNTS_AS_FRIEND} GROUP BY q.contact_id) n WHERE n.at >= ? AND n.at < ?"
+        f"{account}{w.sql}",
+        [*params, *w.params],
     )
 
 
 async def new_friends(
-    start: date, end: date, f: Filters, self_ids: Collection[str] = ()
+    start: date, end: date, f: Filters, tz: ZoneInfo, self_ids: Collection[str] = ()
 ) -> tuple[dict[date, int], int]:
-    """New friends per day, and distinct over the range."""
-    frm, w = _friends_from(f, self_ids)
-    params = [start.toordinal(), end.toordinal(), True, *w.params]
-    daily = await _fetch(
-        f"SELECT a.day AS day, COUNT(DISTINCT a.contact_id) AS n{frm}{w.sql} GROUP BY a.day",
-        params,
-    )
-    total = await _fetch(f"SELECT COUNT(DISTINCT a.contact_id) AS n{frm}{w.sql}", params)
-    return {date.fromordinal(_int(r["day"])): _int(r["n"]) for r in daily}, _int(total[0]["n"])
+    """New friends per day, and over the range: each contact once, on the day of her first
+    friend event that counts (`_COUNTS_AS_FRIEND`), on whichever account; never again on
+    another day or account. The room filter does not apply (a friend is no group's)."""
+    lo, _ = day_bounds(start, tz)
+    _, hi = day_bounds(end, tz)
+    query, params = _new_friends_sql(lo, hi, f, self_ids)
+    rows = await _fetch(query, params)
+    return dict(Counter(local_day(r["at"], tz) for r in rows)), len(rows)
 
 
 async def members_by_day(
     start: date, end: date, f: Filters, tz: ZoneInfo, self_ids: Collection[str] = ()
 ) -> dict[str, dict[date, int]]:
-    """Per group and day: membership stints that overlap the day."""
+    """Per group and day: the people who were its members at some time of the day."""
     w = _room_where(f, "m.room_id") + _contact_where(f, self_ids, "m.contact_id")
-    lo, _ = day_bounds(start, tz)
-    _, hi = day_bounds(end, tz)
+    by_room: dict[str, Counter[date]] = defaultdict(Counter)
+    for key, changes in (await _member_deltas(start, end, tz, w)).items():
+        by_room[key[0]].update(changes)
+    return _running(start, end, dict(by_room))
+
+
+async def _member_deltas(
+    first: date, last: date, tz: ZoneInfo, w: _Where
+) -> dict[tuple[str, str | None, str | None], Counter[date]]:
+    """Per (group, its account, the member's channel): how its members change from day to
+    day over first..last (a count on `first`, then +1 or -1). A member counts once a day
+    however often she left and came back (her stints are merged), on the day she joined
+    and on the day she left."""
+    lo, _ = day_bounds(first, tz)
+    _, hi = day_bounds(last, tz)
+    frm = (
+        " FROM room_membership m LEFT JOIN contact c ON c.contact_id = m.contact_id"
+        " LEFT JOIN room r ON r.room_id = m.room_id"
+    )
+    cols = "m.room_id AS room_id, r.account_id AS account_id, c.channel AS channel"
+    moved = (
+        "EXISTS (SELECT 1 FROM room_membership x WHERE x.room_id = m.room_id"
+        " AND x.contact_id = m.contact_id AND ((x.joined_at >= ? AND x.joined_at < ?)"
+        " OR (x.left_at >= ? AND x.left_at < ?)))"
+    )
+    # In at the start and no move in the range: one member every day.
     base = await _fetch(
-        "SELECT m.room_id AS room_id, COUNT(*) AS n FROM room_membership m"
-        f" WHERE m.joined_at < ? AND (m.left_at IS NULL OR m.left_at >= ?){w.sql}"
-        " GROUP BY m.room_id",
-        [lo, lo, *w.params],
+        f"SELECT {cols}, COUNT(DISTINCT m.contact_id) AS n{frm} WHERE m.joined_at < ?"
+        f" AND (m.left_at IS NULL OR m.left_at >= ?) AND NOT {moved}{w.sql}"
+        " GROUP BY m.room_id, r.account_id, c.channel",
+        [lo, lo, lo, hi, lo, hi, *w.params],
     )
-    moves = await _fetch(
-        "SELECT m.room_id AS room_id, m.joined_at AS joined_at, m.left_at AS left_at"
-        " FROM room_membership m WHERE ((m.joined_at >= ? AND m.joined_at < ?)"
-        f" OR (m.left_at >= ? AND m.left_at < ?)){w.sql}",
-        [lo, hi, lo, hi, *w.params],
+    # The others: every stint in the range of each member who joined or left in it.
+    stints = await _fetch(
+        f"SELECT {cols}, m.contact_id AS contact_id, m.joined_at AS joined_at,"
+        f" m.left_at AS left_at{frm} WHERE m.joined_at < ? AND (m.left_at IS NULL"
+        f" OR m.left_at >= ?) AND {moved}{w.sql}",
+        [hi, lo, lo, hi, lo, hi, *w.params],
     )
-    delta: dict[str, Counter[date]] = defaultdict(Counter)
+    out: dict[tuple[str, str | None, str | None], Counter[date]] = defaultdict(Counter)
     for r in base:
-        delta[str(r["room_id"])][start] += _int(r["n"])
-    for r in moves:
-        room = str(r["room_id"])
-        joined = local_day(r["joined_at"], tz)
-        if joined >= start:
-            delta[room][joined] += 1
-        if r["left_at"] is not None:
-            left = local_day(r["left_at"], tz)
-            if left >= start and left < end:  # she counts on the day she left
-                delta[room][left + timedelta(days=1)] -= 1
-    out: dict[str, dict[date, int]] = {}
-    for room, changes in delta.items():
+        out[_member_key(r)][first] += _int(r["n"])
+    spans: dict[tuple[Any, ...], list[tuple[date, date]]] = defaultdict(list)
+    for r in stints:
+        joined = max(first, local_day(r["joined_at"], tz))
+        left = last if r["left_at"] is None else min(last, local_day(r["left_at"], tz))
+        spans[(*_member_key(r), str(r["contact_id"]))].append((joined, left))
+    for key, days in spans.items():
+        room_key = (key[0], key[1], key[2])
+        for joined, left in _merged(days):
+            out[room_key][joined] += 1
+            if left < last:
+                out[room_key][left + timedelta(days=1)] -= 1
+    return out
+
+
+def _member_key(r: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    account, channel = r["account_id"], r["channel"]
+    return (
+        str(r["room_id"]),
+        None if account is None else str(account),
+        None if channel is None else str(channel),
+    )
+
+
+def _merged(spans: list[tuple[date, date]]) -> list[tuple[date, date]]:
+    """Day spans (both ends in) merged where they overlap or touch."""
+    out: list[tuple[date, date]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1] + timedelta(days=1):
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _running(
+    first: date, last: date, deltas: dict[Any, Counter[date]]
+) -> dict[Any, dict[date, int]]:
+    """Day-to-day changes summed into counts per day, per key."""
+    out: dict[Any, dict[date, int]] = {}
+    for key, changes in deltas.items():
         running, days = 0, {}
-        for day in _days(start, end):
+        for day in _days(first, last):
             running += changes[day]
             days[day] = running
-        out[room] = days
+        out[key] = days
     return out
 
 
@@ -540,36 +742,21 @@ async def kicks_by_day(
 
 
 def _cohort(
-    start: date, end: date, f: Filters, self_ids: Collection[str], events: bool = False
+    start: date, end: date, f: Filters, tz: ZoneInfo, self_ids: Collection[str]
 ) -> tuple[str, list[Any]]:
     """The contacts added in the range (SQL and parameters): new friends, or with a room
-    filter the group's new members. `events`: read them from metric_event (the same rows,
-    fewer to skip)."""
-    span = [start.toordinal(), end.toordinal()]
-    if events:
-        if f.room_id is not None:
-            w = _activity_where(f, self_ids, alias="e")
-            return (
-                "SELECT DISTINCT e.contact_id AS contact_id FROM metric_event e"
-                f" WHERE e.kind = 'join' AND e.day BETWEEN ? AND ?{w.sql}",
-                [*span, *w.params],
-            )
-        w = _activity_where(f, self_ids, rooms=False, alias="e")
+    filter the group's new members."""
+    if f.room_id is not None:
+        w = _activity_where(f, self_ids, alias="e")
         return (
             "SELECT DISTINCT e.contact_id AS contact_id FROM metric_event e"
-            " JOIN contact c ON c.contact_id = e.contact_id WHERE e.kind = 'friend'"
-            f" AND e.day BETWEEN ? AND ? AND c.is_friend = ?{w.sql}",
-            [*span, True, *w.params],
+            f" WHERE e.kind = 'join' AND e.day BETWEEN ? AND ?{w.sql}",
+            [start.toordinal(), end.toordinal(), *w.params],
         )
-    if f.room_id is not None:
-        w = _activity_where(f, self_ids)
-        return (
-            "SELECT DISTINCT a.contact_id AS contact_id FROM metric_activity a"
-            f" WHERE a.day BETWEEN ? AND ? AND a.joins > 0{w.sql}",
-            [*span, *w.params],
-        )
-    frm, w = _friends_from(f, self_ids)
-    return f"SELECT DISTINCT a.contact_id AS contact_id{frm}{w.sql}", [*span, True, *w.params]
+    lo, _ = day_bounds(start, tz)
+    _, hi = day_bounds(end, tz)
+    query, params = _new_friends_sql(lo, hi, f, self_ids)
+    return f"SELECT k.contact_id AS contact_id FROM ({query}) k", params
 
 
 _STEPS = (
@@ -588,9 +775,9 @@ _STEP_JOINS = (
 
 
 async def funnel(
-    start: date, end: date, f: Filters, self_ids: Collection[str] = ()
+    start: date, end: date, f: Filters, tz: ZoneInfo, self_ids: Collection[str] = ()
 ) -> dict[str, int]:
-    cohort, params = _cohort(start, end, f, self_ids)
+    cohort, params = _cohort(start, end, f, tz, self_ids)
     rows = await _fetch(
         f"WITH cohort AS ({cohort}) SELECT{_STEPS} FROM cohort k{_STEP_JOINS}", params
     )
@@ -610,7 +797,7 @@ async def channels(
     """Per channel code: new friends, of them profile complete and ordered, and the paid
     orders and revenue of the range. `added`: the cohort's steps per channel, when known."""
     if added is None:
-        cohort, params = _cohort(start, end, Filters(f.account_id, None, f.channel), self_ids)
+        cohort, params = _cohort(start, end, Filters(f.account_id, None, f.channel), tz, self_ids)
         added = await _fetch(
             f"WITH cohort AS ({cohort}) SELECT c.channel AS channel,{_STEPS}"
             f" FROM cohort k JOIN contact c ON c.contact_id = k.contact_id{_STEP_JOINS}"
@@ -683,9 +870,11 @@ async def conversion(
             )
         return w + _contact_where(f, self_ids, f"{alias}.contact_id")
 
+    # A sequence step's account: her enrolment in that sequence (seq:ID:STEP).
     ws = where(
         "s",
-        "(SELECT MIN(e.account_id) FROM enrollment e WHERE e.contact_id = s.contact_id)",
+        "(SELECT MIN(e.account_id) FROM enrollment e WHERE e.contact_id = s.contact_id"
+        " AND substr(s.source, 1, length(e.sequence_id) + 5) = 'seq:' || e.sequence_id || ':')",
     )
     sent = await _fetch(
         "SELECT s.source AS source, COUNT(*) AS n FROM marketing_send s"
@@ -779,6 +968,61 @@ async def hot_topics(end: date, f: Filters) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- summaries
 
 
+async def remember_bot_id(account_id: str, self_id: str, now: datetime) -> None:
+    """Remember the contact id a bot account logged in as (bot/app.py, at each login):
+    from then on the metrics leave it out, whether or not that account is logged in."""
+    if not self_id or len(self_id) > 128:
+        log.warning("metrics: bot id of account %s not remembered (empty or too long)", account_id)
+        return
+    await sql.execute(
+        BotIdentity,
+        "INSERT INTO bot_identity (self_id, account_id, first_seen_at, counted_out)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (self_id) DO NOTHING",
+        [self_id, account_id[:64], now, False],
+    )
+
+
+async def _bots(self_ids: Collection[str]) -> tuple[frozenset[str], str]:
+    """The bot ids the metrics leave out (every remembered one, and any other given), and
+    the basis of the summaries: the given ids that are not remembered (none, normally:
+    the basis does not change when an account logs in or out)."""
+    rows = await _fetch("SELECT self_id, counted_out FROM bot_identity", [])
+    known = {str(r["self_id"]) for r in rows}
+    new = sorted(str(r["self_id"]) for r in rows if not r["counted_out"])
+    if new:
+        await _count_out(new)
+    given = {i for i in self_ids if i}
+    return frozenset(known | given), _basis(given - known)
+
+
+async def _count_out(ids: list[str]) -> None:
+    """Bot ids remembered since the last look: what was rolled up while they were not
+    known is written again. The words of the days they spoke in a group are rolled again
+    when read; the day summaries, if they counted one (its messages or its memberships),
+    are dropped and rebuilt by the next daily job (once per new account: an account's id
+    is remembered at its first login, normally before it has said anything)."""
+    marks = _marks(len(ids))
+    counted = await _fetch(
+        f"SELECT 1 AS one FROM metric_activity WHERE contact_id IN ({marks})"
+        f" UNION ALL SELECT 1 AS one FROM room_membership WHERE contact_id IN ({marks})",
+        [*ids, *ids],
+    )
+    if counted and await MetricDay.filter(part=SUMMARY).exists():
+        log.warning("metrics: day summaries dropped: they counted a bot account's own id")
+        await _forget_summaries()
+    await sql.execute(
+        MetricDay,
+        "DELETE FROM metric_day WHERE part = ? AND day IN (SELECT a.day FROM metric_activity a"
+        f" WHERE a.contact_id IN ({marks}) AND a.room_id <> '' AND a.messages > 0)",
+        [WORDS, *ids],
+    )
+    await sql.execute(
+        BotIdentity,
+        f"UPDATE bot_identity SET counted_out = ? WHERE self_id IN ({marks})",
+        [True, *ids],
+    )
+
+
 def _basis(self_ids: Collection[str]) -> str:
     """What a summary was written without: the bot accounts' own ids, as a short digest."""
     if not self_ids:
@@ -857,7 +1101,8 @@ async def roll_up_finished_days(
     is never written again, and two runs at once cannot both write one (metric_day's
     unique day and part). Interrupted, the next run goes on where it stopped."""
     last = last_final_day(tz, now)
-    basis = _basis(self_ids)
+    self_ids, basis = await _bots(self_ids)
+    await track_friends(now)
     horizon = now.astimezone(tz).date() - timedelta(days=LOOKBACK_DAYS)
     span = await _summary_span(tz, basis)
     if span is None or span[1] + timedelta(days=1) < horizon:
@@ -886,13 +1131,18 @@ async def roll_up_finished_days(
 
 
 async def _skip_empty_days(first: date, last: date, tz: ZoneInfo, now: datetime, basis: str) -> int:
-    """A first run: mark the days before the first interaction rolled up and summarised
-    at once (nothing happened, so there is nothing to count). Returns how many."""
-    rows = await _fetch("SELECT MIN(at) AS at FROM interaction", [])
-    if rows[0]["at"] is None:
-        until = last
-    else:
-        until = min(last, local_day(rows[0]["at"], tz) - timedelta(days=1))
+    """A first run: mark the days before the first interaction and the first group member
+    rolled up and summarised at once (nothing happened, nobody was in a group: there is
+    nothing to count). Returns how many."""
+    rows = await _fetch(
+        "SELECT (SELECT MIN(at) FROM interaction) AS said,"
+        " (SELECT MIN(joined_at) FROM room_membership) AS joined",
+        [],
+    )
+    until = last
+    for at in (rows[0]["said"], rows[0]["joined"]):
+        if at is not None:
+            until = min(until, local_day(at, tz) - timedelta(days=1))
     if until < first:
         return 0
     span = [first.toordinal(), until.toordinal()]
@@ -933,7 +1183,7 @@ class _Tally:
     active: set[str]
     joins: int = 0
     leaves: int = 0
-    speakers: int = 0  # (account, group, member) rows with a message
+    speakers: int = 0  # (group, member) rows of members who spoke
 
 
 def _tally(rows: Iterable[dict[str, Any]], self_ids: Collection[str]) -> dict[str, _Tally]:
@@ -958,8 +1208,7 @@ def _tally(rows: Iterable[dict[str, Any]], self_ids: Collection[str]) -> dict[st
                 t.active.add(contact)
             t.joins += _int(r["joins"])
             t.leaves += _int(r["leaves"])
-            if room and messages > 0:
-                t.speakers += 1
+            t.speakers += _int(r["speaker"])
     return out
 
 
@@ -1000,7 +1249,7 @@ async def _summarise_day(
     rows = await _fetch(
         "SELECT a.account_id AS account_id, a.room_id AS room_id, a.contact_id AS contact_id,"
         " a.messages AS messages, a.clicks AS clicks, a.joins AS joins, a.leaves AS leaves,"
-        " c.channel AS channel FROM metric_activity a"
+        " a.speaker AS speaker, c.channel AS channel FROM metric_activity a"
         " LEFT JOIN contact c ON c.contact_id = a.contact_id WHERE a.day = ?",
         [number],
     )
@@ -1063,56 +1312,20 @@ async def _summarise_day(
 async def _members_by_scope(
     first: date, last: date, tz: ZoneInfo, self_ids: Collection[str]
 ) -> dict[str, dict[date, int]]:
-    """Per scope and day: membership stints that overlap the day (as members_by_day)."""
-    w = _contact_where(Filters(), self_ids, "m.contact_id")
-    lo, _ = day_bounds(first, tz)
-    _, hi = day_bounds(last, tz)
-    frm = (
-        " FROM room_membership m LEFT JOIN contact c ON c.contact_id = m.contact_id"
-        " LEFT JOIN room r ON r.room_id = m.room_id"
+    """Per scope and day: the members of its groups (as members_by_day)."""
+    deltas = await _member_deltas(
+        first, last, tz, _contact_where(Filters(), self_ids, "m.contact_id")
     )
-    cols = "m.room_id AS room_id, c.channel AS channel, r.account_id AS account_id"
-    base = await _fetch(
-        f"SELECT {cols}, COUNT(*) AS n{frm} WHERE m.joined_at < ?"
-        f" AND (m.left_at IS NULL OR m.left_at >= ?){w.sql}"
-        " GROUP BY m.room_id, c.channel, r.account_id",
-        [lo, lo, *w.params],
-    )
-    moves = await _fetch(
-        f"SELECT {cols}, m.joined_at AS joined_at, m.left_at AS left_at{frm}"
-        f" WHERE ((m.joined_at >= ? AND m.joined_at < ?) OR (m.left_at >= ? AND m.left_at < ?))"
-        f"{w.sql}",
-        [lo, hi, lo, hi, *w.params],
-    )
-
-    def scopes(r: dict[str, Any]) -> list[str]:
-        out = ["", f"room:{r['room_id']}"]
-        if r["account_id"] is not None:
-            out.append(f"account:{r['account_id']}")
-        if r["channel"] is not None:
-            out.append(f"channel:{r['channel']}")
-        return out
-
-    delta: dict[str, Counter[date]] = defaultdict(Counter)
-    for r in base:
-        for scope in scopes(r):
-            delta[scope][first] += _int(r["n"])
-    for r in moves:
-        joined = local_day(r["joined_at"], tz)
-        left = local_day(r["left_at"], tz) if r["left_at"] is not None else None
-        for scope in scopes(r):
-            if joined >= first:
-                delta[scope][joined] += 1
-            if left is not None and first <= left < last:
-                delta[scope][left + timedelta(days=1)] -= 1
-    out: dict[str, dict[date, int]] = {}
-    for scope, changes in delta.items():
-        running, days = 0, {}
-        for day in _days(first, last):
-            running += changes[day]
-            days[day] = running
-        out[scope] = days
-    return out
+    by_scope: dict[str, Counter[date]] = defaultdict(Counter)
+    for (room, account, channel), changes in deltas.items():
+        scopes = ["", f"room:{room}"]
+        if account is not None:
+            scopes.append(f"account:{account}")
+        if channel is not None:
+            scopes.append(f"channel:{channel}")
+        for scope in scopes:
+            by_scope[scope].update(changes)
+    return _running(first, last, dict(by_scope))
 
 
 async def _provisional(
@@ -1143,7 +1356,8 @@ async def _provisional(
             rows = await _fetch(
                 "SELECT a.account_id AS account_id, a.room_id AS room_id,"
                 " a.contact_id AS contact_id, a.messages AS messages, a.clicks AS clicks,"
-                f" a.joins AS joins, a.leaves AS leaves FROM metric_activity a WHERE a.day = ?"
+                f" a.joins AS joins, a.leaves AS leaves, a.speaker AS speaker"
+                " FROM metric_activity a WHERE a.day = ?"
                 f"{w.sql}",
                 [day.toordinal(), *w.params],
             )
@@ -1202,10 +1416,10 @@ async def _overview_summarised(
             await roll_up(after, min(end, today), tz, now, parts=(ACTIVITY,))
         later = await _provisional(after, end, today, f, scope, tz, self_ids)
         days.update({d: v for d, v in later.items() if d >= start})
-    friends, friends_total = await _events_by_day("friend", start, end, f, self_ids)
+    friends, friends_total = await new_friends(start, end, f, tz, self_ids)
     # The new friends with their steps: the channel table's cohort, and the funnel's too
     # unless a room filter makes that the group's new members.
-    cohort = await _cohort_steps(start, end, Filters(f.account_id, None, f.channel), self_ids)
+    cohort = await _cohort_steps(start, end, Filters(f.account_id, None, f.channel), tz, self_ids)
     leavers, leavers_total = await _events_by_day("leave", start, end, f, self_ids)
     s = start.toordinal()
     active = 0
@@ -1232,18 +1446,18 @@ async def _overview_summarised(
             "active": active,
         },
         funnel_of=lambda: _funnel_of(
-            cohort if f.room_id is None else None, start, end, f, self_ids
+            cohort if f.room_id is None else None, start, end, f, tz, self_ids
         ),
         channels_of=lambda: channels(start, end, f, tz, self_ids, added=_steps_by_channel(cohort)),
     )
 
 
 async def _cohort_steps(
-    start: date, end: date, f: Filters, self_ids: Collection[str]
+    start: date, end: date, f: Filters, tz: ZoneInfo, self_ids: Collection[str]
 ) -> list[dict[str, Any]]:
-    """Each contact added in the range (from metric_event): channel, profile complete (0
-    or 1) and paid orders, counted up to two (the funnel needs no more)."""
-    cohort, params = _cohort(start, end, f, self_ids, events=True)
+    """Each contact added in the range: channel, profile complete (0 or 1) and paid
+    orders, counted up to two (the funnel needs no more)."""
+    cohort, params = _cohort(start, end, f, tz, self_ids)
     return await _fetch(
         f"WITH cohort AS ({cohort}) SELECT c.channel AS channel, CASE WHEN p.stage IS NOT NULL"
         " OR p.due_date IS NOT NULL OR p.birth_date IS NOT NULL THEN 1 ELSE 0 END AS complete,"
@@ -1271,12 +1485,13 @@ async def _funnel_of(
     start: date,
     end: date,
     f: Filters,
+    tz: ZoneInfo,
     self_ids: Collection[str],
 ) -> dict[str, int]:
     """The funnel of the new friends (`cohort`, already read) or, with a room filter, of
     the group's new members."""
     if cohort is None:
-        cohort = await _cohort_steps(start, end, f, self_ids)
+        cohort = await _cohort_steps(start, end, f, tz, self_ids)
     return _steps(cohort)
 
 
@@ -1290,19 +1505,10 @@ def _steps_by_channel(cohort: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def _events_by_day(
     kind: str, start: date, end: date, f: Filters, self_ids: Collection[str]
 ) -> tuple[dict[date, int], int]:
-    """Distinct contacts per day and over the range with a friend event (who are friends
-    now; the room filter does not apply) or a leave."""
-    if kind == "friend":
-        w = _activity_where(f, self_ids, rooms=False, alias="e")
-        frm = (
-            " FROM metric_event e JOIN contact c ON c.contact_id = e.contact_id"
-            " WHERE e.kind = ? AND e.day BETWEEN ? AND ? AND c.is_friend = ?"
-        )
-        params: list[Any] = [kind, start.toordinal(), end.toordinal(), True, *w.params]
-    else:
-        w = _activity_where(f, self_ids, alias="e")
-        frm = " FROM metric_event e WHERE e.kind = ? AND e.day BETWEEN ? AND ?"
-        params = [kind, start.toordinal(), end.toordinal(), *w.params]
+    """Distinct contacts per day and over the range with an event of `kind` (join, leave)."""
+    w = _activity_where(f, self_ids, alias="e")
+    frm = " FROM metric_event e WHERE e.kind = ? AND e.day BETWEEN ? AND ?"
+    params = [kind, start.toordinal(), end.toordinal(), *w.params]
     daily = await _fetch(
         f"SELECT e.day AS day, COUNT(DISTINCT e.contact_id) AS n{frm}{w.sql} GROUP BY e.day",
         params,
@@ -1332,8 +1538,10 @@ async def overview(
     figures, slower)."""
     _check_range(start, end)
     scope = _scope(filters)
+    self_ids, basis = await _bots(self_ids)
+    await track_friends(now)
     if summaries and scope is not None:
-        span = await _summary_span(tz, _basis(self_ids))
+        span = await _summary_span(tz, basis)
         today = now.astimezone(tz).date()
         if (
             span is not None
@@ -1360,7 +1568,7 @@ async def _overview_from_activity(
     )
     activity = await activity_by_day(start, end, f, self_ids)
     mau, churned, churned_total = await mau_and_churn(start, end, f, self_ids)
-    friends, friends_total = await new_friends(start, end, f, self_ids)
+    friends, friends_total = await new_friends(start, end, f, tz, self_ids)
     rooms = await members_by_day(start, end, f, tz, self_ids)
     members = {d: sum(days[d] for days in rooms.values()) for d in _days(start, end)}
     days = {
@@ -1386,7 +1594,7 @@ async def _overview_from_activity(
             "churned": churned_total,
             "active": await active_contacts(start, end, f, self_ids),
         },
-        funnel_of=lambda: funnel(start, end, f, self_ids),
+        funnel_of=lambda: funnel(start, end, f, tz, self_ids),
         channels_of=lambda: channels(start, end, f, tz, self_ids),
     )
 
@@ -1473,14 +1681,15 @@ async def rooms_summary(
     the range. Busiest groups (most members) first."""
     _check_range(start, end)
     f = filters
+    self_ids, _ = await _bots(self_ids)
     await roll_up(start, end, tz, now, parts=(ACTIVITY,))
     rooms = await members_by_day(start, end, f, tz, self_ids)
     w = _activity_where(f, self_ids)
     acts = await _fetch(
         "SELECT a.room_id AS room_id, SUM(a.joins) AS joins, SUM(a.leaves) AS leaves,"
         " SUM(a.messages) AS messages,"
-        " COUNT(DISTINCT CASE WHEN a.messages > 0 THEN a.contact_id END) AS speakers,"
-        " SUM(CASE WHEN a.messages > 0 THEN 1 ELSE 0 END) AS speaker_days"
+        " COUNT(DISTINCT CASE WHEN a.speaker > 0 THEN a.contact_id END) AS speakers,"
+        " SUM(a.speaker) AS speaker_days"
         f" FROM metric_activity a WHERE a.room_id <> '' AND a.day BETWEEN ? AND ?{w.sql}"
         " GROUP BY a.room_id",
         [start.toordinal(), end.toordinal(), *w.params],

@@ -65,8 +65,8 @@ class RoomMembership(Model):
     room_id = fields.CharField(max_length=128, db_index=True)
     contact_id = fields.CharField(max_length=128, db_index=True)
     inviter_id = fields.CharField(max_length=128, null=True)
-    joined_at = fields.DatetimeField()
-    left_at = fields.DatetimeField(null=True)
+    joined_at = fields.DatetimeField(db_index=True)
+    left_at = fields.DatetimeField(null=True, db_index=True)
     remover_id = fields.CharField(max_length=128, null=True)
 
     class Meta:
@@ -331,7 +331,7 @@ class TrackedLink(Model):
     contact_id = fields.CharField(max_length=128, null=True, db_index=True)  # sent to her
     room_id = fields.CharField(max_length=128, null=True)  # sent to this group
     account_id = fields.CharField(max_length=64, null=True)  # the account that sent it
-    created_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(db_index=True)
     clicks = fields.IntField(default=0)
     first_click_at = fields.DatetimeField(null=True)
     last_click_at = fields.DatetimeField(null=True)
@@ -365,7 +365,7 @@ class Enrollment(Model):
     trigger = fields.CharField(max_length=191, default="")  # what enrolled her
     status = fields.CharField(max_length=12, default="active")  # active | finished | exited
     step = fields.IntField(default=0)  # the next step to run
-    enrolled_at = fields.DatetimeField()
+    enrolled_at = fields.DatetimeField(db_index=True)
     step_at = fields.DatetimeField(null=True)  # when the last step ran
     ended_at = fields.DatetimeField(null=True)
     end_reason = fields.CharField(max_length=191, default="")
@@ -538,7 +538,8 @@ class MetricActivity(Model):
     clicks = fields.IntField(default=0)
     friend_events = fields.IntField(default=0)  # friend_request / friend_added
     joins = fields.IntField(default=0)
-    leaves = fields.IntField(default=0)
+    leaves = fields.IntField(default=0)  # not removals: a kick is no customer leaving
+    speaker = fields.IntField(default=0)  # 1: a member of the group that day who spoke
 
     class Meta:
         table = "metric_activity"
@@ -615,6 +616,38 @@ class MetricWord(Model):
         unique_together = (("day", "account_id", "room_id", "word"),)
 
 
+class MetricFriend(Model):
+    """When a contact first sent each account a friend request, and when each account
+    first recorded her as added (`kind` friend_request | friend_added), from the
+    interaction log: what new friends are counted from (storage/metrics.py)."""
+
+    id = fields.BigIntField(primary_key=True)
+    contact_id = fields.CharField(max_length=128, db_index=True)
+    account_id = fields.CharField(max_length=64)
+    kind = fields.CharField(max_length=16)
+    first_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "metric_friend"
+        unique_together = (("contact_id", "account_id", "kind"),)
+        indexes = (("kind", "account_id"),)
+
+
+class BotIdentity(Model):
+    """Every contact id a bot account has logged in as: the bot's own messages, joins and
+    memberships are never counted as a mother's (storage/metrics.py). `counted_out`: the
+    metrics have dropped what they had counted of it before it was known."""
+
+    id = fields.IntField(primary_key=True)
+    self_id = fields.CharField(max_length=128, unique=True)
+    account_id = fields.CharField(max_length=64)
+    first_seen_at = fields.DatetimeField()
+    counted_out = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "bot_identity"
+
+
 ALL_MODELS = [
     Contact,
     Room,
@@ -649,4 +682,6 @@ ALL_MODELS = [
     MetricSummary,
     MetricLast,
     MetricWord,
+    MetricFriend,
+    BotIdentity,
 ]

@@ -47,6 +47,7 @@ from storage.models import (
     MarketingSend,
     MetricActivity,
     MetricEvent,
+    MetricFriend,
     MetricLast,
     Order,
     OutboxMessage,
@@ -102,6 +103,8 @@ FORGET_COVERS: dict[str, str] = {
     "metric_activity.contact_id": "anonymised, as her interactions (the daily counts stay)",
     "metric_event.contact_id": "anonymised, as her interactions (the daily counts stay)",
     "metric_last.contact_id": "anonymised, as her interactions (the daily counts stay)",
+    "metric_friend.contact_id": "anonymised, as her interactions (new friend counts stay)",
+    "bot_identity.self_id": "kept: a bot account's own id, nobody's personal data",
 }
 
 # How she is named in the group's records once she is forgotten.
@@ -225,7 +228,7 @@ async def forget(contact_id: str, names: Iterable[str] = ()) -> dict[str, int]:
             "metrics_anonymised": sum(
                 [
                     await model.filter(contact_id=contact_id).update(contact_id=anonymous)
-                    for model in (MetricActivity, MetricEvent, MetricLast)
+                    for model in (MetricActivity, MetricEvent, MetricLast, MetricFriend)
                 ]
             ),
             "sends_deleted": await _forget_sends(contact_id),

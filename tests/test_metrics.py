@@ -6,6 +6,7 @@ each assertion), before the code was run.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -96,6 +97,7 @@ async def seed() -> None:
     await said("03-10T08:30:00", "d", room="R1", text="奶粉推荐一下")
     await said("03-10T09:00:00", "bot", room="R1", text="欢迎新朋友，湿疹问题可以问我")
     await said("03-10T09:00:00", "a", "friend_request")
+    await said("03-10T09:01:00", "a", "friend_added")
     await said("03-10T09:05:00", "a")
     await said("03-11T00:10:00", "b", "friend_added")  # 16:10 UTC on the 10th: local 11th
     await said("03-11T10:00:00", "b", room="R1", text="湿疹怎么办，湿疹好难受")
@@ -107,6 +109,8 @@ async def seed() -> None:
     await said("03-13T00:00:00", "b", room="R1", text="奶粉奶粉奶粉")  # after the range
     await said("02-09T12:00:00", "e", room="R1", text="你好")
     await said("02-20T10:00:00", "a")
+    # acc2 records adds: c's request alone (never accepted) does not make her a friend.
+    await said("02-09T12:00:00", "e", "friend_added", account="acc2")
     for when, cid, room, action in [
         ("03-11T19:59:00", "d", "R1", "kick"),
         ("03-12T09:00:00", "a", "R1", "warn"),
@@ -176,31 +180,31 @@ async def test_every_metric_on_a_known_dataset(db: Database) -> None:
     assert o["from"] == "2026-03-10" and o["to"] == "2026-03-12"
     assert o["filters"] == {"account": None, "room": None, "channel": None}
     assert column(o, "day") == ["2026-03-10", "2026-03-11", "2026-03-12"]
-    # a (request on the 10th), b (added at 00:10 on the 11th); c was never accepted.
+    # a (added on the 10th), b (added at 00:10 on the 11th); c was never accepted.
     assert column(o, "new_friends") == [1, 1, 0]
     # 10th: d, a (the bot's welcome is not activity); 11th: b, a; 12th: a (click), c.
     assert column(o, "dau") == [2, 2, 2]
     # 10th: e (02-09 is the 30th day back), a, d; 11th: e gone, b in; 12th: + c.
     assert column(o, "mau") == [3, 3, 4]
     assert column(o, "joins") == [1, 0, 0]
-    assert column(o, "leaves") == [0, 1, 0]
+    assert column(o, "leaves") == [0, 0, 0]  # d left when she was kicked: no customer leaving
     assert column(o, "kicks") == [0, 1, 0]  # the warn and the kick of the 9th do not count
     # R1 (a, b, e, d until she left on the 11th; the bot is not a member) + R2 (c).
     assert column(o, "members") == [5, 5, 4]
     # 10th: d in R1; 11th: b and a (23:30 local) in R1; 12th: c in R2.
     assert column(o, "speakers") == [1, 2, 1]
     assert column(o, "interaction_rate") == [0.2, 0.4, 0.25]
-    # 11th: d left R1; e's 30 silent days since 02-09 ended.
-    assert column(o, "churned") == [0, 2, 0]
+    # 11th: e's 30 silent days since 02-09 ended (d was kicked: no churn).
+    assert column(o, "churned") == [0, 1, 0]
     assert o["totals"] == {
         "new_friends": 2,
         "dau_avg": 2.0,
         "mau": 4,
         "joins": 1,
-        "leaves": 1,
+        "leaves": 0,
         "kicks": 1,
         "interaction_rate": round(4 / 14, 4),
-        "churned": 2,
+        "churned": 1,
         "active": 4,
     }
     # a: stage known, two paid orders (the refund does not count); b: one paid order.
@@ -312,7 +316,7 @@ async def test_rooms_summary(db: Database) -> None:
             "account_id": "acc1",
             "members": 3,
             "joins": 1,
-            "leaves": 1,
+            "leaves": 0,
             "kicks": 1,
             "messages": 3,
             "speakers": 3,
@@ -450,3 +454,219 @@ async def test_summaries_of_another_timezone_or_bot_are_written_again(db: Databa
     # The bot's welcome on the 10th counts now; b's message at 00:00 on the 13th local
     # is the 12th in UTC.
     assert column(mine, "dau") == [3, 2, 3]
+
+
+# --------------------------------------------------------------------------- review fixes
+
+DAY = date(2026, 3, 10)
+
+
+async def one_day(f: Filters | None = None, self_ids: frozenset[str] = frozenset()) -> dict:
+    o = await metrics.overview(DAY, DAY, f or Filters(), TZ, NOW, self_ids=self_ids)
+    return o["daily"][0] | {"totals": o["totals"], "o": o}
+
+
+async def member(room: str, cid: str, joined: str, left: str | None = None, **kw: Any) -> None:
+    await RoomMembership.create(
+        room_id=room,
+        contact_id=cid,
+        joined_at=at(joined),
+        left_at=at(left) if left else None,
+        **kw,
+    )
+
+
+async def test_concurrent_reads_roll_a_day_up_once(db: Database) -> None:
+    for day in range(5, 13):
+        await said(f"03-{day:02}T08:00:00", f"j{day}", "join", "R1")
+        await said(f"03-{day:02}T10:00:00", "a", room="R1", text="湿疹")
+    now = at("03-12T12:00:00")
+    for _ in range(3):
+        await MetricDay.all().delete()
+        results = await asyncio.gather(
+            *[metrics.overview(date(2026, 3, 5), END, Filters(), TZ, now) for _ in range(6)],
+            return_exceptions=True,
+        )
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        assert all(r == results[0] for r in results)
+        assert column(results[0], "dau") == [1] * 8 and column(results[0], "joins") == [1] * 8
+
+
+async def bot_posts_daily() -> None:
+    await Room.create(room_id="R1", account_id="acc1", topic="g", updated_at=at("01-01T00:00:00"))
+    await member("R1", "bot", "01-01T00:00:00")
+    await member("R1", "a", "01-01T00:00:00")
+    for day in range(10, 20):
+        await said(f"03-{day}T09:00:00", "bot", room="R1", text="新品奶粉限时优惠活动")
+        await said(f"03-{day}T10:00:00", "a", room="R1", text="湿疹怎么办")
+
+
+async def test_a_remembered_bot_id_is_left_out_before_and_after_login(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bot_posts_daily()
+    await metrics.remember_bot_id("acc1", "bot", at("03-01T00:00:00"))
+    await metrics.remember_bot_id("acc1", "bot", at("03-02T00:00:00"))  # again: no change
+    # The job runs before the account logged in (no live id): the bot is left out anyway.
+    assert await metrics.roll_up_finished_days(TZ, NOW) == metrics.LOOKBACK_DAYS
+    s, e = date(2026, 3, 14), date(2026, 3, 19)
+    for live in (frozenset(), frozenset({"bot"})):  # before and after login: the same basis
+        with monkeypatch.context() as m:
+            m.setattr(metrics, "_overview_from_activity", None)  # summaries, or it fails
+            o = await metrics.overview(s, e, Filters(), TZ, NOW, self_ids=live)
+        assert column(o, "dau") == [1] * 6 and column(o, "members") == [1] * 6
+        assert [t["word"] for t in o["hot_topics"]] == ["湿疹"]
+    # Logged in the next day: one more day, nothing written again.
+    assert await metrics.roll_up_finished_days(TZ, at("03-21T12:00:00"), self_ids={"bot"}) == 1
+
+
+async def test_a_bot_id_learnt_late_is_counted_out(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bot_posts_daily()
+    await metrics.roll_up_finished_days(TZ, NOW)  # the id is not known yet: counted
+    s, e = date(2026, 3, 14), date(2026, 3, 19)
+    before = await metrics.overview(s, e, Filters(), TZ, NOW)
+    assert column(before, "dau") == [2] * 6 and "湿疹" in {t["word"] for t in before["hot_topics"]}
+    assert "限时" in {t["word"] for t in before["hot_topics"]}
+    await metrics.remember_bot_id("acc1", "bot", NOW)  # the account logs in
+    after = await metrics.overview(s, e, Filters(), TZ, NOW)
+    assert column(after, "dau") == [1] * 6 and column(after, "members") == [1] * 6
+    assert [t["word"] for t in after["hot_topics"]] == ["湿疹"]  # the words rolled again
+    # The summaries that counted it were dropped; the next run writes them again, once.
+    assert await metrics.roll_up_finished_days(TZ, NOW) == metrics.LOOKBACK_DAYS
+    with monkeypatch.context() as m:
+        m.setattr(metrics, "_overview_from_activity", None)
+        assert await metrics.overview(s, e, Filters(), TZ, NOW) == after
+    assert await metrics.roll_up_finished_days(TZ, NOW) == 0
+
+
+async def test_a_new_friend_counts_once_on_her_first_add(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for cid in "abcd":
+        await Contact.create(
+            contact_id=cid, is_friend=cid != "d", first_seen_at=NOW, updated_at=NOW
+        )
+    # a: asked at 23:50, added by acc1 after midnight: a friend of the 11th, not the 10th.
+    await said("03-10T23:50:00", "a", "friend_request")
+    await said("03-11T00:05:00", "a", "friend_added")
+    # b: acc1's friend since February; her request to acc2 (which records adds) is no
+    # second start, nor is acc2 adding her too.
+    await said("02-01T10:00:00", "b", "friend_added")
+    await said("03-11T10:00:00", "b", "friend_request", account="acc2")
+    await said("03-11T10:05:00", "b", "friend_added", account="acc2")
+    # c: added by acc2 on the 10th, then by acc1 on the 11th: acc2's new friend, once.
+    await said("03-10T12:00:00", "c", "friend_added", account="acc2")
+    await said("03-11T12:00:00", "c", "friend_added")
+    # d: sim, an account that records requests only: her request counts, friend or not now.
+    await said("03-11T09:00:00", "d", "friend_request", account="sim")
+    s, e = date(2026, 3, 10), date(2026, 3, 11)
+    expected = {
+        None: ([1, 2], 3),
+        "acc1": ([0, 1], 1),
+        "acc2": ([1, 0], 1),
+        "sim": ([0, 1], 1),
+    }
+    for account, (daily, total) in expected.items():
+        o = await metrics.overview(s, e, Filters(account_id=account), TZ, NOW)
+        assert (column(o, "new_friends"), o["totals"]["new_friends"]) == (daily, total), account
+        assert o["funnel"]["added"] == total
+    assert (await metrics.overview(DAY, DAY, Filters(), TZ, NOW))["totals"]["new_friends"] == 1
+    await metrics.roll_up_finished_days(TZ, NOW)
+    with monkeypatch.context() as m:
+        m.setattr(metrics, "_overview_from_activity", None)
+        o = await metrics.overview(s, e, Filters(), TZ, NOW)
+    assert column(o, "new_friends") == [1, 2] and o["channels"][0]["new_friends"] == 3
+
+
+async def two_accounts_in_one_group() -> None:
+    await Room.create(room_id="R1", account_id="acc1", topic="g", updated_at=at("01-01T00:00:00"))
+    for cid in "ab":
+        await member("R1", cid, "03-01T10:00:00")
+    await member("R1", "d", "03-10T08:00:00")
+    for account in ("acc1", "acc2"):  # each account receives every event of the group
+        await said("03-10T08:00:00", "d", "join", "R1", account=account)
+        await said("03-10T09:00:00", "a", room="R1", text="湿疹", account=account)
+
+
+async def test_two_bot_accounts_in_one_group_count_it_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await two_accounts_in_one_group()
+    day = await one_day()
+    assert (day["speakers"], day["members"], day["joins"], day["dau"]) == (1, 3, 1, 1)
+    assert [(t["word"], t["count"]) for t in day["o"]["hot_topics"]] == [("湿疹", 1)]
+    # The group is acc1's: its figures go to acc1, none to acc2.
+    acc1, acc2 = await one_day(Filters(account_id="acc1")), await one_day(Filters("acc2"))
+    assert (acc1["speakers"], acc1["members"], acc1["joins"]) == (1, 3, 1)
+    assert (acc2["speakers"], acc2["members"], acc2["joins"], acc2["dau"]) == (0, 0, 0, 0)
+    assert acc2["o"]["hot_topics"] == []
+    rooms = await metrics.rooms_summary(DAY, DAY, Filters(), TZ, NOW)
+    assert [(r["messages"], r["speakers"], r["joins"]) for r in rooms] == [(1, 1, 1)]
+    await metrics.roll_up_finished_days(TZ, NOW)
+    with monkeypatch.context() as m:
+        m.setattr(metrics, "_overview_from_activity", None)
+        assert (await one_day(Filters(account_id="acc2")))["speakers"] == 0
+        assert (await one_day())["joins"] == 1
+
+
+async def test_a_sequence_step_belongs_to_the_account_of_its_enrolment(db: Database) -> None:
+    for seq, account in (("s1", "acc1"), ("s2", "acc2")):
+        await Enrollment.create(
+            contact_id="a", sequence_id=seq, account_id=account, enrolled_at=at("03-01T10:00:00")
+        )
+    await MarketingSend.create(key="k", source="seq:s2:0", contact_id="a", at=at("03-10T10:00:00"))
+    for account, sent in (("acc1", []), ("acc2", [1])):
+        o = await metrics.overview(DAY, DAY, Filters(account_id=account), TZ, NOW)
+        assert [s["sent"] for s in o["conversion"]["sequences"]] == sent, account
+
+
+async def test_a_kick_is_no_leave(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    await Room.create(room_id="R1", account_id="acc1", topic="g", updated_at=at("01-01T00:00:00"))
+    # k1 removed by an admin (a remover), k2 kicked by the guard just before midnight,
+    # v left of her own accord.
+    await member("R1", "k1", "03-01T10:00:00", "03-10T10:00:00", remover_id="admin")
+    await member("R1", "k2", "03-01T10:00:00", "03-10T00:00:30")
+    await member("R1", "v", "03-01T10:00:00", "03-10T11:00:00")
+    await GuardAudit.create(
+        at=at("03-09T23:59:50"), room_id="R1", contact_id="k2", action="kick", by="guard"
+    )
+    for cid, when in (("k1", "03-10T10:00:00"), ("k2", "03-10T00:00:30"), ("v", "03-10T11:00:00")):
+        await said(when, cid, "leave", "R1")
+    day = await one_day()
+    assert (day["leaves"], day["churned"]) == (1, 1)
+    assert (await metrics.rooms_summary(DAY, DAY, Filters(), TZ, NOW))[0]["leaves"] == 1
+    await metrics.roll_up_finished_days(TZ, NOW)
+    with monkeypatch.context() as m:
+        m.setattr(metrics, "_overview_from_activity", None)
+        day = await one_day()
+    assert (day["leaves"], day["churned"]) == (1, 1)
+
+
+async def test_members_are_people_and_speakers_are_members(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await Room.create(room_id="R1", account_id="acc1", topic="g", updated_at=at("01-01T00:00:00"))
+    # a left and came back twice on the 10th: one member. b stays. s speaks, no member.
+    await member("R1", "a", "03-01T10:00:00", "03-10T09:00:00")
+    await member("R1", "a", "03-10T09:30:00", "03-10T12:00:00")
+    await member("R1", "a", "03-10T13:00:00")
+    await member("R1", "b", "03-01T10:00:00")
+    for cid in ("a", "b", "s"):
+        await said("03-10T14:00:00", cid, room="R1", text="你好")
+    s, e = date(2026, 3, 9), date(2026, 3, 11)
+    o = await metrics.overview(s, e, Filters(), TZ, NOW)
+    assert column(o, "members") == [2, 2, 2]
+    assert column(o, "speakers") == [0, 2, 0] and column(o, "interaction_rate") == [0, 1.0, 0]
+    r1 = await metrics.overview(s, e, Filters(room_id="R1"), TZ, NOW)
+    assert column(r1, "members") == [2, 2, 2]
+    rooms = await metrics.rooms_summary(s, e, Filters(), TZ, NOW)
+    assert (rooms[0]["members"], rooms[0]["speakers"], rooms[0]["messages"]) == (2, 2, 3)
+    assert rooms[0]["interaction_rate"] == round(2 / 6, 4)
+    await metrics.roll_up_finished_days(TZ, NOW)
+    with monkeypatch.context() as m:
+        m.setattr(metrics, "_overview_from_activity", None)
+        for f in (Filters(), Filters(room_id="R1"), Filters(account_id="acc1")):
+            o = await metrics.overview(s, e, f, TZ, NOW)
+            assert column(o, "members") == [2, 2, 2] and column(o, "speakers") == [0, 2, 0], f

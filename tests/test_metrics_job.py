@@ -14,6 +14,8 @@ async def test_the_daily_job_summarises_finished_days_once(tmp_path: Path) -> No
     copy_project(tmp_path)
     async with BotUnderTest(tmp_path) as bot:
         bot.room("R1", "孕妈交流群", "owner", ["a", "b"])
+        # Their membership is known (a speaker counts among the group's members only).
+        await bot.app.rooms.refresh_roster(bot.channel.account_id, "R1")
         await bot.says("a", "大家早上好", room="R1")
         await bot.says("b", "早呀", room="R1")
         await bot.app.interactions.flush(force=True)

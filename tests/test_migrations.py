@@ -15,6 +15,7 @@ import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import asyncpg
@@ -113,7 +114,13 @@ async def test_a_database_that_is_behind_is_refused_untouched(fresh_url: str) ->
 LATER_TABLES = (
     "tracked_link", "marketing_send", "enrollment", "post_state", "escalation", "care_state",
     "shop_order", "rfm_score", "dashboard_user", "web_session", "metric_day", "metric_activity",
-    "metric_event", "metric_summary", "metric_last", "metric_word",
+    "metric_event", "metric_summary", "metric_last", "metric_word", "bot_identity",
+    "metric_friend",
+)  # fmt: skip
+# Indexes later migrations add to tables that existed then (0007: the metrics' time columns).
+LATER_INDEXES = (
+    ("room_membership", "joined_at"), ("room_membership", "left_at"),
+    ("enrollment", "enrolled_at"), ("tracked_link", "created_at"),
 )  # fmt: skip
 # Columns later migrations add to tables that existed then (0005: her ids elsewhere).
 LATER_COLUMNS = (("contact", "external_id"), ("contact", "unionid"), ("contact", "phone"))
@@ -132,6 +139,8 @@ async def _old_schema(url: str) -> None:
         # Tables later migrations create (0002, 0003) did not exist then either.
         for table in ("work", "dead_letter", *LATER_TABLES):
             await client.execute_script(f'DROP TABLE "{table}"')
+        for table, column in LATER_INDEXES:
+            await _drop_indexes_on(client, table, column)
         for table, column in [
             ("outbox_message", "lease_owner"),
             ("outbox_message", "lease_until"),
@@ -139,13 +148,7 @@ async def _old_schema(url: str) -> None:
             *LATER_COLUMNS,
         ]:
             if client.capabilities.dialect == "sqlite":  # it refuses to drop an indexed column
-                _, rows = await client.execute_query(
-                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-                    "AND sql LIKE ?",
-                    [table, f'%"{column}"%'],
-                )
-                for row in rows:
-                    await client.execute_script(f'DROP INDEX "{row["name"]}"')
+                await _drop_indexes_on(client, table, column)
             await client.execute_script(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
         await client.execute_insert(
             'INSERT INTO "contact" ("contact_id", "name", "is_friend", "first_seen_at", '
@@ -161,6 +164,20 @@ async def _old_schema(url: str) -> None:
         )
     finally:
         await db.close()
+
+
+async def _drop_indexes_on(client: Any, table: str, column: str) -> None:
+    """Drop the (single-column) indexes on table.column, as a schema from before had none."""
+    if client.capabilities.dialect == "sqlite":
+        query = (
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql LIKE ?"
+        )
+        _, rows = await client.execute_query(query, [table, f'%("{column}")%'])
+    else:
+        query = "SELECT indexname AS name FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE $2"
+        _, rows = await client.execute_query(query, [table, f"%({column})%"])
+    for row in rows:
+        await client.execute_script(f'DROP INDEX "{row["name"]}"')
 
 
 def _marks(client: object, n: int) -> list[str]:
