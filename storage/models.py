@@ -65,12 +65,14 @@ class RoomMembership(Model):
     room_id = fields.CharField(max_length=128, db_index=True)
     contact_id = fields.CharField(max_length=128, db_index=True)
     inviter_id = fields.CharField(max_length=128, null=True)
-    joined_at = fields.DatetimeField(db_index=True)
-    left_at = fields.DatetimeField(null=True, db_index=True)
+    joined_at = fields.DatetimeField()
+    left_at = fields.DatetimeField(null=True)
     remover_id = fields.CharField(max_length=128, null=True)
 
     class Meta:
         table = "room_membership"
+        # Indexes, not db_index: changing a field rebuilds an SQLite table without its indexes.
+        indexes = (("joined_at",), ("left_at",))
 
 
 class Tag(Model):
@@ -331,13 +333,14 @@ class TrackedLink(Model):
     contact_id = fields.CharField(max_length=128, null=True, db_index=True)  # sent to her
     room_id = fields.CharField(max_length=128, null=True)  # sent to this group
     account_id = fields.CharField(max_length=64, null=True)  # the account that sent it
-    created_at = fields.DatetimeField(db_index=True)
+    created_at = fields.DatetimeField()
     clicks = fields.IntField(default=0)
     first_click_at = fields.DatetimeField(null=True)
     last_click_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "tracked_link"
+        indexes = (("created_at",),)
 
 
 class MarketingSend(Model):
@@ -365,7 +368,7 @@ class Enrollment(Model):
     trigger = fields.CharField(max_length=191, default="")  # what enrolled her
     status = fields.CharField(max_length=12, default="active")  # active | finished | exited
     step = fields.IntField(default=0)  # the next step to run
-    enrolled_at = fields.DatetimeField(db_index=True)
+    enrolled_at = fields.DatetimeField()
     step_at = fields.DatetimeField(null=True)  # when the last step ran
     ended_at = fields.DatetimeField(null=True)
     end_reason = fields.CharField(max_length=191, default="")
@@ -373,6 +376,7 @@ class Enrollment(Model):
     class Meta:
         table = "enrollment"
         unique_together = (("contact_id", "sequence_id"),)
+        indexes = (("enrolled_at",),)
 
 
 class PostState(Model):

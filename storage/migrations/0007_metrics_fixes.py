@@ -52,31 +52,25 @@ class Migration(migrations.Migration):
             },
             bases=["Model"],
         ),
-        ops.AlterField(
+        ops.AddIndex(
             model_name="Enrollment",
-            name="enrolled_at",
-            field=fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False),
+            index=Index(fields=["enrolled_at"]),
         ),
         ops.AddField(
             model_name="MetricActivity",
             name="speaker",
             field=fields.IntField(default=0),
         ),
-        ops.AlterField(
+        ops.AddIndex(
             model_name="RoomMembership",
-            name="joined_at",
-            field=fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False),
+            index=Index(fields=["joined_at"]),
         ),
-        ops.AlterField(
+        ops.AddIndex(
             model_name="RoomMembership",
-            name="left_at",
-            field=fields.DatetimeField(
-                null=True, db_index=True, auto_now=False, auto_now_add=False
-            ),
+            index=Index(fields=["left_at"]),
         ),
-        ops.AlterField(
+        ops.AddIndex(
             model_name="TrackedLink",
-            name="created_at",
-            field=fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False),
+            index=Index(fields=["created_at"]),
         ),
     ]
