@@ -240,6 +240,14 @@ def generate(path: Path, contacts: int, interactions: int, orders: int, seed: in
     con.close()
 
 
+LATER_INDEXES = (
+    ("room_membership", "joined_at"),
+    ("room_membership", "left_at"),
+    ("tracked_link", "created_at"),
+    ("enrollment", "enrolled_at"),
+)
+
+
 def forget_metrics(path: Path) -> None:
     """Make a kept file look as if the metrics migrations never ran: drop their tables and
     records, so opening it applies the metrics migrations of this checkout (which may have
@@ -251,8 +259,14 @@ def forget_metrics(path: Path) -> None:
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'metric%'"
         )
     ]
-    for table in tables:
-        con.execute(f'DROP TABLE "{table}"')
+    for table in [*tables, "bot_identity"]:
+        con.execute(f'DROP TABLE IF EXISTS "{table}"')
+    for table, column in LATER_INDEXES:  # 0007's, on tables that stay
+        for (name,) in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql LIKE ?",
+            [table, f'%"{column}"%'],
+        ).fetchall():
+            con.execute(f'DROP INDEX "{name}"')
     con.execute("DELETE FROM tortoise_migrations WHERE name >= '0006'")
     con.commit()
     con.close()

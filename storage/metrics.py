@@ -657,40 +657,56 @@ async def _member_deltas(
         " LEFT JOIN room r ON r.room_id = m.room_id"
     )
     cols = "m.room_id AS room_id, r.account_id AS account_id, c.channel AS channel"
-    moved = (
-        "EXISTS (SELECT 1 FROM room_membership x WHERE x.room_id = m.room_id"
-        " AND x.contact_id = m.contact_id AND ((x.joined_at >= ? AND x.joined_at < ?)"
-        " OR (x.left_at >= ? AND x.left_at < ?)))"
-    )
-    # In at the start and no move in the range: one member every day.
+    # In at the start: one member every day, unless she moves in the range (below).
     base = await _fetch(
         f"SELECT {cols}, COUNT(DISTINCT m.contact_id) AS n{frm} WHERE m.joined_at < ?"
-        f" AND (m.left_at IS NULL OR m.left_at >= ?) AND NOT {moved}{w.sql}"
+        f" AND (m.left_at IS NULL OR m.left_at >= ?){w.sql}"
         " GROUP BY m.room_id, r.account_id, c.channel",
-        [lo, lo, lo, hi, lo, hi, *w.params],
+        [lo, lo, *w.params],
     )
-    # The others: every stint in the range of each member who joined or left in it.
+    # Those who joined or left in the range: every stint of theirs in it.
     stints = await _fetch(
         f"SELECT {cols}, m.contact_id AS contact_id, m.joined_at AS joined_at,"
-        f" m.left_at AS left_at{frm} WHERE m.joined_at < ? AND (m.left_at IS NULL"
-        f" OR m.left_at >= ?) AND {moved}{w.sql}",
-        [hi, lo, lo, hi, lo, hi, *w.params],
+        f" m.left_at AS left_at{frm} WHERE m.contact_id IN (SELECT x.contact_id FROM"
+        " room_membership x WHERE (x.joined_at >= ? AND x.joined_at < ?)"
+        " OR (x.left_at >= ? AND x.left_at < ?)) AND m.joined_at < ?"
+        f" AND (m.left_at IS NULL OR m.left_at >= ?){w.sql}",
+        [lo, hi, lo, hi, hi, lo, *w.params],
     )
     out: dict[tuple[str, str | None, str | None], Counter[date]] = defaultdict(Counter)
     for r in base:
         out[_member_key(r)][first] += _int(r["n"])
     spans: dict[tuple[Any, ...], list[tuple[date, date]]] = defaultdict(list)
+    moved: set[tuple[Any, ...]] = set()
+    at_start: set[tuple[Any, ...]] = set()
     for r in stints:
-        joined = max(first, local_day(r["joined_at"], tz))
-        left = last if r["left_at"] is None else min(last, local_day(r["left_at"], tz))
-        spans[(*_member_key(r), str(r["contact_id"]))].append((joined, left))
-    for key, days in spans.items():
-        room_key = (key[0], key[1], key[2])
-        for joined, left in _merged(days):
+        pair = (*_member_key(r), str(r["contact_id"]))
+        joined_at, left_at = _instant(r["joined_at"]) or lo, _instant(r["left_at"])
+        if joined_at >= lo or (left_at is not None and left_at < hi):
+            moved.add(pair)
+        if joined_at < lo:
+            at_start.add(pair)
+        joined = max(first, local_day(joined_at, tz))
+        left = last if left_at is None or left_at >= hi else local_day(left_at, tz)
+        spans[pair].append((joined, left))
+    for pair in moved:
+        room_key = (pair[0], pair[1], pair[2])
+        if pair in at_start:
+            out[room_key][first] -= 1  # counted in the base: counted here instead
+        for joined, left in _merged(spans[pair]):
             out[room_key][joined] += 1
             if left < last:
                 out[room_key][left + timedelta(days=1)] -= 1
     return out
+
+
+def _instant(at: datetime | str | None) -> datetime | None:
+    """A stored instant as an aware datetime (SQLite hands raw rows back as text)."""
+    if at is None:
+        return None
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _member_key(r: dict[str, Any]) -> tuple[str, str | None, str | None]:
