@@ -39,6 +39,7 @@ from bot.clock import sleep_or_wake
 from bot.events import (
     Event,
     FriendAdded,
+    FriendRemoved,
     FriendRequest,
     MemberJoined,
     MemberLeft,
@@ -146,6 +147,8 @@ def interaction_row(event: Event) -> InteractionRow | None:
         kind, text = "friend_request", event.hello[:MAX_TEXT]
     elif isinstance(event, FriendAdded):
         kind = "friend_added"
+    elif isinstance(event, FriendRemoved):
+        kind = "friend_lost" if event.by_her else "friend_removed"
     else:
         return None
     return InteractionRow(

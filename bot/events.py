@@ -135,6 +135,20 @@ class FriendAdded(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class FriendRemoved(Event):
+    """She is no longer a friend of this account. `by_her`: she deleted the bot (WeChat's
+    "开启了朋友验证" notice after a send to her, or WeCom's deletion event); False when the
+    account removed her (someone on the phone). Churn counts only hers."""
+
+    friend_id: str
+    by_her: bool = True
+
+    @property
+    def contact_id(self) -> str:
+        return self.friend_id
+
+
+@dataclass(frozen=True, slots=True)
 class AccountStatus(Event):
     """Login, logout, ready... of the bot account itself."""
 

@@ -40,13 +40,14 @@ from storage import people
 from storage.models import Contact, Room
 
 SETTLE_HORIZON = timedelta(minutes=10)
-KINDS = ("room", "join", "leave", "message", "friend_request", "tick", "click")
+KINDS = ("room", "join", "leave", "message", "friend_request", "unfriend", "tick", "click")
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "room": ("id",),
     "join": ("room", "contact"),
     "leave": ("room", "contact"),
     "message": ("from", "text"),
     "friend_request": ("from",),
+    "unfriend": ("from",),
     "tick": ("at",),
     "click": ("token",),
 }
@@ -58,6 +59,7 @@ _IDS: dict[str, tuple[str, ...]] = {
     "leave": ("room", "contact", "remover"),
     "message": ("from", "room"),
     "friend_request": ("from",),
+    "unfriend": ("from",),
     "tick": (),
     "click": ("from",),
 }
@@ -67,6 +69,7 @@ _TEXTS: dict[str, tuple[str, ...]] = {
     "leave": (),
     "message": ("text", "name", "type"),
     "friend_request": ("name", "hello"),
+    "unfriend": (),
     "tick": (),
     "click": (),
 }
@@ -283,6 +286,8 @@ async def apply_step(app: App, channel: SimChannel, step: Step) -> None:
         )
     elif step.kind == "friend_request":
         channel.push(channel.friend_request(d["from"], d.get("name", ""), d.get("hello", "")))
+    elif step.kind == "unfriend":
+        channel.push(channel.friend_removed(d["from"]))
     elif step.kind == "click":
         await _click(app, step)
     elif step.kind == "tick":

@@ -18,7 +18,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.channels.base import ChannelError
-from bot.events import Event, FriendAdded, FriendRequest, MemberJoined, MemberLeft
+from bot.events import (
+    Event,
+    FriendAdded,
+    FriendRemoved,
+    FriendRequest,
+    MemberJoined,
+    MemberLeft,
+)
 from bot.features import Feature, On, Platform
 from bot.handler import Context, Flow
 from bot.work import CronSchedule, Work, WorkQueue, work_key
@@ -81,6 +88,9 @@ class RosterHandler:
                 event.friend_id, now, name=event.friend_name, is_friend=True
             )
             await self._record_phone(event.friend_id, ctx)
+        elif isinstance(event, FriendRemoved) and await people.friend_lost(event.friend_id, now):
+            who = "she deleted the bot" if event.by_her else "the account removed her"
+            log.info("roster: a contact is no longer a friend (%s)", who)
         return None
 
     @staticmethod
@@ -173,7 +183,7 @@ class RosterSync:
 
 def feature(p: Platform) -> Feature:
     """First in the chain: who is who and who is where."""
-    on = On((MemberJoined, MemberLeft, FriendRequest, FriendAdded))
+    on = On((MemberJoined, MemberLeft, FriendRequest, FriendAdded, FriendRemoved))
     work = p.services.work
     if work is None:
         return Feature(name="roster", handlers=[(RosterHandler(), on)])

@@ -42,8 +42,9 @@ RETRY_MAX_SECONDS = 60.0
 
 
 class InteractionRow(NamedTuple):
-    """One row of the interaction table; `kind` is message, join, leave, friend_request or
-    friend_added."""
+    """One row of the interaction table; `kind` is message, join, leave, friend_request,
+    friend_added, friend_lost (she deleted the bot) or friend_removed (the account removed
+    her)."""
 
     at: datetime
     account_id: str

@@ -29,10 +29,12 @@ What each figure counts (a day is a calendar day in the bot's timezone):
 - speakers / members: members are the people in a group at some time of the day (one who
   left and came back counts once); speakers the members who spoke that day (one who spoke
   but is not on the roster is not counted): the interaction rate, their ratio, is at most 1.
-- churned: contacts who left a group that day (not kicked), plus those whose 30 days
-  without activity ended that day (active on D-30, silent since); one who did both counts
-  twice. A contact who deletes the bot is recorded nowhere (no platform event reaches
-  us): churn cannot see her go.
+- churned: contacts who left a group that day (not kicked), plus those who deleted the
+  bot that day (interaction kind friend_lost: the platform's bounce notice after a
+  message to her, or a WeCom deletion event; per account, no group: a room filter leaves
+  them out), plus those whose 30 days without activity ended that day (active on D-30,
+  silent since); one who did two of these counts twice. A deletion is only seen when the
+  bot next writes to her (WeChat tells nobody), so it lands on that day.
 - funnel and channels: the contacts added in the range (new friends; with a room filter,
   those who joined that group) -> profile complete (stage, due date or birth date known)
   -> first order -> repeat order (one, two or more paid orders, as of now). Each step
@@ -243,6 +245,7 @@ async def _roll_day(
                     f" WHERE day = ? AND {column} > 0",
                     [number],
                 )
+            await sql.execute(MetricEvent, _UNFRIEND_SQL, [number, lo, hi])
         else:
             await sql.execute(MetricWord, "DELETE FROM metric_word WHERE day = ?", [number])
             if words:
@@ -275,6 +278,15 @@ _LOCK_SPACE = 0x6D65  # "me"trics: the advisory lock's first key, apart from oth
 KICK_SLACK = timedelta(hours=1)  # a kick just before midnight, her leave event just after
 
 _EVENT_KINDS = (("join", "joins"), ("leave", "leaves"))
+UNFRIEND = "unfriend"
+# She deleted the bot (interaction kind friend_lost, handlers/roster.py): churn, per account.
+_UNFRIEND_SQL = (
+    "INSERT INTO metric_event (day, kind, account_id, room_id, contact_id)"
+    f" SELECT DISTINCT CAST(? AS INTEGER), '{UNFRIEND}', i.account_id, '', i.contact_id"
+    " FROM interaction i WHERE i.kind = 'friend_lost' AND i.at >= ? AND i.at < ?"
+    " AND i.contact_id <> ''"
+    " ON CONFLICT DO NOTHING"
+)
 
 # One row per contact and day: per direct chat of each account, and per group whatever
 # account received it (two bot accounts in one group record each message twice: the
@@ -551,7 +563,10 @@ async def mau_and_churn(
     for r in daily:
         churned[date.fromordinal(_int(r["day"]))] += _int(r["n"])
     total = await _fetch(f"SELECT COUNT(DISTINCT a.contact_id) AS n{leavers}", [s, e, *w.params])
-    return mau, dict(churned), lapsed_total + _int(total[0]["n"])
+    unfriended, unfriended_total = await _events_by_day(UNFRIEND, start, end, f, self_ids)
+    for day, n in unfriended.items():
+        churned[day] += n
+    return mau, dict(churned), lapsed_total + _int(total[0]["n"]) + unfriended_total
 
 
 async def track_friends(now: datetime) -> None:
@@ -1437,11 +1452,14 @@ async def _overview_summarised(
     # unless a room filter makes that the group's new members.
     cohort = await _cohort_steps(start, end, Filters(f.account_id, None, f.channel), tz, self_ids)
     leavers, leavers_total = await _events_by_day("leave", start, end, f, self_ids)
+    gone, gone_total = await _events_by_day(UNFRIEND, start, end, f, self_ids)
+    for day in leavers.keys() | gone.keys():
+        days.setdefault(day, {"lapsed": 0, "gaps": {}})  # a day with no summary row
     s = start.toordinal()
     active = 0
     lapsed_total = 0
     for day, figures in days.items():
-        figures["churned"] = figures["lapsed"] + leavers.get(day, 0)
+        figures["churned"] = figures["lapsed"] + leavers.get(day, 0) + gone.get(day, 0)
         lapsed_total += figures["lapsed"]
         # A contact counts once: on her first active day of the range (no earlier active
         # day in the range: none at all, or one before the range starts).
@@ -1458,7 +1476,7 @@ async def _overview_summarised(
         friends=friends,
         totals={
             "new_friends": friends_total,
-            "churned": lapsed_total + leavers_total,
+            "churned": lapsed_total + leavers_total + gone_total,
             "active": active,
         },
         funnel_of=lambda: _funnel_of(
@@ -1521,7 +1539,8 @@ def _steps_by_channel(cohort: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def _events_by_day(
     kind: str, start: date, end: date, f: Filters, self_ids: Collection[str]
 ) -> tuple[dict[date, int], int]:
-    """Distinct contacts per day and over the range with an event of `kind` (join, leave)."""
+    """Distinct contacts per day and over the range with an event of `kind` (join, leave,
+    unfriend)."""
     w = _activity_where(f, self_ids, alias="e")
     frm = " FROM metric_event e WHERE e.kind = ? AND e.day BETWEEN ? AND ?"
     params = [kind, start.toordinal(), end.toordinal(), *w.params]

@@ -34,6 +34,8 @@ class Contact(Model):
     is_friend = fields.BooleanField(default=False)
     # 退订: no marketing sends (scheduled, nurture, reminders); her own questions still work.
     opted_out_at = fields.DatetimeField(null=True)
+    # She deleted the bot (handlers/roster.py): no marketing DMs until she is a friend again.
+    unfriended_at = fields.DatetimeField(null=True)
     first_seen_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     # Her ids in other systems, which orders (ERP, the mini-program shop) name her by: the
@@ -454,6 +456,10 @@ class Order(Model):
     account_id = fields.CharField(max_length=64, null=True)
     placed_at = fields.DatetimeField(db_index=True)
     source = fields.CharField(max_length=16, default="csv")  # csv | api
+    # The order trigger was told of it (it became a paid order of a known contact once).
+    announced = fields.BooleanField(default=False, db_default=False)
+    # Its mother was forgotten: it keeps its amount as nobody's and is never linked again.
+    forgotten = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 

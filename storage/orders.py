@@ -15,12 +15,12 @@ knows and we do not (yet) is kept as the order's external id (on WeCom they are 
 so `rematch` links her once she is known. The bare row `forget` keeps of a mother who said
 退订 (storage/people.py `is_suppression_entry`) matches nothing.
 
-`source` says how the order first came (csv | api). Two marks ride on it, in the existing
-column: WAITING while the order has never been a paid order of a known contact (its
-becoming one is the order trigger's news: the write that takes the mark off, and only
-it, tells; never again after a refund and a new payment, nor by a second writer), and
-FORGOTTEN for an order whose mother was forgotten: its ids stay cleared and it is never
-linked again, whatever a re-import says. `get` shows the source without the marks.
+`source` says how the order first came (csv | api). `announced` is false while the
+order has never been a paid order of a known contact: its becoming one is the order
+trigger's news, and the write that sets `announced`, and only it, tells (never again after
+a refund and a new payment, nor by a second writer). `forgotten` marks an order whose
+mother was forgotten: its ids stay cleared and it is never linked again, whatever a
+re-import says. (Until migration 0008 both marks rode on `source`.)
 """
 
 from __future__ import annotations
@@ -60,8 +60,6 @@ ORDER_FIELDS = (
 )
 STATUSES = ("paid", "refunded", "cancelled")
 SOURCES = ("csv", "api")
-WAITING = ":waiting"  # on `source`: never a paid order of hers yet (see the docstring)
-FORGOTTEN = "forgotten"  # `source` of an order whose mother was forgotten
 RETRIES = 5  # runs of a batch that a concurrent writer got in the way of
 _ID_FIELDS = ("external_id", "unionid", "phone")  # what names her (contact_id is the link)
 
@@ -166,7 +164,7 @@ async def _upsert(orders: Sequence[OrderInput], source: str, now: datetime) -> U
             stored[found.order_id] = found
     matched = await resolve([o.ids for o in orders])
     # What each stored order was before this write: only a change into "paid, and hers"
-    # is news, and only the first (the WAITING mark says it has not been yet).
+    # is news, and only the first (`announced` says whether it has been).
     was_hers = {order_id: _paid_hers(found) for order_id, found in stored.items()}
     fresh: dict[str, Order] = {}
     changed: dict[str, Order] = {}
@@ -194,9 +192,8 @@ async def _upsert(orders: Sequence[OrderInput], source: str, now: datetime) -> U
         rows = [fresh[k] for k in sorted(fresh)]
         for row in rows:
             if _paid_hers(row):
+                row.announced = True
                 news.append(row)  # created by this write: nobody else told of it
-            else:
-                row.source = source + WAITING
         await Order.bulk_create(rows, batch_size=_CHUNK)
     if changed:
         rows = [changed[k] for k in sorted(changed)]
@@ -218,19 +215,16 @@ _UPDATE_SQL = (
     + ", ".join(f"{k} = ?" for k in ORDER_FIELDS)
     + ", updated_at = ? WHERE order_id = ?"
 )
-# Take the WAITING mark off the given orders that are now paid orders of a known contact:
-# the rows this statement changes are this caller's news, and nobody else's.
+# Announce the given orders that are now paid orders of a known contact and were never
+# announced: the rows this statement changes are this caller's news, and nobody else's.
 _CLAIM_SQL = (
-    "UPDATE shop_order SET source = CASE source "
-    + " ".join(f"WHEN '{s}{WAITING}' THEN '{s}'" for s in SOURCES)
-    + " END WHERE {key} IN ({marks}) AND status = 'paid' AND contact_id IS NOT NULL AND "
-    "source IN (" + ", ".join(f"'{s}{WAITING}'" for s in SOURCES) + ") RETURNING id"
+    "UPDATE shop_order SET announced = TRUE WHERE {key} IN ({marks}) AND status = 'paid'"
+    " AND contact_id IS NOT NULL AND announced = FALSE RETURNING id"
 )
 
 
 async def _claim(keys: Sequence[Any], key: str) -> list[Order]:
-    """The orders among `keys` (by `key`: id or order_id) that this call takes the WAITING
-    mark off."""
+    """The orders among `keys` (by `key`: id or order_id) that this call announces."""
     ids: list[int] = []
     for chunk in _chunks(sorted(keys)):
         statement = _CLAIM_SQL.format(key=key, marks=", ".join("?" * len(chunk)))
@@ -250,7 +244,7 @@ def _values(order: OrderInput, contact_id: str | None, row: Order | None) -> dic
     values["contact_id"] = contact_id
     if row is None:
         return values
-    if row.source == FORGOTTEN:
+    if row.forgotten:
         # Forgotten: the revenue stays, and nothing ever names her again.
         values.update(contact_id=None, external_id=None, unionid=None, phone=None)
     elif contact_id is None and all(_same(getattr(row, k), values[k]) for k in _ID_FIELDS):
@@ -336,7 +330,7 @@ async def rematch() -> list[PaidOrder]:
     while True:
         rows = (
             await Order.filter(id__gt=last, contact_id__isnull=True)
-            .exclude(source=FORGOTTEN)
+            .exclude(forgotten=True)
             .order_by("id")
             .limit(_PAGE)
             .values_list("id", "external_id", "unionid", "phone")
@@ -383,12 +377,12 @@ async def orders_of(contact_id: str) -> list[dict[str, Any]]:
 
 
 async def get(order_id: str) -> dict[str, Any] | None:
-    """One order by its id (every field), or None."""
+    """One order by its id (every field, its source and whether it is forgotten), or None."""
     row = await Order.get_or_none(order_id=order_id)
     if row is None:
         return None
     found = {k: getattr(row, k) for k in ("order_id", *ORDER_FIELDS)}
-    found["source"] = row.source.removesuffix(WAITING)
+    found["source"], found["forgotten"] = row.source, row.forgotten
     return found
 
 

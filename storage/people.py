@@ -47,12 +47,29 @@ async def upsert_contact(
         contact.name, changed = name, True
     if is_friend is not None and contact.is_friend != is_friend:
         contact.is_friend, changed = is_friend, True
+    if is_friend and contact.unfriended_at is not None:
+        contact.unfriended_at, changed = None, True  # a friend again
     if channel and contact.channel != channel:
         contact.channel, changed = channel, True
     if changed:
         contact.updated_at = now
         await contact.save()
     return contact
+
+
+async def friend_lost(contact_id: str, now: datetime) -> bool:
+    """She is no longer a friend (she deleted the bot, or an account removed her): no
+    marketing DM reaches her until she is one again (storage/privacy.py `can_market`).
+    True when she was not recorded as gone already. One flag for every account: a
+    mother who is still the friend of another of the brand's accounts is held too."""
+    contact, _ = await Contact.get_or_create(
+        contact_id=contact_id, defaults={"first_seen_at": now, "updated_at": now}
+    )
+    if contact.unfriended_at is not None and not contact.is_friend:
+        return False
+    contact.is_friend, contact.unfriended_at, contact.updated_at = False, now, now
+    await contact.save(update_fields=["is_friend", "unfriended_at", "updated_at"])
+    return True
 
 
 async def set_phone(contact_id: str, phone: str, now: datetime) -> bool:

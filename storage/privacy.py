@@ -30,7 +30,7 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from storage import dead_letter, orders
+from storage import dead_letter
 from storage.models import (
     ALL_MODELS,
     CareState,
@@ -151,8 +151,11 @@ async def opt_in(contact_id: str, now: datetime) -> bool:
 
 async def can_market(contact_id: str) -> bool:
     """Whether scheduled and nurture sends (and the questions of dialogs she did not start)
-    may reach her: not after 退订, and not after care stopped them (a loss)."""
-    if await Contact.filter(contact_id=contact_id, opted_out_at__isnull=False).exists():
+    may reach her: not after 退订, not while she is no longer a friend (she deleted the
+    bot: each send would bounce, and WeChat watches accounts that write to strangers), and
+    not after care stopped them (a loss)."""
+    held = Q(opted_out_at__isnull=False) | Q(unfriended_at__isnull=False)
+    if await Contact.filter(held, contact_id=contact_id).exists():
         return False
     return not await CareState.filter(
         contact_id=contact_id, marketing_stopped_at__isnull=False
@@ -282,7 +285,7 @@ async def forget(contact_id: str, names: Iterable[str] = ()) -> dict[str, int]:
 
 
 async def _forget_orders(contact_id: str, contact: Contact | None) -> int:
-    """Her orders stay in the revenue figures as nobody's, marked FORGOTTEN: their ids
+    """Her orders stay in the revenue figures as nobody's, marked `forgotten`: their ids
     are cleared and no re-import links them again. Hers are the orders linked to her, and
     the orders linked to nobody that name her (her id as their external id on WeCom, or
     the external id, unionid or phone her contact row has). An order linked to another
@@ -295,7 +298,7 @@ async def _forget_orders(contact_id: str, contact: Contact | None) -> int:
                 names_her |= Q(**{column: value})
     mine = Q(contact_id=contact_id) | (Q(contact_id__isnull=True) & names_her)
     return await Order.filter(mine).update(
-        contact_id=None, external_id=None, unionid=None, phone=None, source=orders.FORGOTTEN
+        contact_id=None, external_id=None, unionid=None, phone=None, forgotten=True
     )
 
 

@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 from bot.clock import FakeClock
 from bot.config import MarketingSection, parse_window
 from bot.marketing import MarketingGate
-from storage import privacy
+from storage import people, privacy
 from storage.db import Database
 from storage.kv import MemoryKV
+from storage.models import Contact
 
 SH = ZoneInfo("Asia/Shanghai")
 WINDOW = parse_window("09:00-21:00")
@@ -88,3 +89,18 @@ async def test_two_callers_at_once_cannot_both_pass_a_full_cap(db: Database) -> 
     await g.kv.release_lock("marketing:mom", token)
     assert (await g.reserve("mom", "k1", "seq:a:1")).verdict == "go"
     assert (await g.reserve("mom", "k2", "seq:a:2")).verdict == "wait"
+
+
+async def test_a_friend_who_deleted_the_bot_is_held_until_she_adds_it_again(
+    db: Database,
+) -> None:
+    await people.upsert_contact("c", at(1, 9), is_friend=True)
+    assert await privacy.can_market("c")
+    assert await people.friend_lost("c", at(1, 10))
+    assert not await people.friend_lost("c", at(1, 11))  # told twice: one change
+    contact = await Contact.get(contact_id="c")
+    assert (contact.is_friend, contact.unfriended_at) == (False, at(1, 10))
+    assert not await privacy.can_market("c")
+    await people.upsert_contact("c", at(2, 9), is_friend=True)  # she added the bot again
+    assert await privacy.can_market("c")
+    assert (await Contact.get(contact_id="c")).unfriended_at is None

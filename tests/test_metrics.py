@@ -670,3 +670,31 @@ async def test_members_are_people_and_speakers_are_members(
         for f in (Filters(), Filters(room_id="R1"), Filters(account_id="acc1")):
             o = await metrics.overview(s, e, f, TZ, NOW)
             assert column(o, "members") == [2, 2, 2] and column(o, "speakers") == [0, 2, 0], f
+
+
+async def test_deleting_the_bot_is_churn_of_that_account(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # g deleted acc1 (twice seen: two bounces), h deleted acc2; u was removed by acc1
+    # (no churn: the account's doing); v's deletion is the day after.
+    for when, cid, account in (
+        ("03-10T09:00:00", "g", "acc1"),
+        ("03-10T18:00:00", "g", "acc1"),
+        ("03-10T10:00:00", "h", "acc2"),
+        ("03-11T10:00:00", "v", "acc1"),
+    ):
+        await said(when, cid, "friend_lost", account=account)
+    await said("03-10T11:00:00", "u", "friend_removed")
+    await Contact.create(contact_id="g", channel="xhs", first_seen_at=NOW, updated_at=NOW)
+    day = await one_day()
+    assert (day["churned"], day["totals"]["churned"]) == (2, 2)
+    assert (await one_day(Filters(account_id="acc2")))["churned"] == 1
+    assert (await one_day(Filters(channel="xhs")))["churned"] == 1
+    assert (await one_day(Filters(room_id="R1")))["churned"] == 0  # no group: not a leave
+    # The same from the day summaries.
+    await metrics.roll_up_finished_days(TZ, NOW)
+    with monkeypatch.context() as m:
+        m.setattr(metrics, "_overview_from_activity", None)
+        day = await one_day()
+        acc2 = await one_day(Filters(account_id="acc2"))
+    assert (day["churned"], day["totals"]["churned"], acc2["churned"]) == (2, 2, 1)

@@ -20,11 +20,12 @@ from urllib.parse import urlparse
 
 import asyncpg
 import pytest
+from tortoise.migrations.executor import MigrationTarget
 
 from bot.cli import main
 from storage import migrate
 from storage.db import Database, DatabaseBehind
-from storage.models import ALL_MODELS, Contact, OutboxMessage, WorkItem
+from storage.models import ALL_MODELS, Contact, Order, OutboxMessage, WorkItem
 from tests import services
 
 AT = datetime.fromisoformat("2026-11-25T09:00:00+08:00")
@@ -122,8 +123,12 @@ LATER_INDEXES = (
     ("room_membership", "joined_at"), ("room_membership", "left_at"),
     ("enrollment", "enrolled_at"), ("tracked_link", "created_at"),
 )  # fmt: skip
-# Columns later migrations add to tables that existed then (0005: her ids elsewhere).
-LATER_COLUMNS = (("contact", "external_id"), ("contact", "unionid"), ("contact", "phone"))
+# Columns later migrations add to tables that existed then (0005: her ids elsewhere; 0008:
+# when she deleted the bot).
+LATER_COLUMNS = (
+    ("contact", "external_id"), ("contact", "unionid"), ("contact", "phone"),
+    ("contact", "unfriended_at"),
+)  # fmt: skip
 
 
 async def _old_schema(url: str) -> None:
@@ -216,6 +221,44 @@ async def test_a_schema_from_before_migrations_is_adopted_with_its_rows(fresh_ur
     again = Database(fresh_url, auto_migrate=False)
     await again.open()  # nothing pending: adoption is recorded
     await again.close()
+
+
+async def test_0008_moves_the_order_marks_out_of_source_into_columns(fresh_url: str) -> None:
+    """Before 0008, ":waiting" on shop_order.source meant "never announced" and the source
+    "forgotten" a forgotten mother's order: 0008 turns them into `announced`/`forgotten`."""
+    db = Database(fresh_url, auto_migrate=False)
+    await db.connect()
+    try:
+        target = MigrationTarget("models", "0007_metrics_fixes")
+        await migrate._executor(db.client).migrate([target], direction="forward")
+        for order_id, source in [
+            ("o-wait-csv", "csv:waiting"),
+            ("o-wait-api", "api:waiting"),
+            ("o-told", "api"),
+            ("o-gone", "forgotten"),
+        ]:
+            await db.client.execute_insert(
+                'INSERT INTO "shop_order" ("order_id", "amount_cents", "currency", "status", '
+                '"product", "placed_at", "source", "created_at", "updated_at") VALUES ('
+                + ", ".join(_marks(db.client, 9))
+                + ")",
+                [order_id, 100, "CNY", "paid", "", AT, source, AT, AT],
+            )
+    finally:
+        await db.close()
+    db = Database(fresh_url)
+    await db.open()
+    try:
+        assert db.migrated is not None and db.migrated.applied[-1] == ALL_MIGRATIONS[-1]
+        rows = {o.order_id: (o.source, o.announced, o.forgotten) for o in await Order.all()}
+        assert rows == {
+            "o-wait-csv": ("csv", False, False),
+            "o-wait-api": ("api", False, False),
+            "o-told": ("api", True, False),
+            "o-gone": ("csv", True, True),
+        }
+    finally:
+        await db.close()
 
 
 async def test_an_sqlite_file_is_copied_aside_before_its_schema_changes(tmp_path: Path) -> None:

@@ -586,7 +586,7 @@ async def test_forgetting_her_leaves_other_mothers_orders_that_share_her_ids(
     assert (rows["B2"].contact_id, rows["B2"].unionid) == ("wmB", "u_fam")
     for key in ("A1", "N1"):
         assert (rows[key].contact_id, rows[key].unionid, rows[key].phone) == (None, None, None)
-        assert rows[key].source == store.FORGOTTEN
+        assert (rows[key].forgotten, rows[key].source) == (True, "api")
 
 
 async def test_after_forget_a_re_import_never_names_or_links_her_again(
@@ -605,7 +605,7 @@ async def test_after_forget_a_re_import_never_names_or_links_her_again(
     assert (report.unchanged, report.created, report.unmatched) == (1, 1, 2)
     a1 = await store.get("A1") or {}
     assert (a1["contact_id"], a1["external_id"], a1["phone"]) == (None, None, None)
-    assert (a1["amount_cents"], a1["source"]) == (9900, store.FORGOTTEN)
+    assert (a1["amount_cents"], a1["source"], a1["forgotten"]) == (9900, "api", True)
     # A changed amount still counts in the revenue; her ids still do not come back.
     await orders.ingest([{**sent[0], "amount": "120", "status": "refunded"}], "api")
     a1 = await store.get("A1") or {}

@@ -468,3 +468,22 @@ async def test_a_seeded_replay_makes_the_same_token_so_a_script_can_click_it() -
     # Clicked by someone it was not sent to: counted, nobody tagged.
     out = await replay_with_a_link([{"kind": "click", "token": token, "from": "c"}])
     assert [o["action"] for o in out] == ["say"]
+
+
+@pytest.mark.parametrize("deleted", [False, True])
+def test_a_mother_who_deleted_the_bot_gets_no_more_marketing(  # type: ignore[no-untyped-def]
+    tmp_path: Path, capsys, deleted: bool
+) -> None:
+    """The intake's reminder a day later is a marketing DM: not after she deleted the bot."""
+    lines: list[dict] = [  # type: ignore[type-arg]
+        {"kind": "friend_request", "from": "c", "name": "小红", "at": "2026-11-25T09:00:00+08:00"},
+    ]
+    if deleted:
+        lines.append({"kind": "unfriend", "from": "c", "at": "2026-11-25T10:00:00+08:00"})
+    lines.append({"kind": "tick", "at": "2026-11-26T12:00:00+08:00"})
+    code, out, _ = replay(tmp_path, lines, capsys)
+    assert code == 0
+    says = [o["text"] for o in out if o["action"] == "say" and o["to"] == "c"]
+    reminded = [t for t in says if "有空再回复就好" in t]
+    assert len(says) >= 2  # the greeting and the first question, before she left
+    assert len(reminded) == (0 if deleted else 1)

@@ -16,7 +16,16 @@ from wechaty_grpc.wechaty import puppet as pb
 from bot.channels.wechaty import MENTION_SEPARATOR
 from bot.cli import _run_live
 from bot.clock import SystemClock
-from bot.events import AccountStatus, MemberJoined, MemberLeft, MessageReceived, MessageType
+from bot.events import (
+    AccountStatus,
+    FriendRemoved,
+    MemberJoined,
+    MemberLeft,
+    MessageReceived,
+    MessageType,
+)
+from storage import privacy
+from storage.models import Contact, Interaction
 from tests.fakes.puppet_service import FakePuppetService
 from tests.harness import copy_project
 from tests.wechaty_harness import WechatyBot, account_config, spawn_run
@@ -502,3 +511,47 @@ async def test_an_answer_due_while_logged_out_waits_and_goes_at_the_next_login(
         await bot.deliver()
         (answer,) = [s for s in fake.sent if s["conversation"] == "R1"]
         assert "湿疹" in answer["text"]
+
+
+async def test_a_friend_who_deleted_the_bot_is_seen_by_the_bounce_notice(tmp_path: Path) -> None:
+    """WeChat tells nobody when she deletes the account: the first message to her after
+    is accepted and bounces with a notice in her chat. That notice marks her gone (no
+    more marketing DMs, churn counts her), and is never answered as her message."""
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        fake.friend_request("c", "小红", "你好")
+        await bot.deliver()
+        greeted = len(fake.sent)
+        assert await privacy.can_market("c")
+        fake.deletes_the_bot("c")
+        await bot.app.outbox.say(
+            account_id="brand", room_id=None, contact_id="c", text="早上好", dedupe_key="d1"
+        )
+        await bot.app.settle()
+        (event,) = await bot.deliver()
+        assert isinstance(event, FriendRemoved) and (event.friend_id, event.by_her) == ("c", True)
+        await bot.app.settle()
+        contact = await Contact.get(contact_id="c")
+        assert not contact.is_friend and contact.unfriended_at is not None
+        assert not await privacy.can_market("c")
+        assert len(fake.sent) == greeted + 1  # the notice got no answer
+        await bot.app.interactions.flush(force=True)
+        kinds = await Interaction.filter(contact_id="c").values_list("kind", flat=True)
+        assert "friend_lost" in kinds and "message" not in kinds
+
+
+async def test_a_wecom_deletion_event_says_who_deleted_whom(tmp_path: Path) -> None:
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        fake.contact("c", "小红", friend=True)
+        fake.contact("d", "小丽", friend=True)
+        fake.friendship_removed("c", by_her=True)
+        fake.friendship_removed("d", by_her=False)
+        events = await bot.deliver(2)
+        assert sorted((e.contact_id, getattr(e, "by_her", None)) for e in events) == [
+            ("c", True),
+            ("d", False),
+        ]
+        await bot.app.settle()
+        await bot.app.interactions.flush(force=True)
+        kinds = dict(await Interaction.all().values_list("contact_id", "kind"))
+        assert kinds == {"c": "friend_lost", "d": "friend_removed"}
+        assert not await privacy.can_market("c") and not await privacy.can_market("d")

@@ -20,6 +20,7 @@ from bot.channels.base import Channel, ChannelError, ContactInfo, RoomInfo
 from bot.clock import Clock
 from bot.events import (
     Event,
+    FriendRemoved,
     FriendRequest,
     MemberJoined,
     MemberLeft,
@@ -201,6 +202,18 @@ class SimChannel(Channel):
             requester_name=self.world.contacts[contact_id],
             hello=hello,
             request_id=f"fr-{contact_id}",
+        )
+
+    def friend_removed(self, contact_id: str, *, by_her: bool = True) -> FriendRemoved:
+        """She deleted the bot (what wechaty learns from the bounce notice of the next
+        message to her, told here at once)."""
+        self.world.add_contact(contact_id, "")
+        return FriendRemoved(
+            event_id=self.next_event_id(),
+            account_id=self.account_id,
+            at=self.clock.now(),
+            friend_id=contact_id,
+            by_her=by_her,
         )
 
     # ------------------------------------------------------------------ actions out

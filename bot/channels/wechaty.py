@@ -32,6 +32,7 @@ import ipaddress
 import json
 import logging
 import random
+import re
 import ssl
 import sys
 from collections import OrderedDict, deque
@@ -55,6 +56,7 @@ from bot.events import (
     AccountStatus,
     Event,
     FriendAdded,
+    FriendRemoved,
     FriendRequest,
     MemberJoined,
     MemberLeft,
@@ -96,6 +98,15 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 IMAGE_TIMEOUT = 15.0
 
 FRIENDSHIP_CONFIRM, FRIENDSHIP_RECEIVE = 1, 2
+# Beyond the protocol's unknown/confirm/receive/verify, WeCom puppets (WorkPro) send 4 when
+# the account deleted her and 5 when she deleted the account (wechaty/puppet-supports#253).
+FRIENDSHIP_REMOVED_BY_US, FRIENDSHIP_REMOVED_BY_HER = 4, 5
+# What WeChat writes into her chat when a message to her bounced: she deleted the account
+# (开启了朋友验证，你还不是他（她）朋友。请先发送朋友验证请求…) or blocked it (消息已发出，但被对方
+# 拒收了。). Only the platform writes these whole sentences; she has left either way.
+NOT_A_FRIEND_NOTICE = re.compile(
+    r"开启了朋友验证[，,]\s*你还不是他（她）朋友|^消息已发出，但被对方拒收了"
+)
 # Dirty payload types (wechaty.puppet.PayloadType).
 DIRTY_CONTACT, DIRTY_ROOM, DIRTY_ROOM_MEMBER = 2, 3, 4
 
@@ -630,6 +641,8 @@ class WechatyChannel(Channel):
         sender = m.from_id
         if self.self_id and sender == self.self_id:
             self._note_echo(room or m.to_id, m.text or "", message_id)
+        elif room is None and NOT_A_FRIEND_NOTICE.search(m.text or ""):
+            return self._not_a_friend(message_id, sender or m.to_id)
         name = await self._display_name(sender, room)
         mentions = tuple(m.mention_ids)
         return [
@@ -644,6 +657,21 @@ class WechatyChannel(Channel):
                 type=message_type(wire),
                 mentions=mentions,
                 mentions_self=bool(self.self_id) and self.self_id in mentions,
+            )
+        ]
+
+    def _not_a_friend(self, message_id: str, contact_id: str) -> list[Event]:
+        """The platform's notice that a message to her bounced: she is no longer a friend."""
+        if not contact_id:
+            return []
+        self._contacts.drop(contact_id)
+        return [
+            FriendRemoved(
+                event_id=f"unfriended:{message_id}",
+                account_id=self.account_id,
+                at=self.clock.now(),
+                friend_id=contact_id,
+                by_her=True,
             )
         ]
 
@@ -764,6 +792,17 @@ class WechatyChannel(Channel):
                     at=self.clock.now(),
                     friend_id=contact,
                     friend_name=info.name if info else "",
+                )
+            ]
+        if kind in (FRIENDSHIP_REMOVED_BY_US, FRIENDSHIP_REMOVED_BY_HER):
+            self._contacts.drop(contact)
+            return [
+                FriendRemoved(
+                    event_id=f"friend-removed:{friendship_id}",
+                    account_id=self.account_id,
+                    at=self.clock.now(),
+                    friend_id=contact,
+                    by_her=kind == FRIENDSHIP_REMOVED_BY_HER,
                 )
             ]
         return []  # verify: a request we sent; nothing to do

@@ -81,6 +81,9 @@ class FakePuppetService:
         self.self_id = self_id
         self.contacts: dict[str, str] = {self_id: "小暖"}  # id -> name
         self.friends: set[str] = set()
+        # Contacts who deleted the account on their phone (WeChat tells nobody): a message
+        # to one is accepted, then the platform writes its notice into her chat.
+        self.deleted_by: set[str] = set()
         self.rooms: dict[str, FakeRoom] = {}
         self.messages: dict[str, pb.MessagePayloadResponse] = {}
         self.friendships: dict[str, pb.FriendshipPayloadResponse] = {}
@@ -297,6 +300,21 @@ class FakePuppetService:
         self.push(pb.EventType.EVENT_TYPE_FRIENDSHIP, {"friendshipId": friendship_id})
         return friendship_id
 
+    def deletes_the_bot(self, contact_id: str) -> None:
+        """She deletes the account on her phone. No event: WeChat tells nobody."""
+        self.friends.discard(contact_id)
+        self.deleted_by.add(contact_id)
+
+    def friendship_removed(self, contact_id: str, *, by_her: bool) -> None:
+        """A WeCom gateway's friendship event for a deletion (WorkPro: type 5 when she
+        deleted the account, 4 when the account deleted her; beyond the protocol's enum)."""
+        self.friends.discard(contact_id)
+        friendship_id = self._next_id("fr-")
+        payload = pb.FriendshipPayloadResponse(id=friendship_id, contact_id=contact_id)
+        payload.type = 5 if by_her else 4  # type: ignore[assignment]  # as the gateway sends
+        self.friendships[friendship_id] = payload
+        self.push(pb.EventType.EVENT_TYPE_FRIENDSHIP, {"friendshipId": friendship_id})
+
     # ------------------------------------------------------------------ faults
 
     def fail_next(self, call: str, status: grpclib.const.Status, message: str = "") -> None:
@@ -506,7 +524,19 @@ class FakePuppetService:
         )
         if self.echo_sends and self.announced:
             self._echo(message_id, req)
+        if req.conversation_id in self.deleted_by:
+            self._bounced(req.conversation_id)
         return pb.MessageSendTextResponse(id=message_id)
+
+    def _bounced(self, contact_id: str) -> None:
+        """What WeChat writes into her chat after a message to someone who deleted the
+        account: a system message (wire type 0), from her side of the conversation."""
+        name = self.contacts.get(contact_id, "")
+        notice = (
+            f"{name}开启了朋友验证，你还不是他（她）朋友。请先发送朋友验证请求，"
+            "对方验证通过后，才能聊天。发送朋友验证"
+        )
+        self.message(contact_id, notice, wire_type=0)
 
     def _echo(self, message_id: str, req: pb.MessageSendTextRequest) -> None:
         """The account's own message, as the gateway reports it to the open streams."""
