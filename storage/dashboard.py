@@ -138,6 +138,12 @@ async def room_topic(room_id: str) -> str | None:
     return None if row is None else str(row)
 
 
+async def room_accounts() -> list[str]:
+    """Every account a group is recorded under, for the pages' account filter."""
+    ids = await Room.exclude(account_id="").distinct().values_list("account_id", flat=True)
+    return sorted(set(map(str, ids)))
+
+
 async def channel_codes() -> list[dict[str, Any]]:
     """Every channel code contacts came from, with how many came from it."""
     rows = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import hashlib
 import io
@@ -21,6 +22,7 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 from unittest import mock
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -33,7 +35,7 @@ from handlers.dashboard import users as dashboard_users
 from handlers.dashboard.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Auth
 from handlers.dashboard.render import csv_cell, json_block
 from storage import dashboard as store
-from storage import metrics
+from storage import metrics, people
 from storage.db import Database
 from storage.models import (
     Contact,
@@ -41,11 +43,12 @@ from storage.models import (
     Interaction,
     Order,
     RfmScore,
+    Room,
     TagEvent,
     WebSession,
 )
 from tests import services
-from tests.harness import BotUnderTest, copy_project
+from tests.harness import REPO, BotUnderTest, copy_project
 
 PASSWORD = "correct horse battery"
 PAGE = 50  # rows of a page of the dashboard
@@ -126,10 +129,12 @@ async def seed(bot: BotUnderTest) -> None:
     await Contact.filter(contact_id="b").update(channel="qr1")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def bot(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BotUnderTest]:
-    if request.param == "sqlite":
-        async with BotUnderTest(database_url=f"sqlite://{tmp_path}/dash.sqlite3") as running:
+@contextlib.asynccontextmanager
+async def started(kind: str, tmp_path: Path, base_dir: Path = REPO) -> AsyncIterator[BotUnderTest]:
+    """A bot of the project at `base_dir` on SQLite (in tmp_path) or on PostgreSQL and Redis."""
+    if kind == "sqlite":
+        url = f"sqlite://{tmp_path}/dash.sqlite3"
+        async with BotUnderTest(base_dir, database_url=url) as running:
             yield running
         return
     pg, redis = services.postgres_url(), services.redis_url()
@@ -138,7 +143,15 @@ async def bot(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[B
     await db.truncate_all()
     await db.close()
     prefix = f"mamabot-test:{uuid.uuid4().hex}:"
-    async with BotUnderTest(database_url=pg, redis_url=redis, kv_prefix=prefix) as running:
+    async with BotUnderTest(
+        base_dir, database_url=pg, redis_url=redis, kv_prefix=prefix
+    ) as running:
+        yield running
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def bot(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BotUnderTest]:
+    async with started(request.param, tmp_path) as running:
         yield running
 
 
@@ -1086,3 +1099,152 @@ async def test_a_download_that_breaks_off_is_a_broken_download_not_a_short_file(
     monkeypatch.setattr(store, "all_contacts", failing)
     with pytest.raises(aiohttp.ClientPayloadError):
         await ann.get_bytes("/dashboard/contacts?format=csv")
+
+
+# ------------------------------------------------------------------ the account filter
+
+ACCOUNTS = ["brand-a", "brand-b", "brand-idle"]  # brand-idle has no group and no data
+
+
+def accounts_project(tmp: Path) -> Path:
+    """A private project whose config.toml runs three simulated WeChat accounts."""
+    copy_project(tmp)
+    path = tmp / "config.toml"
+    blocks = "".join(f'\n[[accounts]]\nid = "{a}"\nkind = "sim"\n' for a in ACCOUNTS)
+    path.write_text(path.read_text(encoding="utf-8") + blocks, encoding="utf-8")
+    return tmp
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def brands(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[BotUnderTest, Dash]]:
+    """ann logged in on a bot whose accounts hold different data: brand-a has the seed's
+    group R1 (two joins), brand-b its group R2 (three joins)."""
+    async with started(request.param, tmp_path, accounts_project(tmp_path)) as bot:
+        channels = bot.app.sim_channels()
+        assert [c.account_id for c in channels] == ACCOUNTS
+        await seed(bot)  # through the first channel, brand-a
+        other = channels[1]
+        bot.room("R2", "宝妈二群", owner="o2", members=["o2"])
+        await people.upsert_room("R2", other.account_id, bot.clock.now(), topic="宝妈二群")
+        for who in ["p", "q", "r"]:
+            other.push(other.join("R2", who, f"妈妈{who}"))
+        await bot.app.settle()
+        await bot.app.interactions.flush(force=True)
+        assert await Interaction.filter(kind="join", account_id="brand-a").count() == 2
+        assert await Interaction.filter(kind="join", account_id="brand-b").count() == 3
+        await add_user(bot)
+        async for dash in open_dash(bot):
+            status, _, _ = await dash.login()
+            assert status == 303
+            yield bot, dash
+
+
+def local_today(bot: BotUnderTest) -> str:
+    return str(bot.clock.now().astimezone(ZoneInfo(bot.app.config.bot.timezone)).date())
+
+
+def account_options(html: str) -> list[tuple[str, bool]]:
+    """The account menu's choices: (value, selected)."""
+    menu = html.split('<select name="account">')[1].split("</select>")[0]
+    options = re.findall(r'<option value="([^"]*)"( selected)?>([^<]*)</option>', menu)
+    return [(unescape(value), bool(chosen)) for value, chosen, _ in options]
+
+
+async def test_the_overview_and_the_group_list_show_one_accounts_figures(
+    brands: tuple[BotUnderTest, Dash],
+) -> None:
+    bot, dash = brands
+    today = local_today(bot)
+    for account, joins in [("brand-a", "2"), ("brand-b", "3"), ("brand-idle", "0"), ("", "5")]:
+        status, _, html = await dash.get(f"/dashboard/?from={today}&to={today}&account={account}")
+        assert status == 200, account
+        assert shown_totals(html)["joins"] == joins, account
+    _, _, html = await dash.get("/dashboard/")  # no account: all of them
+    assert shown_totals(html)["joins"] == "5"
+    status, _, html = await dash.get(f"/dashboard/groups?from={today}&to={today}&account=brand-b")
+    groups = html.split('data-table="groups"')[1].split("</table>")[0]
+    assert status == 200 and "宝妈二群" in groups and "孕妈交流群" not in groups
+    # A group's link still leads to its page, for the same days.
+    status, _, page = await dash.get(href(html, "宝妈二群"))
+    assert status == 200 and "群：宝妈二群" in page
+    assert f'name="from" value="{today}"' in page
+    _, _, html = await dash.get("/dashboard/groups?account=brand-a")
+    groups = html.split('data-table="groups"')[1].split("</table>")[0]
+    assert "孕妈交流群" in groups and "宝妈二群" not in groups
+
+
+async def test_the_account_menu_lists_every_account_and_keeps_the_chosen_one_and_the_days(
+    brands: tuple[BotUnderTest, Dash],
+) -> None:
+    _, dash = brands
+    for page in ["/dashboard/", "/dashboard/groups"]:
+        status, _, html = await dash.get(f"{page}?from=2026-11-01&to=2026-11-20&account=brand-b")
+        assert status == 200, page
+        assert "账号" in html and ">全部账号</option>" in html
+        assert account_options(html) == [
+            ("", False),
+            ("brand-a", False),
+            ("brand-b", True),
+            ("brand-idle", False),  # configured, no group yet
+        ], page
+        form = html.split('<form class="range"')[1].split("</form>")[0]
+        assert 'name="from" value="2026-11-01"' in form and 'name="to" value="2026-11-20"' in form
+        assert 'name="account"' in form  # one form: changing the account keeps the days
+        _, _, html = await dash.get(page)
+        assert account_options(html)[0] == ("", True), page
+        assert not any(chosen for _, chosen in account_options(html)[1:]), page
+    _, _, html = await dash.get("/dashboard/channels")  # other pages have no account menu
+    assert '<select name="account">' not in html
+
+
+async def test_an_unknown_account_is_a_clear_400_page(brands: tuple[BotUnderTest, Dash]) -> None:
+    _, dash = brands
+    for path in [
+        "/dashboard/?account=nobody",
+        "/dashboard/groups?account=nobody",
+        "/dashboard/?account=nobody&format=csv&table=daily",
+        "/dashboard/?account=brand-a%20",
+    ]:
+        status, _, body = await dash.get(path)
+        assert status == 400 and "没有这个账号" in body, path
+
+
+async def test_the_overviews_csv_downloads_follow_its_account(
+    brands: tuple[BotUnderTest, Dash],
+) -> None:
+    bot, dash = brands
+    today = local_today(bot)
+    joined = {}
+    for account in ["brand-b", ""]:
+        _, _, html = await dash.get(f"/dashboard/?from={today}&to={today}&account={account}")
+        link = re.search(r'class="csv" href="([^"]+table=daily)"', html)
+        assert link
+        url = unescape(link.group(1))
+        assert f"account={account}&" in url and f"from={today}" in url
+        status, _, data = await dash.get_bytes(url)
+        rows = read_csv(data)
+        assert status == 200 and rows[0][4] == "入群"
+        joined[account] = sum(int(row[4]) for row in rows[1:])
+    assert joined == {"brand-b": 3, "": 5}
+    _, _, html = await dash.get("/dashboard/groups?account=brand-a")
+    link = re.search(r'class="csv" href="([^"]+table=groups)"', html)
+    assert link and "account=brand-a" in link.group(1)
+    _, _, data = await dash.get_bytes(unescape(link.group(1)))
+    assert [row[1] for row in read_csv(data)[1:]] == ["R1"]
+
+
+async def test_accounts_recorded_on_groups_are_listed_and_shown_escaped(
+    bot: BotUnderTest, ann: Dash
+) -> None:
+    # No [[accounts]] here: the simulator's account, recorded on the seed's group, and
+    # one recorded on a group by an account since removed from config.toml.
+    await Room.create(room_id="R9", account_id=EVIL, topic="旧群", updated_at=bot.clock.now())
+    status, _, html = await ann.get("/dashboard/")
+    assert status == 200
+    assert account_options(html) == [("", True), (EVIL, False), ("sim", False)]
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    status, _, html = await ann.get("/dashboard/?account=" + quote(EVIL))
+    assert status == 200 and "<script>alert" not in html
+    assert account_options(html) == [("", False), (EVIL, True), ("sim", False)]

@@ -117,6 +117,16 @@ def date_range(request: web.Request, today: date) -> DateRange:
     return DateRange(start, end)
 
 
+def account_choice(request: web.Request, known: Collection[str]) -> str | None:
+    """?account=ID: one of the known accounts; absent or empty for all of them."""
+    raw = request.query.get("account", "")
+    if not raw:
+        return None
+    if raw not in known:
+        raise BadRequest("没有这个账号，请从“账号”列表中选择。")
+    return raw
+
+
 def page_number(request: web.Request) -> int:
     raw = request.query.get("page", "1")
     if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
@@ -218,6 +228,12 @@ class Pages:
 
     # ------------------------------------------------------------ overview, group, channel
 
+    async def accounts(self) -> list[str]:
+        """The accounts a page may be filtered by: those configured and those groups are
+        recorded under (an account since removed from config.toml keeps its figures)."""
+        configured = {a.id for a in self.services.config.accounts}
+        return sorted(configured | set(await store.room_accounts()))
+
     async def _metrics(
         self, request: web.Request, filters: metrics.Filters
     ) -> tuple[DateRange, dict[str, Any]]:
@@ -233,7 +249,9 @@ class Pages:
         return span, data
 
     async def overview(self, request: web.Request, login: Login) -> web.StreamResponse:
-        span, data = await self._metrics(request, metrics.Filters())
+        known = await self.accounts()
+        account = account_choice(request, known)
+        span, data = await self._metrics(request, metrics.Filters(account_id=account))
         tables = [
             *metric_tables(data),
             channel_table(data, span),
@@ -251,14 +269,18 @@ class Pages:
             span=span,
             totals=totals(data),
             charts=charts(data, with_funnel=True),
+            accounts=known,
+            account=account or "",
         )
 
     async def groups(self, request: web.Request, login: Login) -> web.StreamResponse:
+        known = await self.accounts()
+        account = account_choice(request, known)
         span = date_range(request, self.today())
         rows = await metrics.rooms_summary(
             span.start,
             span.end,
-            metrics.Filters(),
+            metrics.Filters(account_id=account),
             self.tz,
             self.services.clock.now(),
             self_ids=self.self_ids,
@@ -295,6 +317,8 @@ class Pages:
             nav="groups",
             title="群",
             span=span,
+            accounts=known,
+            account=account or "",
         )
 
     async def group(self, request: web.Request, login: Login) -> web.StreamResponse:
