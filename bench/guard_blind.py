@@ -1,11 +1,13 @@
 """The guard on tests/guard_blind_issue12.tsv: group messages written blind (issue 12).
 
 The set was written by someone who saw neither the guard nor its corpus. The brand's shop
-(shop.babyjoy.cn) is added to the allowed domains, as its ops would. Rows of class
-owner_notice come from the group's owner, whom the guard never judges: they are left out.
-A ham row acted on (warned or kicked) is a false alarm; a spam row acted on is caught.
+(shop.babyjoy.cn, or the one `--shop DOMAIN` names: each table's writer invented one) is
+added to the allowed domains, as its ops would. Rows of a class starting with owner_
+(owner_notice, owner_tuangou_notice) come from the group's owner, whom the guard never
+judges: they are left out. A ham row acted on (warned or kicked) is a false alarm; a spam
+row acted on is caught.
 
-    .venv/bin/python bench/guard_blind.py [-v]
+    .venv/bin/python bench/guard_blind.py [TABLE] [--shop DOMAIN] [-v]
 prints `guard blind: precision P recall R (ham acted on A/H, kicked K; spam caught C/S)`
 and the misses by class; with -v each miss.
 """
@@ -38,15 +40,17 @@ def load(path: Path = TABLE) -> list[tuple[str, str, str]]:
 
 
 def main(argv: list[str]) -> int:
+    shop = argv[argv.index("--shop") + 1] if "--shop" in argv else SHOP
+    argv = [a for a in argv if a not in ("--shop", shop)]
     rules = load_content(REPO / "content").guard.guard
-    rules = rules.model_copy(update={"allowed_domains": [*rules.allowed_domains, SHOP]})
+    rules = rules.model_copy(update={"allowed_domains": [*rules.allowed_domains, shop]})
     judge = Judge.from_examples(REPO / "content" / "guard_examples.tsv")
     ham_acted = kicked = caught = hams = spams = 0
     misses: Counter[str] = Counter()
     lines = []
     paths = [a for a in argv if not a.startswith("-")]
     for label, kind, text in load(Path(paths[0]) if paths else TABLE):
-        if kind == "owner_notice":
+        if kind.startswith("owner_"):
             continue
         verdict = judge.judge(text, rules)
         acted = verdict.verdict != PASS
