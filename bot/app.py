@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.channels.base import Channel
+from bot.channels.base import Channel, ChannelError
 from bot.channels.sim import SimChannel, SimWorld
 from bot.channels.wechaty import WechatyOptions
 from bot.checkup import check_content
@@ -251,6 +251,9 @@ class App:
             # A handler error while the database does not answer is an outage: the event
             # is held and its handler tried again, never answered by the fallback instead.
             probes={"database": self.database_answers},
+            # Two of the brand's accounts in one group: one answer, not two.
+            shared_groups=len(channels) > 1,
+            group_leader=self._group_leader,
         )
         # What tests and tools reach into.
         self.dialogs = platform.need("dialogs", "engine")
@@ -452,6 +455,20 @@ class App:
             await self._account_status(event)
         else:
             self.feed(event)
+
+    async def _group_leader(self, room_id: str) -> str | None:
+        """The account that answers for a group several accounts are in: the connected
+        account that owns it (only the owner can remove a member); None when none does."""
+        for account, channel in self.channels.items():
+            if account in self._logged_out or not channel.self_id:
+                continue
+            try:
+                info = await channel.room_info(room_id)
+            except ChannelError:
+                continue  # this account cannot say now: not the one to count on
+            if info is not None and info.owner_id == channel.self_id:
+                return account
+        return None
 
     async def _account_status(self, event: AccountStatus) -> None:
         account = event.account_id

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import secrets
 from collections import deque
@@ -44,6 +45,7 @@ from bot.events import (
     MemberJoined,
     MemberLeft,
     MessageReceived,
+    MessageType,
 )
 from bot.features import EVERY_EVENT, On
 from bot.handler import Context, Flow, Handler, Services
@@ -132,6 +134,30 @@ def fit_columns(event: Event) -> Event:
     return dataclasses.replace(event, **changes) if changes else event
 
 
+COPY_WINDOW = 120.0  # seconds: every account's copy of a group event arrives within it
+
+
+def copy_key(event: Event) -> str | None:
+    """What a group event's copies at other bot accounts share (their event ids differ:
+    each account's platform session numbers its own), or None when it has no safe key."""
+    room = event.room_id
+    if room is None:
+        return None
+    if isinstance(event, MemberJoined):
+        return f"copy:{room}:join:{event.member_id}"
+    if isinstance(event, MemberLeft):
+        return f"copy:{room}:leave:{event.member_id}"
+    if (
+        isinstance(event, MessageReceived)
+        and event.type is MessageType.TEXT
+        and event.text.strip()
+        and not event.mentions_self
+    ):
+        digest = hashlib.sha256(event.text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+        return f"copy:{room}:msg:{event.sender_id}:{digest}"
+    return None
+
+
 def interaction_row(event: Event) -> InteractionRow | None:
     """The interaction-log row of an event; None for kinds the log does not keep."""
     kind: str
@@ -177,8 +203,17 @@ class Dispatcher:
         probes: Mapping[str, Probe] | None = None,
         retry_base: float = 0.5,
         retry_max: float = 5.0,
+        shared_groups: bool = False,
+        group_leader: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self.services = services
+        # Several bot accounts: a group two of them are in sends each of them its messages,
+        # joins and leaves. Only the first copy is answered (see `_first_copy`).
+        self.shared_groups = shared_groups
+        # The account that answers for a group when one is known (the group's owner among
+        # the connected accounts: only an owner can remove a member); None: the first copy.
+        self.group_leader = group_leader
+        self.copies = 0  # copies of a group's event seen by a second account: recorded only
         # A handler with the filter its feature declared, or a bare one (every event).
         self.handlers: list[Handler | tuple[Handler, On]] = list(handlers)
         self.interactions = interactions
@@ -337,11 +372,16 @@ class Dispatcher:
         outage is run again once the store answers, and the chain goes on from there."""
         if isinstance(event, MessageReceived) and event.sender_id in self.self_ids:
             return True  # our own messages echo back from the platform: record, never answer
+        copy = self.shared_groups and not await self._steady(lambda: self._first_copy(event))
+        if copy:
+            self.copies += 1
         ok = True
         for entry in self.handlers:
             handler, on = entry if isinstance(entry, tuple) else (entry, EVERY_EVENT)
             if not on.accepts(event):
                 continue  # the feature declared it is not for this kind of event
+            if copy and not on.every_copy:
+                continue  # another account has this group event: bookkeeping only here
             attempt = 0
             while True:
                 # A fresh context each try: the same dedupe keys for the same sends, so
@@ -371,6 +411,28 @@ class Dispatcher:
             if flow is Flow.STOP:
                 break
         return ok
+
+    async def _first_copy(self, event: Event) -> bool:
+        """Whether this account answers a group event that every bot account in the group
+        receives: the group's owner, when it is one of the connected accounts (it alone
+        can remove a member); otherwise the account whose copy comes first claims it (for
+        COPY_WINDOW). The copies that reach the other accounts are recorded but not
+        answered, so a group with two of the brand's accounts gets one answer, one
+        welcome, one warning. Her
+        repeating herself through the same account is answered again. Copies that cannot
+        be told apart safely are all answered: media (two different pictures look alike
+        here) and a message that @-mentions this account."""
+        key = copy_key(event)
+        if key is None:
+            return True
+        if self.group_leader is not None and event.room_id is not None:
+            leader = await self.group_leader(event.room_id)
+            if leader is not None:
+                return leader == event.account_id
+        kv = self.services.kv
+        if await kv.set_if_absent(key, event.account_id, ttl=COPY_WINDOW):
+            return True
+        return await kv.get(key) == event.account_id
 
     # ------------------------------------------------------------------ outages
 

@@ -46,6 +46,9 @@ class On:
     events: tuple[type[Event], ...] = ()
     chat: Chat = "any"
     types: tuple[MessageType, ...] = ()
+    # Also for the copies of a group's event that reach a second bot account in the group
+    # (bot/dispatcher.py: only the first copy is answered); for bookkeeping, not replies.
+    every_copy: bool = False
 
     def accepts(self, event: Event) -> bool:
         if self.events and not isinstance(event, self.events):

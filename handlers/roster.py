@@ -25,9 +25,10 @@ from bot.events import (
     FriendRequest,
     MemberJoined,
     MemberLeft,
+    MessageReceived,
 )
 from bot.features import Feature, On, Platform
-from bot.handler import Context, Flow
+from bot.handler import Context, Flow, Handler
 from bot.work import CronSchedule, Work, WorkQueue, work_key
 from storage import people
 from storage.orders import normalize_phone
@@ -181,16 +182,35 @@ class RosterSync:
         return last if budget == 0 else ""
 
 
+class FriendBack:
+    """A direct message from a mother recorded as gone (she deleted or blocked the bot):
+    she is a friend again. No event says so when she unblocks it, or re-adds it while the
+    bot still has her."""
+
+    name = "roster_dm"
+
+    async def handle(self, event: Event, ctx: Context) -> Flow | None:
+        if await people.friend_back(event.contact_id, event.at):
+            log.info("roster: a contact recorded as gone wrote directly: a friend again")
+        return None
+
+
 def feature(p: Platform) -> Feature:
     """First in the chain: who is who and who is where."""
-    on = On((MemberJoined, MemberLeft, FriendRequest, FriendAdded, FriendRemoved))
+    on = On(
+        (MemberJoined, MemberLeft, FriendRequest, FriendAdded, FriendRemoved), every_copy=True
+    )
+    handlers: list[tuple[Handler, On]] = [
+        (RosterHandler(), on),
+        (FriendBack(), On((MessageReceived,), chat="dm")),
+    ]
     work = p.services.work
     if work is None:
-        return Feature(name="roster", handlers=[(RosterHandler(), on)])
+        return Feature(name="roster", handlers=handlers)
     sync = RosterSync(p.services.rooms, work)
     return Feature(
         name="roster",
-        handlers=[(RosterHandler(), on)],
+        handlers=handlers,
         work={ROSTER_SYNC: sync.run_work},
         start=sync.plan,
     )

@@ -32,7 +32,9 @@ What each figure counts (a day is a calendar day in the bot's timezone):
 - churned: contacts who left a group that day (not kicked), plus those who deleted the
   bot that day (interaction kind friend_lost: the platform's bounce notice after a
   message to her, or a WeCom deletion event; per account, no group: a room filter leaves
-  them out), plus those whose 30 days without activity ended that day (active on D-30,
+  them out; once per loss: a later bounce counts only after she was a friend again, and
+  a loss counts only when the log saw her as that account's friend before, by a friend
+  request, an add or a direct message), plus those whose 30 days without activity ended that day (active on D-30,
   silent since); one who did two of these counts twice. A deletion is only seen when the
   bot next writes to her (WeChat tells nobody), so it lands on that day.
 - funnel and channels: the contacts added in the range (new friends; with a room filter,
@@ -280,11 +282,20 @@ KICK_SLACK = timedelta(hours=1)  # a kick just before midnight, her leave event 
 _EVENT_KINDS = (("join", "joins"), ("leave", "leaves"))
 UNFRIEND = "unfriend"
 # She deleted the bot (interaction kind friend_lost, handlers/roster.py): churn, per account.
+# Each bounce of a later message tells it again: one counts only when her previous friend
+# event with that account (a request, an add, a direct message from her, a loss) says she
+# was a friend then, so she is counted once per loss, and never when she was never a
+# friend of that account (as far as the log knows).
 _UNFRIEND_SQL = (
     "INSERT INTO metric_event (day, kind, account_id, room_id, contact_id)"
     f" SELECT DISTINCT CAST(? AS INTEGER), '{UNFRIEND}', i.account_id, '', i.contact_id"
     " FROM interaction i WHERE i.kind = 'friend_lost' AND i.at >= ? AND i.at < ?"
-    " AND i.contact_id <> ''"
+    " AND i.contact_id <> '' AND (SELECT p.kind FROM interaction p"
+    " WHERE p.contact_id = i.contact_id AND p.account_id = i.account_id"
+    " AND (p.at < i.at OR (p.at = i.at AND p.id < i.id))"
+    " AND (p.kind IN ('friend_lost', 'friend_added', 'friend_request')"
+    " OR (p.kind = 'message' AND p.room_id IS NULL))"
+    " ORDER BY p.at DESC, p.id DESC LIMIT 1) IN ('friend_added', 'friend_request', 'message')"
     " ON CONFLICT DO NOTHING"
 )
 

@@ -62,14 +62,27 @@ async def friend_lost(contact_id: str, now: datetime) -> bool:
     marketing DM reaches her until she is one again (storage/privacy.py `can_market`).
     True when she was not recorded as gone already. One flag for every account: a
     mother who is still the friend of another of the brand's accounts is held too."""
-    contact, _ = await Contact.get_or_create(
-        contact_id=contact_id, defaults={"first_seen_at": now, "updated_at": now}
+    changed = await Contact.filter(contact_id=contact_id, unfriended_at__isnull=True).update(
+        is_friend=False, unfriended_at=now, updated_at=now
     )
-    if contact.unfriended_at is not None and not contact.is_friend:
+    if changed:
+        return True
+    # Not recorded yet (a friend from before the bot kept contacts): held from now on.
+    _, created = await Contact.get_or_create(
+        contact_id=contact_id,
+        defaults={"first_seen_at": now, "updated_at": now, "unfriended_at": now},
+    )
+    return created
+
+
+async def friend_back(contact_id: str, now: datetime) -> bool:
+    """She wrote to the bot directly: she is a friend (again), whatever the platform told
+    (she unblocked it, or re-added it without a request the bot saw). True when she had
+    been recorded as gone."""
+    gone = Contact.filter(contact_id=contact_id, unfriended_at__isnull=False)
+    if not await gone.exists():  # every direct message asks: a read, not a write
         return False
-    contact.is_friend, contact.unfriended_at, contact.updated_at = False, now, now
-    await contact.save(update_fields=["is_friend", "unfriended_at", "updated_at"])
-    return True
+    return await gone.update(is_friend=True, unfriended_at=None, updated_at=now) > 0
 
 
 async def set_phone(contact_id: str, phone: str, now: datetime) -> bool:

@@ -675,17 +675,29 @@ async def test_members_are_people_and_speakers_are_members(
 async def test_deleting_the_bot_is_churn_of_that_account(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # g deleted acc1 (twice seen: two bounces), h deleted acc2; u was removed by acc1
-    # (no churn: the account's doing); v's deletion is the day after.
-    for when, cid, account in (
-        ("03-10T09:00:00", "g", "acc1"),
-        ("03-10T18:00:00", "g", "acc1"),
-        ("03-10T10:00:00", "h", "acc2"),
-        ("03-11T10:00:00", "v", "acc1"),
+    # g was added by acc1 and deleted it (two bounces that day, one more the next day:
+    # one loss); h DMed acc2 and deleted it; u was removed by acc1 (the account's doing);
+    # n was never a friend of acc1 (a bounce of a DM to a group member); w came back
+    # (a request) after her first loss and left again the next day: two losses.
+    for when, cid, kind, account in (
+        ("03-01T09:00:00", "g", "friend_added", "acc1"),
+        ("03-10T09:00:00", "g", "friend_lost", "acc1"),
+        ("03-10T18:00:00", "g", "friend_lost", "acc1"),
+        ("03-11T09:00:00", "g", "friend_lost", "acc1"),
+        ("03-02T09:00:00", "h", "message", "acc2"),
+        ("03-10T10:00:00", "h", "friend_lost", "acc2"),
+        ("03-01T09:00:00", "u", "friend_added", "acc1"),
+        ("03-10T11:00:00", "u", "friend_removed", "acc1"),
+        ("03-10T12:00:00", "n", "friend_lost", "acc1"),
+        ("03-01T09:00:00", "w", "friend_request", "acc1"),
+        ("03-09T09:00:00", "w", "friend_lost", "acc1"),
+        ("03-10T13:00:00", "w", "friend_request", "acc1"),
+        ("03-11T13:00:00", "w", "friend_lost", "acc1"),
     ):
-        await said(when, cid, "friend_lost", account=account)
-    await said("03-10T11:00:00", "u", "friend_removed")
+        await said(when, cid, kind, account=account)
     await Contact.create(contact_id="g", channel="xhs", first_seen_at=NOW, updated_at=NOW)
+    o = await metrics.overview(START, END, Filters(), TZ, NOW)
+    assert column(o, "churned") == [2, 1, 0] and o["totals"]["churned"] == 3  # g h, w
     day = await one_day()
     assert (day["churned"], day["totals"]["churned"]) == (2, 2)
     assert (await one_day(Filters(account_id="acc2")))["churned"] == 1
@@ -697,4 +709,6 @@ async def test_deleting_the_bot_is_churn_of_that_account(
         m.setattr(metrics, "_overview_from_activity", None)
         day = await one_day()
         acc2 = await one_day(Filters(account_id="acc2"))
+        o = await metrics.overview(START, END, Filters(), TZ, NOW)
     assert (day["churned"], day["totals"]["churned"], acc2["churned"]) == (2, 2, 1)
+    assert column(o, "churned") == [2, 1, 0] and o["totals"]["churned"] == 3

@@ -555,3 +555,30 @@ async def test_a_wecom_deletion_event_says_who_deleted_whom(tmp_path: Path) -> N
         kinds = dict(await Interaction.all().values_list("contact_id", "kind"))
         assert kinds == {"c": "friend_lost", "d": "friend_removed"}
         assert not await privacy.can_market("c") and not await privacy.can_market("d")
+
+
+async def test_a_mother_quoting_the_notice_is_answered_and_her_dm_lifts_a_hold(
+    tmp_path: Path,
+) -> None:
+    """Her own text that quotes the platform's notice is her message, not the notice; and
+    a direct message from one recorded as gone (she unblocked the bot: no event) makes
+    her a friend again."""
+    async with FakePuppetService() as fake, WechatyBot(tmp_path, fake) as bot:
+        fake.contact("c", "小红", friend=True)
+        fake.contact("d", "小丽", friend=True)
+        quoted = "我给闺蜜发消息，显示她开启了朋友验证，你还不是他（她）朋友，这是被删了吗？"
+        fake.message("c", quoted)
+        (event,) = await bot.deliver()
+        assert isinstance(event, MessageReceived) and event.text == quoted
+        # The whole notice as a text message (a gateway that sends it so) is the notice.
+        fake.message("d", "消息已发出，但被对方拒收了。")
+        (event,) = await bot.deliver()
+        assert isinstance(event, FriendRemoved) and event.friend_id == "d"
+        await bot.app.settle()
+        assert not await privacy.can_market("d")
+        fake.message("d", "刚才不小心把你拉黑了，已经放出来了")
+        await bot.deliver()
+        await bot.app.settle()
+        contact = await Contact.get(contact_id="d")
+        assert contact.is_friend and contact.unfriended_at is None
+        assert await privacy.can_market("d")

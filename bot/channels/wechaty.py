@@ -103,9 +103,14 @@ FRIENDSHIP_CONFIRM, FRIENDSHIP_RECEIVE = 1, 2
 FRIENDSHIP_REMOVED_BY_US, FRIENDSHIP_REMOVED_BY_HER = 4, 5
 # What WeChat writes into her chat when a message to her bounced: she deleted the account
 # (开启了朋友验证，你还不是他（她）朋友。请先发送朋友验证请求…) or blocked it (消息已发出，但被对方
-# 拒收了。). Only the platform writes these whole sentences; she has left either way.
+# 拒收了。). Gateways hand it over as a system message (not a text); one that came as a
+# text counts only when it is the whole notice, never a mother quoting it.
 NOT_A_FRIEND_NOTICE = re.compile(
     r"开启了朋友验证[，,]\s*你还不是他（她）朋友|^消息已发出，但被对方拒收了"
+)
+NOT_A_FRIEND_TEXT = re.compile(
+    r"\S{0,64}开启了朋友验证，你还不是他（她）朋友。请先发送朋友验证请求，对方验证通过后，"
+    r"才能聊天。(发送朋友验证)?|消息已发出，但被对方拒收了。"
 )
 # Dirty payload types (wechaty.puppet.PayloadType).
 DIRTY_CONTACT, DIRTY_ROOM, DIRTY_ROOM_MEMBER = 2, 3, 4
@@ -155,6 +160,13 @@ async def _download(url: str, headers: dict[str, str]) -> bytes | None:
         log.warning("image at %s is over %d bytes", where, MAX_IMAGE_BYTES)
         return None
     return bytes(data)
+
+
+def _bounce_notice(wire: int, text: str) -> bool:
+    """Whether a direct message is the platform's notice that a message to her bounced."""
+    if message_type(wire) is MessageType.TEXT:
+        return NOT_A_FRIEND_TEXT.fullmatch(text.strip()) is not None
+    return NOT_A_FRIEND_NOTICE.search(text) is not None
 
 
 def message_type(wire: int) -> MessageType:
@@ -641,7 +653,7 @@ class WechatyChannel(Channel):
         sender = m.from_id
         if self.self_id and sender == self.self_id:
             self._note_echo(room or m.to_id, m.text or "", message_id)
-        elif room is None and NOT_A_FRIEND_NOTICE.search(m.text or ""):
+        elif room is None and _bounce_notice(wire, m.text or ""):
             return self._not_a_friend(message_id, sender or m.to_id)
         name = await self._display_name(sender, room)
         mentions = tuple(m.mention_ids)
