@@ -32,6 +32,14 @@ Conventions (the test table in tests/stage_cases.tsv is the full specification):
   read with a confidence that asks her to confirm (`_due_or_birthday`);
 - a year-month without a day is the 15th (初/上旬 5th, 中旬 15th, 下旬 25th, 底/末 last day);
 - a bare N周 is the pregnancy's unless a baby word is near it (see `_weeks_of_pregnancy`);
+  next to prenatal care (NT, 大排畸, 产检) or past 16 weeks it is the pregnancy's unless the
+  words say the baby was born (出生20周, 20周大);
+- days after an embryo transfer that took are gestation (a day-5 blastocyst is 19 days old
+  on the day of transfer, a day-3 embryo 17: `_ivf`); a failed transfer, a negative test
+  and contraception stopped are 备孕;
+- a corrected value wins (不是12周，是16周; 打错了; 后来改成): `_corrected`; an age on a past day
+  is older by the days since (上周五医生说6周+1: `_as_of_then`), a planned delivery with the
+  age on that day gives the due date (`_planned_delivery`);
   N个月 is the pregnancy's with pregnancy words anywhere in the answer and no baby word (肚子
   很大了, 有了, 怀二胎), or answering the due-date question; with neither (七个月) it is read
   as a baby's age with a confidence that asks her to confirm (`_MonthsOf`);
@@ -333,12 +341,14 @@ def _numerals(text: str) -> str:
         before = text[start - 1] if start else ""
         if not (_UNIT_AFTER.match(text, end) or before in ("月", "初")) or run in ("零", "〇"):
             return run  # not a number here; or 零 joining two (5个月零10天)
+        joined = run[0] if run[0] in "零〇" else ""  # 一岁零十天: 零 joins, 十 is the number
+        run = run[len(joined) :]
         run = run.replace("廿", "二十").replace("卅", "三十")
         try:
             value = cn2an.cn2an(run, "smart")
         except (ValueError, KeyError, TypeError):
             return match.group(0)
-        return str(int(value))
+        return joined + str(int(value))
 
     return _NUMERAL_RUN.sub(convert, text)
 
@@ -427,16 +437,29 @@ def _normalize(text: str) -> tuple[str, bool]:
         .replace("周岁", "岁")
     )
     text = re.sub(r"(?<![\d个一二三四五六七八九十两])半个月", "15天", text)
+    # 避孕 (contraception) is written 避妊, so that its 孕 says no pregnancy
+    text = text.replace("避孕", "避妊")
     text = re.sub("俩(?=月)", "两个", text).replace("俩", "两").replace("仨", "三")
     text = re.sub(r"个(?:星期|礼拜)", "周", text)
     text = re.sub(r"(?<=[\d一二三四五六七八九十两])(?:个)?来(?=月|周|天)", "个多", text)
     text = text.replace("个多天", "多天").replace("个多周", "多周")
     text = _numerals(text)
+    # 6+月: six months and more
+    text = re.sub(r"(?<![\d+])(\d{1,2})\+个?月", r"\1个多月", text)
     # 孕25加3, 20周加4天: weeks plus days, however the plus is written
     text = re.sub(r"(?<![\d.])([1-4]?\d)(周|w)?加([0-6])(?![\d.个月岁周年])", r"\1\2+\3", text)
     # 前年年底, 去年底: the last month of that year
     text = re.sub(rf"({_REL_YEAR})(?:的)?年?(底|末)", r"\g<1>12月\2", text)
     text = re.sub(rf"({_REL_YEAR})(?:的)?年?初", r"\g<1>1月初", text)
+    # 去年春节除夕夜: the eve of that 春节, the day before it
+    text = re.sub(r"(?:春节|过年)(?:的|前的?)?(?:除夕|大年三十|年三十|大年夜)", "春节前1天", text)
+    # 今年除夕 is the eve ending this lunar year (a due date in February), but a baby born
+    # 今年除夕 was born on the eve that fell in this calendar year, before its 春节
+    text = re.sub(
+        r"今年(?:的)?(?:除夕|大年三十|年三十|大年夜)(?=(?:晚上|夜里|当天|那天|那晚)?的?(?:出)?生)",
+        "今年春节前1天",
+        text,
+    )
     # 快满一岁 is 快一岁: not reached yet
     text = re.sub(r"(?:快要|马上就?要?|就快|快)满(?=\d)", "快", text)
     return _lunar_after(text), repaired
@@ -542,6 +565,7 @@ class Reading:
     named: str | None = None  # a stage she named without a date (孕早期, 刚测出两道杠)
     named_weight: float = 0.0
     repaired: bool = False
+    not_pregnant: bool = False  # 还没怀上, 一条杠, 移植失败: no due date is hers
 
     def due(self, day: date | None, weight: float, strength: int = EXPLICIT, spread=(0, 0)) -> None:
         if day is not None:
@@ -564,8 +588,36 @@ _PREPARING = re.compile(
     # trying without the word: ovulation, waiting for good news, trying again after a loss
     r"|排卵|同房|(?:等|求|盼|接)好孕|求子|怀不上|助孕|好孕试纸"
     r"|(?<![不没])(?:准备|计划|打算|想)(?:再)?要(?:1个|个|了|⟨)"
+    r"|(?<![不没])(?:准备|计划|打算)(?:明年|今年|年后|后年|过年后|下半年|上半年)(?:再)?要(?=$|[，,。!！~])"
     r"|(?:流产|小产|清宫|胎停|生化)(?:了|后|之后|以后)?.{0,8}(?:再要|再怀|要|怀|备|调理|养身体)"
+    # no more contraception, checks and conditioning before a pregnancy, a negative test
+    r"|停(?:了|掉)?(?:吃)?(?:避妊|短效)|不(?:再)?避妊|取(?:了|完)?环|摘(?:了|完)?环"
+    r"|孕前(?:检查|体检|检|优生|调理)|调理(?:多囊|卵巢|输卵管|激素|内分泌)|多囊"
+    r"|(?:吃)?叶酸(?:吃|已经|了|都|有)*\d+(?:个多?月|年|周)|吃(?:了)?\d+个多?月(?:的)?叶酸"
+    r"|一条杠|一条线|单杠|白板|又没怀|没怀(?!疑)|(?:测|验)(?:了|出来)?(?:还是|是|都是|又是)?阴"
 )
+# A transfer or a cycle that did not take, a negative test: she is not pregnant (now).
+_FAILED = re.compile(
+    r"失败|没成功|不成功|没有成功|没(?:有)?着床|未着床|没怀上|一条杠|一条线|单杠|白板|生化(?:了|妊娠)"
+    r"|(?:测|验|抽血|验血|试纸|结果|hcg)[^，,。]{0,6}阴|再战|再移植|下次移植|重新移植"
+)
+_NOT_PREGNANT = re.compile(r"还没怀|没怀上|没有怀上|还没有怀|没怀孕|没有怀孕|又没怀|没怀(?!疑)")
+HCG_PREGNANT = 5.0
+_HCG = r"hcg(?:值)?(?:是|有|:|=|到了?|都|才|已经|翻倍到)*"
+_CN_DIGITS = "零〇一二两三四五六七八九十百千万"
+
+
+def _hcg(t: str) -> float | None:
+    """The hcg value she gives (hcg 300, hcg两千多), if any."""
+    m = re.search(rf"{_HCG}(\d+(?:\.\d+)?|[{_CN_DIGITS}]+)", t)
+    if m is None:
+        return None
+    try:
+        return float(cn2an.cn2an(m.group(1).replace("两", "二"), "smart"))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 # After IVF or trying: she is pregnant now.
 _CONCEIVED = re.compile(
     r"成功|阳性|怀上了|两道杠|两条杠|两条线|着床|胎心|孕囊|hcg翻倍|确认怀孕|\d+周|⟨K\d⟩.*\d+个月"
@@ -573,8 +625,8 @@ _CONCEIVED = re.compile(
 # Trying for another child while naming the ones she has: 老大3岁，在备孕二胎.
 _TRYING_AGAIN = re.compile(r"备孕|备⟨|要⟨[PK]|(?:再|还|准备|打算|计划|想)要")
 _TRYING_SPAN = re.compile(
-    r"(备孕|备⟨P\d⟩|试管|促排|调理|努力|尝试|造人|要孩子|要宝宝|排卵|好孕|求子|同房)"
-    r"[了中都已经快有差不多大概将近第]{0,4}(?:\d+个多?月|\d+年|半年|\d+周|\d+天|\d+次)"
+    r"(备孕|备⟨P\d⟩|试管|促排|调理|努力|尝试|造人|要孩子|要宝宝|排卵|好孕|求子|同房|叶酸|避妊药?|环)"
+    r"[了中都已经快有差不多大概将近第吃掉]{0,4}(?:\d+个多?月|\d+年|半年|\d+周|\d+天|\d+次)"
 )
 _DUE_CUE = re.compile(
     r"预产|待产|要生|就生|快生|预计|生产|怀孕|怀|孕|⟨P\d⟩|胎|卸货|剖|催产|催生|引产"
@@ -619,6 +671,8 @@ _BABY_WORD = re.compile(
 _EXPECTING = re.compile(
     r"怀孕|怀上|怀了|怀着|怀⟨|(?<!备)孕(?!婴)|预产|待产|肚子|显怀|胎动|产检|建档|建卡|又有了"
     r"|(?:^|[，,。!！])有了(?=[，,。!！~]|$)"
+    # the birth still to come: 随时准备卸货, 快生了 (a born baby's months are no such thing)
+    r"|卸货|快(?:要)?生了|马上(?:就|要)?生|就要生|临产|随时(?:准备|可能|会|都)?(?:生|发动)"
 )
 # A pregnancy she is in now, next to an older child's age (老大3岁，现在又怀上了，5个月).
 _CARRYING = re.compile(
@@ -632,7 +686,7 @@ _BIRTH_WORD = re.compile(r"预产|生(?!日)|出生|剖|顺产|卸货|分娩|待
 _WEEKDAY = r"[1-7一二三四五六日天]"
 _WHEN = re.compile(
     rf"(?:下下|下|这|本|上)个?(?:周|星期|礼拜|月){_WEEKDAY}?"
-    rf"|(?<![预])(?:周|星期|礼拜){_WEEKDAY}|明天|后天|大后天|今天|(?:今|明|后)年"
+    rf"|(?<![预\d])(?:周|星期|礼拜){_WEEKDAY}|明天|后天|大后天|今天|(?:今|明|后)年"
     r"|\d{1,4}[年./-]\d{1,2}(?:[月./-]\d{1,2}[日号]?)?|\d{1,2}月(?:\d{1,2}[日号]?)?|\d{1,2}[日号]"
     r"|\d+(?:天|周|个月)(?:后|以后|之后)"
 )
@@ -687,12 +741,131 @@ def parse_stage(
     return resolve(reading, t, today, bounds)
 
 
+# A correction: what follows replaces the value before (不是12周，是16周; 3月15号，打错了，是
+# 3月25号; 本来是4月10号，后来b超改成了4月2号).
+_CORRECTION = re.compile(
+    r"(?:(?<=[，,。!！])|^)(?:啊|呃|哦|哎呀)?"
+    r"(?:打错了?|写错了?|说错了?|搞错了?|记错了?|不对|更正(?:一下)?|纠正(?:一下)?)(?:了|啊|呀)?"
+    r"(?:[，,。!！]*(?:应该|其实)?是)?"
+    r"|(?:后来|现在|又|但是?)?[^，,。]{0,6}?(?:改成|改为|改到|调成|调整为|调整到|变成|推到|提前到)了?"
+    r"|(?<![是还])不是(?:[^，,。是]{0,12}\d[^，,。是]{0,8})?[，,]?(?:而)?是(?=[^，,。]*\d)"
+)
+# The values a correction replaces: dates and ages, not the words that say what they are.
+_VALUE = re.compile(
+    r"\d+(?:\.\d+)?(?:个半|个多|个)?(?:[年月周天号日岁w+d./-]|个月)?(?:\d+(?:[天号日d]|个月)?)*"
+)
+
+
+def _corrected(t: str) -> str:
+    """The answer as she corrected it: the values before the last correction go, the words
+    that say what they were (预产期, 宝宝, 孕) stay for the new value."""
+    last = None
+    for m in _CORRECTION.finditer(t):
+        last = m
+    new_value = r"[，,。!！]*(?:应该|其实|正确的?)?(?:是|为)?(?:孕|怀孕|宝宝|预产期|生日)?(?:是)?\d"
+    if last is None or not re.match(new_value, t[last.end() :]):
+        return t
+    return _VALUE.sub("", t[: last.start()]) + "，" + t[last.end() :]
+
+
+_GA = r"(\d{1,2})(?:周|w)(?:\+|加|又|零)?(?:(\d)(?:天|d)?)?"
+# The gestational age she will be on the day of a planned delivery: 到时候正好39周, 那天38周+2,
+# 39周剖 (with the day named elsewhere).
+_GA_THEN = re.compile(
+    rf"(?:到时候?|那天|那时候?|当天|届时|那会儿?)(?:正好|刚好|就|是|才|已经|都|差不多|满|孕)*{_GA}"
+    rf"|{_GA}(?:的时候|时|左右)?(?:就|再|要)?(?=剖|催产|催生|引产|住院|入院)"
+)
+_PLANNED = re.compile(r"剖|催产|催生|引产|住院|入院|生")
+
+
+def _planned_delivery(t: str, today: date, hint: Hint) -> Reading | None:
+    """约了下周三剖，到时候正好39周: the planned day and the age on it give the due date,
+    the planned day + (280 − that age); the planned day alone is no due date."""
+    m = _GA_THEN.search(t)
+    if m is None or not _PLANNED.search(t):
+        return None
+    weeks, days = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    then = int(weeks) * 7 + int(days or 0)
+    rest = t[: m.start()] + "§" + t[m.end() :]
+    if re.search(r"\d(?:周|w|个月|天)", rest) or not 24 * 7 <= then <= 42 * 7:
+        return None  # 孕37周，39周剖: today's age is said; the plan adds nothing
+    dues = [f for f in read_facts(rest, today, "due").facts if f.about == "due"]
+    if not dues:
+        return None
+    day = max(dues, key=lambda f: (f.strength, f.weight)).day + timedelta(days=FULL_TERM - then)
+    r = Reading()
+    r.due(day, 0.9, EXPLICIT)
+    return r
+
+
+_PAST_ANCHOR = re.compile(
+    rf"(\d{{1,3}})(天|周|个月)(?:以)?前|(上上|上)个?(?:周|星期|礼拜)({_WEEKDAY})?"
+    r"|(大前天|前天|昨天)|(上个?月|(?<![\d年])\d{1,2}月)(\d{1,2})[号日]"
+)
+_NOW = re.compile(r"现在|目前|今天|如今|这会")
+_THEN = re.compile(r"当时|那时|那会|那天")
+_BORN_THEN = re.compile(r"(?<![医先学卫])生(?!日)|剖|顺产|分娩|卸货")
+
+
+def _anchor_day(m: re.Match[str], today: date) -> date | None:
+    n, unit, week, weekday, day_word, month, day = m.groups()
+    if n:
+        return _shift(today, -int(n), unit)
+    if week:
+        return _week_day(today, week, weekday)
+    if day_word:
+        return today + timedelta(days=_DAY_WORDS[day_word])
+    if month.startswith("上"):
+        last = add_months(today, -1)
+        return _valid(last.year, last.month, int(day))
+    candidates = _next_and_last(today, int(month[:-1]), int(day)) if int(month[:-1]) <= 12 else None
+    return candidates[1] if candidates else None
+
+
+def _as_of_then(t: str, today: date) -> str:
+    """上周五医生说6周+1, 20天前测出来，当时4周: an age on a past day is that much older
+    today. The age is rewritten as today's (孕7周1天) and the past day goes."""
+    clauses = _CLAUSE.split(t)
+    for i, clause in enumerate(clauses):
+        ga = re.search(rf"(?:怀孕|孕)?{_GA}(?!\d|后|以后|之后|前|剖|催|引产|住院|入院)", clause)
+        if ga is None or _NOW.search(clause):
+            continue
+        anchor = _PAST_ANCHOR.search(clause, 0, ga.start())
+        where = i
+        if anchor is None and _THEN.search(clause):
+            for j in range(i - 1, -1, -1):
+                if anchor := _PAST_ANCHOR.search(clauses[j]):
+                    where = j
+                    break
+        if anchor is None or _BORN_THEN.search(clauses[where][anchor.end() :]):
+            continue
+        day = _anchor_day(anchor, today)
+        if day is None or not 0 < (today - day).days <= 120:
+            continue
+        days = int(ga.group(1)) * 7 + int(ga.group(2) or 0) + (today - day).days
+        clauses[i] = clause[: ga.start()] + f"孕{days // 7}周{days % 7}天" + clause[ga.end() :]
+        anchored = clauses[where]
+        clauses[where] = anchored[: anchor.start()] + "§" + anchored[anchor.end() :]
+        return "，".join(clauses)
+    return t
+
+
 def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
     """Every fact in a normalised text (see the module docstring)."""
+    t = _as_of_then(_corrected(t), today)
+    if (planned := _planned_delivery(t, today, hint)) is not None:
+        return planned
     r = Reading()
-    r.trying = bool(_PREPARING.search(t)) and not _CONCEIVED.search(t)
+    # hcg 300 is a blood value, no date or age; 5 mIU/ml and more says pregnant
+    hcg = _hcg(t)
+    t = re.sub(rf"({_HCG})(?:\d+(?:\.\d+)?|[{_CN_DIGITS}]+)多?", r"\1§", t)
+    # 上次移植失败，这次成功了 is a pregnancy; 移植后14天，hcg 0.5 and 一条杠 are not
+    conceived = bool(_CONCEIVED.search(_FAILED.sub("§", t))) or (hcg or 0) >= HCG_PREGNANT
+    r.trying = bool(_PREPARING.search(t)) and not conceived
+    r.not_pregnant = not conceived and bool(_NOT_PREGNANT.search(t))
     # How long she has been trying is no baby's age: 备孕3个月了, 试管两次.
     t = _TRYING_SPAN.sub(r"\1§", t)
+    t = re.sub(r"吃(?:了)?\d+(?:个多?月|年|周|天)(?:的)?叶酸", "吃§叶酸", t)
     t = re.sub(r"(推迟|延迟|晚了|没来)(?:了)?\d+(?:天|周|个月)", r"\1§", t)
     t = _someone_elses_days(t)
     t = _last_period(r, t, today)
@@ -720,7 +893,17 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
             rest = re.sub(pattern, "§", rest)
         return found
 
+    _compound_ages(r, take, today)
     _relative_birth(r, take, today)
+    # A bare 上周三 or 前天 answering "when was the baby born?" is the birthday.
+    past = rf"(上上|上)个?(?:周|星期|礼拜)({_WEEKDAY})?|(大前天|前天|昨天)"
+    if direction == "birth" and not _FILLER.sub("", re.sub(past, "", rest, count=1)):
+        for m in take(past):
+            if m.group(3):
+                r.birth(today + timedelta(days=_DAY_WORDS[m.group(3)]), 0.85, LOOSE)
+            else:
+                spread = (0, 0) if m.group(2) else (-3, 3)
+                r.birth(_week_day(today, m.group(1), m.group(2)), 0.85, LOOSE, spread)
     _relative_due(r, take, t, today, direction)
 
     # ---- gestational age
@@ -731,7 +914,15 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
     for m in take(r"(?:怀孕|孕|孕周)?(?:第)?(\d{1,2})(?:周|w)(?:\+|加|又|零)?(\d)(?:天|d)"):
         r.due(_due_from_days(today, int(m.group(1)) * 7 + int(m.group(2))), 0.95)
     _pregnancy_months(r, take, today)
-    _ivf(r, take, today)
+    # 怀孕45天, 孕50天了: days of gestation (多 adds a few)
+    for m in take(
+        r"(?:怀孕|怀上|怀了|(?<!备)孕)(?:⟨[KP]\d⟩)?(?:了|已经|有|才|刚|都|刚好|快|差不多|大概|现在)*"
+        r"(?:第)?(\d{1,3})(多)?天"
+    ):
+        days = int(m.group(1)) + (3 if m.group(2) else 0)
+        if days <= MAX_GESTATION:
+            r.due(_due_from_days(today, days), 0.9, EXPLICIT, (0, 6) if m.group(2) else (0, 0))
+    _ivf(r, take, today, conceived)
     for m in take(
         rf"({_BELLY}(?:现在|目前|已经|都|有|才)*)?(?:怀孕|孕|⟨P\d⟩|孕周|孕期)?(?:第)?"
         r"(?<![\d后])(?<!(?<!目)前)(\d{1,2})(?:周|w)(多|\+)?(?![岁前后])"
@@ -847,12 +1038,51 @@ _AGE_TO_COME = re.compile(
 )
 
 
+# An age reached on a past day: 上个月底刚满月, 昨天刚满百天, 今年三月满的两岁.
+_AGE_REACHED = re.compile(
+    rf"(?:(今年|去年|前年|大前年|\d{{4}}年)?(?<![\d个])(\d{{1,2}})月份?{_DAY_PART}|上个?月{_DAY_PART}"
+    rf"|(上上|上)个?(?:周|星期|礼拜)({_WEEKDAY})?|(大前天|前天|昨天)|(\d{{1,3}})(天|周|个月)(?:以)?前)"
+    r"(?:的时候|时)?(?:就|刚|才|已经|刚好|正好)*(?=满)"
+)
+
+
+def _age_reached(m: re.Match[str], today: date) -> tuple[int, tuple[int, int]] | None:
+    """How many days ago (negative) the age she gives was reached, and its spread."""
+    year, month, part, last_part, week, weekday, day_word, n, unit = m.groups()
+    if month:
+        if year:
+            day = _month_day(_year_of(year, today), int(month), part)
+        else:
+            day = _month_day(today.year, int(month), part)
+            if day is not None and day > today:
+                day = _month_day(today.year - 1, int(month), part)
+        spread = _part_spread(part)
+    elif week:
+        day = _week_day(today, week, weekday)
+        spread = (0, 0) if weekday else (-3, 3)
+    elif day_word:
+        day, spread = today + timedelta(days=_DAY_WORDS[day_word]), (0, 0)
+    elif n:
+        day, spread = _shift(today, -int(n), unit), (0, 0)
+    else:
+        last = add_months(today, -1)
+        day, spread = _month_day(last.year, last.month, last_part), _part_spread(last_part)
+    if day is None or day > today:
+        return None
+    return (day - today).days, spread
+
+
 def _age_to_come(t: str, today: date) -> tuple[str, tuple[int, tuple[int, int]] | None]:
-    """明天就满一岁, 下周就满月, 还有3天满百天: an age not reached yet. Returns the text
-    without the time words and how many days ahead the age falls (with its spread)."""
+    """明天就满一岁, 下周就满月, 还有3天满百天: an age not reached yet (and 上个月底刚满月:
+    one reached on a past day). Returns the text without the time words and how many days
+    ahead the age falls (with its spread)."""
     m = _AGE_TO_COME.search(t)
     if m is None:
-        return t, None
+        past = _AGE_REACHED.search(t)
+        reached = _age_reached(past, today) if past else None
+        if past is None or reached is None:
+            return t, None
+        return t[: past.start()] + t[past.end() :], reached
     day_word, weekday, month, few, n, unit = m.groups()
     if day_word:
         ahead, spread = _DAY_WORDS[day_word], (0, 0)
@@ -870,10 +1100,27 @@ def _age_to_come(t: str, today: date) -> tuple[str, tuple[int, tuple[int, int]] 
     return t[: m.start()] + t[m.end() :], (ahead, spread)
 
 
+# Past the first months a baby's age is given in months: a bare N周 from here on is the
+# pregnancy's, unless the words say the baby was born (出生20周, 20周大).
+BABY_WEEKS_UNTIL = 17
+# A born baby's age in weeks said outright.
+_BORN_WEEKS = re.compile(r"出生|生完|生了|刚生|生下|满月|月子|周大|产后|剖完|顺完")
+# Prenatal care: a bare N周 next to these (刚做完NT，12周; 宝宝20周，刚做完唐筛) is a pregnancy.
+_PRENATAL = re.compile(
+    r"(?<![a-z])nt(?![a-z])|唐筛|无创|羊穿|四维|三维|排畸|糖耐|产检|孕检|建档|建卡|胎动|胎心|胎儿"
+    r"|孕酮|保胎|孕妇|孕吐"
+)
+
+
 def _weeks_of_pregnancy(
     m: re.Match[str], weeks: int, due_cue: bool, baby_cue: bool, hint: Hint
 ) -> bool:
     """Whether a bare N周 is how far along she is rather than a baby's age.
+
+    Words that a baby was born (出生5周, 6周大; 满8周 below `BABY_WEEKS_UNTIL`) make it a
+    baby's; prenatal care
+    anywhere in the answer (NT, 大排畸, 产检) or a count past `BABY_WEEKS_UNTIL` weeks (a
+    grandmother's 闺女27周了) make it the pregnancy's.
 
     A baby word in the same clause (宝宝3周, 出生2周, 12周大了) or a question about the birth
     makes it a baby. Past ten weeks a baby is counted in months, so there only a baby word
@@ -881,7 +1128,14 @@ def _weeks_of_pregnancy(
     pregnancies, and 老大3岁 is the older child's age, not this one's."""
     if due_cue:
         return True
-    if _BABY_WORD.search(_clause_at(m.string, m.start(), m.end())) or hint == "birth":
+    clause = _clause_at(m.string, m.start(), m.end())
+    if _BORN_WEEKS.search(clause):
+        return False  # 出生5周, 6周大: a born baby's age in weeks
+    if re.search(r"满$", m.string[: m.start(2)]) and weeks < BABY_WEEKS_UNTIL:
+        return False  # 满8周 is a baby's; 刚满20周 is how far along she is
+    if weeks >= BABY_WEEKS_UNTIL or _PRENATAL.search(m.string):
+        return True  # 20周 of a baby is not how mothers count; NT at 12周 is a pregnancy
+    if _BABY_WORD.search(clause) or hint == "birth":
         return False
     if weeks < 10:
         return not baby_cue
@@ -906,10 +1160,14 @@ def _relative_due(r: Reading, take: Any, t: str, today: date, direction: Hint) -
         # 已经过了3天了, answering "when are you due?": the due date has passed
         for m in take(r"(?<![再还])(?:已经)?过(?:了)?(\d+)(天|周)(?!后|以后|之后)"):
             r.due(_shift(today, -int(m.group(1)), m.group(2)), 0.85, RELATIVE)
-    for m in take(
-        r"(今天|明天|后天|大后天)(?:就)?是预产期|预产期(?:就)?是?(今天|明天|后天|大后天)"
-    ):
+    days = r"(大前天|前天|昨天|今天|明天|后天|大后天)"
+    for m in take(rf"{days}(?:就)?是预产期|预产期(?:就|本来|原本|应该)?是?{days}"):
         r.due(today + timedelta(days=_DAY_WORDS[m.group(1) or m.group(2)]), 0.95, RELATIVE)
+    # 预产期是上周五，还没生: overdue, a due date in the past
+    last_week = rf"(上上|上)个?(?:周|星期|礼拜)({_WEEKDAY})?"
+    for m in take(rf"预产期(?:就|本来|原本|应该)?(?:是|在)?{last_week}|{last_week}(?:就)?是预产期"):
+        which, weekday = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        r.due(_week_day(today, which, weekday), 0.9, RELATIVE, (0, 0) if weekday else (-3, 3))
     plan = r"(?:就|要|准备|计划|安排|约了?|定了?|去|住院|入院|到|可能|会)*"
     birth_to_come = r"(?:生|剖|剖腹产|剖宫产|催产|催生|引产|卸货|待产|预产)"
     for m in take(rf"(明天|后天|大后天){plan}{birth_to_come}"):
@@ -1029,6 +1287,26 @@ def _relative_birth(r: Reading, take: Any, today: date) -> None:
         )
 
 
+def _compound_ages(r: Reading, take: Any, today: date) -> None:
+    """一岁六个月零五天, 5个月零一周, 出生一周零两天, 一岁多点: every part of an age, read
+    before a week count in it can pass for a pregnancy's."""
+    for m in take(
+        r"(\d{1,2})岁(?:零|又)?(?:(\d{1,2})个?多?月|(半))?(?:零|又|加)?(\d{1,2})(天|周)(?!前|后|以前|以后)"
+    ):
+        months = int(m.group(2) or 0) + (6 if m.group(3) else 0)
+        back = add_months(today, -12 * int(m.group(1)) - months)
+        r.birth(_shift(back, -int(m.group(4)), m.group(5)), 0.95)
+    for m in take(r"(\d{1,2})个多?月(?:零|又|加)?(\d{1,2})周(?!前|后|以前|以后)"):
+        r.birth(add_months(today, -int(m.group(1))) - timedelta(weeks=int(m.group(2))), 0.95)
+    for m in take(
+        r"(?:出生|生下来|生完|刚生|生了)(?:了|已经|才|刚|有|都)*(\d{1,2})周(?:零|又|加|\+)?(\d)天"
+    ):
+        r.birth(today - timedelta(days=7 * int(m.group(1)) + int(m.group(2))), 0.95)
+    for m in take(r"(\d{1,2})岁(?:多(?:一)?点|出头)"):
+        # a little over N: a month or two
+        r.birth(add_months(today, -12 * int(m.group(1)) - 1), 0.9, EXPLICIT, (-30, 30))
+
+
 def _pregnancy_months(r: Reading, take: Any, today: date) -> None:
     """怀孕N个月: N obstetric months of four weeks completed since her last period, 4N weeks.
 
@@ -1064,12 +1342,25 @@ def _obstetric_days(months: int, unit: str, qualifier: str) -> int:
     return min(days, 39 * 7)  # 怀胎十月: at term, not past it
 
 
-def _ivf(r: Reading, take: Any, today: date) -> None:
-    """移植后12天验血阳性: a day-5 blastocyst transfer is 2 weeks + 5 days of gestation."""
-    for m in take(r"移植(?:后|了)?(?:第)?(\d{1,2})(天|周)"):
-        days = int(m.group(1)) * (7 if m.group(2) == "周" else 1)
-        if _CONCEIVED.search(m.string):
-            r.due(_due_from_days(today, days + 19), 0.8, EXPLICIT, (-2, 2))
+_EMBRYO = r"(?:(\d)天(?:的)?(?:胚胎?|鲜胚|冻胚|囊胚)|囊胚|冻胚|鲜胚|胚胎)"
+_TRANSFER = re.compile(
+    rf"(?:{_EMBRYO}移植|移植(?:了)?(?:的)?{_EMBRYO}?)(?:后|了|以后|之后)*"
+    r"(?:[，,]?(?:今天|现在|已经|目前)*(?:是)?(?=第))?(?:第)?(\d{1,2})(天|周)(?!前)"
+)
+
+
+def _ivf(r: Reading, take: Any, today: date, took: bool) -> None:
+    """移植囊胚后第12天，hcg 300: gestation is counted from a period two weeks before
+    fertilisation, so a day-5 blastocyst is 19 days old on the day of transfer and a day-3
+    embryo 17 (an embryo of unnamed age: a blastocyst, the usual transfer). Days after the
+    transfer are a pregnancy once it took (hcg, 阳性, 两道杠); a failed one is trying again."""
+    for m in take(_TRANSFER.pattern):
+        if not took:
+            continue
+        embryo_day = int(m.group(1) or m.group(2) or 5)
+        days = int(m.group(3)) * (7 if m.group(4) == "周" else 1)
+        r.due(_due_from_days(today, days + 14 + embryo_day), 0.85, EXPLICIT, (-2, 2))
+        r.trying = False
 
 
 @dataclass(frozen=True)
@@ -1198,6 +1489,8 @@ def resolve(r: Reading, t: str, today: date, bounds: StageBoundaries) -> StageRe
         else:
             births = []
         doubt = 0.85
+    if r.trying and r.not_pregnant:
+        dues = []  # 这个月又没怀: whatever date she gives is no pregnancy's
     if r.trying and births and not dues and not (_CHILD_WORD.search(t) or _BIRTH_CUE.search(t)):
         # 在备孕，已经七个月了: how long she has tried, no child's age
         births = []
@@ -1389,6 +1682,8 @@ class _Dates:
 # A due date she knows means a pregnancy already confirmed, four weeks at the least; a
 # month-day that near a year ahead is more likely a baby's birthday a few months back.
 KNOWN_PREGNANCY_DAYS = 28
+# A due date this far past is still a pregnancy (an overdue one; 42 weeks is post-term).
+OVERDUE_DAYS = 21
 # A month-day answering "due date or birthday?" is a guess between the two: she confirms it.
 BARE_WEIGHT = 0.7
 
@@ -1432,6 +1727,16 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
         if candidates is None or direction is None:
             return
         day = candidates[0] if direction == "due" else candidates[1]
+        last = candidates[1]
+        # 预产期11月20号，还没生: a due date a few weeks past, not one too far ahead
+        if (
+            direction == "due"
+            and day is not None
+            and last is not None
+            and (day - today).days > FULL_TERM
+            and (today - last).days <= OVERDUE_DAYS
+        ):
+            day = last
         if day is not None:
             out.facts.append(Fact(direction, day, weight, EXPLICIT, spread))
 
@@ -1635,7 +1940,8 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
     sub(r"(?<![\d个])(\d{1,2})月份?" + _DAY_PART + r"(?!龄)", month_only)
     # A date with a year but no word saying what it is counts only when it is all the
     # clause says ("2027年3月15日", "明年五月初吧"), not in "我老公下个月出差".
-    if undirected and not _FILLER.sub("", out.rest):
+    # 24年6月的宝宝: a month with its year, of a child
+    if undirected and not _FILLER.sub("", re.sub(r"的(?:宝宝|宝贝|娃|孩子|小孩)$", "", out.rest)):
         for day, weight, spread in undirected:
             about: About = "due" if day >= today else "birth"
             out.facts.append(Fact(about, day, weight * 0.85, LOOSE, spread))

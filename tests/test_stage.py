@@ -309,6 +309,8 @@ def test_a_solar_term_falls_on_its_own_day_each_year() -> None:
     "text",
     [
         "七个月",  # a baby of seven months or a pregnancy in its seventh: she says which
+        "8个月",
+        "3个月了",
         "三个多月",
         "五个月左右",
         "1.15",  # a due date or a birthday: nothing says which
@@ -353,3 +355,64 @@ def test_the_heldout_bench_counts_confidently_wrong_stages(tmp_path, monkeypatch
         "stage held-out: 1/3 right (33.3%), wrong stage 2 (66.7%), no stage 0, "
         "confidently wrong 1 (33.3%)"
     )
+
+
+# --------------------------------------------------------------------------- error classes
+# Today 2026-11-27 (a Friday), as in the blind tables; each class also has rows in the table.
+BLIND_TODAY = date(2026, 11, 27)
+
+
+@pytest.mark.parametrize(
+    ("text", "weeks"),
+    [
+        ("刚做完NT，12周", 12),  # prenatal care makes a bare N周 the pregnancy's
+        ("宝宝20周，刚做完唐筛", 20),
+        ("我是外婆，闺女27周了", 27),  # past 16 weeks a baby is counted in months
+        ("宝宝18周了", 18),
+    ],
+)
+def test_a_bare_week_count_by_a_pregnancy_is_never_a_baby(text: str, weeks: int) -> None:
+    result = parse_stage(text, BLIND_TODAY)
+    assert result.birth_date is None and result.gestational_days == 7 * weeks
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [("宝宝出生5周了", 35), ("宝宝6周大", 42), ("宝宝满8周了", 56), ("宝宝20周大了", 140)],
+)
+def test_a_born_babys_weeks_stay_a_babys(text: str, days: int) -> None:
+    result = parse_stage(text, BLIND_TODAY)
+    assert result.due_date is None and result.baby_age_days == days
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("移植后第10天，hcg 300", 10 + 19),  # embryo unnamed: a day-5 blastocyst
+        ("移植囊胚后第12天，验血hcg翻倍很好", 12 + 19),
+        ("移植三天胚后14天，抽血阳性", 14 + 17),  # a day-3 embryo
+        ("试管移植后20天，hcg两千多", 20 + 19),
+    ],
+)
+def test_days_after_a_transfer_that_took_are_gestation(text: str, days: int) -> None:
+    result = parse_stage(text, BLIND_TODAY)
+    assert result.stage == "孕早期" and result.gestational_days == days
+    assert result.birth_date is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "移植后14天，hcg 0.5，没着床",  # a transfer that did not take
+        "移植失败了，准备下个月再移植",
+        "吃叶酸3个月了，还没动静",  # months of folic acid are no pregnancy
+        "叶酸吃了两个月了，还没怀上",
+        "这个月又没怀😭",  # 这个月 is no due date
+        "验了还是一条杠",
+        "刚做完孕前检查",
+        "上个月停了避孕药",
+    ],
+)
+def test_trying_without_the_word_is_preparing(text: str) -> None:
+    result = parse_stage(text, BLIND_TODAY)
+    assert result.stage == "备孕期" and result.due_date is None and result.birth_date is None
