@@ -199,6 +199,8 @@ def _contact(contact_id: str, row: Contact | None, tz: tzinfo | None) -> dict[st
         "is_friend": row.is_friend if row else False,
         "first_seen_at": _when(row.first_seen_at, tz) if row else None,
         "opted_out": bool(row and row.opted_out_at is not None),
+        # when she deleted (or blocked) the bot, as far as it knows; null while a friend
+        "unfriended_at": _when(row.unfriended_at, tz) if row and row.unfriended_at else None,
     }
 
 

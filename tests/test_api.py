@@ -519,6 +519,7 @@ async def test_a_contact_360_shows_profile_tags_with_source_and_history_orders_a
         "is_friend": False,
         "first_seen_at": "2026-11-25T09:00:00+08:00",
         "opted_out": False,
+        "unfriended_at": None,
     }
     assert view["profile"]["stage"] == "pregnant"
     assert view["profile"]["due_date"] == "2027-03-01"
@@ -557,6 +558,16 @@ async def test_a_contact_360_shows_profile_tags_with_source_and_history_orders_a
         24900,
     )
 
+
+
+async def test_a_contact_360_says_when_she_deleted_the_bot(api: Api) -> None:
+    await people.upsert_contact("gone", START, name="小丽", is_friend=True)
+    await people.friend_lost("gone", START + timedelta(days=1))
+    view = await api.ok("/api/contacts/gone")
+    assert (view["contact"]["is_friend"], view["contact"]["unfriended_at"]) == (
+        False,
+        "2026-11-26T09:00:00+08:00",
+    )
 
 async def test_a_forgotten_mother_is_only_her_anonymised_rows(api: Api) -> None:
     await people.upsert_contact("mom", START, name="小红")

@@ -537,6 +537,10 @@ async def test_the_contact_page_shows_her_360_view(bot: BotUnderTest, ann: Dash)
     assert "关注:湿疹" in html and "关键词" in html  # the tag, its source
     assert "宝宝湿疹怎么办" in html  # her timeline
     assert "孕妈交流群" in html  # her group
+    assert "删除了机器人" not in html
+    await people.friend_lost("b", bot.clock.now())
+    _, _, html = await ann.get("/dashboard/contacts/b")
+    assert "删除了机器人" in html
 
 
 async def test_the_search_finds_by_name_id_and_tag(bot: BotUnderTest, ann: Dash) -> None:

@@ -87,6 +87,10 @@ _SCHEMAS: dict[str, Any] = {
                     "is_friend": _BOOL,
                     "first_seen_at": _NWHEN,
                     "opted_out": _BOOL,
+                    "unfriended_at": {
+                        **_NWHEN,
+                        "description": "when she deleted or blocked the bot; null while a friend",
+                    },
                 }
             ),
             "profile": {
