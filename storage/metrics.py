@@ -34,9 +34,10 @@ What each figure counts (a day is a calendar day in the bot's timezone):
   message to her, or a WeCom deletion event; per account, no group: a room filter leaves
   them out; once per loss: a later bounce counts only after she was a friend again, and
   a loss counts only when the log saw her as that account's friend before, by a friend
-  request, an add or a direct message), plus those whose 30 days without activity ended that day (active on D-30,
-  silent since); one who did two of these counts twice. A deletion is only seen when the
-  bot next writes to her (WeChat tells nobody), so it lands on that day.
+  request, an add or a direct message), plus those whose 30 days without activity ended
+  that day (active on D-30, silent since); one who did two of these counts twice. A
+  deletion is only seen when the bot next writes to her (WeChat tells nobody), so it
+  lands on that day.
 - funnel and channels: the contacts added in the range (new friends; with a room filter,
   those who joined that group) -> profile complete (stage, due date or birth date known)
   -> first order -> repeat order (one, two or more paid orders, as of now). Each step

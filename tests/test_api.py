@@ -559,7 +559,6 @@ async def test_a_contact_360_shows_profile_tags_with_source_and_history_orders_a
     )
 
 
-
 async def test_a_contact_360_says_when_she_deleted_the_bot(api: Api) -> None:
     await people.upsert_contact("gone", START, name="小丽", is_friend=True)
     await people.friend_lost("gone", START + timedelta(days=1))
@@ -568,6 +567,7 @@ async def test_a_contact_360_says_when_she_deleted_the_bot(api: Api) -> None:
         False,
         "2026-11-26T09:00:00+08:00",
     )
+
 
 async def test_a_forgotten_mother_is_only_her_anonymised_rows(api: Api) -> None:
     await people.upsert_contact("mom", START, name="小红")
