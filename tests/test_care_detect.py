@@ -509,3 +509,48 @@ def test_the_first_character_guard_never_narrows_the_sign_union(detector: Detect
 def test_first_chars(pattern: str, starts: set[str] | None) -> None:
     found = _first_chars(pattern)
     assert (None if found is None else set(found)) == starts
+
+
+# --- classes from the fifth blind read -----------------------------------------------
+
+
+def test_pinyin_and_cantonese_words_are_read_as_the_words() -> None:
+    assert prepare("wo xiang si") == "我想死"
+    assert prepare("好累 xiangsi") == "好累 想死"
+    assert prepare("bu xiang huo le") == "不想活了"
+    assert prepare("xiang si ni men le") == "xiang si ni men le"  # missing someone
+    assert prepare("bb啱啱七个礼拜 点算好") == "bb刚刚7个礼拜 怎么办"
+    assert prepare("bb先至五个星期 成身好热") == "bb才5个星期 全身好热"
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        ("我个bb啱啱七个礼拜 发烧39度", "urgent"),  # the age is read through 啱啱
+        ("bb先至五个星期 成身好热 量咗38.5", "urgent"),  # 好热 of a body is no weather
+        ("今天天气好热 外面38度", "none"),
+        ("体重又涨了 xiang si哈哈哈", "none"),  # a laugh right after it
+        ("十年前生老大的时候大出血", "none"),  # years ago
+        ("五年前大出血 住了一个月院", "none"),
+        ("听同事说她家宝宝误吞了纽扣电池", "none"),  # hearsay
+        ("听邻居说楼上的孩子误吞了纽扣电池", "none"),
+        ("书上写宝宝发烧超过40度会烧坏脑子 是真的吗", "none"),  # a claim asked about
+        ("宝宝发烧40度 网上说要捂汗 是真的吗", "urgent"),  # her baby, then the question
+        ("孕妇摔倒了要去医院吗 我没摔 就是好奇", "none"),
+        ("孕32周 老公今天一下午都没动", "none"),  # a stretch of stillness, not his
+        ("孕32周 宝宝今天一下午都没动", "urgent"),
+    ],
+)
+def test_fifth_blind_classes(detector: Detector, text: str, severity: str) -> None:
+    assert read(detector, text) == severity
+
+
+def test_the_first_character_guards_never_skip_a_sign_or_a_part(detector: Detector) -> None:
+    texts = [prepare(row.text) for row in care_phrases.load(TABLE)]
+    guarded = [(s.pattern, starts) for s, starts in detector._guarded]
+    guarded += list(zip(detector._parts, detector._part_starts, strict=True))
+    assert any(starts is not None for _, starts in guarded)
+    for pattern, starts in guarded:
+        for text in texts:
+            if starts is not None and pattern.search(text):
+                assert not starts.isdisjoint(text), (pattern.pattern, text)

@@ -6,7 +6,8 @@ regular expressions and touches jieba only for the few short signs that need wor
 How a message is read:
 1. Prepared: cut to its first `HEAD_CHARS` and last `TAIL_CHARS`, NFKC and casefold
    (full-width, case), format characters dropped, traditional variants of the relevant
-   characters simplified, Chinese numerals before a unit made digits (三十九度八 -> 39度8,
+   characters simplified, Cantonese and pinyin read as the words (啱啱 -> 刚刚, 冇 -> 没,
+   wo xiang si -> 我想死), Chinese numerals before a unit made digits (三十九度八 -> 39度8,
    两个月 -> 2个月).
 2. Masked: phrases that hold a risk word but are no risk (退烧贴, 红烧, 暖宝宝, 想死你们了,
    跳楼价, 腿抽筋, ops' `ignore`) are blanked out, so no sign can match inside them.
@@ -89,10 +90,19 @@ _TYPOS = re.compile(r"胎(?:东|洞)|抽疯|发绕(?=了|\d|到|得|一|两|三|
 _TYPO_FIX = {"抽疯": "抽风"}
 # Cantonese characters read as their Mandarin words (冇 = 没, 咗 = 了, 唔 = 不 ...).
 _DIALECT = str.maketrans("冇咗唔嘅佢瞓", "没了不的他睡")
+# Cantonese words read as their Mandarin words (啱啱 = 刚刚, 先至 = 才, 点算好 = 怎么办).
+_DIALECT_WORDS = re.compile(r"啱啱|先至|点算好|点算|成身")
+_DIALECT_WORD_FIX = {"啱啱": "刚刚", "先至": "才", "点算好": "怎么办", "点算": "怎么办"}
+_DIALECT_WORD_FIX["成身"] = "全身"
 # Shorthand and pinyin a mother types for a sign word (td = 胎动, ps了 = 破水了,
-# wen du = 体温, bxhl = 不想活了); ps only before a 了 that no picture follows.
-_SHORTHAND = re.compile(r"(?<![a-z])(?:td|ps(?=了(?![一张个图]))|wen\s?du|ti\s?wen|bxhl)(?![a-z])")
+# wen du = 体温, bxhl = 不想活了, wo xiang si = 我想死); ps only before a 了 that no
+# picture follows; xiang si ni (想死你) is missing someone.
+_SHORTHAND = re.compile(
+    r"(?<![a-z])(?:td|ps(?=了(?![一张个图]))|wen\s?du|ti\s?wen|bxhl|(?:wo\s?)?xiang\s?si(?!\s?n)|"
+    r"bu\s?xiang\s?huo(?:\s?le)?)(?![a-z])"
+)
 _SHORTHAND_FIX = {"td": "胎动", "ps": "破水", "bxhl": "不想活了"}
+_PINYIN_FIX = (("bu", "不想活了"), ("wo", "我想死"), ("xiang", "想死"))
 
 
 def _cn_int(numeral: str) -> int | None:
@@ -119,7 +129,11 @@ def _cn_number(match: re.Match[str]) -> str:
 
 
 def _shorthand_fixed(match: re.Match[str]) -> str:
-    return _SHORTHAND_FIX.get(match.group(0), "体温")
+    found = match.group(0)
+    for start, word in _PINYIN_FIX:
+        if found.startswith(start):
+            return word
+    return _SHORTHAND_FIX.get(found, "体温")
 
 
 def _typo_fixed(match: re.Match[str]) -> str:
@@ -132,7 +146,9 @@ def prepare(text: str) -> str:
     if len(text) > HEAD_CHARS + TAIL_CHARS:
         text = text[:HEAD_CHARS] + "。" + text[-TAIL_CHARS:]
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = _FORMAT.sub("", text).translate(_TRADITIONAL).translate(_DIALECT)
+    text = _FORMAT.sub("", text).translate(_TRADITIONAL)
+    text = _DIALECT_WORDS.sub(lambda m: _DIALECT_WORD_FIX[m.group(0)], text)
+    text = text.translate(_DIALECT)
     text = _SHORTHAND.sub(_shorthand_fixed, text)
     text = _TYPOS.sub(_typo_fixed, text)
     text = _CN_BEFORE_UNIT.sub(_cn_number, text)
@@ -262,14 +278,22 @@ _HYPOTHETICAL = re.compile(
     r"如果|万一|要是|假如|假设|若是|以为|梦见|梦到|做梦|做了个梦|噩梦|"
     r"电视剧|剧里|电影里|小说里|视频里|看了个视频|看了一个视频|短视频|新闻|文章|公众号|"
     r"纪录片|动画片里|动画里|那一?集|绘本|故事里|帖子|朋友圈|看到有人|有人说|"
-    r"过家家|洋娃娃|布娃娃|玩偶|公仔"
+    r"过家家|洋娃娃|布娃娃|玩偶|公仔|"
+    # hearsay: a friend's friend, a colleague's child (听同事说她家宝宝 ...)
+    r"听(?:朋友|同事|闺蜜|邻居|别人|人)说|(?:朋友|同事|闺蜜|邻居|亲戚)的(?:朋友|同事|闺蜜|邻居|亲戚)|"
+    r"(?:朋友|同事|闺蜜|邻居|亲戚|别人)(?:跟我)?说(?:她|他)(?:家)?(?:的)?(?:孩子|宝宝|娃|儿子|女儿|孕|怀|老婆)"
 )
 # Learning or just asking, said anywhere in the message (学习了, 记住了, 我就问问).
 _HYPOTHETICAL_MESSAGE = re.compile(
     r"提前学|提前了解|以防万一|备着|备用|先问问|想了解|想学|预防|防止|避免|"
     r"学习了|学到了|记住了|涨知识|收藏了|就问问|只是问问|随便问问|问问而已|提前问|"
-    r"收藏一下|(?:请|应|需|务必)(?:及时|尽快|立即)就医|【[^】]{0,8}(?:知识|科普|分享)】"
+    r"收藏一下|(?:请|应|需|务必)(?:及时|尽快|立即)就医|【[^】]{0,8}(?:知识|科普|分享)】|"
+    r"就是好奇|只是好奇|纯好奇|好奇问一?下"
 )
+# A claim read somewhere, asked about (书上写发烧40度会烧坏脑子 是真的吗): the sign
+# follows the source in its clause, and the message asks whether it is true.
+_SOURCE_BEFORE = re.compile(r"书上|书里|网上|百科|听说|(?:有人|别人|老人)(?:说|讲)")
+_IS_IT_TRUE = re.compile(r"是真的吗|是这样吗|是不是真的|靠谱吗|有道理吗|对不对|对吗")
 # Someone else's advice, told before the sign and followed by what to do about it
 # (婆婆说发烧要捂汗, 医生说胎动减少要...); 医生说胎心没了 is a diagnosis, not advice.
 _REPORTED = re.compile(
@@ -298,7 +322,9 @@ _PRODUCT = re.compile(
 _NOW_BEFORE = re.compile(r"刚才|刚刚|现在|突然|一直|又|正在|已经|还在|今早|今天早上|昨晚")
 _LONG_AGO = re.compile(
     r"小时候|以前|从前|去年|前年|几年前|那年|那时候|曾经|上次|之前|当年|那会儿|生我的时候|"
-    r"那个年代|生{C}{0,3}那天".replace("{C}", _C)
+    r"那个年代|生{C}{0,3}那天|(?:\d{1,2}|[一两二三四五六七八九十几]{1,3})年前|"
+    r"生(?:老大|大宝|头胎|第一胎)的时候|"
+    r"(?<![\d.])\d{1,2}岁(?:半)?(?:的)?(?:时候|时|那年)".replace("{C}", _C)
 )
 # An episode named by when it happened, after the sign (抽风那次, 大出血那会儿).
 _LONG_AGO_AFTER = re.compile(
@@ -317,6 +343,7 @@ _THIRD_PARTY = re.compile(
 _RESOLVED = re.compile(
     r"(?:完全|都|已经|现在|今天)好了|退烧了|烧退了|退了|不烧了|已经好了|今天好了|现在好了|好多了|没事了|恢复正常|体温正常|"
     r"正常了|退下来了|降下来了|出院了|全好了|一切都好|一切正常|不用担心|不用管|正常范围|"
+    r"(?:上|读)(?:小学|初中|高中|大学)了|"
     r"医生说{C}{0,4}(?:正常|没事|没关系|不要紧)".replace("{C}", _C)
 )
 # The sign itself said to be over (便秘好了, 发烧好多了).
@@ -374,6 +401,8 @@ def _happening(clause: Clause, start: int, end: int) -> bool:
 def _hypothetical(clause: Clause, start: int, end: int, message: str) -> bool:
     prefix = clause.before + clause.text[:start]
     if _HYPOTHETICAL.search(clause.sentence) or _HYPOTHETICAL_MESSAGE.search(message):
+        return True
+    if _SOURCE_BEFORE.search(clause.text[:start]) and _IS_IT_TRUE.search(message):
         return True
     worry = _last(_WORRY, prefix)
     if worry is not None:
@@ -448,6 +477,10 @@ _FEVER = re.compile(
     rf"(?:发|有|{_BABY})热度|摸着?(?:有点|很|好|挺|特别)?(?:滚)?烫|"
     r"(?:身上|额头|脑门|身子|身体|后背|小手|头)(?:摸着?|摸起来)?(?:有点|很|好|挺|特别)?(?:滚烫|发烫|烫)"
 )
+# 全身好热 / 身上很热: hot to the touch, said of a body (no weather then, whatever else).
+_BODY_HOT = re.compile(
+    r"(?:身上|全身|身子|身体|额头|脑门)(?:摸着?)?(?:有点|很|好|挺|特别)?(?:热|烫)"
+)
 _PERSON = re.compile(rf"{_BABY}|我|他|她|老公|宝|\d岁")
 _TEMPERATURE_WORD = re.compile(r"体温|量|测|腋下|耳温|额温|肛温|热度")
 _WEATHER = re.compile(
@@ -461,7 +494,9 @@ _NEWBORN = re.compile(r"新生儿|刚出生|满月|月子里的?(?:宝宝|孩子
 _WEEK = r"(?:周|个礼拜|个星期|礼拜|星期)"
 # A baby's age: 2个月的宝宝, 宝宝才50天, 出生20天, 1岁半 (not 孕12周: a pregnancy).
 _AGE = (
-    re.compile(rf"{_BABY}(?:才|刚|已经|今天|现在|快)?(\d{{1,2}})(个半月|个多月|个月|{_WEEK}|岁)"),
+    re.compile(
+        rf"{_BABY}(?:才|刚刚|刚|已经|今天|现在|快)?(\d{{1,2}})(个半月|个多月|个月|{_WEEK}|岁)"
+    ),
     re.compile(rf"(?<![孕怀])(\d{{1,2}})(个半月|个多月|个月|{_WEEK}|岁)(?:大)?的?{_BABY}"),
     re.compile(
         rf"(?:{_BABY}|出生)(?:才|刚满|刚|满|已经|今天|现在)?第?(\d{{1,3}})多?(天)"
@@ -498,7 +533,7 @@ def _age_months(message: str) -> float | None:
 def _readings(clause: str, message: str) -> Iterator[tuple[int, float]]:
     fever = _FEVER.search(message) is not None
     unit_ok = fever or _TEMPERATURE_WORD.search(message) or _PERSON.search(message)
-    weather = not fever and _WEATHER.search(message) is not None
+    weather = not fever and _WEATHER.search(message) is not None and not _BODY_HOT.search(message)
     if weather:
         return
     for m in _DEGREE.finditer(clause):
@@ -607,6 +642,9 @@ class Detector:
         starts = _first_chars(union)
         guard = f"(?=[{''.join(re.escape(c) for c in sorted(starts))}])" if starts else ""
         self._any_sign = re.compile(f"{guard}(?:{union})")
+        # Each sign, with the characters it can start with: a clause holding none of them
+        # is not searched for it (None: not known, always searched).
+        self._guarded = [(sign, _first_chars(sign.pattern.pattern)) for sign in self.signs]
         self.combos = combos()
         # The combos' parts, each once ({PREG} and a fever open many): a message is
         # searched for a part only when a combo needs it, and at most once.
@@ -618,6 +656,7 @@ class Detector:
                 if part not in self._parts:
                     self._parts.append(part)
             self._plan.append((combo, tuple(self._parts.index(p) for p in parts)))
+        self._part_starts = [_first_chars(part.pattern) for part in self._parts]
         self.no_risk = no_risk()
         ignore = [prepare(p).replace(" ", "") for p in content.ignore if p.strip()]
         self._ignore = [p for p in ignore if p]
@@ -649,11 +688,15 @@ class Detector:
 
     def _combos_in(self, clauses: list[Clause], message: str) -> Iterator[Hit]:
         present: list[bool | None] = [None] * len(self._parts)  # searched once, when asked
+        chars = frozenset(message)
         kept: dict[tuple[int, str], int | None] = {}
         for combo, indexes in self._plan:
             for i in indexes:
                 if present[i] is None:
-                    present[i] = self._parts[i].search(message) is not None
+                    starts = self._part_starts[i]
+                    present[i] = (starts is None or not starts.isdisjoint(chars)) and (
+                        self._parts[i].search(message) is not None
+                    )
                 if not present[i]:
                     break
             else:
@@ -672,7 +715,11 @@ class Detector:
     def _signs_in(self, clause: Clause, message: str, months: float | None) -> Iterator[Hit]:
         text = clause.text
         taken = bytearray(len(text))  # a character read by one sign is not read again
-        for sign in self.signs if self._any_sign.search(text) else ():
+        guarded = self._guarded if self._any_sign.search(text) else ()
+        chars = frozenset(text)
+        for sign, starts in guarded:
+            if starts is not None and starts.isdisjoint(chars):
+                continue
             if sign.pattern.search(text) is None:
                 continue
             for m in itertools.islice(sign.pattern.finditer(text), MATCHES_PER_SIGN):
@@ -764,9 +811,14 @@ def _dreamt(clause: Clause) -> bool:
     return re.search(r"梦见|梦到|做梦|噩梦|新闻|听说", clause.sentence) is not None
 
 
+_BELOW = re.compile(r"(?:不到|低于|没到|不足|不够)$")
+
+
 def _fever_in(clause: Clause, message: str, months: float | None) -> Iterator[Hit]:
     text = clause.text
     for at, value in itertools.islice(_readings(text, message), MATCHES_PER_SIGN):
+        if value <= 36.5 and _BELOW.search(text[max(0, at - 4) : at]):
+            value -= 0.1  # 体温不到36度: under the reading, for a cold baby
         risk = fever_risk(value, months, message)
         if 37.3 <= value < 38.5 and _asks_if_counts(clause, months):
             continue
