@@ -7,11 +7,11 @@ import json
 import pytest
 
 from bot.cli import main
-from bot.config import GuardRules
+from bot.config import GuardRules, load_content
 from bot.events import MessageType
 from handlers.guard import judge as judge_module
 from handlers.guard.classifier import NaiveBayes
-from handlers.guard.judge import RULES_SEE, WORDS_SEE, Hit, Judge, _is_question
+from handlers.guard.judge import RULES_SEE, WORDS_SEE, Hit, Judge, _is_question, model_view
 from handlers.guard.normalize import digits, fold
 from tests.harness import REPO
 
@@ -30,6 +30,13 @@ RULES = GuardRules(blocked_words={"刷单": 0.9, "砍一刀": 0.7}, classifier=F
         ("十v看朋友圈", "加微信看朋友圈"),
         ("宝宝湿疹怎么办？", "宝宝湿疹怎么办"),
         ("have a nice day", "haveaniceday"),  # a v inside a word stays a v
+        # An id broken up by what is put between its characters reads as one again ...
+        ("联系方式Y🍎Y🍎0🍎7🍎2🍎1", "联系方式yy0721"),
+        ("m[玫瑰]a[玫瑰]m[玫瑰]a[玫瑰]8", "mama8"),
+        ("l丨u丨c丨k丨y 丶 6", "lucky6"),
+        ("b の b の 9", "bb9"),
+        # ... while a WeChat emoji among words is left as it is.
+        ("宝宝[捂脸]好可爱", "宝宝捂脸好可爱"),
     ],
 )
 def test_fold(raw: str, folded: str) -> None:
@@ -255,6 +262,7 @@ WORST = {
     "plus-v then spaces": "加v" + " " * 100_000 + "x",
     "digits": "1" * 100_000,
     "emoji": "😊" * 100_000,
+    "separators after a letter, none closing": "a" + "丨 [玫瑰]" * 20_000,
 }
 
 
@@ -322,3 +330,172 @@ def test_a_mother_giving_her_id_to_meet_up_is_warned_at_most_never_kicked() -> N
         assert verdict(text)[0] != "kick", text
     assert verdict("我微信是 mm_2019 你加我 一起做代购 月入过万")[0] == "kick"
     assert verdict("加我V❤信 mama88")[0] == "kick"
+
+
+# ------------------------------------------- what the fourth blind table taught, by class
+# Written for these tests, one class at a time; none comes from an evaluation set.
+
+SHOP = "shop.example-baby.cn"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> GuardRules:
+    rules = load_content(REPO / "content").guard.guard
+    return rules.model_copy(update={"allowed_domains": [*rules.allowed_domains, SHOP]})
+
+
+def shipped_verdict(text: str, rules: GuardRules) -> str:
+    return Judge.for_content(REPO / "content").judge(text, rules).verdict
+
+
+MOTHERS = {
+    # A neighbour pulling one mother into her neighbourhood's walking group: no product,
+    # price, id or link (member-to-member contact with no commercial sign).
+    "meet_up_invite": [
+        "我也住龙湖春江郦城，我们小区有个遛娃群，加我好友我拉你进去",
+        "你是万科城的呀，我们那有个妈妈群每天傍晚一起推车散步，加我我拉你进来",
+        "我们天通苑这边有个一起遛娃的群，周末常约公园，加我微信拉你",
+        "离得好近！我家也在滨江，小区里好几个同月龄的宝宝，加个好友我拉你进妈妈群",
+        "原来你也是翠苑小区的，我们有个妈妈群，加我好友我拉你进去",
+    ],
+    # Two friends buying together: a price and 拼单 / 凑单 between named members.
+    "buying_together": [
+        "@小鱼妈妈 山姆那个湿巾一箱太多了，咱俩一人一半吧，198分下来一人99",
+        "@豆豆妈 睡袋满300减50，咱们一起下单凑个单吧，一人一个",
+        "开市客的大包装纸巾我俩拼单了，回头分你一半，钱转我一半就行",
+        "@乐乐妈 那个分腿睡袋两件八折，我们一起下单吧，我买80码你买90码",
+    ],
+    # Her own outgrown things given away: 免费送 + 私我 is no pitch.
+    "giveaway": [
+        "宝宝穿小的学步鞋，三双，都是穿了一两个月的，免费送，需要的私我约时间来拿",
+        "家里孩子穿小的衣服整理出一袋，80到90码，免费送给需要的宝妈，私我约自提",
+        "婴儿床用不上了，送给有需要的姐妹，自提，私聊我约时间",
+    ],
+    "jielong": [
+        "接龙：1. 米米妈 L码 2包",
+        "3) 果果妈 一箱 7号楼",
+        "5、小糖果 90码 两件",
+        "#接龙\n周五团购草莓 两盒起\n\n1. 豆豆妈 2盒\n2. 小米粒 1盒\n3. 乐乐妈 3盒 5栋",
+        "【接龙】12. 可可妈 3栋1单元 139****2231 纸尿裤XL码两包 湿巾一提 已转账",
+    ],
+    # The brand's own shop with a price: the link is taken out, even written against a
+    # Chinese word.
+    "allowed_link_price": [
+        f"这个防胀气奶瓶 https://{SHOP}/item/8812 才49块，能用很久，推荐",
+        "官方店里nuannuan-baby.com/item/2231这款口水巾才39，用了半年没起球",
+        "暖暖官网的湿巾nuannuan-baby.com/p/88，29.9一大包，能用很久",
+    ],
+    # Mothers on the topics of the ads below.
+    "same_topics": [
+        "有人在别的群发了个福利群二维码，长按识别加入送红包，是不是骗子",
+        "幼儿园的家长群二维码过期了，谁能再发一下，我扫码进群没反应",
+        "有个机构说免费测评，测完一直让我报课，靠谱吗",
+        "孩子注意力不集中，医院说要做感统测评，一次三百，值得做吗",
+        "产后修复中心给我打电话说体验价99，是真的吗",
+        "我产后去医院做了盆底肌修复，一次两百多，做了十次感觉有用",
+        "闲钱我都买了定期，保本最重要",
+        "快递员的联系方式是95338吗",
+        "在jd.com上买的，比超市便宜",
+    ],
+}
+ADS = {
+    "emoji_split_id": [
+        "有需要联系方式Y🍎Y🍎0🍎7🍎2🍎1",
+        "联系方式 L💕U💕C💕K💕Y💕5💕2💕0",
+        "童装批发 联系方式：m[玫瑰]a[玫瑰]m[玫瑰]a[玫瑰]6[玫瑰]6",
+    ],
+    "group_poaching": [
+        "附近宝妈交友群，二维码在这，长按识别加入，满200人发福利",
+        "同城宝妈群招人啦 长按图片识别加入 群里每天有福利",
+        "附近宝妈福利群，加我好友拉你进群，每天有红包",
+    ],
+    "assessment_course": [
+        "孩子注意力不集中可能是感统失调，免费测评，测完送价值399元课程",
+        "宝宝说话晚？可能是语言发育迟缓，免费做一次评估，评估后送价值299的体验课",
+        "孩子坐不住爱发脾气，可能是感统失调，机构免费测评名额有限，测完送课",
+    ],
+    "investment": [
+        "闲钱放着也是放着，跟着老师做，一个月多赚两三千，保本的",
+        "每天拿出一点闲钱放在这里，每月稳定收益百分之八，我已经拿了半年了",
+    ],
+    "postpartum": [
+        "生完宝宝肚子松的姐妹可以来试试我们的产后修复，首次体验只要68",
+        "产后骨盆修复，体验价128一次，做完立马收胯",
+    ],
+    # What the exemptions above do not cover.
+    "not_exempt": [
+        "@所有人 纸尿裤拼单还差3人，19.9四包，要的私我",
+        "闲置衣服免费上门回收，旧衣服也能换钱，私我",
+        "全新的宝宝学步鞋，免费送一双，私我下单第二双半价",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "text", [t for texts in MOTHERS.values() for t in texts], ids=lambda t: t[:12]
+)
+def test_mothers_of_the_fourth_table_classes_pass(shipped: GuardRules, text: str) -> None:
+    assert shipped_verdict(text, shipped) == "pass"
+
+
+@pytest.mark.parametrize("text", [t for texts in ADS.values() for t in texts], ids=lambda t: t[:12])
+def test_ads_of_the_fourth_table_classes_are_acted_on(shipped: GuardRules, text: str) -> None:
+    assert shipped_verdict(text, shipped) != "pass"
+
+
+def test_an_id_split_by_emoji_after_contact_details_is_an_id_by_rule() -> None:
+    assert verdict("联系方式 Y🍎Y🍎0🍎7🍎2🍎1") == ("kick", ["留微信号/QQ号"])
+    assert verdict("联系方式 b丨b丨9丨9丨6") == ("kick", ["留微信号/QQ号"])
+    # A hotline's digits and the words after 联系方式 are no one's WeChat.
+    assert verdict("顺丰的联系方式95338")[0] == "pass"
+    assert verdict("客服联系方式在app里能找到")[0] == "pass"
+
+
+def test_the_shapes_act_by_rule_and_the_weak_ones_only_with_the_model() -> None:
+    rules = GuardRules(classifier=True)
+    none, leaning = Judge(Leaning(0.0)), Judge(Leaning(0.5))
+    for text in ADS["group_poaching"][:2] + ADS["assessment_course"]:
+        assert none.judge(text, rules).verdict == "warn", text
+    for text in ADS["investment"] + ADS["postpartum"]:
+        assert none.judge(text, rules).verdict == "pass", text  # a weak sign alone
+        assert leaning.judge(text, rules).verdict == "warn", text
+    # ... not in a question about it, nor in a report of it ("长按识别" is not "别加").
+    assert leaning.judge("产后修复体验价99，有人去过吗？", rules).verdict == "pass"
+    assert none.judge(MOTHERS["same_topics"][0], rules).verdict == "pass"
+
+
+def test_buying_together_and_a_giveaway_are_not_offers_whatever_the_model_says() -> None:
+    rules = GuardRules(classifier=True)
+    sure = Judge(Leaning(0.99))
+    for text in MOTHERS["buying_together"] + MOTHERS["giveaway"]:
+        assert sure.judge(text, rules).verdict == "pass", text
+    for text in ADS["not_exempt"]:
+        assert sure.judge(text, rules).verdict == "warn", text
+
+
+def test_a_whole_jielong_list_is_the_groups_own_business_but_a_price_list_is_not() -> None:
+    rules = GuardRules(classifier=True)
+    sure = Judge(Leaning(0.99))
+    lists = [
+        "#接龙\n周五团购草莓\n\n1. 豆豆妈 2盒\n2. 小米粒 1盒\n3. 乐乐妈 3盒",
+        "1. 豆豆妈 2盒\n2. 乐乐妈 1盒 5栋\n3. 我 3盒",  # no 接龙, a mother on each line
+        "接龙+1 暖暖妈 XL 一包",
+        "１． 米米妈 L码 2包",
+    ]
+    for text in lists:
+        assert sure.judge(text, rules).verdict == "pass", text
+    for text in [
+        "今日特价\n1. 花王纸尿裤 89元\n2. 爱他美 199元\n3. 湿巾 9.9元",
+        "#接龙\n1. 豆豆妈 2盒\n2. 小米粒 1盒\n需要的姐妹私我下单，量大从优",
+    ]:
+        assert sure.judge(text, rules).verdict == "warn", text
+
+
+def test_an_allowed_host_against_a_chinese_word_is_taken_out_of_what_the_model_reads() -> None:
+    seen = model_view("在官网nuannuan-baby.com/p/3买的，49块能用很久", ["nuannuan-baby.com"])
+    assert "nuannuan" not in seen and "49块能用很久" in seen
+    assert "t.cn" in model_view("点t.cn/x领", ["nuannuan-baby.com"])  # not allowed: kept
+    # A shop named against a word is not a link held against her; spaced out, it is.
+    links = GuardRules(classifier=False)
+    assert verdict("在jd.com上买的", links)[0] == "pass"
+    assert verdict("点击 abc.top 领红包", links)[0] == "warn"

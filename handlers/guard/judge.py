@@ -92,6 +92,9 @@ _ASK_CONTACT = re.compile(
 _CONTACT_ID = re.compile(
     r"(?:微信|qq|扣)(?:号|是|id|联系|加)?(?:是)?([a-z][a-z0-9_-]{3,19}|\d{5,11})"
     r"|(?:加|加我|联系|找)?微([a-z][a-z0-9_-]{3,19})"  # "微❤ party_mm" folds to 微partymm
+    # "联系方式 Y🍎Y🍎0🍎7" folds to 联系方式yy07: an id after it starts with a letter (a
+    # hotline's digits after it are no one's WeChat).
+    r"|联系方式(?:是|为)?([a-z][a-z0-9_-]{3,19})"
 )
 # An id sent in pieces to get past a filter: "微信前面是lucky后面是mama", "后四位8891",
 # "去掉空格", "分开发防屏蔽". Bounded gap: linear.
@@ -111,15 +114,21 @@ _ADD_AT_END = re.compile(
 )
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 # A bare host starts only where a run of host characters starts (not after "." or "-"),
-# so each run is scanned once: "a." * 2000 took 0.9 s when every "a" was a start.
+# so each run is scanned once: "a." * 2000 took 0.9 s when every "a" was a start. A
+# Chinese character before it ends no run: "在官网nuannuan-baby.com买的" has a host.
+# A link ends where the words go on: at a space, a comma or a Chinese character or
+# punctuation mark ("nuannuan-baby.com/p/88，29.9一大包" after NFKC, which makes "，" a ","),
+# so the words after it are not taken out with it.
 _URL = re.compile(
-    r"(?:https?://|www\.)[^\s，。]+|(?<![@\w.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
-    r"(?:com|cn|net|top|xyz|vip|cc|club|shop|site|ink|link|me|io|co|info)(?:/[^\s，。]*)?",
+    r"(?:https?://|www\.)[^\s,，。\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+"
+    r"|(?<![@a-z0-9_.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
+    r"(?:com|cn|net|top|xyz|vip|cc|club|shop|site|ink|link|me|io|co|info)"
+    r"(?:/[^\s,，。\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]*)?",
     re.IGNORECASE,
 )
 _TAOKOULING = re.compile(r"[¥￥$€₤₳¢¤฿₵₡₫(（][a-zA-Z0-9]{8,14}[¥￥$€₤₳¢¤฿₵₡₫)）]")
 _REPORT = re.compile(
-    r"(?<!不是)(?<!怕是)骗|不靠谱|别加|别点|别扫|别转|千万别|已经踢|踢了|拉黑了|靠谱吗|是真的吗"
+    r"(?<!不是)(?<!怕是)骗|是不是骗|不靠谱|(?<!识)别加|别点|别扫|别转|千万别|已经踢|踢了|拉黑了|靠谱吗|是真的吗"
     r"|真的假的|不对劲|觉得不对|大家小心|小心上当|小心被|别信|举报|防骗|能信吗|可信吗|正规吗"
     r"|是套路|都是套路|套路贷|就删了|直接删了|没敢"
 )
@@ -152,36 +161,102 @@ _SELL_VIA_ME = re.compile(
     r"|保险规划|持证代理|保单检视|(?:出|做)(?:个)?(?:保险)?方案|出厂价|成本价"
     r"|想要的?(?:说一声|扣1|留言)|我(?:这|这边)?(?:还)?有(?:现)?货|帮(?:你们|大家)(?:带|拿)"
 )
-# Offers with a known shape (issue 12), each a rule of its own on the folded text: a
-# giveaway behind following an account (0元领, 关注公众号回复…领取), paid liking and
-# following tasks (点赞员, 一个赞八毛, 日结), an insurance agent offering her services.
-_OFFER_SHAPES = (
+# Offers with a known shape (issue 12), each a rule of its own on the folded text, found
+# when every one of its patterns is: a giveaway behind following an account (0元领,
+# 关注公众号回复…领取), paid liking and following tasks (点赞员, 一个赞八毛, 日结), an
+# insurance agent offering her services; a group advertised to the whole group by its QR
+# code with a lure (长按识别加入, 满200人发福利), a free assessment that ends in a course
+# (免费测评, 测完送价值399元课程), returns promised on money left with someone (闲钱, 跟着老师,
+# 保本, 每月收益), a postpartum-recovery shop's trial price (产后修复 体验价99). Below 0.6 a
+# shape is a weak sign: it acts with a model that leans towards an ad, and not in a question.
+_OFFER_SHAPES: tuple[tuple[tuple[re.Pattern[str], ...], float, str], ...] = (
     (
-        re.compile(
-            r"关注(?:下方|我们的|我的)?(?:公众号|公主号|工众号|gzh|视频号|抖音号?)[^。！!]{0,24}?"
-            r"(?:回复|领|送|免费|抽奖|0元|零元|包邮)"
-            r"|(?:0元|零元|免费)(?:领|拿|购|送)[^。！!]{0,24}?(?:关注|公众号|公主号|gzh)"
-            r"|搜(?:索)?[^。！!]{0,16}?(?:公众号|公主号|gzh)[^。！!]{0,24}?(?:回复|免费|0元|零元)"
+        (
+            re.compile(
+                r"关注(?:下方|我们的|我的)?(?:公众号|公主号|工众号|gzh|视频号|抖音号?)[^。！!]{0,24}?"
+                r"(?:回复|领|送|免费|抽奖|0元|零元|包邮)"
+                r"|(?:0元|零元|免费)(?:领|拿|购|送)[^。！!]{0,24}?(?:关注|公众号|公主号|gzh)"
+                r"|搜(?:索)?[^。！!]{0,16}?(?:公众号|公主号|gzh)[^。！!]{0,24}?(?:回复|免费|0元|零元)"
+            ),
         ),
         0.7,
         "关注公众号领福利",
     ),
     (
-        re.compile(
-            r"点赞员|点赞任务|点赞兼职|点赞收藏兼职"
-            r"|(?:点赞|点个赞|刷赞|关注|评论|收藏)[^。！!]{0,24}?(?:日结|当天结|结算|每天结"
-            r"|一单|[0-9一二两三四五六七八九十]+(?:毛|块|元)|赚)"
+        (
+            re.compile(
+                r"点赞员|点赞任务|点赞兼职|点赞收藏兼职"
+                r"|(?:点赞|点个赞|刷赞|关注|评论|收藏)[^。！!]{0,24}?(?:日结|当天结|结算|每天结"
+                r"|一单|[0-9一二两三四五六七八九十]+(?:毛|块|元)|赚)"
+            ),
         ),
         0.7,
         "有偿点赞任务",
     ),
     (
-        re.compile(
-            r"(?:我是|本人)(?:做|卖|干)保险|保险(?:规划师|代理人|经纪人)|持证代理"
-            r"|(?:平安|太平洋|人寿|泰康|友邦|新华|太平|国寿)(?:保险)?(?:做|干)了"
+        (
+            re.compile(
+                r"(?:我是|本人)(?:做|卖|干)保险|保险(?:规划师|代理人|经纪人)|持证代理"
+                r"|(?:平安|太平洋|人寿|泰康|友邦|新华|太平|国寿)(?:保险)?(?:做|干)了"
+            ),
         ),
         0.45,
         "保险代理推销",
+    ),
+    (
+        (
+            # 二维码 folds to 二微码 (维 -> 微).
+            re.compile(
+                r"(?:长按|扫码|扫描|扫一扫|识别)[^。！!]{0,12}?(?:进群|入群|加入|进来)"
+                r"|(?:二微码|群码)进群|(?:二微码|群码)在(?:这|下面|下方|图)"
+            ),
+            re.compile(
+                r"福利|红包|抽奖|免费|满[0-9]+人|人满|交友|互助群|福利群|宝妈群|妈妈群|每天(?:分享|发)"
+                r"|进群(?:就|即)?(?:领|送|有|发|抢|抽)|送"
+            ),
+        ),
+        0.7,
+        "拉人进群（二维码）",
+    ),
+    (
+        (
+            re.compile(
+                r"(?:免费|0元|零元|公益)[^。！!，,]{0,8}?(?:测评|评测|评估|测试|筛查|检测|测一测|测一下)"
+            ),
+            re.compile(
+                r"(?:送|赠|领)[^。！!]{0,12}?(?:课|训练)|价值[0-9]+元?的?[^。！!]{0,8}?(?:课|训练)"
+                r"|体验课|试听课"
+            ),
+        ),
+        0.7,
+        "免费测评送课",
+    ),
+    (
+        (
+            re.compile(
+                r"闲钱|本金|跟着?(?:老师|导师|大师)(?:做|投|操作|买|学)|跟投|入金"
+                r"|带(?:你|大家|你们|我们)(?:做|投|赚|理财)|放(?:在)?(?:这里|这个平台|平台上?|我这)"
+                r"|投(?:了|入)?[0-9一二三四五六七八九十两几]+(?:万|千|百|块|元)"
+            ),
+            re.compile(
+                r"(?<!不)保本(?![吗吧么嘛])|稳赚|稳定(?:收益|回报|分红)|高回报|回报率|年化|月化|日息|躺赚"
+                r"|收益(?:率)?(?:[0-9]|百分)|收益比[^，。]{0,6}高|多赚|多出|多挣|翻倍"
+                r"|(?:每|一)个?(?:月|天|周)(?:稳定)?(?:都有)?(?:收益|回报|利息|能赚|分红)"
+            ),
+        ),
+        0.45,
+        "许诺收益的投资",
+    ),
+    (
+        (
+            re.compile(r"产后(?:修复|恢复|塑形|瘦身)|盆底肌|腹直肌|骨盆(?:修复|矫正)|收胯"),
+            re.compile(
+                r"体验价|体验卡|首次(?:体验)?(?:只要|仅|[0-9])|(?:只要|仅需?|特价|活动价|原价)[0-9]+"
+                r"|名额有限|到店|[0-9]+元?(?:一次|一节|体验)|(?:来|可以)试试我们"
+            ),
+        ),
+        0.45,
+        "产后修复推销",
     ),
 )
 # "我是做母婴用品的" / "我是卖纸尿裤的" / "自我介绍一下": a seller introducing herself,
@@ -197,6 +272,35 @@ _NOT_AN_OFFER = re.compile(
     r"|不要钱|帮你(?:取|拿|带|收|买|问)了"
     r"|免费[^，。]{0,12}自提|^.{0,3}(?:感谢|谢谢)"  # thanks to open, not "感谢支持" to close
 )
+# Her own outgrown or unused things given away for nothing ("穿小的鞋免费送，私我约时间来
+# 拿"): not an offer, whoever she asks to message her. Not a recycler's "免费上门回收闲置".
+_OWN_USED = re.compile(
+    r"穿小|穿不下|小了|用不上|用不到|用不着|闲置|[0-9一二三四五六七八九]成新|用过|穿过|不穿了|不用了"
+    r"|长大了|淘汰"
+)
+_FOR_FREE = re.compile(r"免费|白送|送人|送给|不要钱|不收钱|拿去|直接送|送出去")
+_BUYS_BACK = re.compile(r"回收|收购|高价|上门收|收旧|收二手")
+# Two members buying together: a joint order ("拼单", "凑单", "一起下单", "一人一半") with
+# one named member (@小鱼妈妈) or between the two of them (咱俩, 分你一半). Not "@所有人".
+_TOGETHER = re.compile(
+    r"拼单|凑单|凑个单|凑满|一起(?:下单|买|拼|凑|团|囤)|拼着买|合买|分摊|一人一(?:半|个|件|箱|包|份|袋|罐|条)"
+)
+_TWO_OF_US = re.compile(r"咱俩|我俩|我们俩|咱们俩|跟你|和你|分你|给你一半|一人一半")
+_MENTION = re.compile(r"(?<![a-z0-9._-])@(?!所有人|全体)[^\s@]", re.IGNORECASE)
+
+
+def _not_an_offer(folded: str, plain: str) -> bool:
+    """She asks, thanks, gives her own used things away or buys together with a friend
+    (`plain`: the text before folding, where an @mention still shows)."""
+    if _NOT_AN_OFFER.search(folded):
+        return True
+    if _OWN_USED.search(folded) and _FOR_FREE.search(folded) and not _BUYS_BACK.search(folded):
+        return True
+    return bool(_TOGETHER.search(folded)) and bool(
+        _TWO_OF_US.search(folded) or _MENTION.search(plain)
+    )
+
+
 QUESTION_MAX = 45  # a question to the group is short; an ad asking one goes on
 # ... and an ad's question is a pitch ("想了解吗？", "有兴趣的吗", "想在家赚钱吗").
 _PITCH = re.compile(r"(?:想了解|了解一下|有兴趣的?|感兴趣的?|赚钱|想做|心动|要不要|想不想)吗")
@@ -266,12 +370,31 @@ def _commercial(folded: str) -> bool:
 
 
 CONTACT_EXCHANGE = "群友互加（无推销迹象）"
-# Mothers meeting up: what a member's own id comes with when nothing is sold.
+# Mothers meeting up: what a member's own id comes with when nothing is sold; neighbours
+# (小区, 楼下, 离得好近) walking their babies.
 _MEET_UP = re.compile(
     r"一起(?:去|带|遛|溜|玩|逛|晒|拼|约|吃|学)|遛娃|溜娃|带娃出去|约(?:着|一下|个时间|起来)|见面|碰头"
     r"|同(?:一个)?小区|住(?:在)?[^，。]{0,6}(?:的妈妈|附近)|拼车|组队"
+    r"|小区|楼下|邻居|散步|推车|晒太阳|晒娃|离得?(?:好|很|挺|这么)?近|同一?个?(?:区|街道|片区)"
+)
+# ... and one neighbour pulling another into their group ("加我好友我拉你进去"): to one
+# member (拉你, not 拉你们), so with a meet-up it is no sign of selling.
+_INVITE = re.compile(
+    r"我?拉你(?!们)(?:进|入)?(?:群|来|去|进来|进去)?|进(?:我们|咱们)?(?:的)?(?:小区)?(?:的)?群"
 )
 REST_MODEL_BELOW = 0.7  # what is left of an ask reads as an ad from here
+
+
+def _in_words(text: str, match: re.Match[str]) -> bool:
+    """A bare host written against a Chinese word ("在jd.com上买的"): how mothers name a shop,
+    not counted as a link against her (an allowed one is still taken out of what the model
+    reads)."""
+    start = match.start()
+    return (
+        start > 0
+        and not match.group(0).lower().startswith(("http", "www."))
+        and ("\u4e00" <= text[start - 1] <= "\u9fff")
+    )
 
 
 def _host(link: str) -> str:
@@ -296,16 +419,32 @@ _LIST_NUMBER = re.compile(r"(?:^|(?<=[\s，,。；;]))[0-9]{1,3} ?[.、)](?![0-9
 _LIST_MARK = re.compile("[\u2460-\u2473\u2776-\u277f]|[0-9]\ufe0f?\u20e3")
 
 
-# A 接龙 entry: a short line that starts with its number (3. / 7、 / ② / 1️⃣).
-LIST_ENTRY_MAX = 40
+# A 接龙 entry: a short line that starts with its number (3. / 7、 / ② / 1️⃣ / 5） / 8：),
+# after 接龙 / #接龙 / 【接龙】 if it likes; or 接龙+1.
+LIST_ENTRY_MAX = 60
 _LIST_START = re.compile(
-    r"\s*(?:接龙\s*)?(?:[0-9]{1,3} ?[.、)](?![0-9])|[\u2460-\u2473\u2776-\u277f])"
+    r"\s*(?:[#＃【\[]?接龙[】\]]?[\s:：]*)?"
+    r"(?:[0-9０-９]{1,3} ?[.、)）:：．](?![0-9０-９])|[\u2460-\u2473\u2776-\u277f]"
+    r"|[0-9]\ufe0f?\u20e3|(?<=龙)\s*\+\s*1)"
 )
+LIST_HEAD_MAX = 4  # lines above the entries: #接龙, its title, an example
+# Who an entry is, when the list does not say 接龙: a mother, a flat, a masked number.
+_LIST_PERSON = re.compile(r"妈|爸|宝|姐|奶|婆|我|楼|栋|室|\*\*")
 
 
 def _is_list_entry(text: str) -> bool:
-    line = text.strip()
-    return "\n" not in line and len(line) <= LIST_ENTRY_MAX and bool(_LIST_START.match(line))
+    """One 接龙 line, or the whole list as members re-post it (its head, then numbered
+    entries only, two at least; a list that does not say 接龙 names a mother on each)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) == 1:
+        return len(lines[0]) <= LIST_ENTRY_MAX and bool(_LIST_START.match(lines[0]))
+    first = next((i for i, line in enumerate(lines) if _LIST_START.match(line)), len(lines))
+    entries = lines[first:]
+    if first > LIST_HEAD_MAX or len(entries) < 2:
+        return False
+    if any(len(line) > LIST_ENTRY_MAX or not _LIST_START.match(line) for line in entries):
+        return False
+    return "接龙" in text or all(_LIST_PERSON.search(line) for line in entries)
 
 
 def _only_allowed_links(text: str, allowed: list[str]) -> bool:
@@ -414,6 +553,8 @@ class Judge:
         if any(h.kind not in (ASK, MODEL) for h in hits):
             return False
         folded = fold(text[:RULES_SEE])
+        if _MEET_UP.search(folded):
+            folded = _INVITE.sub(" ", folded)  # a neighbour's invitation to her group
         if _commercial(folded) or not _EXCHANGE.search(folded):
             return False
         rest = _EXCHANGE.sub(" ", folded)
@@ -471,8 +612,10 @@ class Judge:
         reporting = bool(_REPORT.search(folded)) and not details
         if reporting and not _FIRST_PERSON_ASK.search(folded):  # 加我微信 is her own ask
             hits = [_halved(h) if h.reason == _ASK_REASON else h for h in hits]
-        for shape, score, reason in _OFFER_SHAPES:
-            if shape.search(folded[:WORDS_SEE]):
+        for patterns, score, reason in _OFFER_SHAPES:
+            if all(p.search(folded[:WORDS_SEE]) for p in patterns):
+                if score < 0.6 and _is_question(text):
+                    continue  # a weak sign in a question: she asks about it
                 hit = Hit(score, reason, kind=SELL)
                 hits.append(_halved(hit) if reporting else hit)
         if rules.blocked_words:
@@ -485,7 +628,7 @@ class Judge:
             # A question to the group ("儿童保险一年几百块，能报门诊吗") is how mothers talk
             # about products; the model alone does not act on it.
             strong = any(h.score >= 0.8 for h in hits)
-            offer = not _NOT_AN_OFFER.search(folded) or strong
+            offer = not _not_an_offer(folded, text) or strong
             asking = (
                 _is_question(text)
                 and len(folded) <= QUESTION_MAX
@@ -523,7 +666,7 @@ class Judge:
             or _ADD_AT_END.search(plain)
         ):
             hits.append(Hit(0.85, _ASK_REASON, kind=ASK))
-        elif _sells(folded) and not _NOT_AN_OFFER.search(folded) and not _is_question(plain):
+        elif _sells(folded) and not _not_an_offer(folded, plain) and not _is_question(plain):
             hits.append(Hit(0.45, _SELL_REASON, kind=SELL))
         elif _SOFT_ASK.search(folded):
             hits.append(Hit(0.45, _SOFT_REASON, kind=ASK))
@@ -537,7 +680,7 @@ class Judge:
         hits = []
         for match in _URL.finditer(plain):
             host = _host(match.group(0))
-            if _allowed(host, allowed):
+            if _allowed(host, allowed) or _in_words(plain, match):
                 continue
             hits.append(Hit(0.6, f"外部链接 {host}", kind=LINK))
             break
@@ -618,7 +761,7 @@ def _has_contact_id(folded: str) -> bool:
     """A WeChat / QQ id or number left in the text. A word of letters only followed by a
     shop or account word ("在微信 babycare 小程序买的") is a brand, not an id."""
     for match in _CONTACT_ID.finditer(folded):
-        found = match.group(1) or match.group(2) or ""
+        found = next((g for g in match.groups() if g), "")
         if found.isalpha() and _BRAND_AFTER.match(folded, match.end()):
             continue
         return True

@@ -6,7 +6,10 @@
 - homophones and look-alikes folded: 薇/威/維/徽/徵 -> 微, 芯/❤信 -> 信, 扣扣/企鹅 -> qq,
   ➕/十/+ before a v -> 加, vx/wx/weixin/v信/v and the slang 绿泡泡 / 绿色软件 -> 微信;
 - Chinese and circled digits to ASCII digits (一三八 -> 138, ① -> 1), so numbers written
-  to dodge a regex become numbers again.
+  to dodge a regex become numbers again;
+- inside a run of letters and digits, what is put between every character to break an id
+  up: WeChat's emoji codes ([玫瑰], [苹果]) and strokes used as separators (丨, 丶, の), so
+  "y[玫瑰]y[玫瑰]0丨7" is "yy07" (Unicode emoji and punctuation go with the rest of the noise).
 """
 
 from __future__ import annotations
@@ -88,6 +91,14 @@ _QQ = re.compile(r"扣扣|企鹅号?|qq号?|q号")
 # Slang for WeChat (绿泡泡, 绿色软件: its green icon), after the noise is gone.
 _WECHAT_SLANG = re.compile(r"绿色?的?(?:聊天)?(?:泡泡|软件|app)|绿泡|小绿(?:泡|软件)|卫星号|微心")
 _PLUS_V = re.compile(r"[+十]\s*(?=v|微)")
+# Between two letters or digits (an id spelt out with a separator between its characters):
+# a WeChat emoji code ([玫瑰]) or a stroke or kana used as a dot (丨, 丶, の), with a little
+# noise around each. One way to split any run (the noise is never a separator), so a run
+# of separators with no letter after it is read once: linear.
+_IN_ID = re.compile(
+    r"(?<=[0-9a-z])(?:[^0-9a-z\u4e00-\u9fff\[ノの]{0,3}(?:\[[\u4e00-\u9fff]{1,4}\]|[丨丶丿亅乀ノの]))+"
+    r"[^0-9a-z\u4e00-\u9fff\[ノの]{0,3}(?=[0-9a-z])"
+)
 
 
 # Circled digits (①, ❶) as ASCII digits; ⑩ and above stay as they are.
@@ -109,6 +120,7 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = circled_digits(text)
     text = _PLUS_V.sub("加", text)
+    text = _IN_ID.sub("", text)
     text = _VITAMIN.sub("vit", text)  # before 维 becomes 微
     text = text.translate(_LOOKALIKES)
     text = _WECHAT.sub("微信", text)  # while separators still mark where words end
