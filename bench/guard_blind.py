@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,43 +40,66 @@ def load(path: Path = TABLE) -> list[tuple[str, str, str]]:
     return rows
 
 
-def main(argv: list[str]) -> int:
-    shop = argv[argv.index("--shop") + 1] if "--shop" in argv else SHOP
-    argv = [a for a in argv if a not in ("--shop", shop)]
+@dataclass
+class Tally:
+    hams: int = 0
+    spams: int = 0
+    ham_acted: int = 0
+    kicked: int = 0
+    caught: int = 0
+    misses: Counter[str] = field(default_factory=Counter)
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        acted = self.caught + self.ham_acted
+        return self.caught / acted if acted else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.caught / self.spams if self.spams else 1.0
+
+
+def evaluate(path: Path = TABLE, shop: str = SHOP) -> Tally:
+    """The guard's verdicts on a table, as a regular member's messages (no history)."""
     rules = load_content(REPO / "content").guard.guard
     rules = rules.model_copy(update={"allowed_domains": [*rules.allowed_domains, shop]})
     judge = Judge.from_examples(REPO / "content" / "guard_examples.tsv")
-    ham_acted = kicked = caught = hams = spams = 0
-    misses: Counter[str] = Counter()
-    lines = []
-    paths = [a for a in argv if not a.startswith("-")]
-    for label, kind, text in load(Path(paths[0]) if paths else TABLE):
+    t = Tally()
+    for label, kind, text in load(path):
         if kind.startswith("owner_"):
             continue
         verdict = judge.judge(text, rules)
         acted = verdict.verdict != PASS
         if label == "ham":
-            hams += 1
-            ham_acted += acted
-            kicked += verdict.verdict == KICK
+            t.hams += 1
+            t.ham_acted += acted
+            t.kicked += verdict.verdict == KICK
             if acted:
-                misses[f"ham/{kind}"] += 1
-                lines.append(f"false alarm [{kind}] {verdict.verdict} {verdict.reasons}: {text}")
+                t.misses[f"ham/{kind}"] += 1
+                t.lines.append(f"false alarm [{kind}] {verdict.verdict} {verdict.reasons}: {text}")
         else:
-            spams += 1
-            caught += acted
+            t.spams += 1
+            t.caught += acted
             if not acted:
-                misses[f"spam/{kind}"] += 1
-                lines.append(f"missed [{kind}]: {text}")
-    precision = caught / (caught + ham_acted) if caught + ham_acted else 1.0
-    recall = caught / spams if spams else 1.0
+                t.misses[f"spam/{kind}"] += 1
+                t.lines.append(f"missed [{kind}]: {text}")
+    return t
+
+
+def main(argv: list[str]) -> int:
+    shop = argv[argv.index("--shop") + 1] if "--shop" in argv else SHOP
+    argv = [a for a in argv if a not in ("--shop", shop)]
+    paths = [a for a in argv if not a.startswith("-")]
+    t = evaluate(Path(paths[0]) if paths else TABLE, shop)
     print(
-        f"guard blind: precision {precision:.3f} recall {recall:.3f} "
-        f"(ham acted on {ham_acted}/{hams}, kicked {kicked}; spam caught {caught}/{spams})"
+        f"guard blind: precision {t.precision:.3f} recall {t.recall:.3f} "
+        f"(ham acted on {t.ham_acted}/{t.hams}, kicked {t.kicked}; "
+        f"spam caught {t.caught}/{t.spams})"
     )
-    print("misses by class: " + ", ".join(f"{k} {n}" for k, n in misses.most_common()))
+    print("misses by class: " + ", ".join(f"{k} {n}" for k, n in t.misses.most_common()))
     if "-v" in argv:
-        print("\n".join(lines))
+        print("\n".join(t.lines))
     return 0
 
 
