@@ -36,7 +36,12 @@ Conventions (the test table in tests/stage_cases.tsv is the full specification):
   words say the baby was born (出生20周, 20周大);
 - days after an embryo transfer that took are gestation (a day-5 blastocyst is 19 days old
   on the day of transfer, a day-3 embryo 17: `_ivf`); a failed transfer, a negative test
-  and contraception stopped are 备孕;
+  and contraception stopped are 备孕; the embryo's own age (5天囊) is never a baby's, and a
+  scan finding (卵黄囊, 胎芽) or a count past three weeks says the transfer took;
+- N周 with 早产 / 出生 / 生的时候 is the gestation at the birth, not hers now; a corrected age
+  (纠正月龄) never replaces the baby's actual age;
+- pinyin (huaiyun 11 zhou, yu chan qi …) is read through flows/data/pinyin.tsv, only in an
+  answer that is mostly latin and mostly pinyin syllables (`_pinyin`);
 - a corrected value wins (不是12周，是16周; 打错了; 后来改成): `_corrected`; an age on a past day
   is older by the days since (上周五医生说6周+1: `_as_of_then`), a planned delivery with the
   age on that day gives the due date (`_planned_delivery`);
@@ -302,7 +307,15 @@ _TYPOS = [
     (re.compile(r"(?:与|遇|预残|预惨|宇|雨|语|玉|育|鱼|誉)产期"), "预产期"),
     (re.compile(r"(?<![a-z])(?:宇|雨|语|玉|育|鱼|誉)产(?:其|欺|旗|气|七|起|奇)"), "预产期"),
     # 出身 (one's background) typed for 出生 next to a date or an age
-    (re.compile(r"(?<=[\d号日天月年后前])出身|出身(?=的|了|于|在|日期|那|\d|时)"), "出生"),
+    (
+        re.compile(
+            r"(?<=[\d号日天月年后前刚才])出身"
+            r"|出身(?=的|了|于|在|日期|那|\d|时|[一二两三四五六七八九十半]{1,3}个?(?:天|周|月|岁))"
+        ),
+        "出生",
+    ),
+    # 满越 typed for 满月 (刚满越, 宝宝满越了)
+    (re.compile(r"满(?:越|曰|阅|悦|钥|跃)(?=了|啦|$|[，,。!！~]|的|后|那|没|还)"), "满月"),
     (re.compile(rf"({_NUM})月(?=大|龄)"), r"\1个月"),
     (re.compile(r"(岁|个)(?:伴|办|拌|扮)"), r"\1半"),
     (re.compile(rf"((?:周|w|\+|加){_NUM})(?:填|田|添)"), r"\1天"),
@@ -354,7 +367,8 @@ def _numerals(text: str) -> str:
 
 
 # A plus written as an emoji or a heavy cross (孕20➕3): NFKC leaves these alone.
-_PLUSES = str.maketrans({"➕": "+", "✚": "+", "✙": "+", "\ufe0f": None})
+# A keycap digit (4⃣️, 2⃣️0⃣️) is the digit with a combining keycap: the digit stays.
+_PLUSES = str.maketrans({"➕": "+", "✚": "+", "✙": "+", "\ufe0f": None, "\u20e3": None})
 
 # English a mother may mix in (due date 3/15, EDD, baby 8 months): the Chinese she means.
 # Applied to the casefolded text before spaces go, so words keep their boundaries.
@@ -378,6 +392,17 @@ _ENGLISH = [
     (r"(?<![a-z])(?:ttc|trying\s*to\s*conceive|trying)(?![a-z])", "备孕"),
     (r"(?<![a-z])pregnant(?![a-z])", "怀孕"),
     (r"(?<![a-z])(?:born|dob|birthday)(?:\s*(?:on|in|is|:))*(?![a-z])", "出生"),
+    # a child: she's 3 months, my daughter is 3 and a half, baby is 10 days old
+    (
+        r"(?<![a-z])(?:my\s*|our\s*|the\s*)?(?:little\s*one|baby|son|daughter|boy|girl|kid|lo"
+        r"|she|he)(?:\s*(?:is|'s|’s|turned|turns))?(?![a-z])",
+        "宝宝",
+    ),
+    (r"(\d{1,2})\s*(?:and\s*a\s*half|½)\s*(?:months?|mos?)(?![a-z])", r"\1个半月"),
+    (r"(\d{1,2})\s*(?:and\s*a\s*half|½)(?:\s*(?:years?|yrs?|y/?o))?", r"\1岁半"),
+    (r"(\d{1,2})\s*(?:years?|yrs?)\s*(?:and\s*)?(\d{1,2})\s*(?:months?|mos?)", r"\1岁\2个月"),
+    (r"(\d{1,3})\s*(?:months?|mos?)\s*(?:and\s*)?(\d)\s*(?:weeks?|wks?)", r"\1个月\2周"),
+    (r"(\d{1,3})\s*(?:weeks?|wks?)\s*old(?![a-z])", r"\1周大"),
     (r"(\d{1,3})\s*(?:months?|mos?)(?:\s*old)?(?![a-z])", r"\1个月"),
     (r"(\d{1,3})\s*(?:weeks?|wks?)(?![a-z])", r"\1周"),
     (r"(\d{1,3})\s*days?(?:\s*old)?(?![a-z])", r"\1天"),
@@ -403,6 +428,74 @@ def _english(text: str) -> str:
     )
 
 
+PINYIN = Path(__file__).with_name("data") / "pinyin.tsv"
+
+
+@functools.cache
+def _pinyin_table() -> tuple[dict[tuple[str, ...], str], frozenset[str]]:
+    """flows/data/pinyin.tsv: phrases (as syllable tuples) and every syllable in them."""
+    phrases: dict[tuple[str, ...], str] = {}
+    for line in PINYIN.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith(("#", "pinyin\t")):
+            continue
+        pinyin, chinese = line.split("\t")
+        phrases[tuple(pinyin.split())] = chinese
+    return phrases, frozenset(syllable for phrase in phrases for syllable in phrase)
+
+
+def _syllables(run: str, known: frozenset[str]) -> list[str] | None:
+    """A run of letters as the fewest known syllables (yunzhongqi: yun zhong qi), or None."""
+    best: list[list[str] | None] = [[]] + [None] * len(run)
+    for end in range(1, len(run) + 1):
+        for start in range(max(0, end - 6), end):
+            before, current = best[start], best[end]
+            fewer = current is None or (before is not None and len(before) + 1 < len(current))
+            if before is not None and run[start:end] in known and fewer:
+                best[end] = [*before, run[start:end]]
+    return best[len(run)]
+
+
+# Pinyin is read only in an answer this much latin (letters, digits, signs), and only when
+# this share of its letter runs are pinyin syllables: English words mostly are not.
+PINYIN_LATIN_SHARE = 0.8
+PINYIN_RUN_SHARE = 0.6
+
+
+def _pinyin(text: str) -> str:
+    """huaiyun 11 zhou le, yu chan qi 2027 nian 3 yue 25 hao: the Chinese she meant."""
+    plain = "".join(
+        c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn"
+    ).replace("ü", "v")
+    visible = [c for c in plain if not c.isspace()]
+    if not visible or sum(c.isascii() for c in visible) < PINYIN_LATIN_SHARE * len(visible):
+        return text
+    phrases, known = _pinyin_table()
+    parts = re.findall(r"[a-z]+|[^a-z]+", plain)
+    runs = [part for part in parts if part[0].isalpha()]
+    split = {run: _syllables(run, known) for run in runs}
+    if not runs or sum(split[run] is not None for run in runs) < PINYIN_RUN_SHARE * len(runs):
+        return text
+    tokens: list[str] = []  # syllables, and other text as one token each
+    for part in parts:
+        syllables = split.get(part) if part[0].isalpha() else None
+        if syllables is not None:
+            tokens += syllables
+        elif part.strip() or not tokens:
+            tokens.append(part if part[0].isalpha() or part.strip() else "")
+    longest = max(len(phrase) for phrase in phrases)
+    out, i = [], 0
+    while i < len(tokens):
+        for size in range(min(longest, len(tokens) - i), 0, -1):
+            if (chinese := phrases.get(tuple(tokens[i : i + size]))) is not None:
+                out.append(chinese)
+                i += size
+                break
+        else:
+            out.append(tokens[i] if not tokens[i].isalpha() else f" {tokens[i]} ")
+            i += 1
+    return "".join(out)
+
+
 # A lunar day is written 初N, 廿N or 三十 (二月初六, 三月廿二): with a month, that is the lunar
 # calendar even without 农历 (a Gregorian date is 2月6号). Read before numerals lose 初 / 廿.
 _LUNAR_DAY = re.compile(
@@ -413,7 +506,7 @@ _LUNAR_DAY = re.compile(
 
 def _normalize(text: str) -> tuple[str, bool]:
     text = unicodedata.normalize("NFKC", text).translate(_TRADITIONAL).casefold()
-    text = _english(text.translate(_PLUSES))
+    text = _english(_pinyin(text.translate(_PLUSES)))
     text = re.sub(r"\s+", "", text)
     for word, marker in _FAMILY:
         text = text.replace(word, marker)
@@ -425,10 +518,12 @@ def _normalize(text: str) -> tuple[str, bool]:
     text = _LUNAR_DAY.sub(r"农历\1", text)
     # 正月, 腊月, 冬月 and a leap month are lunar whether or not she writes 农历.
     text = re.sub(
-        r"(?<!农历)(正月|腊月|冬月|闰(?=[\d正一二三四五六七八九十冬腊]{1,3}月))", r"农历\1", text
+        r"(?<!农历)((?<![纠矫])正月|腊月|冬月|闰(?=[\d正一二三四五六七八九十冬腊]{1,3}月))",
+        r"农历\1",
+        text,
     )
     text = (
-        text.replace("正月", "1月")
+        re.sub("(?<![纠矫])正月", "1月", text)
         .replace("腊月", "12月")
         .replace("冬月", "11月")
         .replace("百天", "100天")
@@ -460,6 +555,9 @@ def _normalize(text: str) -> tuple[str, bool]:
         "今年春节前1天",
         text,
     )
+    # 上个月最后一天 is the month's last day (底); 这个月第一天 its 1st
+    text = re.sub(r"(月|年)(?:的)?最后(?:1|一)天", r"\1底", text)
+    text = re.sub(r"(?<=月)(?:的)?第(?:1|一)天", "1号", text)
     # 快满一岁 is 快一岁: not reached yet
     text = re.sub(r"(?:快要|马上就?要?|就快|快)满(?=\d)", "快", text)
     return _lunar_after(text), repaired
@@ -475,11 +573,28 @@ def _lunar_after(text: str) -> str:
         r"春节\1",
         text,
     )
-    return re.sub(
+    text = re.sub(
         r"(?<![\d年农历闰])(\d{1,2}月(?:初)?\d{1,2}[日号]?)(出生|生日|生)?(?:的|是)?\(?农历\)?",
         r"农历\1\2",
         text,
     )
+    return re.sub(_FESTIVAL_THEN_LUNAR, _lunar_of_festival, text)
+
+
+# 去年春节后出生的，正月初十: the lunar day is in the lunar year of that 春节 (腊月 before it:
+# the lunar year before), which the year word says; the festival only led up to it.
+_FESTIVAL_THEN_LUNAR = (
+    r"(今年|去年|前年|明年|\d{4}年)(?:的)?过?(?:春节|过年)(?:之|以)?(?:前|后)?"
+    r"([^，,。农§]{0,6})[，,。]?农历(\d{1,2})月"
+)
+_YEAR_BEFORE = {"明年": "今年", "今年": "去年", "去年": "前年", "前年": "大前年"}
+
+
+def _lunar_of_festival(m: re.Match[str]) -> str:
+    year, words, month = m.group(1), m.group(2), int(m.group(3))
+    if month >= 10:
+        year = _YEAR_BEFORE.get(year) or f"{int(year[:-1]) - 1}年"
+    return f"{words}，{year}农历{month}月"
 
 
 def normalize(text: str) -> str:
@@ -595,13 +710,19 @@ _PREPARING = re.compile(
     r"|孕前(?:检查|体检|检|优生|调理)|调理(?:多囊|卵巢|输卵管|激素|内分泌)|多囊"
     r"|(?:吃)?叶酸(?:吃|已经|了|都|有)*\d+(?:个多?月|年|周)|吃(?:了)?\d+个多?月(?:的)?叶酸"
     r"|一条杠|一条线|单杠|白板|又没怀|没怀(?!疑)|(?:测|验)(?:了|出来)?(?:还是|是|都是|又是)?阴"
+    # her period came (this cycle did not take), the premarital check, starting to try
+    r"|(?:大姨妈|姨妈|例假|月经)(?:又|还是|准时|按时)*(?:来了|报到|光顾)|又没中|没(?:有)?中|白等"
+    r"|婚检|婚前检查|开始(?:备孕|要(?:个)?(?:宝宝|孩子|娃|小孩|⟨P\d⟩))"
 )
 # A transfer or a cycle that did not take, a negative test: she is not pregnant (now).
 _FAILED = re.compile(
     r"失败|没成功|不成功|没有成功|没(?:有)?着床|未着床|没怀上|一条杠|一条线|单杠|白板|生化(?:了|妊娠)"
     r"|(?:测|验|抽血|验血|试纸|结果|hcg)[^，,。]{0,6}阴|再战|再移植|下次移植|重新移植"
 )
-_NOT_PREGNANT = re.compile(r"还没怀|没怀上|没有怀上|还没有怀|没怀孕|没有怀孕|又没怀|没怀(?!疑)")
+_NOT_PREGNANT = re.compile(
+    r"还没怀|没怀上|没有怀上|还没有怀|没怀孕|没有怀孕|又没怀|没怀(?!疑)|又没中|没(?:有)?中"
+    r"|(?:大姨妈|姨妈|例假|月经)(?:又|还是|准时|按时)*(?:来了|报到|光顾)"
+)
 HCG_PREGNANT = 5.0
 _HCG = r"hcg(?:值)?(?:是|有|:|=|到了?|都|才|已经|翻倍到)*"
 _CN_DIGITS = "零〇一二两三四五六七八九十百千万"
@@ -620,7 +741,8 @@ def _hcg(t: str) -> float | None:
 
 # After IVF or trying: she is pregnant now.
 _CONCEIVED = re.compile(
-    r"成功|阳性|怀上了|两道杠|两条杠|两条线|着床|胎心|孕囊|hcg翻倍|确认怀孕|\d+周|⟨K\d⟩.*\d+个月"
+    r"成功|阳性|怀上了|两道杠|两条杠|两条线|着床|胎心|孕囊|胎芽|卵黄囊|hcg翻倍|确认怀孕|\d+周"
+    r"|⟨K\d⟩.*\d+个月"
 )
 # Trying for another child while naming the ones she has: 老大3岁，在备孕二胎.
 _TRYING_AGAIN = re.compile(r"备孕|备⟨|要⟨[PK]|(?:再|还|准备|打算|计划|想)要")
@@ -631,6 +753,10 @@ _TRYING_SPAN = re.compile(
 _DUE_CUE = re.compile(
     r"预产|待产|要生|就生|快生|预计|生产|怀孕|怀|孕|⟨P\d⟩|胎|卸货|剖|催产|催生|引产"
     r"|(?<![出医学先])生(?![的日完了过病活])"
+)
+# A birth that has happened, told as a story (终于卸货了, 当天就剖了, 顺产生下来).
+_DELIVERED = re.compile(
+    r"卸货了|终于生|生了|生下|生完|剖了|剖完|剖出来|顺下来|顺产了|顺产生|出生了|顺利生"
 )
 _BIRTH_CUE = re.compile(
     r"出生|生日|生的|生于|已经生|生完|刚生|满月|出月子|剖完|剖了|剖的|顺的|顺产|产后|术后"
@@ -745,7 +871,8 @@ def parse_stage(
 # 3月25号; 本来是4月10号，后来b超改成了4月2号).
 _CORRECTION = re.compile(
     r"(?:(?<=[，,。!！])|^)(?:啊|呃|哦|哎呀)?"
-    r"(?:打错了?|写错了?|说错了?|搞错了?|记错了?|不对|更正(?:一下)?|纠正(?:一下)?)(?:了|啊|呀)?"
+    r"(?:打错了?|写错了?|说错了?|搞错了?|记错了?|不对|更正(?:一下)?|纠正(?:一下)?(?![月年胎的后是才\d]))"
+    r"(?:了|啊|呀)?"
     r"(?:[，,。!！]*(?:应该|其实)?是)?"
     r"|(?:后来|现在|又|但是?)?[^，,。]{0,6}?(?:改成|改为|改到|调成|调整为|调整到|变成|推到|提前到)了?"
     r"|(?<![是还])不是(?:[^，,。是]{0,12}\d[^，,。是]{0,8})?[，,]?(?:而)?是(?=[^，,。]*\d)"
@@ -769,13 +896,22 @@ def _corrected(t: str) -> str:
 
 
 _GA = r"(\d{1,2})(?:周|w)(?:\+|加|又|零)?(?:(\d)(?:天|d)?)?"
+# What may stand between a planned age and the operation: 36周就要剖, 35周就得剖.
+_MODAL = r"(?:就|再|要|得|可以|需要|准备|安排|计划|会|才)*"
 # The gestational age she will be on the day of a planned delivery: 到时候正好39周, 那天38周+2,
 # 39周剖 (with the day named elsewhere).
 _GA_THEN = re.compile(
     rf"(?:到时候?|那天|那时候?|当天|届时|那会儿?)(?:正好|刚好|就|是|才|已经|都|差不多|满|孕)*{_GA}"
-    rf"|{_GA}(?:的时候|时|左右)?(?:就|再|要)?(?=剖|催产|催生|引产|住院|入院)"
+    rf"|{_GA}(?:的时候|时|左右|前后)?{_MODAL}(?=剖|催产|催生|引产|住院|入院)"
 )
 _PLANNED = re.compile(r"剖|催产|催生|引产|住院|入院|生")
+_GA_AT = r"\d{1,2}(?:周|w)(?:\+?\d(?:天|d)?)?"
+_AT_BIRTH = (
+    rf"(?:孕)?{_GA_AT}(?:的时候|时)?(?:就|才)?(?:早产|出生|生的|生下|生了|剖的|剖出来|顺的|顺产的)"
+    rf"|早产(?:儿)?(?:的)?[，,]?(?:孕)?{_GA_AT}|(?:生的时候|出生时|出生的时候|生时|出生孕周)"
+    rf"(?:才|只有|是|孕|就)*{_GA_AT}"
+    r"|(?:纠正|矫正)(?:月龄|年龄|胎龄)?(?:是|才|只有|为|的话|后)*\d+(?:个多?月|周|天|岁)(?:\d+(?:天|个月))?"
+)
 
 
 def _planned_delivery(t: str, today: date, hint: Hint) -> Reading | None:
@@ -858,15 +994,25 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
     r = Reading()
     # hcg 300 is a blood value, no date or age; 5 mIU/ml and more says pregnant
     hcg = _hcg(t)
+    embryo = _EMBRYO_AGE.search(t)
+    embryo_day = int(embryo.group(1)) if embryo else 5
+    t = _EMBRYO_AGE.sub("囊胚", t)
     t = re.sub(rf"({_HCG})(?:\d+(?:\.\d+)?|[{_CN_DIGITS}]+)多?", r"\1§", t)
     # 上次移植失败，这次成功了 is a pregnancy; 移植后14天，hcg 0.5 and 一条杠 are not
     conceived = bool(_CONCEIVED.search(_FAILED.sub("§", t))) or (hcg or 0) >= HCG_PREGNANT
+    failed = bool(_FAILED.search(t)) and not conceived
     r.trying = bool(_PREPARING.search(t)) and not conceived
     r.not_pregnant = not conceived and bool(_NOT_PREGNANT.search(t))
     # How long she has been trying is no baby's age: 备孕3个月了, 试管两次.
     t = _TRYING_SPAN.sub(r"\1§", t)
     t = re.sub(r"吃(?:了)?\d+(?:个多?月|年|周|天)(?:的)?叶酸", "吃§叶酸", t)
     t = re.sub(r"(推迟|延迟|晚了|没来)(?:了)?\d+(?:天|周|个月)", r"\1§", t)
+    # 一天喝多少奶, 1天睡几个小时: a day as a rate, no baby's age
+    t = re.sub(
+        r"(?<![\d生满第了有])1天(?=[^，,。!！?？]{0,6}?(?:喝|吃|睡|拉|便|尿|喂|几|多少|多久|要|大概))",
+        "每日",
+        t,
+    )
     t = _someone_elses_days(t)
     t = _last_period(r, t, today)
     t = _around_a_day(t)
@@ -907,8 +1053,11 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
     _relative_due(r, take, t, today, direction)
 
     # ---- gestational age
-    # a planned delivery at 39周 says nothing about today
-    take(r"(\d{1,2})周(?:的时候|时|左右)?(?:就|再)?(?:剖|催产|引产|住院|入院)")
+    # a planned delivery at 39周 says nothing about today (医生说可能36周就要剖了)
+    take(rf"(\d{{1,2}})周(?:的时候|时|左右|前后)?{_MODAL}(?:剖|催产|引产|住院|入院|手术)")
+    # a premature baby's weeks are the pregnancy's at the birth, not hers now (34周早产的,
+    # 生的时候35周); a corrected age (纠正月龄1个月) is not the baby's age
+    take(_AT_BIRTH)
     for m in take(r"(\d{1,2})(?:周|w)?\+(\d)(?:天|d|周)?"):
         r.due(_due_from_days(today, int(m.group(1)) * 7 + int(m.group(2))), 0.95)
     for m in take(r"(?:怀孕|孕|孕周)?(?:第)?(\d{1,2})(?:周|w)(?:\+|加|又|零)?(\d)(?:天|d)"):
@@ -922,7 +1071,7 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
         days = int(m.group(1)) + (3 if m.group(2) else 0)
         if days <= MAX_GESTATION:
             r.due(_due_from_days(today, days), 0.9, EXPLICIT, (0, 6) if m.group(2) else (0, 0))
-    _ivf(r, take, today, conceived)
+    _ivf(r, take, today, conceived and not failed, embryo_day)
     for m in take(
         rf"({_BELLY}(?:现在|目前|已经|都|有|才)*)?(?:怀孕|孕|⟨P\d⟩|孕周|孕期)?(?:第)?"
         r"(?<![\d后])(?<!(?<!目)前)(\d{1,2})(?:周|w)(多|\+)?(?![岁前后])"
@@ -938,6 +1087,10 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
     # ---- dates, clause by clause: a date speaks strongly only with its own cue
     clauses = []
     bare: list[Fact] = []
+    # 终于卸货了…结果11月18号半夜肚子疼…生下来: in a story of a birth that happened, a past
+    # date is the birth's as firmly as one with its own cue (and beats the old due date)
+    delivered = bool(_DELIVERED.search(t))
+    dates_from = len(r.facts)
     for clause in _CLAUSE.split(rest):
         if not clause or _OWN_BIRTHDAY.search(clause):
             clauses.append(clause)  # her own birthday says nothing about the baby
@@ -950,9 +1103,13 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
         clauses.append(found.rest)
         bare += found.bare
         for fact in found.facts:
+            firm = strength
+            if delivered and own is None and fact.about == "birth" and fact.day <= today:
+                firm = EXPLICIT
             r.facts.append(
-                Fact(fact.about, fact.day, fact.weight, min(strength, fact.strength), fact.spread)
+                Fact(fact.about, fact.day, fact.weight, min(firm, fact.strength), fact.spread)
             )
+    dates = range(dates_from, len(r.facts))
     rest = "，".join(clauses)
     # 3月15号吧 answers the question; 3月15号去医院 and 我3月15号有空 say something else.
     if not _FILLER.sub("", _CLAUSE.sub("", rest)):
@@ -973,11 +1130,16 @@ def read_facts(t: str, today: date, hint: Hint = None) -> Reading:
         for m in take(r"(?<![那这前同])(\d{1,3})天"):
             r.birth(today - timedelta(days=int(m.group(1))), 0.95)
     if coming is not None:
-        # 明天就满一岁: the age she gives is the one still to come
+        # 明天就满一岁: the age she gives is the one still to come; a birth date she gives
+        # beside it (今年2月5号生的，还差两个多月就一岁了) is exact and the countdown goes
         ahead, spread = coming
+        born_on = any(
+            r.facts[i].about == "birth" and r.facts[i].strength == EXPLICIT for i in dates
+        )
         r.facts[first_age:] = [
-            replace(f, day=f.day + timedelta(days=ahead), spread=spread)
-            for f in r.facts[first_age:]
+            f if i in dates else replace(f, day=f.day + timedelta(days=ahead), spread=spread)
+            for i, f in enumerate(r.facts[first_age:], start=first_age)
+            if i in dates or not (born_on and f.about == "birth")
         ]
 
     for pattern, stage, weight in _NAMED_STAGES:
@@ -1033,7 +1195,7 @@ def _around_a_day(t: str) -> str:
 
 _AGE_TO_COME = re.compile(
     rf"(?:(明天|后天|大后天)|下个?(?:周|星期|礼拜)({_WEEKDAY})?|下个?(月)|过(几|2)天"
-    r"|(?:还有|还差|还剩|再过|过)(\d{1,2})(天|周|个月))"
+    r"|(?:还有|还差|还剩|再过|过)(\d{1,2})(天|周|个月|个多月|多天))"
     r"(?:就|才|要|就要|才能|能|会|可以)*(?=满|\d{1,3}(?:岁|个多?月|天|周))"
 )
 
@@ -1096,7 +1258,9 @@ def _age_to_come(t: str, today: date) -> tuple[str, tuple[int, tuple[int, int]] 
     elif few:
         ahead, spread = (3, (-2, 4)) if few == "几" else (2, (0, 0))
     else:
-        ahead, spread = (_shift(today, int(n), unit) - today).days, (0, 0)
+        more = "多" in unit
+        ahead = (_shift(today, int(n), unit.replace("多", "")) - today).days + (7 if more else 0)
+        spread = (-7, 7) if more else (0, 0)
     return t[: m.start()] + t[m.end() :], (ahead, spread)
 
 
@@ -1273,6 +1437,14 @@ def _relative_birth(r: Reading, take: Any, today: date) -> None:
     for m in take(r"(?:刚|才)?生完?(?:了)?(\d+)(天|周|个月)|生完(?:了)?(\d+)(天|周)"):
         n, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         r.birth(_shift(today, -int(n), unit), 0.95, RELATIVE)
+    for m in take(
+        r"(?:离|距离?)?满月(?:还差|还有|还剩|差)(\d{1,2})(天|周)|(?:离|距离?)满月(?:还差|还剩)?(\d{1,2})(天|周)"
+    ):
+        # 满月还差一个礼拜: a 满月 of 28 days, that much short of it
+        n, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        short = int(n) * (7 if unit == "周" else 1)
+        if short < 28:
+            r.birth(today - timedelta(days=28 - short), 0.85, RELATIVE, (-2, 2))
     for _ in take(r"(?:快要|马上就?要?|就快|快)满月"):
         # about to be a month old: three or four weeks
         r.birth(add_months(today, -1) + timedelta(days=7), 0.85, RELATIVE, (-6, 3))
@@ -1342,23 +1514,28 @@ def _obstetric_days(months: int, unit: str, qualifier: str) -> int:
     return min(days, 39 * 7)  # 怀胎十月: at term, not past it
 
 
-_EMBRYO = r"(?:(\d)天(?:的)?(?:胚胎?|鲜胚|冻胚|囊胚)|囊胚|冻胚|鲜胚|胚胎)"
+_EMBRYO = r"(?:囊胚|冻胚|鲜胚|胚胎)"
+# The embryo's own age (5天囊, 五天囊胚, 3天的鲜胚): never a baby's age in days.
+_EMBRYO_AGE = re.compile(r"([3-7])天(?:的)?(?:囊胚?|胚胎?|鲜胚|冻胚|冻囊)")
 _TRANSFER = re.compile(
-    rf"(?:{_EMBRYO}移植|移植(?:了)?(?:的)?{_EMBRYO}?)(?:后|了|以后|之后)*"
-    r"(?:[，,]?(?:今天|现在|已经|目前)*(?:是)?(?=第))?(?:第)?(\d{1,2})(天|周)(?!前)"
+    rf"(?:{_EMBRYO}移植|移植(?:了)?(?:的)?(?:1个|一个|2个|两个)?{_EMBRYO}?)(?:后|了|以后|之后)*"
+    r"(?:[，,]?(?:今天|现在|已经|目前)*(?:是)?(?=第))?(?:第)?(\d{1,3})(天|周)(?!前)"
 )
+# Past this many days after a transfer nobody counts on unless it took.
+IVF_COUNTING_DAYS = 21
 
 
-def _ivf(r: Reading, take: Any, today: date, took: bool) -> None:
+def _ivf(r: Reading, take: Any, today: date, took: bool, embryo_day: int) -> None:
     """移植囊胚后第12天，hcg 300: gestation is counted from a period two weeks before
     fertilisation, so a day-5 blastocyst is 19 days old on the day of transfer and a day-3
-    embryo 17 (an embryo of unnamed age: a blastocyst, the usual transfer). Days after the
-    transfer are a pregnancy once it took (hcg, 阳性, 两道杠); a failed one is trying again."""
+    embryo 17 (an embryo of unnamed age: a blastocyst, the usual transfer; its age may be
+    named anywhere: 移植的是5天囊). Days after the transfer are a pregnancy once it took (hcg,
+    阳性, 胎芽, 卵黄囊) or when counted past `IVF_COUNTING_DAYS` (已经第100天); a failed one
+    is trying again."""
     for m in take(_TRANSFER.pattern):
-        if not took:
+        days = int(m.group(1)) * (7 if m.group(2) == "周" else 1)
+        if not (took or days >= IVF_COUNTING_DAYS) or days > MAX_GESTATION:
             continue
-        embryo_day = int(m.group(1) or m.group(2) or 5)
-        days = int(m.group(3)) * (7 if m.group(4) == "周" else 1)
         r.due(_due_from_days(today, days + 14 + embryo_day), 0.85, EXPLICIT, (-2, 2))
         r.trying = False
 
@@ -1449,6 +1626,10 @@ def _kindergarten(r: Reading, take: Any, t: str, today: date) -> None:
     child = re.search(r"孩子|宝宝|宝贝|儿子|女儿|闺女|娃|⟨K\d⟩|小朋友|幼儿园|读", t)
     if not child and not re.match(r"(?:托班|小班|中班|大班)", t):
         return  # 上中班 is also a work shift
+    # 刚上了3个月, 才去了两个月: how long she has gone, not her age
+    take(
+        r"(?:已经|才|刚|都)*(?:上|读|去|念|入园)(?:了)?(?:已经|才|刚|都|有)*\d+(?:个多?月|周|天|学期)"
+    )
     for m in take(r"幼儿园(托班|小班|中班|大班)|(托班|托儿所|小班|中班|大班)"):
         start = _CLASSES[m.group(1) or m.group(2)]
         r.birth(date(school_year - start, 3, 1), 0.85, EXPLICIT, (-181, 183))
@@ -1856,6 +2037,8 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
 
     # 下个月底, 这个月中, 上个月初
     months = {
+        "上上个月": -2,
+        "上上月": -2,
         "下下个月": 2,
         "下个月": 1,
         "下月": 1,
@@ -1877,8 +2060,9 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
         if day is not None:
             place(None, absolute=day)
 
-    sub(r"(下下个月|下个月|下月|这个月|本月|上个月|上月)(?:的)?(\d{1,2})[日号]", named_month_day)
-    sub(r"(下下个月|下个月|下月|这个月|本月|上个月|上月)" + _DAY_PART, named_month)
+    which = r"(上上个月|上上月|下下个月|下个月|下月|这个月|本月|上个月|上月)"
+    sub(which + r"(?:的)?(\d{1,2})[日号]", named_month_day)
+    sub(which + _DAY_PART, named_month)
 
     # month-day: 3月15号, 3/15
     def month_day(m: re.Match[str]) -> None:
@@ -1906,7 +2090,7 @@ def _dates(text: str, today: date, direction: Hint, own_cue: bool = False) -> _D
         r"(?![\d/.-]|个|周|天|岁|月|年|号|日|斤|kg|公斤|cm|ml|度|点|次|w|元|块|g|%)",
         lambda m: place(_next_and_last(today, int(m.group(1)), int(m.group(2)))),
     )
-    _dotted(out, today, own_cue, place)
+    _dotted(out, today, own_cue, direction is not None, place)
 
     day_alone = r"(?<![\d月/.])(\d{1,2})[日号](?!楼)"
     if direction is not None and (own_cue or not _FILLER.sub("", re.sub(day_alone, "", out.rest))):
@@ -1953,14 +2137,19 @@ _DOTTED = (
 )
 
 
-def _dotted(out: _Dates, today: date, own_cue: bool, place: Any) -> None:
+def _dotted(out: _Dates, today: date, own_cue: bool, asked: bool, place: Any) -> None:
     """预产期4.10, 3.15号: a dotted month-day. 7.5斤 is a weight and 3.5 may be months, so
-    without its own cue it counts only with 号, or as a whole answer with a two-digit day."""
+    without its own cue it counts only with 号, or as a whole answer with a two-digit day,
+    or as a whole answer to a question that said which date it asked for (12.8, 11.3)."""
     bare = not _FILLER.sub("", re.sub(_DOTTED, "", out.rest))
 
     def replace(m: re.Match[str]) -> str:
         if own_cue or m.group(3) or (bare and len(m.group(2)) == 2):
             place(_next_and_last(today, int(m.group(1)), int(m.group(2))))
+            return "§"
+        if bare and asked and 1 <= int(m.group(1)) <= 12 and m.group(2) != "5":
+            # N.5 stays a half (3.5个月); a reading from the question alone is confirmed
+            place(_next_and_last(today, int(m.group(1)), int(m.group(2))), weight=0.75)
             return "§"
         return m.group(0)
 

@@ -38,7 +38,8 @@ STAGE_FLOORS = {
     "stage_heldout.tsv": (229, 4, 10),  # never tuned on: 230 right, 4 sure and wrong, 9 wrong
     "stage_blind2.tsv": (267, 1, 4),
     "stage_blind3.tsv": (282, 1, 4),
-    "stage_blind4.tsv": (309, 2, 6),
+    "stage_blind4.tsv": (310, 1, 5),
+    "stage_blind5.tsv": (307, 1, 8),
 }
 
 

@@ -6,7 +6,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from bot.cli import main
 from flows.stage import (
     StageBoundaries,
+    _pinyin,
     add_months,
     parse_stage,
     stage_for,
@@ -416,3 +417,89 @@ def test_days_after_a_transfer_that_took_are_gestation(text: str, days: int) -> 
 def test_trying_without_the_word_is_preparing(text: str) -> None:
     result = parse_stage(text, BLIND_TODAY)
     assert result.stage == "备孕期" and result.due_date is None and result.birth_date is None
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("5天囊移植后第10天，测了两道杠", 10 + 19),  # the embryo's 5天 is no baby's age
+        ("移植了一个五天囊胚，移植后第14天hcg翻倍很好", 14 + 19),
+        ("移植后第28天，B超看到卵黄囊了，移植的是3天胚", 28 + 17),  # its age named later
+        ("冻胚移植后已经第100天了", 100 + 19),  # nobody counts that long unless it took
+        ("移植后第30天，看到胎芽了", 30 + 19),
+        ("移植后第18天，b超看到卵黄囊了", 18 + 19),  # a scan finding says it took
+    ],
+)
+def test_an_embryos_age_and_long_counts_after_a_transfer_are_gestation(
+    text: str, days: int
+) -> None:
+    result = parse_stage(text, BLIND_TODAY)
+    assert (result.gestational_days, result.birth_date) == (days, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [
+        ("34周早产的，现在出生20天", 20),
+        ("宝宝今年1岁半，28周早产的", (BLIND_TODAY - add_months(BLIND_TODAY, -18)).days),
+        ("生的时候35周，现在宝宝两个月了", (BLIND_TODAY - add_months(BLIND_TODAY, -2)).days),
+        # the corrected age (纠正月龄, 纠正3个月) is not her age, nor a correction of it
+        (
+            "早产儿，30周出生的，现在5个月大，纠正3个月",
+            (BLIND_TODAY - add_months(BLIND_TODAY, -5)).days,
+        ),
+        (
+            "32周就生了，宝宝现在3个月，纠正月龄1个月",
+            (BLIND_TODAY - add_months(BLIND_TODAY, -3)).days,
+        ),
+    ],
+)
+def test_a_premature_babys_weeks_at_birth_are_not_a_pregnancy(text: str, age: int) -> None:
+    result = parse_stage(text, BLIND_TODAY)
+    assert (result.baby_age_days, result.due_date) == (age, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "birth"),
+    [
+        ("She's 3 months and 2 weeks", add_months(BLIND_TODAY, -3) - timedelta(weeks=2)),
+        ("My daughter is 3 and a half", add_months(BLIND_TODAY, -42)),
+        ("He is 7 months old", add_months(BLIND_TODAY, -7)),
+        ("She is 5 weeks old", BLIND_TODAY - timedelta(weeks=5)),
+    ],
+)
+def test_an_english_childs_age_is_a_baby(text: str, birth: date) -> None:
+    result = parse_stage(text, BLIND_TODAY)
+    assert (result.birth_date, result.due_date) == (birth, None)
+    assert not result.needs_confirmation
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("huaiyun 11 zhou le", {"gestational_days": 77}),
+        ("yun 33 zhou + 2 tian", {"gestational_days": 233}),
+        ("yu chan qi 2027 nian 3 yue 25 hao", {"due_date": date(2027, 3, 25)}),
+        ("yuchanqi shi 2027.2.10", {"due_date": date(2027, 2, 10)}),
+        ("bao bao chu sheng 9 tian", {"baby_age_days": 9}),
+        ("yi sui ba ge yue", {"birth_date": add_months(BLIND_TODAY, -20)}),
+        ("beiyun zhong", {"stage": "备孕期"}),
+    ],
+)
+def test_pinyin_answers_are_read(text: str, expected: dict[str, Any]) -> None:
+    result = parse_stage(text, BLIND_TODAY)
+    assert {key: getattr(result, key) for key in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "due in March",
+        "baby is 10 days old",
+        "wxid_abc123",
+        "I'm 20 weeks pregnant",
+        "宝宝3个月了，ba ba 很喜欢她",  # a Chinese answer keeps its latin words
+    ],
+)
+def test_english_ids_and_chinese_are_not_read_as_pinyin(text: str) -> None:
+    assert _pinyin(text.casefold()) == text.casefold()
