@@ -699,6 +699,9 @@ def _default_type_policies() -> dict[str, TypePolicy]:
 POLICY_TYPES = ("mini_program", "card", "link", "qr_image", "image", "file", "video", "voice")
 
 
+MARKETPLACES = ("jd.com", "3.cn", "jd.hk", "taobao.com", "tb.cn", "tmall.com", "tmall.hk")
+
+
 class GuardRules(Strict):
     """The guard's checks; `[guard]` sets the defaults, `[[guard.rooms]]` tunes one group."""
 
@@ -707,6 +710,10 @@ class GuardRules(Strict):
     kick_at: float = Field(0.9, ge=0, le=1)  # ... and kicked at once
     links: bool = True
     allowed_domains: list[str] = Field(default_factory=list)  # the brand's own shop, etc.
+    # Big marketplaces whose product links members share with their own recommendation:
+    # not an external link by themselves, unread by the model, but counted with a
+    # contact, a pitch or recruitment. Not pinduoduo: its 砍一刀 links come from strangers.
+    marketplace_domains: list[str] = Field(default_factory=lambda: list(MARKETPLACES))
     contacts: bool = True  # WeChat / QQ / phone solicitation
     blocked_words: dict[str, float] = Field(default_factory=dict)  # word -> score
     classifier: bool = True

@@ -197,9 +197,7 @@ class FriendBack:
 
 def feature(p: Platform) -> Feature:
     """First in the chain: who is who and who is where."""
-    on = On(
-        (MemberJoined, MemberLeft, FriendRequest, FriendAdded, FriendRemoved), every_copy=True
-    )
+    on = On((MemberJoined, MemberLeft, FriendRequest, FriendAdded, FriendRemoved), every_copy=True)
     handlers: list[tuple[Handler, On]] = [
         (RosterHandler(), on),
         (FriendBack(), On((MessageReceived,), chat="dm")),

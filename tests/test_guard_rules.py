@@ -499,3 +499,195 @@ def test_an_allowed_host_against_a_chinese_word_is_taken_out_of_what_the_model_r
     links = GuardRules(classifier=False)
     assert verdict("在jd.com上买的", links)[0] == "pass"
     assert verdict("点击 abc.top 领红包", links)[0] == "warn"
+
+
+# -------------------------------------------- what the fifth blind table taught, by class
+# Written for these tests from the classes in words; none comes from an evaluation set.
+
+MOTHERS5 = {
+    # Her own recommendation with a product link from a big marketplace.
+    "marketplace_link": [
+        "我买的是这款 https://item.jd.com/100012345678.html 京东自营，第二天就到了",
+        "链接给你们 https://m.tb.cn/h.5abcDEF 我家一直用这个",
+        "@小鱼妈妈 你要的那个推车链接 https://detail.tmall.com/item.htm?id=612345678901",
+        "https://u.jd.com/AbCdEf 这个奶瓶消毒器我用了半年，推荐",
+        "我在天猫旗舰店买的 https://detail.tmall.com/item.htm?id=1234 比实体店便宜100块",
+        "京东自营，领券后89，链接 https://item.jd.com/100045.html",
+    ],
+    # Neighbours of one building and mothers of one hospital adding each other.
+    "neighbours_hospital": [
+        "我们楼的宝妈群你要进吗，加我微信我拉你",
+        "你也住3栋呀，加个微信吧，我拉你进我们楼的妈妈群",
+        "我们单元的宝妈建了个群，加我微信我拉你进去",
+        "你也是在妇幼生的吗？加个微信呗，交流下产检经验",
+        "同一个医院生的，加我微信吧，以后互相交流一下复查的情况",
+    ],
+    # Her own used thing given away or sold cheaply.
+    "own_used": [
+        "送！婴儿床，宝宝不睡了，要的姐妹私我",
+        "安全座椅出了，坐不下了，100块",
+        "闲置婴儿床 300块 自己来拉",
+        "推车用不上了，200出，同小区自取，私我",
+        "吸奶器闲置，只用过一个月，150块，要的私聊",
+        "餐椅出了，宝宝不爱坐，50块，同小区自取",
+    ],
+    # Mothers on the topics of the ads below.
+    "same_topics": [
+        "公积金贷款需要老公签字吗？",
+        "有人扫我头像加我，说能贷款，是骗子吧大家小心",
+        "妊娠纹仪器做了3次淡化了一点点，花了好几千，不推荐",
+        "这个群广告太多了，群主管管吧",
+        "这个群没有广告，挺好的，纯交流",
+        "千万别把验证码告诉别人，我同事被骗了",
+        "快递员打电话让我把验证码告诉他，我没给",
+        "银行说发验证码了但我没收到",
+        "银行要提供验证码吗？",
+        "贷款真的不用老公签字吗？",
+        "客服让我报一下验证码，我没理她",
+        "我们办房贷的时候需要老公签字，跑了好几趟银行",
+        "验证码一直收不到，是不是手机号填错了",
+        "快递丢件了，淘宝给我理赔了，钱退到支付宝了",
+        "楼下母婴店关店清仓了，全场3折，大家可以去看看",
+        "我现在在做月子，需要的东西都买好了",
+        "支付宝搜一下医保电子凭证就能用",
+    ],
+}
+ADS5 = {
+    "marketplace_with_signs": [
+        "宝妈在家兼职，需要的私我 https://item.jd.com/100012345678.html",
+        "https://m.tb.cn/h.5abcDEF 内部优惠券，加我微信领 mama8899",
+        "京东返利群，每天领券省钱，https://u.jd.com/xyz 想进的私我",
+        "链接：https://m.tb.cn/h.Q7wErTy 点开领券 宝宝辅食全场5折",
+    ],
+    "pinduoduo": [
+        "帮我砍一刀 https://mobile.yangkeduo.com/abc.html 谢谢",
+        "拼多多助力一下 https://p.pinduoduo.com/xyz 点一下就行",
+    ],
+    "loan": [
+        "急用钱的宝妈看过来，货款秒批，不用老公签字，扫描头像二维码申请",
+        "宝妈专属货款，凭身份证就能贷，最高5万，扫描头像二维码申请",
+        "宝妈也能借钱，额度3万，无需老公同意，扫我头像",
+    ],
+    "stretch_marks": [
+        "妊娠纹修复仪，3次淡化，不好不收钱，私信预约",
+        "生完宝宝肚子上的纹路别担心，我们的修复仪3次淡化，不好不收钱，私信预约名额",
+    ],
+    "ad_free_group": [
+        "不想被广告打扰的宝妈，来我们新群，纯交流，扫码进（图）",
+        "这个群广告太多了，我们建了个纯净宝妈群，没有广告，想进的扫码",
+        "广告太多了，来我们新群吧，纯聊天不卖货，扫码进",
+    ],
+    "testimonial": [
+        "我家宝宝之前湿疹一直不好，用了这款草本膏三天就好了，这款我现在在做，私我拿",
+        "宝宝以前挑食瘦小，吃了这个益生菌半个月胃口大开，我现在在做这个，私我拿货",
+    ],
+    "verification_code": [
+        "您好，我是奶粉品牌售后，您的订单有质量问题，请提供手机号和验证码办理退款",
+        "亲，您购买的纸尿裤批次有问题，需要给您退款，请把收到的验证码发给我",
+        "您好，把短信验证码告诉客服就能退款",
+        "亲，麻烦把您收到的短信验证码截个图，马上给您退款",
+        "群里买过这款奶粉的宝妈注意，官方售后在做召回，私我发手机号和验证码",
+    ],
+    "refund_phishing": [
+        "您的快递丢失了，我们给您理赔，请打开支付宝搜索“备用金”按提示操作",
+        "我是快递客服，您的包裹丢件，可以理赔三倍，支付宝搜索备用金领取",
+    ],
+    "wholesale": [
+        "童装批发，一件也是批发价，需要的进我们的批发群",
+        "关店清仓，全场3折，价目表私我",
+        "母婴店关店清仓，奶粉纸尿裤3折处理，要价格表的私我",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "text", [t for texts in MOTHERS5.values() for t in texts], ids=lambda t: t[:12]
+)
+def test_mothers_of_the_fifth_table_classes_pass(shipped: GuardRules, text: str) -> None:
+    assert shipped_verdict(text, shipped) == "pass"
+
+
+@pytest.mark.parametrize(
+    "text", [t for texts in ADS5.values() for t in texts], ids=lambda t: t[:12]
+)
+def test_ads_of_the_fifth_table_classes_are_acted_on(shipped: GuardRules, text: str) -> None:
+    assert shipped_verdict(text, shipped) != "pass"
+
+
+class Reading(NaiveBayes):
+    """A model that answers one probability and keeps what it was given to read."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+        self.read: list[str] = []
+
+    @property
+    def trained(self) -> bool:
+        return True
+
+    def spam_probability(self, text: str) -> float:
+        self.read.append(text)
+        return self.p
+
+
+def test_a_marketplace_link_is_no_sign_by_itself_and_unread_by_the_model() -> None:
+    links = GuardRules(classifier=False)  # the default marketplaces
+    shared = "我买的是这款 https://item.jd.com/1000123.html 京东自营"
+    assert verdict(shared, links) == ("pass", [])
+    assert verdict("链接给你们 m.tb.cn/h.5abc 我家一直用这个", links) == ("pass", [])
+    # ... counted when the group lists no marketplace, and with a contact, recruitment or
+    # a shop's pitch; pinduoduo is no marketplace of the list.
+    none = GuardRules(classifier=False, marketplace_domains=[])
+    assert verdict(shared, none) == ("warn", ["外部链接 item.jd.com"])
+    assert "外部链接 item.jd.com" in verdict("宝妈兼职 https://item.jd.com/1.html", links)[1]
+    assert "外部链接 m.tb.cn" in verdict("m.tb.cn/h.5abc 加我微信领券", links)[1]
+    for pitch in ["点开领券", "宝宝零食全场包邮", "今晚限时秒杀"]:
+        assert verdict(f"m.tb.cn/h.5abc {pitch}", links)[0] == "warn", pitch
+    assert verdict("助力一下 https://p.pinduoduo.com/xyz", links)[0] == "warn"
+    model = Reading(0.1)
+    Judge(model).judge(shared, GuardRules(classifier=True))
+    assert model.read and not any("jd.com" in text for text in model.read)
+
+
+def test_the_shipped_marketplaces_leave_pinduoduo_out() -> None:
+    markets = load_content(REPO / "content").guard.guard.marketplace_domains
+    assert {"jd.com", "taobao.com", "tb.cn", "tmall.com"} <= set(markets)
+    assert not any("pinduoduo" in d or "yangkeduo" in d for d in markets)
+
+
+def test_neighbours_and_her_own_used_things_pass_whatever_the_model_says() -> None:
+    rules = GuardRules(classifier=True)
+    # What is left of a neighbour's invitation is a few words: only a model sure of an ad
+    # keeps it from being an exchange.
+    for text in MOTHERS5["neighbours_hospital"][:3]:
+        assert Judge(Leaning(0.85)).judge(text, rules).contact_exchange, text
+    sure = Judge(Leaning(0.99))
+    for text in MOTHERS5["own_used"]:
+        assert sure.judge(text, rules).verdict == "pass", text
+    # A shop's clearance, a price list and a job are no one's used things.
+    for text in [
+        "闲置童装清仓，多款可选，价目表私我",
+        "闲置玩具清仓，30元一件",
+        "闲置在家的宝妈，每天2小时，日入300元，私我",
+        "闲置奶瓶 20元 吸奶器 80元 温奶器 50元 消毒柜 100元，私我",
+    ]:
+        assert sure.judge(text, rules).verdict == "warn", text
+
+
+def test_the_fifth_table_shapes_act_by_rule() -> None:
+    rules = GuardRules(classifier=True)
+    none = Judge(Leaning(0.0))
+    for kind in (
+        "loan",
+        "stretch_marks",
+        "ad_free_group",
+        "testimonial",
+        "verification_code",
+        "refund_phishing",
+        "wholesale",
+    ):
+        for text in ADS5[kind]:
+            assert none.judge(text, rules).verdict == "warn", text
+    for text in MOTHERS5["same_topics"]:
+        assert none.judge(text, rules).verdict == "pass", text

@@ -62,6 +62,7 @@ GUARD_FLOORS = {
     "guard_blind2.tsv": ("shop.babyjoy.cn", 2, 110),
     "guard_blind3.tsv": ("shop.babyjoy.cn", 1, 127),
     "guard_blind4.tsv": ("shop.mamababy.cn", 2, 146),
+    "guard_blind5.tsv": ("m.bebecare.cn", 3, 148),
 }
 
 

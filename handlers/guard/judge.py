@@ -2,7 +2,8 @@
 
 Layers (each switchable per group in content/guard.toml):
 - contact solicitation and WeChat / QQ / phone numbers, on the folded text;
-- links, with an allowlist of domains; 淘口令;
+- links, with an allowlist of domains and a list of marketplaces (jd.com, m.tb.cn) whose
+  links count only with other signs; 淘口令;
 - blocked words and phrases, on jieba words and on the folded text;
 - message types from non-admins (mini-program, card, link card) by group policy;
 - a naive Bayes classifier trained from content/guard_examples.tsv and admin feedback.
@@ -177,6 +178,7 @@ _OFFER_SHAPES: tuple[tuple[tuple[re.Pattern[str], ...], float, str], ...] = (
                 r"(?:回复|领|送|免费|抽奖|0元|零元|包邮)"
                 r"|(?:0元|零元|免费)(?:领|拿|购|送)[^。！!]{0,24}?(?:关注|公众号|公主号|gzh)"
                 r"|搜(?:索)?[^。！!]{0,16}?(?:公众号|公主号|gzh)[^。！!]{0,24}?(?:回复|免费|0元|零元)"
+                r"|(?:小程序|公众号|公主号)搜(?:索)?[^。！!]{0,16}?(?:免费|0元|零元)(?:领|拿|送)"
             ),
         ),
         0.7,
@@ -258,7 +260,108 @@ _OFFER_SHAPES: tuple[tuple[tuple[re.Pattern[str], ...], float, str], ...] = (
         0.45,
         "产后修复推销",
     ),
+    (
+        # A loan (货款 is its homophone) with the loan ad's terms: scan the avatar's QR code
+        # to apply, no husband's signature, no credit check, approved in seconds.
+        (
+            re.compile(r"贷|货款|借款|借钱|放款|下款|额度|征信|备用金|周转"),
+            re.compile(
+                r"扫(?:描|一下|一扫)?(?:我的?)?头像|头像(?:上的|里的|的)?(?:二微码|码)|(?:二微码|扫码)申请"
+                r"|(?:不用|无需|不需要|不要|免)(?:老公|家人|配偶|丈夫)(?:签字|同意|知道)|不查征信|不看征信"
+                r"|征信不好也|黑户|秒批|秒下|秒到|当天(?:放款|到账|下款)|凭身份证|有身份证就|低息|无抵押|免抵押"
+            ),
+        ),
+        0.7,
+        "贷款广告",
+    ),
+    (
+        # A device or a course that fades stretch marks "in 3 sessions, or it is free",
+        # booked by DM.
+        (
+            re.compile(r"妊娠纹|肥胖纹|生长纹|疤痕|色斑|黄褐斑|祛斑|祛纹|修复仪|美容仪|淡纹"),
+            re.compile(
+                r"不好不收钱|不满意不收|无效(?:退款|不收|全退)|(?:私信|私我|私聊|微信)预约|预约名额|名额有限"
+                r"|上门服务|包(?:好|淡化|去除)|保证(?:淡化|去除)|[0-9一二两三四五]次(?:淡化|见效|祛除|去除|消失|就淡)(?!了)"
+            ),
+        ),
+        0.7,
+        "祛纹仪推销",
+    ),
+    (
+        # A group poached to another "free of ads" ("不想被广告打扰的宝妈，来我们新群，纯交流，
+        # 扫码进"): the promise, then the way in.
+        (
+            re.compile(
+                r"(?:不想|不愿|讨厌)被?广告|无广告|没有广告|没广告|零广告|广告(?:太多|好多|多)|纯交流|纯聊天"
+                r"|纯净|干净的群|不卖货|不发广告"
+            ),
+            re.compile(
+                r"来我们(?:的)?(?:新)?群|进(?:我们|新)(?:的)?群|新群|扫(?:码|图|二微码|下面|图片)"
+                r"|二微码|想进的|要进的|拉你们|我拉(?:大家|你们)|建了(?:个|一个)?(?:新)?群|私我进"
+            ),
+        ),
+        0.7,
+        "拉人进新群",
+    ),
+    (
+        # A testimonial that sells: the miracle, then "这款我现在在做，私我拿".
+        (
+            re.compile(
+                r"(?:这款|这个|它)[^，。]{0,8}我(?:现在|目前|也)?(?:在做|在卖|代理)"
+                r"|我(?:现在|目前)?(?:也)?(?:在做|在卖|代理)(?:这款|这个|它)"
+            ),
+            re.compile(r"私我|私聊|私信|找我|拿货|扣1|滴滴|想要的|需要的|要的"),
+        ),
+        0.65,
+        "见证式卖货",
+    ),
+    (
+        # Any request for a verification code (验证码) in a group is a scam: fake after-sales
+        # and refunds.
+        (
+            # Not what she was asked or says no to: 让我提供验证码, 千万别把验证码告诉别人.
+            re.compile(
+                r"(?<!让我)(?<!要我)(?<!叫我)(?<!让)(?<!别)(?<!不)(?<!没)(?<!不要)(?<!不能)(?<!不会)"
+                r"(?:(?:提供|报|告诉)(?:一下)?(?:我|我们|客服)?|(?:发给?|给)(?:一下)?(?:我|我们|客服)"
+                r"|(?:私我|私信我?|私聊我?)发)"
+                r"(?:一下)?(?:您|你)?的?(?:手机号?码?|电话)?(?:和|跟|及|以及)?"
+                r"(?:收到的)?(?:短信)?(?:验证码|校验码|动态码)"
+                r"|(?:验证码|校验码|动态码)(?:发|告诉|报|给|私|截图)(?:一下)?(?:给)?(?:我|客服|过来)"
+                r"|(?<!让我)(?<!要我)(?<!叫我)(?<!让)(?<!别)(?<!不要)(?<!不能)把(?:您|你)?的?(?:收到的)?(?:短信)?"
+                r"(?:验证码|校验码|动态码)"
+            ),
+        ),
+        0.85,
+        "索要验证码",
+    ),
+    (
+        # Refund phishing: a lost or broken parcel's compensation, then "支付宝搜索‘备用金’".
+        (
+            re.compile(r"理赔|赔付|赔偿|退款|丢件|丢失|破损|双倍|三倍"),
+            re.compile(
+                r"(?:支付宝|微信)[^。！!]{0,6}?搜|搜(?:索)?[^。！!]{0,6}?(?:备用金|借呗|花呗|额度)"
+            ),
+        ),
+        0.85,
+        "冒充客服理赔",
+    ),
+    (
+        # Wholesale and a shop's clearance sold by DM or in the seller's group.
+        (
+            re.compile(
+                r"批发|清仓|甩卖|关店|倒闭|尾货|库存处理|一件代发|[0-9一二三四五六七八九]折"
+            ),
+            re.compile(
+                r"批发群|进(?:我们|咱们)的?(?:批发|福利|内购)?群|价目表|价格表|报价|私我|私聊|私信|找我|加我"
+                r"|一件代发|拿货|看款|选款"
+            ),
+        ),
+        0.7,
+        "批发清仓推销",
+    ),
 )
+# Scams a mother asks the group about in their own words: not acted on in a short question.
+_ASKED_ABOUT = frozenset({"贷款广告", "索要验证码", "冒充客服理赔"})
 # "我是做母婴用品的" / "我是卖纸尿裤的" / "自我介绍一下": a seller introducing herself,
 # when the text also names a price or a way of buying (_COMMERCE).
 _SELF_INTRO = re.compile(r"我是(?:做|卖|干|搞)[^，。！!,]{1,10}的|自我介绍|新人报到")
@@ -276,9 +379,25 @@ _NOT_AN_OFFER = re.compile(
 # 拿"): not an offer, whoever she asks to message her. Not a recycler's "免费上门回收闲置".
 _OWN_USED = re.compile(
     r"穿小|穿不下|小了|用不上|用不到|用不着|闲置|[0-9一二三四五六七八九]成新|用过|穿过|不穿了|不用了"
-    r"|长大了|淘汰"
+    r"|长大了|淘汰|不睡了|不坐了|坐不下|睡不下|不爱(?:用|坐|睡|玩)|不玩了"
 )
-_FOR_FREE = re.compile(r"免费|白送|送人|送给|不要钱|不收钱|拿去|直接送|送出去")
+_FOR_FREE = re.compile(r"免费|白送|送人|送给|不要钱|不收钱|拿去|直接送|送出去|^送(?!福利|红包|礼)")
+# ... or sold cheaply ("安全座椅出了，坐不下了，100块", "闲置婴儿床 300块 自己来拉"): a
+# second-hand word and a modest price or two, nothing of a shop's (清仓, 3折, 价目表, 批发),
+# of an agent's (在做, 拿货) or of a job (在家, 日入).
+_SECOND_HAND = re.compile(
+    r"闲置|二手|[0-9一二三四五六七八九]成新|穿小|穿不下|坐不下|睡不下|用不上|用不到|用不着"
+    r"|不用了|不穿了|不睡了|不坐了|不爱(?:用|坐|睡|玩)|长大了|(?<![卖清])出了|转让|自提|自取"
+    r"|自己来(?:拉|拿|取|提)|上门(?:自提|来拉|来拿)"
+)
+_MODEST_PRICE = re.compile(
+    r"(?<![0-9.])[0-9]{1,3}(?:块|元|r|出|包邮)|出[0-9]{1,3}(?![0-9])|[一二两三四五六七八九十百]{1,4}(?:块|元)"
+)
+_SHOP = re.compile(
+    r"清仓|关店|甩卖|批发|价目表|价格表|报价|全场|[0-9一二三四五六七八九]折|厂家|货源|拿货|代理|在做"
+    r"|微商|赚|兼职|多款|款式|尺码齐|一件代发|店里|本店|库存|时间|在家|日入|月入|收入|佣金|招"
+)
+SECOND_HAND_PRICES = 2  # more prices than this is a price list
 _BUYS_BACK = re.compile(r"回收|收购|高价|上门收|收旧|收二手")
 # Two members buying together: a joint order ("拼单", "凑单", "一起下单", "一人一半") with
 # one named member (@小鱼妈妈) or between the two of them (咱俩, 分你一半). Not "@所有人".
@@ -296,9 +415,18 @@ def _not_an_offer(folded: str, plain: str) -> bool:
         return True
     if _OWN_USED.search(folded) and _FOR_FREE.search(folded) and not _BUYS_BACK.search(folded):
         return True
+    if _second_hand_sale(folded):
+        return True
     return bool(_TOGETHER.search(folded)) and bool(
         _TWO_OF_US.search(folded) or _MENTION.search(plain)
     )
+
+
+def _second_hand_sale(folded: str) -> bool:
+    """Her own used thing sold cheaply, not a shop's or a recycler's goods."""
+    if not _SECOND_HAND.search(folded) or _SHOP.search(folded) or _BUYS_BACK.search(folded):
+        return False
+    return 1 <= len(_MODEST_PRICE.findall(folded)) <= SECOND_HAND_PRICES
 
 
 QUESTION_MAX = 45  # a question to the group is short; an ad asking one goes on
@@ -376,13 +504,46 @@ _MEET_UP = re.compile(
     r"一起(?:去|带|遛|溜|玩|逛|晒|拼|约|吃|学)|遛娃|溜娃|带娃出去|约(?:着|一下|个时间|起来)|见面|碰头"
     r"|同(?:一个)?小区|住(?:在)?[^，。]{0,6}(?:的妈妈|附近)|拼车|组队"
     r"|小区|楼下|邻居|散步|推车|晒太阳|晒娃|离得?(?:好|很|挺|这么)?近|同一?个?(?:区|街道|片区)"
+    # ... in the same building (我们楼, 3栋, 同一个单元), or mothers of the same hospital
+    # (同一个医院生的, 都在妇幼建档) swapping check-up experience.
+    r"|(?:我们|咱们|你们)(?:这)?(?:栋|幢|楼|单元)|同一?个?(?:栋|幢|楼|单元)"
+    r"|[0-9一二三四五六七八九十]+(?:栋|幢|号楼|单元)|住[^，。]{0,6}(?:栋|幢|楼|单元)"
+    r"|同一?(?:个|家)?(?:医院|病房|产科)|(?:都在|都是|也在|也是|一起)[^，。]{0,8}(?:建档|生的|住院|产检)"
 )
 # ... and one neighbour pulling another into their group ("加我好友我拉你进去"): to one
 # member (拉你, not 拉你们), so with a meet-up it is no sign of selling.
 _INVITE = re.compile(
-    r"我?拉你(?!们)(?:进|入)?(?:群|来|去|进来|进去)?|进(?:我们|咱们)?(?:的)?(?:小区)?(?:的)?群"
+    r"我?拉你(?!们)(?:进|入)?(?:群|来|去|进来|进去)?"
+    r"|进?(?:我们|咱们)?的?(?:小区|楼|栋|单元|[0-9]+(?:号楼|栋))?的?(?:宝妈|妈妈|业主|邻居)?群"
 )
 REST_MODEL_BELOW = 0.7  # what is left of an ask reads as an ad from here
+# ... and among neighbours or mothers of one hospital, whose group invitation is all that
+# is left ("我们楼的宝妈群你要进吗"): a few words the model reads as a group ad.
+MEET_UP_REST_MODEL_BELOW = 0.9
+
+
+# Recruiting or a shop's pitch through a link: earnings, agents, commissions, a whole
+# shop on sale, a flash sale's urgency ("点开领券 全场5折", "限时秒杀 手慢无"). A mother's
+# 京东自营 link with "领券后89" is neither.
+_RECRUIT = re.compile(
+    r"兼职|招募|招聘|代理|加盟|佣金|提成|返利|返现|赚|日结|分销|团长|推广|副业|创业|躺着"
+    r"|全场|点(?:开|击|进)?(?:链接)?领|(?:内部|隐藏|大额|独家)(?:券|优惠)|[0-9一二三四五六七八九]折(?!后)"
+    r"|秒杀|限时|抢购|手慢无|速抢|低至|复制(?:链接|口令|整段|这段)"
+)
+
+
+def _with_market_link(hits: list[Hit], folded: str) -> bool:
+    """Whether a marketplace link counts: with a way to reach her or a call to add her,
+    selling through herself, a blocked word, the model reading an ad, a pitch or
+    recruitment. A mother's own recommendation ("京东自营，链接给你们") has none of them."""
+    if _RECRUIT.search(folded) or _PITCH.search(folded):
+        return True
+    return any(
+        h.kind in (DETAIL, SELL, MODEL)
+        or (h.kind == ASK and h.score >= 0.6)
+        or (h.kind == BLOCKED and h.score > WEAK)
+        for h in hits
+    )
 
 
 def _in_words(text: str, match: re.Match[str]) -> bool:
@@ -553,8 +714,10 @@ class Judge:
         if any(h.kind not in (ASK, MODEL) for h in hits):
             return False
         folded = fold(text[:RULES_SEE])
+        below = REST_MODEL_BELOW
         if _MEET_UP.search(folded):
             folded = _INVITE.sub(" ", folded)  # a neighbour's invitation to her group
+            below = MEET_UP_REST_MODEL_BELOW
         if _commercial(folded) or not _EXCHANGE.search(folded):
             return False
         rest = _EXCHANGE.sub(" ", folded)
@@ -562,7 +725,7 @@ class Judge:
             return False  # a call to every reader (私我, 滴滴我, 看头像) besides the add
         if not rules.classifier or not self.model.trained or not rest.strip():
             return True
-        return self.model.spam_probability(rest[:WORDS_SEE]) < REST_MODEL_BELOW
+        return self.model.spam_probability(rest[:WORDS_SEE]) < below
 
     @staticmethod
     def _only_her_contact(text: str, hits: list[Hit]) -> bool:
@@ -603,8 +766,10 @@ class Judge:
             # Without the links: "mp.weixin.qq.com" is an address, not a QQ number.
             bare = not_contacts(_URL.sub(" ", unicodedata.normalize("NFKC", text)))
             hits += self._contacts(fold(bare), digits(bare), bare.casefold())
+        market = ""  # a marketplace link's host (jd.com, m.tb.cn): counted only with others
         if rules.links:
-            hits += self._links(text, rules.allowed_domains)
+            found, market = self._links(text, rules.allowed_domains, rules.marketplace_domains)
+            hits += found
         # A mother asking about or warning of a scam quotes its words ("拉我做兼职说日赚两百，
         # 靠谱吗", "卖家让我加微信详聊，靠谱吗"): with no contact number of her own, such
         # words, the ask she quotes and the model count less.
@@ -612,10 +777,13 @@ class Judge:
         reporting = bool(_REPORT.search(folded)) and not details
         if reporting and not _FIRST_PERSON_ASK.search(folded):  # 加我微信 is her own ask
             hits = [_halved(h) if h.reason == _ASK_REASON else h for h in hits]
+        short_question = _is_question(text) and len(folded) <= QUESTION_MAX
         for patterns, score, reason in _OFFER_SHAPES:
             if all(p.search(folded[:WORDS_SEE]) for p in patterns):
                 if score < 0.6 and _is_question(text):
                     continue  # a weak sign in a question: she asks about it
+                if reason in _ASKED_ABOUT and short_question:
+                    continue  # "贷款要老公签字吗？", "银行要提供验证码吗？"
                 hit = Hit(score, reason, kind=SELL)
                 hits.append(_halved(hit) if reporting else hit)
         if rules.blocked_words:
@@ -624,7 +792,8 @@ class Judge:
         if rules.classifier and self.model.trained and folded:
             # The model reads what could be an ad's: not the links the group allows, masked
             # numbers, order numbers nor a list's numbering (model_view).
-            p = self.model.spam_probability(model_view(text[:WORDS_SEE], rules.allowed_domains))
+            unread = [*rules.allowed_domains, *rules.marketplace_domains]
+            p = self.model.spam_probability(model_view(text[:WORDS_SEE], unread))
             # A question to the group ("儿童保险一年几百块，能报门诊吗") is how mothers talk
             # about products; the model alone does not act on it.
             strong = any(h.score >= 0.8 for h in hits)
@@ -652,6 +821,8 @@ class Judge:
                 hits.append(Hit(0.65, f"像广告（引导私聊，模型 {p:.2f}）", model=True, kind=MODEL))
             elif offer and p >= SELL_MODEL_FROM and any(_weak_sell(h) for h in hits):
                 hits.append(Hit(0.65, f"像广告（私下卖货，模型 {p:.2f}）", model=True, kind=MODEL))
+        if market and _with_market_link(hits, folded):
+            hits.append(Hit(0.6, f"外部链接 {market}", kind=LINK))
         return hits
 
     @staticmethod
@@ -675,18 +846,24 @@ class Judge:
         return hits
 
     @staticmethod
-    def _links(text: str, allowed: list[str]) -> list[Hit]:
+    def _links(text: str, allowed: list[str], markets: list[str]) -> tuple[list[Hit], str]:
+        """The hits for links outside the allowlist and 淘口令, and the host of the first
+        marketplace link (jd.com, m.tb.cn), which counts only with other signs."""
         plain = unicodedata.normalize("NFKC", text)
         hits = []
+        market = ""
         for match in _URL.finditer(plain):
             host = _host(match.group(0))
             if _allowed(host, allowed) or _in_words(plain, match):
+                continue
+            if _allowed(host, markets):
+                market = market or host
                 continue
             hits.append(Hit(0.6, f"外部链接 {host}", kind=LINK))
             break
         if _TAOKOULING.search(plain):
             hits.append(Hit(0.75, "淘口令", kind=LINK))
-        return hits
+        return hits, ("" if any(h.kind == LINK for h in hits) else market)
 
     @staticmethod
     def _blocked(text: str, folded: str, blocked: dict[str, float]) -> list[Hit]:
