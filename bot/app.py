@@ -456,17 +456,21 @@ class App:
         else:
             self.feed(event)
 
-    async def _group_leader(self, room_id: str) -> str | None:
+    async def _group_leader(self, account_id: str, room_id: str) -> str | None:
         """The account that answers for a group several accounts are in: the connected
-        account that owns it (only the owner can remove a member); None when none does."""
-        for account, channel in self.channels.items():
-            if account in self._logged_out or not channel.self_id:
-                continue
-            try:
-                info = await channel.room_info(room_id)
-            except ChannelError:
-                continue  # this account cannot say now: not the one to count on
-            if info is not None and info.owner_id == channel.self_id:
+        account that owns it (only the owner can remove a member); None when none does.
+        Read from the receiving account's own view of the group (its channel caches it),
+        never by asking every account about every group."""
+        channel = self.channels.get(account_id)
+        try:
+            info = await channel.room_info(room_id) if channel else None
+        except ChannelError:
+            return None  # cannot say now: the first copy answers
+        owner = info.owner_id if info else None
+        if not owner:
+            return None
+        for account, other in self.channels.items():
+            if other.self_id == owner and account not in self._logged_out:
                 return account
         return None
 

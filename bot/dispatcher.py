@@ -204,14 +204,15 @@ class Dispatcher:
         retry_base: float = 0.5,
         retry_max: float = 5.0,
         shared_groups: bool = False,
-        group_leader: Callable[[str], Awaitable[str | None]] | None = None,
+        group_leader: Callable[[str, str], Awaitable[str | None]] | None = None,
     ) -> None:
         self.services = services
         # Several bot accounts: a group two of them are in sends each of them its messages,
-        # joins and leaves. Only the first copy is answered (see `_first_copy`).
+        # joins and leaves. One account answers each (see `_first_copy`).
         self.shared_groups = shared_groups
-        # The account that answers for a group when one is known (the group's owner among
-        # the connected accounts: only an owner can remove a member); None: the first copy.
+        # (receiving account, group) -> the account that answers for the group when one is
+        # known (its owner among the connected accounts: only an owner can remove a
+        # member); None: the first copy.
         self.group_leader = group_leader
         self.copies = 0  # copies of a group's event seen by a second account: recorded only
         # A handler with the filter its feature declared, or a bare one (every event).
@@ -418,15 +419,14 @@ class Dispatcher:
         can remove a member); otherwise the account whose copy comes first claims it (for
         COPY_WINDOW). The copies that reach the other accounts are recorded but not
         answered, so a group with two of the brand's accounts gets one answer, one
-        welcome, one warning. Her
-        repeating herself through the same account is answered again. Copies that cannot
-        be told apart safely are all answered: media (two different pictures look alike
-        here) and a message that @-mentions this account."""
+        welcome, one warning. Her repeating herself through the same account is answered
+        again. Copies that cannot be told apart safely are all answered: media (two
+        different pictures look alike here) and a message that @-mentions this account."""
         key = copy_key(event)
         if key is None:
             return True
         if self.group_leader is not None and event.room_id is not None:
-            leader = await self.group_leader(event.room_id)
+            leader = await self.group_leader(event.account_id, event.room_id)
             if leader is not None:
                 return leader == event.account_id
         kv = self.services.kv
